@@ -1,0 +1,46 @@
+/* engine/error.c — descriptions and names for the error table in
+ * include/twe/error.h. */
+#define _GNU_SOURCE /* strerrordesc_np, strerrorname_np: static strings, thread-safe */
+#include <string.h>
+
+#include "twe/error.h"
+
+struct twe_error_entry {
+  int code;
+  const char *name;
+  const char *description;
+};
+
+static const struct twe_error_entry twe_errors[] = {
+  {TWE_EDECODE, "TWE_EDECODE", "malformed protobuf message"},
+  {TWE_ELIMIT, "TWE_ELIMIT", "size limit exceeded"},
+  {TWE_EENCODING, "TWE_EENCODING", "payload encoding missing, unknown or not the one expected"},
+  {TWE_EJSON, "TWE_EJSON", "payload is not valid JSON"},
+  {TWE_EENCODE, "TWE_EENCODE", "message could not be encoded"},
+};
+
+static const struct twe_error_entry *find_entry(int err) {
+  for (size_t i = 0; i < sizeof twe_errors / sizeof twe_errors[0]; i++)
+    if (twe_errors[i].code == err) return &twe_errors[i];
+  return NULL;
+}
+
+TWE_EXPORT const char *twe_strerror(int err) {
+  const struct twe_error_entry *e = find_entry(err);
+  if (e) return e->description;
+  if (err < 0 && err > -TWE_ERRNO_BASE) {
+    const char *d = strerrordesc_np(-err);
+    if (d) return d;
+  }
+  return "unknown error";
+}
+
+TWE_EXPORT const char *twe_err_name(int err) {
+  const struct twe_error_entry *e = find_entry(err);
+  if (e) return e->name;
+  if (err < 0 && err > -TWE_ERRNO_BASE) {
+    const char *n = strerrorname_np(-err);
+    if (n) return n;
+  }
+  return "EUNKNOWN";
+}

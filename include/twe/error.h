@@ -1,0 +1,49 @@
+/* twe/error.h — the one table of error codes.
+ *
+ * Every twe function that can fail returns an int: >= 0 is success, a
+ * negative value is either a negative errno (-ENOMEM, -ETIMEDOUT, ...) or one
+ * of the TWE_E* codes below. The two ranges never overlap. gRPC statuses and
+ * Temporal failures are not errors in this sense: they are data, reported in
+ * the results of the calls that produce them.
+ *
+ * Thread: everything declared here may be called from any thread. */
+#ifndef TWE_ERROR_H
+#define TWE_ERROR_H
+
+#include "twe/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Codes start far above the largest errno so a negative errno is never
+ * mistaken for one of them. Append only; the numbers are ABI. */
+#define TWE_ERRNO_BASE 10000
+typedef enum twe_errcode {
+  /* Bytes that should hold a protobuf message do not decode as that message. */
+  TWE_EDECODE = -(TWE_ERRNO_BASE + 1),
+  /* A configured size limit would be exceeded (message size, arena budget). */
+  TWE_ELIMIT = -(TWE_ERRNO_BASE + 2),
+  /* A payload's metadata "encoding" is missing, unknown, or not the one the
+   * caller asked to read it as. */
+  TWE_EENCODING = -(TWE_ERRNO_BASE + 3),
+  /* A payload that claims json/plain does not hold valid JSON. */
+  TWE_EJSON = -(TWE_ERRNO_BASE + 4),
+  /* A message could not be encoded (unset required parts, size overflow). */
+  TWE_EENCODE = -(TWE_ERRNO_BASE + 5),
+} twe_errcode_t;
+
+/* A one-line English description of err, for any negative twe return value:
+ * a TWE_E* code or a negative errno. Returns a static string (never NULL);
+ * unknown values give "unknown error". */
+TWE_EXPORT const char *twe_strerror(int err);
+
+/* The symbolic name of err ("TWE_EDECODE", "ENOMEM"), for structured logs.
+ * Returns a static string (never NULL); unknown values give "EUNKNOWN". */
+TWE_EXPORT const char *twe_err_name(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TWE_ERROR_H */

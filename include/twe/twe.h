@@ -1,0 +1,10 @@
+/* twe/twe.h — the public C API of twe, a Temporal worker engine.
+ *
+ * Include this one header. Each part says which thread may call what. */
+#ifndef TWE_TWE_H
+#define TWE_TWE_H
+
+#include "twe/common.h"
+#include "twe/error.h"
+
+#endif /* TWE_TWE_H */

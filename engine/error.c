@@ -17,6 +17,9 @@ static const struct twe_error_entry twe_errors[] = {
   {TWE_EENCODING, "TWE_EENCODING", "payload encoding missing, unknown or not the one expected"},
   {TWE_EJSON, "TWE_EJSON", "payload is not valid JSON"},
   {TWE_EENCODE, "TWE_EENCODE", "message could not be encoded"},
+  {TWE_EPROTOCOL, "TWE_EPROTOCOL", "peer violated the HTTP/2 or gRPC protocol"},
+  {TWE_ETLS, "TWE_ETLS", "TLS handshake or protocol failure"},
+  {TWE_ECONFIG, "TWE_ECONFIG", "invalid configuration option or file"},
 };
 
 static const struct twe_error_entry *find_entry(int err) {

@@ -31,6 +31,14 @@ typedef enum twe_errcode {
   TWE_EJSON = -(TWE_ERRNO_BASE + 4),
   /* A message could not be encoded (unset required parts, size overflow). */
   TWE_EENCODE = -(TWE_ERRNO_BASE + 5),
+  /* The peer broke the HTTP/2 or gRPC protocol (bad framing, a compressed
+   * message we did not ask for, a second message on a unary call). */
+  TWE_EPROTOCOL = -(TWE_ERRNO_BASE + 6),
+  /* A TLS handshake or TLS record failed (untrusted or expired certificate,
+   * name mismatch, no ALPN h2, alert from the peer, garbage bytes). */
+  TWE_ETLS = -(TWE_ERRNO_BASE + 7),
+  /* A configuration option or file is missing, unreadable or invalid. */
+  TWE_ECONFIG = -(TWE_ERRNO_BASE + 8),
 } twe_errcode_t;
 
 /* A one-line English description of err, for any negative twe return value:

@@ -1,0 +1,566 @@
+/* tests/io/test_grpc_conn.c — gRPC unary calls over a real nghttp2 client
+ * session talking to an in-process nghttp2 server session (memory to memory,
+ * no sockets): responses, trailers-only errors, non-gRPC answers, deadlines,
+ * cancel, REFUSED_STREAM, GOAWAY, keepalive, broken frames, lying lengths.
+ * Every test counts callbacks: each submitted call completes exactly once. */
+#include <errno.h>
+#include <nghttp2/nghttp2.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "io/grpc_conn.h"
+#include "twe/error.h"
+
+#define MS 1000000ull
+#define SEC (1000 * MS)
+
+/* --- a scripted in-process server ---------------------------------------- */
+
+typedef enum behaviour {
+  ECHO,          /* 200, the request message back, grpc-status 0 */
+  TRAILERS_ONLY, /* 200 + grpc-status 5 + message, no body */
+  HTTP_503,      /* not gRPC at all */
+  SILENT,        /* never answers */
+  REFUSE,        /* RST_STREAM REFUSED_STREAM */
+  HUGE_PREFIX,   /* DATA with a 2 GiB length prefix */
+  SHORT_BODY,    /* prefix says 10 bytes, stream ends after 3 */
+} behaviour_t;
+
+typedef struct server_stream {
+  int32_t id;
+  char path[256];
+  char timeout[32];
+  char namespace_md[64];
+  uint8_t body[4096];
+  size_t body_len;
+  uint8_t reply[4096];
+  size_t reply_len, reply_off;
+  bool reset_by_client;
+} server_stream_t;
+
+typedef struct server {
+  nghttp2_session *session;
+  behaviour_t behaviour;
+  server_stream_t streams[2048];
+  size_t n_streams;
+  bool auto_reply;
+} server_t;
+
+static server_stream_t *find_stream(server_t *srv, int32_t id) {
+  for (size_t i = 0; i < srv->n_streams; i++)
+    if (srv->streams[i].id == id) return &srv->streams[i];
+  return NULL;
+}
+
+static int srv_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  (void)s;
+  server_t *srv = ud;
+  if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    assert_true(srv->n_streams < sizeof srv->streams / sizeof srv->streams[0]);
+    server_stream_t *st = &srv->streams[srv->n_streams++];
+    memset(st, 0, sizeof *st);
+    st->id = f->hd.stream_id;
+  }
+  return 0;
+}
+
+static int srv_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nl,
+                      const uint8_t *value, size_t vl, uint8_t flags, void *ud) {
+  (void)s;
+  (void)flags;
+  server_stream_t *st = find_stream(ud, f->hd.stream_id);
+  if (!st) return 0;
+  char *dst = NULL;
+  size_t cap = 0;
+  if (nl == 5 && memcmp(name, ":path", 5) == 0) dst = st->path, cap = sizeof st->path;
+  if (nl == 12 && memcmp(name, "grpc-timeout", 12) == 0) dst = st->timeout, cap = sizeof st->timeout;
+  if (nl == 18 && memcmp(name, "temporal-namespace", 18) == 0)
+    dst = st->namespace_md, cap = sizeof st->namespace_md;
+  if (dst && vl < cap) {
+    memcpy(dst, value, vl);
+    dst[vl] = 0;
+  }
+  return 0;
+}
+
+static int srv_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+                    void *ud) {
+  (void)s;
+  (void)flags;
+  server_stream_t *st = find_stream(ud, id);
+  assert_non_null(st);
+  assert_true(st->body_len + len <= sizeof st->body);
+  memcpy(st->body + st->body_len, data, len);
+  st->body_len += len;
+  return 0;
+}
+
+static ssize_t srv_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+                        uint32_t *flags, nghttp2_data_source *src, void *ud) {
+  (void)s;
+  (void)id;
+  (void)ud;
+  server_stream_t *st = src->ptr;
+  size_t n = st->reply_len - st->reply_off;
+  if (n > length) n = length;
+  memcpy(buf, st->reply + st->reply_off, n);
+  st->reply_off += n;
+  if (st->reply_off == st->reply_len) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    static const nghttp2_nv ok[] = {{(uint8_t *)"grpc-status", (uint8_t *)"0", 11, 1, 0}};
+    /* SHORT_BODY ends the stream without trailers after the partial body. */
+    if (st->reply_len == 8) {
+      *flags &= ~(uint32_t)NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    } else {
+      nghttp2_submit_trailer(s, st->id, ok, 1);
+    }
+  }
+  return (ssize_t)n;
+}
+
+#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, NGHTTP2_NV_FLAG_NONE}
+
+static void srv_respond(server_t *srv, server_stream_t *st) {
+  nghttp2_session *s = srv->session;
+  static const nghttp2_nv grpc200[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
+  switch (srv->behaviour) {
+    case ECHO:
+    case HUGE_PREFIX:
+    case SHORT_BODY: {
+      if (srv->behaviour == ECHO) {
+        memcpy(st->reply, st->body, st->body_len);
+        st->reply_len = st->body_len;
+      } else if (srv->behaviour == HUGE_PREFIX) {
+        const uint8_t huge[] = {0, 0x80, 0, 0, 0, 'x', 'y'};
+        memcpy(st->reply, huge, sizeof huge);
+        st->reply_len = sizeof huge;
+      } else {
+        const uint8_t shortb[] = {0, 0, 0, 0, 10, 'a', 'b', 'c'};
+        memcpy(st->reply, shortb, sizeof shortb);
+        st->reply_len = sizeof shortb; /* 8: srv_read ends the stream here */
+      }
+      nghttp2_data_provider p = {.source.ptr = st, .read_callback = srv_read};
+      assert_int_equal(nghttp2_submit_response(s, st->id, grpc200, 2, &p), 0);
+      break;
+    }
+    case TRAILERS_ONLY: {
+      static const nghttp2_nv h[] = {NV(":status", "200"), NV("content-type", "application/grpc"),
+                                     NV("grpc-status", "5"), NV("grpc-message", "Workflow%20task%20not%20found")};
+      assert_int_equal(nghttp2_submit_response(s, st->id, h, 4, NULL), 0);
+      break;
+    }
+    case HTTP_503: {
+      static const nghttp2_nv h[] = {NV(":status", "503"), NV("content-type", "text/plain")};
+      assert_int_equal(nghttp2_submit_response(s, st->id, h, 2, NULL), 0);
+      break;
+    }
+    case REFUSE:
+      assert_int_equal(nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_REFUSED_STREAM), 0);
+      break;
+    case SILENT:
+      break;
+  }
+}
+
+static int srv_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  (void)s;
+  server_t *srv = ud;
+  if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
+      (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && srv->auto_reply) {
+    server_stream_t *st = find_stream(srv, f->hd.stream_id);
+    if (st) srv_respond(srv, st);
+  }
+  return 0;
+}
+
+static int srv_stream_close(nghttp2_session *s, int32_t id, uint32_t err, void *ud) {
+  (void)s;
+  server_stream_t *st = find_stream(ud, id);
+  if (st && err == NGHTTP2_CANCEL) st->reset_by_client = true;
+  return 0;
+}
+
+static server_t *server_new(behaviour_t b) {
+  server_t *srv = calloc(1, sizeof *srv);
+  srv->behaviour = b;
+  srv->auto_reply = true;
+  nghttp2_session_callbacks *cbs;
+  nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, srv_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, srv_header);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, srv_data);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, srv_frame_recv);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, srv_stream_close);
+  assert_int_equal(nghttp2_session_server_new(&srv->session, cbs, srv), 0);
+  nghttp2_session_callbacks_del(cbs);
+  nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 4096}};
+  nghttp2_submit_settings(srv->session, NGHTTP2_FLAG_NONE, iv, 1);
+  return srv;
+}
+
+static void server_free(server_t *srv) {
+  nghttp2_session_del(srv->session);
+  free(srv);
+}
+
+/* Moves bytes both ways until neither side has anything to say. */
+static void pump(twe_grpc_conn_t *conn, server_t *srv, uint64_t now) {
+  for (int round = 0; round < 10000; round++) {
+    bool moved = false;
+    const uint8_t *data;
+    size_t len;
+    if (twe__grpc_conn_pending(conn, 1 << 20, &data, &len) == 0 && len > 0) {
+      assert_int_equal(nghttp2_session_mem_recv(srv->session, data, len), (ssize_t)len);
+      twe__grpc_conn_consume(conn, len);
+      moved = true;
+    }
+    const uint8_t *sdata;
+    ssize_t n;
+    while ((n = nghttp2_session_mem_send(srv->session, &sdata)) > 0) {
+      if (twe__grpc_conn_feed(conn, sdata, (size_t)n, now) < 0) return;
+      moved = true;
+    }
+    if (!moved) return;
+  }
+  fail_msg("pump did not settle");
+}
+
+/* --- the client side ------------------------------------------------------ */
+
+typedef struct call_box {
+  twe_grpc_call_t call;
+  twe_arena_t arena;
+  int done_count;
+} call_box_t;
+
+static int total_done;
+
+static void on_done(twe_grpc_call_t *call, void *arg) {
+  call_box_t *box = arg;
+  assert_ptr_equal(&box->call, call);
+  box->done_count++;
+  total_done++;
+}
+
+static const twe_grpc_metadata_t conn_md[] = {{"client-name", "temporal-c"},
+                                              {"client-version", "0.1.0"}};
+
+static twe_grpc_conn_t *client_new(uint64_t now) {
+  twe_grpc_conn_options_t o = {.authority = "127.0.0.1:7233", .metadata = conn_md, .n_metadata = 2};
+  twe_grpc_conn_t *conn;
+  assert_int_equal(twe__grpc_conn_create(&o, now, &conn), 0);
+  return conn;
+}
+
+static const twe_grpc_metadata_t ns_md[] = {{"temporal-namespace", "default"}};
+
+static void submit(twe_grpc_conn_t *conn, call_box_t *box, const char *msg, uint64_t deadline,
+                   uint64_t now) {
+  memset(box, 0, sizeof *box);
+  twe__arena_init(&box->arena, 0);
+  box->call.arena = &box->arena;
+  box->call.path = "/temporal.api.workflowservice.v1.WorkflowService/GetSystemInfo";
+  box->call.deadline_ns = deadline;
+  box->call.metadata = ns_md;
+  box->call.n_metadata = 1;
+  box->call.done = on_done;
+  box->call.done_arg = box;
+  assert_int_equal(twe__grpc_conn_submit(conn, &box->call, (const uint8_t *)msg, strlen(msg), now), 0);
+}
+
+static int setup(void **state) {
+  (void)state;
+  total_done = 0;
+  return 0;
+}
+
+static void test_grpc_conn_unary_echo(void **state) {
+  (void)state;
+  server_t *srv = server_new(ECHO);
+  twe_grpc_conn_t *conn = client_new(0);
+  call_box_t box;
+  submit(conn, &box, "hello temporal", 10 * SEC, 0);
+  pump(conn, srv, 0);
+  assert_int_equal(box.done_count, 1);
+  assert_int_equal(box.call.status.code, TWE_GRPC_OK);
+  assert_int_equal(box.call.response_len, 14);
+  assert_memory_equal(box.call.response, "hello temporal", 14);
+  server_stream_t *st = &srv->streams[0];
+  assert_string_equal(st->path, "/temporal.api.workflowservice.v1.WorkflowService/GetSystemInfo");
+  assert_string_equal(st->timeout, "10000m");
+  assert_string_equal(st->namespace_md, "default");
+  assert_int_equal(st->body_len, 19); /* 5-byte prefix + message */
+  assert_int_equal(twe__grpc_conn_live_calls(conn), 0);
+  twe__grpc_conn_destroy(conn);
+  assert_int_equal(box.done_count, 1); /* destroy does not complete it again */
+  twe__arena_destroy(&box.arena);
+  server_free(srv);
+}
+
+static void test_grpc_conn_many_concurrent_calls(void **state) {
+  (void)state;
+  enum { N = 1000 };
+  server_t *srv = server_new(ECHO);
+  twe_grpc_conn_t *conn = client_new(0);
+  call_box_t *boxes = calloc(N, sizeof *boxes);
+  static char msg[N][24];
+  for (int i = 0; i < N; i++) {
+    snprintf(msg[i], sizeof msg[i], "call-%d", i);
+    submit(conn, &boxes[i], msg[i], 0, 0);
+  }
+  assert_int_equal(twe__grpc_conn_live_calls(conn), N);
+  pump(conn, srv, 0);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(boxes[i].done_count, 1);
+    assert_int_equal(boxes[i].call.status.code, TWE_GRPC_OK);
+    assert_int_equal(boxes[i].call.response_len, strlen(msg[i]));
+    assert_memory_equal(boxes[i].call.response, msg[i], strlen(msg[i]));
+    twe__arena_destroy(&boxes[i].arena);
+  }
+  assert_int_equal(total_done, N);
+  assert_int_equal(twe__grpc_conn_live_calls(conn), 0);
+  twe__grpc_conn_destroy(conn);
+  free(boxes);
+  server_free(srv);
+}
+
+static void test_grpc_conn_trailers_only_and_not_grpc(void **state) {
+  (void)state;
+  server_t *srv = server_new(TRAILERS_ONLY);
+  twe_grpc_conn_t *conn = client_new(0);
+  call_box_t a, b;
+  submit(conn, &a, "x", 0, 0);
+  pump(conn, srv, 0);
+  assert_int_equal(a.done_count, 1);
+  assert_int_equal(a.call.status.code, TWE_GRPC_NOT_FOUND);
+  assert_string_equal(a.call.status.message, "Workflow task not found");
+  assert_null(a.call.response);
+  srv->behaviour = HTTP_503;
+  submit(conn, &b, "y", 0, 0);
+  pump(conn, srv, 0);
+  assert_int_equal(b.done_count, 1);
+  assert_int_equal(b.call.status.code, TWE_GRPC_UNAVAILABLE);
+  assert_non_null(strstr(b.call.status.message, "503"));
+  twe__grpc_conn_destroy(conn);
+  twe__arena_destroy(&a.arena);
+  twe__arena_destroy(&b.arena);
+  server_free(srv);
+}
+
+static void test_grpc_conn_deadline_and_cancel(void **state) {
+  (void)state;
+  server_t *srv = server_new(SILENT);
+  twe_grpc_conn_t *conn = client_new(0);
+  call_box_t a, b;
+  submit(conn, &a, "slow", 2 * SEC, 0);
+  submit(conn, &b, "cancel me", 0, 0);
+  pump(conn, srv, 0);
+  assert_int_equal(total_done, 0);
+  uint64_t next = twe__grpc_conn_tick(conn, 1 * SEC);
+  assert_int_equal(next, 2 * SEC);
+  twe__grpc_conn_tick(conn, 2 * SEC);
+  assert_int_equal(a.done_count, 1);
+  assert_int_equal(a.call.status.code, TWE_GRPC_DEADLINE_EXCEEDED);
+  twe__grpc_conn_cancel(conn, &b.call);
+  assert_int_equal(b.done_count, 1);
+  assert_int_equal(b.call.status.code, TWE_GRPC_CANCELLED);
+  twe__grpc_conn_cancel(conn, &b.call); /* twice: no second callback */
+  /* The caller may free the calls now; the resets still reach the server. */
+  twe__arena_destroy(&a.arena);
+  twe__arena_destroy(&b.arena);
+  memset(&a, 0xAB, sizeof a);
+  memset(&b, 0xAB, sizeof b);
+  pump(conn, srv, 2 * SEC);
+  assert_true(srv->streams[0].reset_by_client);
+  assert_true(srv->streams[1].reset_by_client);
+  assert_int_equal(total_done, 2);
+  assert_int_equal(twe__grpc_conn_live_calls(conn), 0);
+  twe__grpc_conn_destroy(conn);
+  server_free(srv);
+}
+
+static void test_grpc_conn_refused_stream_is_retryable(void **state) {
+  (void)state;
+  server_t *srv = server_new(REFUSE);
+  twe_grpc_conn_t *conn = client_new(0);
+  call_box_t a;
+  submit(conn, &a, "x", 0, 0);
+  pump(conn, srv, 0);
+  assert_int_equal(a.done_count, 1);
+  assert_int_equal(a.call.status.code, TWE_GRPC_UNAVAILABLE);
+  assert_true(a.call.not_processed);
+  assert_non_null(strstr(a.call.status.message, "REFUSED_STREAM"));
+  twe__grpc_conn_destroy(conn);
+  twe__arena_destroy(&a.arena);
+  server_free(srv);
+}
+
+/* GOAWAY with last-stream-id 1: stream 1 still finishes, 3 and 5 are
+ * refused (not processed), and the connection takes no new calls. */
+static void test_grpc_conn_goaway(void **state) {
+  (void)state;
+  server_t *srv = server_new(ECHO);
+  srv->auto_reply = false;
+  twe_grpc_conn_t *conn = client_new(0);
+  call_box_t a, b, c;
+  submit(conn, &a, "a", 0, 0);
+  submit(conn, &b, "b", 0, 0);
+  submit(conn, &c, "c", 0, 0);
+  pump(conn, srv, 0);
+  assert_int_equal(srv->n_streams, 3);
+  assert_int_equal(nghttp2_submit_goaway(srv->session, NGHTTP2_FLAG_NONE, 1, NGHTTP2_NO_ERROR, NULL, 0), 0);
+  pump(conn, srv, 0);
+  assert_true(twe__grpc_conn_draining(conn));
+  assert_int_equal(b.done_count, 1);
+  assert_int_equal(c.done_count, 1);
+  assert_int_equal(b.call.status.code, TWE_GRPC_UNAVAILABLE);
+  assert_true(b.call.not_processed);
+  assert_true(c.call.not_processed);
+  assert_int_equal(a.done_count, 0);
+  srv_respond(srv, &srv->streams[0]);
+  pump(conn, srv, 0);
+  assert_int_equal(a.done_count, 1);
+  assert_int_equal(a.call.status.code, TWE_GRPC_OK);
+  call_box_t d;
+  memset(&d, 0, sizeof d);
+  twe__arena_init(&d.arena, 0);
+  d.call.arena = &d.arena;
+  d.call.path = "/x";
+  d.call.done = on_done;
+  d.call.done_arg = &d;
+  assert_int_equal(twe__grpc_conn_submit(conn, &d.call, (const uint8_t *)"d", 1, 0), -ENOTCONN);
+  twe__grpc_conn_destroy(conn);
+  assert_int_equal(d.done_count, 0);
+  assert_int_equal(total_done, 3);
+  twe__arena_destroy(&a.arena);
+  twe__arena_destroy(&b.arena);
+  twe__arena_destroy(&c.arena);
+  twe__arena_destroy(&d.arena);
+  server_free(srv);
+}
+
+/* Bytes that are not HTTP/2 fail the connection and every call on it. */
+static void test_grpc_conn_broken_frames(void **state) {
+  (void)state;
+  server_t *srv = server_new(SILENT);
+  twe_grpc_conn_t *conn = client_new(0);
+  call_box_t a;
+  submit(conn, &a, "x", 0, 0);
+  pump(conn, srv, 0);
+  /* SETTINGS must be on stream 0; this one claims stream 7. */
+  const uint8_t broken[] = {0x00, 0x00, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00, 0x07, 0, 1, 0, 0, 0, 0};
+  assert_int_equal(twe__grpc_conn_feed(conn, broken, sizeof broken, 0), TWE_EPROTOCOL);
+  assert_int_equal(a.done_count, 1);
+  assert_int_equal(a.call.status.code, TWE_GRPC_UNAVAILABLE);
+  assert_non_null(strstr(a.call.status.message, "protocol error"));
+  assert_non_null(strstr(a.call.status.message, "PROTOCOL_ERROR"));
+  assert_non_null(twe__grpc_conn_error(conn));
+  assert_true(twe__grpc_conn_draining(conn));
+  assert_int_equal(twe__grpc_conn_feed(conn, broken, sizeof broken, 0), TWE_EPROTOCOL);
+  twe__grpc_conn_destroy(conn);
+  assert_int_equal(total_done, 1);
+  twe__arena_destroy(&a.arena);
+  server_free(srv);
+
+  /* An HTTP/1.1 server answering instead of an HTTP/2 one. */
+  srv = server_new(SILENT);
+  conn = client_new(0);
+  submit(conn, &a, "x", 0, 0);
+  const uint8_t *out;
+  size_t out_len;
+  twe__grpc_conn_pending(conn, 1 << 20, &out, &out_len);
+  const char *h1 = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+  assert_int_equal(twe__grpc_conn_feed(conn, (const uint8_t *)h1, strlen(h1), 0), TWE_EPROTOCOL);
+  assert_int_equal(a.done_count, 1);
+  assert_non_null(strstr(a.call.status.message, "SETTINGS"));
+  twe__grpc_conn_destroy(conn);
+  twe__arena_destroy(&a.arena);
+  server_free(srv);
+}
+
+static void test_grpc_conn_lying_length_prefix(void **state) {
+  (void)state;
+  server_t *srv = server_new(HUGE_PREFIX);
+  twe_grpc_conn_t *conn = client_new(0);
+  call_box_t a, b;
+  submit(conn, &a, "x", 0, 0);
+  pump(conn, srv, 0);
+  assert_int_equal(a.done_count, 1);
+  assert_int_equal(a.call.status.code, TWE_GRPC_RESOURCE_EXHAUSTED);
+  assert_non_null(strstr(a.call.status.message, "exceeds"));
+  srv->behaviour = SHORT_BODY;
+  submit(conn, &b, "y", 0, 0);
+  pump(conn, srv, 0);
+  assert_int_equal(b.done_count, 1);
+  assert_int_equal(b.call.status.code, TWE_GRPC_INTERNAL);
+  twe__grpc_conn_destroy(conn);
+  twe__arena_destroy(&a.arena);
+  twe__arena_destroy(&b.arena);
+  server_free(srv);
+}
+
+static void test_grpc_conn_keepalive(void **state) {
+  (void)state;
+  server_t *srv = server_new(SILENT);
+  twe_grpc_conn_t *conn = client_new(0);
+  pump(conn, srv, 0);
+  assert_int_equal(twe__grpc_conn_tick(conn, 1 * SEC), 30 * SEC);
+  /* Due: a PING goes out; the server's session answers it. */
+  assert_int_equal(twe__grpc_conn_tick(conn, 30 * SEC), 45 * SEC);
+  pump(conn, srv, 30 * SEC);
+  assert_int_equal(twe__grpc_conn_tick(conn, 31 * SEC), 60 * SEC);
+  /* Next PING is never answered: the connection fails and so do its calls. */
+  call_box_t a;
+  submit(conn, &a, "x", 0, 60 * SEC);
+  twe__grpc_conn_tick(conn, 60 * SEC);
+  twe__grpc_conn_tick(conn, 75 * SEC);
+  assert_int_equal(a.done_count, 1);
+  assert_int_equal(a.call.status.code, TWE_GRPC_UNAVAILABLE);
+  assert_non_null(strstr(a.call.status.message, "keepalive"));
+  assert_true(a.call.not_processed); /* never flushed to the server */
+  twe__grpc_conn_destroy(conn);
+  twe__arena_destroy(&a.arena);
+  server_free(srv);
+}
+
+static void test_grpc_conn_destroy_completes_live_calls(void **state) {
+  (void)state;
+  server_t *srv = server_new(SILENT);
+  twe_grpc_conn_t *conn = client_new(0);
+  call_box_t a, b;
+  submit(conn, &a, "x", 0, 0);
+  pump(conn, srv, 0);
+  submit(conn, &b, "y", 0, 0);
+  twe__grpc_conn_destroy(conn);
+  assert_int_equal(a.done_count, 1);
+  assert_int_equal(b.done_count, 1);
+  assert_int_equal(a.call.status.code, TWE_GRPC_UNAVAILABLE);
+  assert_false(a.call.not_processed); /* its HEADERS went out */
+  assert_true(b.call.not_processed);
+  twe__arena_destroy(&a.arena);
+  twe__arena_destroy(&b.arena);
+  server_free(srv);
+}
+
+#define T(f) cmocka_unit_test_setup(f, setup)
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    T(test_grpc_conn_unary_echo),
+    T(test_grpc_conn_many_concurrent_calls),
+    T(test_grpc_conn_trailers_only_and_not_grpc),
+    T(test_grpc_conn_deadline_and_cancel),
+    T(test_grpc_conn_refused_stream_is_retryable),
+    T(test_grpc_conn_goaway),
+    T(test_grpc_conn_broken_frames),
+    T(test_grpc_conn_lying_length_prefix),
+    T(test_grpc_conn_keepalive),
+    T(test_grpc_conn_destroy_completes_live_calls),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -20,6 +20,8 @@ static const struct twe_error_entry twe_errors[] = {
   {TWE_EPROTOCOL, "TWE_EPROTOCOL", "peer violated the HTTP/2 or gRPC protocol"},
   {TWE_ETLS, "TWE_ETLS", "TLS handshake or protocol failure"},
   {TWE_ECONFIG, "TWE_ECONFIG", "invalid configuration option or file"},
+  {TWE_ENOHOST, "TWE_ENOHOST", "host name not found"},
+  {TWE_ERESOLVE, "TWE_ERESOLVE", "name resolution failed"},
 };
 
 static const struct twe_error_entry *find_entry(int err) {

@@ -39,6 +39,12 @@ typedef enum twe_errcode {
   TWE_ETLS = -(TWE_ERRNO_BASE + 7),
   /* A configuration option or file is missing, unreadable or invalid. */
   TWE_ECONFIG = -(TWE_ERRNO_BASE + 8),
+  /* A host name does not resolve to any address (getaddrinfo: EAI_NONAME,
+   * EAI_NODATA): permanent until DNS or /etc/hosts change. */
+  TWE_ENOHOST = -(TWE_ERRNO_BASE + 9),
+  /* Name resolution itself failed (getaddrinfo: EAI_AGAIN, EAI_FAIL, ...):
+   * the resolver was unreachable or broken; may work later. */
+  TWE_ERESOLVE = -(TWE_ERRNO_BASE + 10),
 } twe_errcode_t;
 
 /* A one-line English description of err, for any negative twe return value:

@@ -11,7 +11,7 @@
 #include "twe/error.h"
 
 static const int all_codes[] = {TWE_EDECODE, TWE_ELIMIT, TWE_EENCODING, TWE_EJSON, TWE_EENCODE,
-                                 TWE_EPROTOCOL, TWE_ETLS, TWE_ECONFIG};
+                                 TWE_EPROTOCOL, TWE_ETLS, TWE_ECONFIG, TWE_ENOHOST, TWE_ERESOLVE};
 #define N_CODES (sizeof all_codes / sizeof all_codes[0])
 
 static void test_strerror_every_code_described_and_distinct(void **state) {

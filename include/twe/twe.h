@@ -5,6 +5,7 @@
 #define TWE_TWE_H
 
 #include "twe/common.h"
+#include "twe/connection.h"
 #include "twe/error.h"
 
 #endif /* TWE_TWE_H */

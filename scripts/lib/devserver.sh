@@ -15,7 +15,8 @@ twe_free_port() {
 # health check. Writes STATE_DIR/{pid,address,server.log} and, with --ui,
 # STATE_DIR/ui_url. If WATCH_PID is set, a detached guard stops the server
 # when that process is gone (so an interrupted ctest leaves nothing behind).
-# TWE_DEVSERVER_LOG_LEVEL (default warn) sets the server log level.
+# TWE_DEVSERVER_LOG_LEVEL (default warn) sets the server log level;
+# TWE_DEVSERVER_PORT fixes the frontend port (to restart a server in place).
 # Returns non-zero, with the log's tail on stderr, if it never became healthy.
 devserver_start() {
   local state=$1; shift
@@ -24,7 +25,7 @@ devserver_start() {
   mkdir -p "$state"
   local attempt port ui_port pid
   for attempt in 1 2 3; do
-    port=$(twe_free_port)
+    port=${TWE_DEVSERVER_PORT:-$(twe_free_port)}
     local ui_flags=(--headless)
     if [ $ui -eq 1 ]; then
       ui_port=$(twe_free_port)

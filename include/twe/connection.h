@@ -1,0 +1,66 @@
+/* twe/connection.h — how to reach a Temporal Service.
+ *
+ * The fields follow Temporal's environment conventions, so a worker started
+ * with the same variables as the `temporal` CLI or another SDK reaches the
+ * same server:
+ *   TEMPORAL_ADDRESS                         host:port (default localhost:7233)
+ *   TEMPORAL_NAMESPACE                       namespace (default "default")
+ *   TEMPORAL_API_KEY                         sent as "authorization: Bearer ..."; turns TLS on
+ *   TEMPORAL_TLS                             "true"/"false": force TLS on or off
+ *   TEMPORAL_TLS_CA_PATH / _CA_DATA          CA to verify the server (default: system CAs)
+ *   TEMPORAL_TLS_CLIENT_CERT_PATH / _DATA    client certificate (mTLS)
+ *   TEMPORAL_TLS_CLIENT_KEY_PATH / _DATA     client private key (mTLS)
+ *   TEMPORAL_TLS_SERVER_NAME                 name for SNI and certificate checks
+ *   TEMPORAL_TLS_DISABLE_HOST_VERIFICATION   "true": skip the name check (chain still checked)
+ * Any TLS setting or an API key turns TLS on unless TEMPORAL_TLS=false.
+ *
+ * Thread: any; the struct is plain data. */
+#ifndef TWE_CONNECTION_H
+#define TWE_CONNECTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "twe/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Strings are borrowed: they must outlive every use of the struct (the
+ * connection copies what it keeps when it is created). NULL means unset. */
+typedef struct twe_connection_options {
+  const char *address;   /* "host:port", "[v6]:port" */
+  const char *namespace_name;
+  const char *api_key;
+  bool tls;
+  const char *tls_ca_path, *tls_ca_pem;
+  const char *tls_cert_path, *tls_cert_pem;
+  const char *tls_key_path, *tls_key_pem;
+  const char *tls_server_name;
+  bool tls_disable_host_verification;
+  /* Identity reported to the server (default "<pid>@<hostname>"). */
+  const char *identity;
+  /* TCP connect plus TLS handshake; 0 = 10 s. */
+  uint64_t connect_timeout_ns;
+  /* Largest response message accepted; 0 = 128 MiB. */
+  size_t max_recv_message_bytes;
+} twe_connection_options_t;
+
+/* Fills opts with the defaults (localhost:7233, namespace "default", no TLS). */
+TWE_EXPORT void twe_connection_options_init(twe_connection_options_t *opts);
+
+/* Fills opts from the TEMPORAL_* environment variables above, on top of the
+ * defaults. Strings point into the environment (valid while it is not
+ * changed). Returns 0, or TWE_ECONFIG with a reason in err (err_len bytes,
+ * may be 0) for an unparseable boolean, an API key without TLS
+ * (TEMPORAL_TLS=false) or a certificate without its key. */
+TWE_EXPORT int twe_connection_options_from_env(twe_connection_options_t *opts, char *err,
+                                               size_t err_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TWE_CONNECTION_H */

@@ -204,6 +204,46 @@ static void test_channel_long_poll_empty_and_reissued(void **state) {
   }
 }
 
+static int cancel_done;
+static void count_cancel(twe_grpc_request_t *req) {
+  (void)req;
+  cancel_done++;
+}
+
+/* A long poll in flight is cancelled: its callback fires at once with
+ * CANCELLED, exactly once, and is not retried. */
+static void test_channel_cancel_long_poll(void **state) {
+  fixture_t *f = *state;
+  Temporal__Api__Taskqueue__V1__TaskQueue queue = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  queue.name = "twe-cancel-queue";
+  Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest poll =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_ACTIVITY_TASK_QUEUE_REQUEST__INIT;
+  poll.namespace_ = "default";
+  poll.task_queue = &queue;
+  twe_grpc_request_t req = {
+    .path = WS "PollActivityTaskQueue",
+    .request = &poll.base,
+    .response_type = &temporal__api__workflowservice__v1__poll_activity_task_queue_response__descriptor,
+    .arena = &f->arena,
+    .timeout_ns = 70 * SEC,
+    .retry = &twe__retry_policy_poll,
+    .namespaced = true,
+    .done = count_cancel,
+  };
+  cancel_done = 0;
+  assert_int_equal(twe__grpc_channel_start(f->ch, &req), 0);
+  /* Let it reach the server. */
+  uint64_t until = twe__reactor_now(f->reactor) + SEC / 2;
+  while (twe__reactor_now(f->reactor) < until) twe__reactor_run_once(f->reactor, SEC / 10);
+  assert_int_equal(cancel_done, 0);
+  twe__grpc_channel_cancel(f->ch, &req);
+  assert_int_equal(cancel_done, 1);
+  assert_int_equal(req.status.code, TWE_GRPC_CANCELLED);
+  assert_int_equal(req.attempts, 1);
+  for (int i = 0; i < 5; i++) twe__reactor_run_once(f->reactor, SEC / 20);
+  assert_int_equal(cancel_done, 1);
+}
+
 static int concurrent_done;
 static void count_done(twe_grpc_request_t *req) {
   (void)req;
@@ -252,6 +292,7 @@ int main(void) {
     cmocka_unit_test(test_channel_system_info_and_namespace),
     cmocka_unit_test(test_channel_workflow_start_describe_terminate),
     cmocka_unit_test(test_channel_long_poll_empty_and_reissued),
+    cmocka_unit_test(test_channel_cancel_long_poll),
     cmocka_unit_test(test_channel_1000_concurrent_calls_one_connection),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -80,10 +80,16 @@ struct twe_grpc_channel {
   twe_timer_t reconnect_timer;
   uint32_t rng;
   bool destroying;
+  /* Callbacks may destroy the channel. Entry points from the reactor (and
+   * cancel) count themselves here; a destroy inside them only marks it
+   * pending, and the outermost entry point finishes it on the way out. */
+  int depth;
+  bool destroy_pending;
   twe_grpc_channel_stats_t stats;
 };
 
 static void link_fail(struct twe__grpc_link *l, const char *why);
+static void link_retire(struct twe__grpc_link *l);
 static void link_flush(struct twe__grpc_link *l);
 static void link_tick(struct twe__grpc_link *l);
 static void channel_connect(twe_grpc_channel_t *ch);
@@ -100,6 +106,22 @@ static uint32_t next_random(twe_grpc_channel_t *ch) {
 
 static void set_last_error(twe_grpc_channel_t *ch, const char *why) {
   snprintf(ch->stats.last_error, sizeof ch->stats.last_error, "%s", why);
+}
+
+static void destroy_now(twe_grpc_channel_t *ch);
+
+static void enter(twe_grpc_channel_t *ch) {
+  if (ch) ch->depth++;
+}
+
+/* Leaves an entry point; the channel may be gone afterwards. */
+static void leave(twe_grpc_channel_t *ch) {
+  if (ch && --ch->depth == 0 && ch->destroy_pending) destroy_now(ch);
+}
+
+/* now + delta without wrapping around (a huge timeout means "no limit"). */
+static uint64_t saturating_add(uint64_t now, uint64_t delta) {
+  return delta > UINT64_MAX - now ? UINT64_MAX : now + delta;
 }
 
 /* --- requests ------------------------------------------------------------- */
@@ -154,6 +176,7 @@ static void request_finish_local(twe_grpc_channel_t *ch, twe_grpc_request_t *req
 static void on_request_timer(twe_timer_t *t) {
   twe_grpc_request_t *req = t->data;
   twe_grpc_channel_t *ch = req->channel;
+  enter(ch);
   if (req->state == REQ_BACKOFF) {
     request_attempt(ch, req);
   } else if (req->state == REQ_WAITING) {
@@ -163,6 +186,7 @@ static void on_request_timer(twe_timer_t *t) {
     if (ch->stats.last_error[0]) strncat(msg, ")", sizeof msg - strlen(msg) - 1);
     request_finish_local(ch, req, TWE_GRPC_DEADLINE_EXCEEDED, msg);
   }
+  leave(ch);
 }
 
 /* One attempt ended on a connection: decode, retry or finish. */
@@ -219,9 +243,12 @@ static void request_attempt(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
   }
   struct twe__grpc_link *l = ch->current;
   if (!l || l->state != LINK_READY) {
+    if (twe__timer_start(&req->timer, req->deadline_ns - now) < 0) {
+      request_finish_local(ch, req, TWE_GRPC_RESOURCE_EXHAUSTED, "out of memory for a timer");
+      return;
+    }
     req->state = REQ_WAITING;
     waiting_push(ch, req);
-    twe__timer_start(&req->timer, req->deadline_ns - now);
     channel_connect(ch);
     return;
   }
@@ -238,17 +265,31 @@ static void request_attempt(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
   req->state = REQ_IN_CALL;
   req->link = l;
   int rc = twe__grpc_conn_submit(l->grpc, &req->call, req->bytes, req->len, now);
+  if (rc == -ENOTCONN) {
+    /* The connection failed or was told to go away since it was last
+     * looked at (its bytes still draining): the server never saw this
+     * attempt. Let the link go, and wait for the next one. */
+    req->attempts--;
+    req->link = NULL;
+    req->state = REQ_BACKOFF;
+    const char *why = twe__grpc_conn_error(l->grpc);
+    if (why)
+      link_fail(l, why);
+    else
+      link_retire(l);
+    request_attempt(ch, req);
+    return;
+  }
   if (rc < 0) {
     req->link = NULL;
-    request_finish_local(ch, req, rc == -ENOTCONN ? TWE_GRPC_UNAVAILABLE : TWE_GRPC_RESOURCE_EXHAUSTED,
-                         twe_strerror(rc));
+    request_finish_local(ch, req, TWE_GRPC_RESOURCE_EXHAUSTED, twe_strerror(rc));
     return;
   }
   link_tick(l); /* arms the timer for this call's deadline, and flushes */
 }
 
 int twe__grpc_channel_start(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
-  if (ch->destroying) return -ESHUTDOWN;
+  if (ch->destroying || ch->destroy_pending) return -ESHUTDOWN;
   int rc = twe__proto_encode(req->request, req->arena, &req->bytes, &req->len);
   if (rc < 0) return rc;
   req->channel = ch;
@@ -260,7 +301,8 @@ int twe__grpc_channel_start(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
   memset(&req->status, 0, sizeof req->status);
   req->call_md[0].name = "temporal-namespace";
   req->call_md[0].value = ch->namespace_name;
-  req->deadline_ns = twe__reactor_now(ch->reactor) + (req->timeout_ns ? req->timeout_ns : DEFAULT_TIMEOUT);
+  req->deadline_ns = saturating_add(twe__reactor_now(ch->reactor),
+                                    req->timeout_ns ? req->timeout_ns : DEFAULT_TIMEOUT);
   twe__timer_init(ch->reactor, &req->timer, on_request_timer);
   req->timer.data = req;
   req->live_prev = NULL;
@@ -282,13 +324,19 @@ int twe__grpc_channel_start(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
 }
 
 void twe__grpc_channel_cancel(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
+  enter(ch);
   switch (req->state) {
-    case REQ_IN_CALL:
+    case REQ_IN_CALL: {
       /* The connection completes the call at once and on_call_done sees
-       * the flag: a cancelled request is never retried. */
+       * the flag: a cancelled request is never retried. The RST_STREAM
+       * goes out now (a cancelled poll must not be handed a task), and a
+       * retired link whose last call this was closes. */
+      struct twe__grpc_link *l = req->link;
       req->cancelled = true;
-      twe__grpc_conn_cancel(req->link->grpc, &req->call);
+      twe__grpc_conn_cancel(l->grpc, &req->call);
+      link_tick(l);
       break;
+    }
     case REQ_WAITING:
     case REQ_BACKOFF:
       request_finish_local(ch, req, TWE_GRPC_CANCELLED, "request cancelled by the caller");
@@ -296,6 +344,7 @@ void twe__grpc_channel_cancel(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
     default:
       break;
   }
+  leave(ch);
 }
 
 /* --- links: one connection each --------------------------------------------- */
@@ -324,7 +373,9 @@ static void on_sock_closed(twe_sock_t *sock) {
 
 static void on_reconnect_timer(twe_timer_t *t) {
   twe_grpc_channel_t *ch = t->data;
+  enter(ch);
   if (ch->waiting_head) channel_connect(ch);
+  leave(ch);
 }
 
 /* After a failed connection: try again later, backing off (x1.6 from
@@ -364,8 +415,13 @@ static void link_fail(struct twe__grpc_link *l, const char *why) {
   if (ch) {
     if (strcmp(why, "connection retired") != 0) set_last_error(ch, why);
     if (ch->current == l) ch->current = NULL;
+    if (!ch->destroying && ch->waiting_head && !ch->current) {
+      if (was_ready) ch->reconnect_attempt = 0;
+      schedule_reconnect(ch);
+    }
   }
-  /* Its calls end UNAVAILABLE now; their requests back off and retry. */
+  /* Its calls end UNAVAILABLE now; their requests back off and retry
+   * (their callbacks run here: nothing below may touch the channel). */
   if (l->grpc) twe__grpc_conn_fail(l->grpc, why);
   if (l->connect) {
     twe__tcp_connect_cancel(l->connect); /* on_connected frees the link */
@@ -375,14 +431,22 @@ static void link_fail(struct twe__grpc_link *l, const char *why) {
   } else {
     link_free(l);
   }
-  if (ch && !ch->destroying && ch->waiting_head && !ch->current) {
-    if (was_ready) ch->reconnect_attempt = 0;
-    schedule_reconnect(ch);
-  }
 }
 
 static void on_tick_timer(twe_timer_t *t) {
-  link_tick(t->data);
+  struct twe__grpc_link *l = t->data;
+  twe_grpc_channel_t *ch = l->ch;
+  enter(ch);
+  if (l->state == LINK_HANDSHAKING) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "TLS handshake with %s timed out after %llu ms",
+             ch ? ch->address : "the server",
+             (unsigned long long)((ch ? ch->connect_timeout_ns : 0) / 1000000));
+    link_fail(l, msg);
+  } else {
+    link_tick(l);
+  }
+  leave(ch);
 }
 
 /* Runs the connection's clock: deadlines, keepalive, maximum age. */
@@ -404,8 +468,7 @@ static void link_tick(struct twe__grpc_link *l) {
   if (next != UINT64_MAX) twe__timer_start(&l->tick_timer, next > now ? next - now : 0);
 }
 
-static void on_sent(twe_sock_t *sock, int status) {
-  struct twe__grpc_link *l = sock->data;
+static void sent_done(struct twe__grpc_link *l, int status) {
   size_t sent = l->send_len;
   l->send_len = 0;
   if (l->state == LINK_CLOSING) return;
@@ -419,6 +482,14 @@ static void on_sent(twe_sock_t *sock, int status) {
   if (l->tls) twe__tls_output_consume(l->tls, sent);
   link_flush(l);
   if (l->state != LINK_CLOSING) link_close_if_idle(l);
+}
+
+static void on_sent(twe_sock_t *sock, int status) {
+  struct twe__grpc_link *l = sock->data;
+  twe_grpc_channel_t *ch = l->ch;
+  enter(ch);
+  sent_done(l, status);
+  leave(ch);
 }
 
 /* Sends what is ready, one send in flight at a time. */
@@ -493,6 +564,7 @@ static void link_ready(struct twe__grpc_link *l) {
     link_fail(l, "could not create the HTTP/2 session");
     return;
   }
+  twe__timer_stop(&l->tick_timer); /* the handshake deadline, with TLS */
   l->state = LINK_READY;
   l->created_ns = now;
   ch->stats.connects_succeeded++;
@@ -552,8 +624,7 @@ static void link_recv(struct twe__grpc_link *l) {
     link_fail(l, "socket receive could not start");
 }
 
-static void on_recv(twe_sock_t *sock, int n) {
-  struct twe__grpc_link *l = sock->data;
+static void recv_done(struct twe__grpc_link *l, int n) {
   if (l->state == LINK_CLOSING) return;
   if (n <= 0) {
     char msg[200];
@@ -577,8 +648,15 @@ static void on_recv(twe_sock_t *sock, int n) {
   link_recv(l);
 }
 
-static void on_connected(void *data, int status, int fd, const char *detail) {
-  struct twe__grpc_link *l = data;
+static void on_recv(twe_sock_t *sock, int n) {
+  struct twe__grpc_link *l = sock->data;
+  twe_grpc_channel_t *ch = l->ch;
+  enter(ch);
+  recv_done(l, n);
+  leave(ch);
+}
+
+static void connected(struct twe__grpc_link *l, int status, int fd, const char *detail) {
   l->connect = NULL;
   twe_grpc_channel_t *ch = l->ch;
   if (l->state == LINK_CLOSING || !ch) {
@@ -609,6 +687,9 @@ static void on_connected(void *data, int status, int fd, const char *detail) {
       return;
     }
     l->state = LINK_HANDSHAKING;
+    /* connect_timeout covers the handshake too: a peer that accepts TCP and
+     * never answers must not hold the channel. */
+    twe__timer_start(&l->tick_timer, ch->connect_timeout_ns);
     if (twe__tls_handshake(l->tls) < 0) { /* queues the ClientHello */
       link_fail(l, twe__tls_last_error(l->tls));
       return;
@@ -618,6 +699,14 @@ static void on_connected(void *data, int status, int fd, const char *detail) {
     link_ready(l);
   }
   if (l->state != LINK_CLOSING) link_recv(l);
+}
+
+static void on_connected(void *data, int status, int fd, const char *detail) {
+  struct twe__grpc_link *l = data;
+  twe_grpc_channel_t *ch = l->ch;
+  enter(ch);
+  connected(l, status, fd, detail);
+  leave(ch);
 }
 
 static void channel_connect(twe_grpc_channel_t *ch) {
@@ -736,7 +825,17 @@ nomem:
 
 void twe__grpc_channel_destroy(twe_grpc_channel_t *ch) {
   if (!ch) return;
+  if (ch->depth > 0) {
+    /* Called from a callback: the entry point that ran it finishes. */
+    ch->destroy_pending = true;
+    return;
+  }
+  destroy_now(ch);
+}
+
+static void destroy_now(twe_grpc_channel_t *ch) {
   ch->destroying = true;
+  ch->depth++; /* callbacks run below must not start another destroy */
   if (ch->reactor && ch->reconnect_timer.reactor) twe__timer_stop(&ch->reconnect_timer);
   while (ch->live) {
     twe_grpc_request_t *req = ch->live;

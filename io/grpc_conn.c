@@ -58,7 +58,8 @@ struct twe_grpc_conn {
   bool terminated;
   uint32_t terminated_code;
   bool closing; /* inside nghttp2_session_del: callbacks must not free records */
-  char *error;  /* why the connection failed; NULL while healthy */
+  bool failed;
+  char error[256]; /* why the connection failed, once failed */
 
   uint64_t last_ping_ns;
   uint64_t ping_sent_ns;
@@ -82,7 +83,25 @@ static void queue_done(twe_grpc_conn_t *conn, twe_grpc_call_t *call) {
   conn->done_tail = call;
 }
 
-/* Runs queued callbacks. Re-entrant calls (a callback cancelling another
+/* Takes call out of the completion queue (it must be in it). */
+static void unqueue_done(twe_grpc_conn_t *conn, twe_grpc_call_t *call) {
+  twe_grpc_call_t **p = &conn->done_head, *prev = NULL;
+  while (*p && *p != call) {
+    prev = *p;
+    p = &(*p)->next_done;
+  }
+  if (!*p) return;
+  *p = call->next_done;
+  if (conn->done_tail == call) conn->done_tail = prev;
+  call->next_done = NULL;
+}
+
+static void deliver_one(twe_grpc_call_t *call) {
+  call->delivered = true;
+  call->done(call, call->done_arg);
+}
+
+/* Runs queued callbacks. Re-entrant calls (a callback completing another
  * call) only queue; the outermost loop delivers everything. */
 static void deliver_done(twe_grpc_conn_t *conn) {
   if (conn->delivering) return;
@@ -91,7 +110,7 @@ static void deliver_done(twe_grpc_conn_t *conn) {
     twe_grpc_call_t *call = conn->done_head;
     conn->done_head = call->next_done;
     if (!conn->done_head) conn->done_tail = NULL;
-    call->done(call, call->done_arg);
+    deliver_one(call);
   }
   conn->delivering = false;
 }
@@ -381,7 +400,10 @@ nomem:
 }
 
 void twe__grpc_conn_fail(twe_grpc_conn_t *conn, const char *message) {
-  if (!conn->error) conn->error = strdup(message);
+  if (!conn->failed) {
+    conn->failed = true;
+    snprintf(conn->error, sizeof conn->error, "%s", message);
+  }
   for (struct twe__grpc_stream *s = conn->streams; s; s = s->next) {
     if (!s->call) continue;
     s->call->not_processed = !s->headers_sent;
@@ -408,7 +430,6 @@ void twe__grpc_conn_destroy(twe_grpc_conn_t *conn) {
   }
   free(conn->metadata);
   free(conn->authority);
-  free(conn->error);
   free(conn->out);
   free(conn);
 }
@@ -417,7 +438,7 @@ void twe__grpc_conn_destroy(twe_grpc_conn_t *conn) {
 
 /* grpc-timeout: at most 8 digits and a unit (gRPC over HTTP/2). */
 static void format_timeout(uint64_t ns, char *buf, size_t size) {
-  uint64_t ms = (ns + MS - 1) / MS;
+  uint64_t ms = ns / MS + (ns % MS != 0);
   if (ms == 0) ms = 1;
   if (ms <= 99999999)
     snprintf(buf, size, "%" PRIu64 "m", ms);
@@ -433,7 +454,7 @@ static nghttp2_nv make_nv(const char *name, const char *value) {
 
 int twe__grpc_conn_submit(twe_grpc_conn_t *conn, twe_grpc_call_t *call, const uint8_t *message,
                           size_t len, uint64_t now_ns) {
-  if (conn->error || conn->goaway) return -ENOTCONN;
+  if (conn->failed || conn->goaway) return -ENOTCONN;
   twe_arena_t *arena = call->arena;
   arena->limit_hit = false;
   uint8_t *request = twe__arena_alloc(arena, TWE_GRPC_FRAME_HEADER_BYTES + len);
@@ -470,6 +491,7 @@ int twe__grpc_conn_submit(twe_grpc_conn_t *conn, twe_grpc_call_t *call, const ui
   call->local_code = -1;
   call->local_message = NULL;
   call->completed = false;
+  call->delivered = false;
   call->not_processed = false;
   call->response = NULL;
   call->response_len = 0;
@@ -503,9 +525,15 @@ static void abort_call(twe_grpc_conn_t *conn, twe_grpc_call_t *call, int code, c
 }
 
 void twe__grpc_conn_cancel(twe_grpc_conn_t *conn, twe_grpc_call_t *call) {
-  if (call->completed || !call->stream) return;
-  abort_call(conn, call, TWE_GRPC_CANCELLED, "call cancelled by the caller");
-  deliver_done(conn);
+  if (call->delivered) return;
+  if (!call->completed)
+    abort_call(conn, call, TWE_GRPC_CANCELLED, "call cancelled by the caller");
+  /* Its callback runs now, also when cancel is called from another call's
+   * callback (the queue is then being delivered by an outer frame): the
+   * caller may free the call as soon as cancel returns. A call that had
+   * completed but was still queued keeps its status. */
+  unqueue_done(conn, call);
+  deliver_one(call);
 }
 
 /* --- bytes and time ----------------------------------------------------- */
@@ -515,7 +543,7 @@ void twe__grpc_conn_cancel(twe_grpc_conn_t *conn, twe_grpc_call_t *call) {
  * because of what the server sent (it then sends GOAWAY with an error). */
 static void serialize(twe_grpc_conn_t *conn, size_t max_bytes) {
   if (conn->out_off == conn->out_len) conn->out_off = conn->out_len = 0;
-  while (!conn->error && conn->out_len - conn->out_off < max_bytes) {
+  while (!conn->failed && conn->out_len - conn->out_off < max_bytes) {
     const uint8_t *chunk;
     ssize_t n = nghttp2_session_mem_send(conn->session, &chunk);
     if (n < 0) {
@@ -539,7 +567,7 @@ static void serialize(twe_grpc_conn_t *conn, size_t max_bytes) {
     memcpy(conn->out + conn->out_len, chunk, (size_t)n);
     conn->out_len += (size_t)n;
   }
-  if (conn->terminated && !conn->error) {
+  if (conn->terminated && !conn->failed) {
     char msg[256];
     snprintf(msg, sizeof msg, "HTTP/2 protocol error from the server (%s)%s%s",
              h2_error_name(conn->terminated_code), conn->h2_error[0] ? ": " : "", conn->h2_error);
@@ -549,7 +577,7 @@ static void serialize(twe_grpc_conn_t *conn, size_t max_bytes) {
 
 int twe__grpc_conn_feed(twe_grpc_conn_t *conn, const uint8_t *data, size_t len, uint64_t now_ns) {
   (void)now_ns;
-  if (conn->error) return TWE_EPROTOCOL;
+  if (conn->failed) return TWE_EPROTOCOL;
   conn->h2_error[0] = '\0';
   ssize_t rv = nghttp2_session_mem_recv(conn->session, data, len);
   if (rv < 0) {
@@ -563,7 +591,7 @@ int twe__grpc_conn_feed(twe_grpc_conn_t *conn, const uint8_t *data, size_t len, 
    * (and stream errors only reset their stream: the call ends INTERNAL). */
   if (conn->h2_error[0]) serialize(conn, 1 << 16);
   deliver_done(conn);
-  return conn->error ? TWE_EPROTOCOL : 0;
+  return conn->failed ? TWE_EPROTOCOL : 0;
 }
 
 int twe__grpc_conn_pending(twe_grpc_conn_t *conn, size_t max_bytes, const uint8_t **data,
@@ -573,7 +601,7 @@ int twe__grpc_conn_pending(twe_grpc_conn_t *conn, size_t max_bytes, const uint8_
   deliver_done(conn);
   *data = conn->out + conn->out_off;
   *len = conn->out_len - conn->out_off;
-  return conn->error && *len == 0 ? TWE_EPROTOCOL : 0;
+  return conn->failed && *len == 0 ? TWE_EPROTOCOL : 0;
 }
 
 void twe__grpc_conn_consume(twe_grpc_conn_t *conn, size_t n) {
@@ -583,7 +611,7 @@ void twe__grpc_conn_consume(twe_grpc_conn_t *conn, size_t n) {
 
 uint64_t twe__grpc_conn_tick(twe_grpc_conn_t *conn, uint64_t now_ns) {
   uint64_t next = UINT64_MAX;
-  if (conn->error) return next;
+  if (conn->failed) return next;
   for (struct twe__grpc_stream *s = conn->streams; s; s = s->next) {
     twe_grpc_call_t *call = s->call;
     if (!call || !call->deadline_ns) continue;
@@ -613,7 +641,7 @@ uint64_t twe__grpc_conn_tick(twe_grpc_conn_t *conn, uint64_t now_ns) {
 }
 
 bool twe__grpc_conn_draining(const twe_grpc_conn_t *conn) {
-  return conn->goaway || conn->error;
+  return conn->goaway || conn->failed;
 }
 
 size_t twe__grpc_conn_live_calls(const twe_grpc_conn_t *conn) {
@@ -621,5 +649,5 @@ size_t twe__grpc_conn_live_calls(const twe_grpc_conn_t *conn) {
 }
 
 const char *twe__grpc_conn_error(const twe_grpc_conn_t *conn) {
-  return conn->error;
+  return conn->failed ? conn->error : NULL;
 }

@@ -92,7 +92,8 @@ struct twe_grpc_call {
   twe_grpc_response_meta_t meta;
   int local_code; /* a status decided here (reader failure, deadline, cancel); -1 if none */
   const char *local_message;
-  bool completed;
+  bool completed; /* status decided, callback queued or run */
+  bool delivered; /* callback run */
   twe_grpc_call_t *next_done; /* the connection's completion queue */
 };
 
@@ -114,8 +115,10 @@ void twe__grpc_conn_destroy(twe_grpc_conn_t *conn);
 int twe__grpc_conn_submit(twe_grpc_conn_t *conn, twe_grpc_call_t *call, const uint8_t *message,
                           size_t len, uint64_t now_ns);
 
-/* Cancels a live call: resets its stream; its callback fires with CANCELLED
- * before this returns. A call already completed is left alone. */
+/* Cancels a call: resets its stream; its callback fires with CANCELLED
+ * before this returns, even when called from another call's callback. A
+ * call whose callback already ran is left alone; one that had completed
+ * but whose callback was still queued gets it now, with its own status. */
 void twe__grpc_conn_cancel(twe_grpc_conn_t *conn, twe_grpc_call_t *call);
 
 /* Hands the connection len received bytes. Returns 0, or TWE_EPROTOCOL when

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -33,6 +34,8 @@ typedef struct fake_server {
   size_t reply_len;
   pthread_t thread;
   int accepted;
+  bool hold; /* keep connections open and silent (no reply, no close) */
+  int held[16];
 } fake_server_t;
 
 static void *serve(void *arg) {
@@ -41,6 +44,10 @@ static void *serve(void *arg) {
     int fd = accept(s->listen_fd, NULL, NULL);
     if (fd < 0) return NULL;
     s->accepted++;
+    if (s->hold) {
+      if (s->accepted <= 16) s->held[s->accepted - 1] = fd;
+      continue;
+    }
     char buf[4096];
     (void)!read(fd, buf, sizeof buf); /* the client preface, whatever it is */
     if (s->reply_len) (void)!write(fd, s->reply, s->reply_len);
@@ -67,10 +74,12 @@ static void fake_stop(fake_server_t *s) {
   shutdown(s->listen_fd, SHUT_RDWR);
   close(s->listen_fd);
   pthread_join(s->thread, NULL);
+  for (int i = 0; s->hold && i < s->accepted && i < 16; i++) close(s->held[i]);
 }
 
 /* One GetSystemInfo with a short deadline against 127.0.0.1:port. */
-static twe_grpc_request_t *ping_port(uint16_t port, twe_arena_t *arena, twe_grpc_channel_stats_t *st) {
+static twe_grpc_request_t *ping_port_tls(uint16_t port, bool tls, twe_arena_t *arena,
+                                         twe_grpc_channel_stats_t *st) {
   twe_reactor_t *reactor;
   int rc = twe__reactor_create(&reactor, NULL);
   if (rc < 0) exit(77); /* a forced backend this machine lacks */
@@ -79,6 +88,8 @@ static twe_grpc_request_t *ping_port(uint16_t port, twe_arena_t *arena, twe_grpc
   twe_connection_options_t opts;
   twe_connection_options_init(&opts);
   opts.address = address;
+  opts.tls = tls;
+  opts.connect_timeout_ns = 150 * MS;
   twe_grpc_channel_t *ch;
   char err[128];
   assert_int_equal(twe__grpc_channel_create(reactor, &opts, &ch, err, sizeof err), 0);
@@ -96,6 +107,10 @@ static twe_grpc_request_t *ping_port(uint16_t port, twe_arena_t *arena, twe_grpc
   twe__grpc_channel_destroy(ch);
   twe__reactor_destroy(reactor);
   return req;
+}
+
+static twe_grpc_request_t *ping_port(uint16_t port, twe_arena_t *arena, twe_grpc_channel_stats_t *st) {
+  return ping_port_tls(port, false, arena, st);
 }
 
 static void expect_failure(twe_grpc_request_t *req, const twe_grpc_channel_stats_t *st,
@@ -170,12 +185,30 @@ static void test_channel_nobody_listening(void **state) {
   twe__arena_destroy(&arena);
 }
 
+/* A peer that accepts TCP and never answers the TLS ClientHello: the
+ * handshake times out (connect_timeout) and the channel tries again. */
+static void test_channel_tls_handshake_timeout(void **state) {
+  (void)state;
+  fake_server_t s;
+  fake_start(&s, NULL, 0);
+  s.hold = true;
+  twe_arena_t arena;
+  twe__arena_init(&arena, 0);
+  twe_grpc_channel_stats_t st;
+  twe_grpc_request_t *req = ping_port_tls(s.port, true, &arena, &st);
+  expect_failure(req, &st, "TLS handshake");
+  assert_true(st.connects_started >= 2);
+  fake_stop(&s);
+  twe__arena_destroy(&arena);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_channel_http1_server),
     cmocka_unit_test(test_channel_broken_http2_frames),
     cmocka_unit_test(test_channel_server_closes_at_once),
     cmocka_unit_test(test_channel_nobody_listening),
+    cmocka_unit_test(test_channel_tls_handshake_timeout),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -244,6 +244,61 @@ static void test_channel_cancel_long_poll(void **state) {
   assert_int_equal(cancel_done, 1);
 }
 
+/* A request's callback destroys the channel while another request (a long
+ * poll) is in flight on the same connection: the poll completes CANCELLED,
+ * every callback runs once, nothing hangs (ASan checks the rest). */
+static int destroy_cb_count, poll_cb_count, poll_cb_code;
+static twe_grpc_channel_t *destroy_me;
+static void destroy_in_callback(twe_grpc_request_t *req) {
+  (void)req;
+  destroy_cb_count++;
+  twe__grpc_channel_destroy(destroy_me);
+}
+static void poll_callback(twe_grpc_request_t *req) {
+  poll_cb_count++;
+  poll_cb_code = req->status.code;
+}
+
+static void test_channel_destroy_from_callback(void **state) {
+  fixture_t *f = *state;
+  twe_connection_options_t opts;
+  char err[128];
+  assert_int_equal(twe_connection_options_from_env(&opts, err, sizeof err), 0);
+  assert_int_equal(twe__grpc_channel_create(f->reactor, &opts, &destroy_me, err, sizeof err), 0);
+  Temporal__Api__Taskqueue__V1__TaskQueue queue = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  queue.name = "twe-destroy-queue";
+  Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest poll =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_ACTIVITY_TASK_QUEUE_REQUEST__INIT;
+  poll.namespace_ = "default";
+  poll.task_queue = &queue;
+  twe_grpc_request_t preq = {
+    .path = WS "PollActivityTaskQueue", .request = &poll.base,
+    .response_type = &temporal__api__workflowservice__v1__poll_activity_task_queue_response__descriptor,
+    .arena = &f->arena, .timeout_ns = 70 * SEC, .retry = &twe__retry_policy_poll,
+    .namespaced = true, .done = poll_callback,
+  };
+  Temporal__Api__Workflowservice__V1__GetSystemInfoRequest in =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__GET_SYSTEM_INFO_REQUEST__INIT;
+  twe_grpc_request_t ireq = {
+    .path = WS "GetSystemInfo", .request = &in.base,
+    .response_type = &temporal__api__workflowservice__v1__get_system_info_response__descriptor,
+    .arena = &f->arena, .done = destroy_in_callback,
+  };
+  destroy_cb_count = poll_cb_count = 0;
+  assert_int_equal(twe__grpc_channel_start(destroy_me, &preq), 0);
+  uint64_t until = twe__reactor_now(f->reactor) + SEC / 2;
+  while (twe__reactor_now(f->reactor) < until) twe__reactor_run_once(f->reactor, SEC / 10);
+  assert_int_equal(twe__grpc_channel_start(destroy_me, &ireq), 0);
+  until = twe__reactor_now(f->reactor) + 5 * SEC;
+  while (destroy_cb_count == 0 && twe__reactor_now(f->reactor) < until)
+    twe__reactor_run_once(f->reactor, SEC / 10);
+  assert_int_equal(destroy_cb_count, 1);
+  assert_int_equal(poll_cb_count, 1);
+  assert_int_equal(poll_cb_code, TWE_GRPC_CANCELLED);
+  for (int i = 0; i < 5; i++) twe__reactor_run_once(f->reactor, SEC / 20);
+  assert_int_equal(destroy_cb_count + poll_cb_count, 2);
+}
+
 static int concurrent_done;
 static void count_done(twe_grpc_request_t *req) {
   (void)req;
@@ -293,6 +348,7 @@ int main(void) {
     cmocka_unit_test(test_channel_workflow_start_describe_terminate),
     cmocka_unit_test(test_channel_long_poll_empty_and_reissued),
     cmocka_unit_test(test_channel_cancel_long_poll),
+    cmocka_unit_test(test_channel_destroy_from_callback),
     cmocka_unit_test(test_channel_1000_concurrent_calls_one_connection),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -385,6 +385,45 @@ static void test_grpc_conn_deadline_and_cancel(void **state) {
   server_free(srv);
 }
 
+/* A callback that cancels another call: that call's callback must run
+ * before cancel returns (its caller may free it right after). */
+typedef struct cancel_other {
+  twe_grpc_conn_t *conn;
+  call_box_t *other;
+  int other_count_after_cancel;
+} cancel_other_t;
+static cancel_other_t cancel_ctx;
+
+static void on_done_cancel_other(twe_grpc_call_t *call, void *arg) {
+  on_done(call, arg);
+  twe__grpc_conn_cancel(cancel_ctx.conn, &cancel_ctx.other->call);
+  cancel_ctx.other_count_after_cancel = cancel_ctx.other->done_count;
+}
+
+static void test_grpc_conn_cancel_from_another_callback(void **state) {
+  (void)state;
+  server_t *srv = server_new(ECHO);
+  srv->auto_reply = false;
+  twe_grpc_conn_t *conn = client_new(0);
+  call_box_t a, b;
+  submit(conn, &a, "a", 0, 0);
+  submit(conn, &b, "b", 0, 0);
+  a.call.done = on_done_cancel_other;
+  cancel_ctx = (cancel_other_t){.conn = conn, .other = &b};
+  pump(conn, srv, 0);
+  srv_respond(srv, &srv->streams[0]); /* only a is answered */
+  pump(conn, srv, 0);
+  assert_int_equal(a.done_count, 1);
+  assert_int_equal(cancel_ctx.other_count_after_cancel, 1);
+  assert_int_equal(b.done_count, 1);
+  assert_int_equal(b.call.status.code, TWE_GRPC_CANCELLED);
+  twe__grpc_conn_destroy(conn);
+  assert_int_equal(total_done, 2);
+  twe__arena_destroy(&a.arena);
+  twe__arena_destroy(&b.arena);
+  server_free(srv);
+}
+
 static void test_grpc_conn_refused_stream_is_retryable(void **state) {
   (void)state;
   server_t *srv = server_new(REFUSE);
@@ -555,6 +594,7 @@ int main(void) {
     T(test_grpc_conn_many_concurrent_calls),
     T(test_grpc_conn_trailers_only_and_not_grpc),
     T(test_grpc_conn_deadline_and_cancel),
+    T(test_grpc_conn_cancel_from_another_callback),
     T(test_grpc_conn_refused_stream_is_retryable),
     T(test_grpc_conn_goaway),
     T(test_grpc_conn_broken_frames),

@@ -1,0 +1,73 @@
+/* sched/cgroup.h — what the cgroup of this process allows: the CPU quota
+ * (v2 cpu.max, v1 cpu.cfs_quota_us / cpu.cfs_period_us), the memory limit
+ * (v2 memory.max, v1 memory.limit_in_bytes), and the throttling counters
+ * (cpu.stat) that metrics read.
+ *
+ * The cgroup is found the way the kernel describes it: the process's path in
+ * each hierarchy from /proc/self/cgroup, the hierarchy's mount point and root
+ * from /proc/self/mountinfo (so a container that sees only its own subtree
+ * works too). Limits are read at the process's cgroup and at every ancestor
+ * up to the mount point: a nested cgroup is bound by the tightest of them.
+ *
+ * Nothing here fails because a limit is absent: a missing file means no
+ * limit there. A file that exists but cannot be read or parsed is skipped
+ * too, and its error kept (cpu_err, memory_err) so the plan's log line can
+ * say so. Every path is read under a root prefix so that tests can lay out a
+ * fake /proc and /sys/fs/cgroup in a temporary directory.
+ *
+ * Thread: everything here may be called from any thread; it reads files
+ * and keeps no state.
+ */
+#ifndef TWE_SCHED_CGROUP_H
+#define TWE_SCHED_CGROUP_H
+
+#include <limits.h>
+#include <stdint.h>
+
+typedef struct twe_cgroup {
+  /* Hierarchy the cpu controller was found in: 1, 2, or 0 (none). */
+  int cpu_version;
+  /* The process's cgroup directory for the cpu controller ("" if none). */
+  char cpu_dir[PATH_MAX];
+  /* The directory whose quota is the effective one ("" when no quota). */
+  char cpu_limit_dir[PATH_MAX];
+  /* The effective (tightest) quota: quota_us of CPU time per period_us;
+   * quota_us is -1 when there is no limit. */
+  int64_t cpu_quota_us;
+  int64_t cpu_period_us;
+  /* v1 only: the cpuacct directory, for usage ("" if none). */
+  char cpuacct_dir[PATH_MAX];
+  /* Hierarchy and directory of the memory controller (0 and "" if none). */
+  int memory_version;
+  char memory_dir[PATH_MAX];
+  /* The tightest memory limit in bytes, -1 for none. */
+  int64_t memory_limit;
+  /* First error met while looking for the CPU quota / the memory limit (a
+   * negative errno: -EISDIR, -EACCES, -EBADMSG for unparsable contents...),
+   * or 0. The limits above are still the tightest readable ones. */
+  int cpu_err;
+  int memory_err;
+} twe_cgroup_t;
+
+/* Fills *out for the calling process. root: prefix of every path read (NULL
+ * or "" for the real /proc and /sys; tests pass a fixture directory). The
+ * directories in *out include the prefix. Returns 0; what could not be found
+ * is reported inside *out (versions 0, limits -1, errors), never as a
+ * failure. */
+int twe__cgroup_discover(const char *root, twe_cgroup_t *out);
+
+/* CPU time and throttling counters; -1 where the kernel does not say. */
+typedef struct twe_cpu_stat {
+  int64_t nr_periods;   /* quota periods that had runnable tasks */
+  int64_t nr_throttled; /* periods in which the quota ran out */
+  int64_t throttled_ns; /* time spent throttled */
+  int64_t usage_ns;     /* CPU time used by the process's cgroup */
+} twe_cpu_stat_t;
+
+/* Reads the counters now. Throttling comes from the cgroup whose quota
+ * binds (cpu_limit_dir), or the process's own when there is no quota; usage
+ * from the process's own cgroup. Returns 0, -ENOENT when there is no cpu
+ * controller, or the error of reading cpu.stat. Thread: any (for metrics). */
+int twe__cgroup_cpu_stat(const twe_cgroup_t *cg, twe_cpu_stat_t *out);
+
+#endif /* TWE_SCHED_CGROUP_H */

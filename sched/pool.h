@@ -1,0 +1,113 @@
+/* sched/pool.h — an activity thread pool: threads that run jobs which may
+ * block (activity code, local activities), owned by one shard.
+ *
+ * Each shard owns its pool(s): the owner submits jobs, receives their results
+ * and stops the pool; nothing else touches it. The pool is bounded and has no
+ * queue: a job is accepted only when a thread is idle (try_submit says
+ * -EAGAIN otherwise), so "max concurrent activities" is the number of
+ * threads, and the owner's slots (sched/slots.h) keep it from polling work it
+ * could not start. Each thread has a mailbox from the owner (jobs) and one to
+ * the owner (results): SPSC both ways, results wake the owner through its
+ * waiter, and done callbacks run on the owner thread in twe__pool_reap.
+ *
+ * Threads are not pinned unless a CPU set is given (the CPU plan gives the
+ * CPUs not taken by pinned shards). Stop: no new jobs; running jobs get a
+ * grace period to finish; then they are asked to cancel
+ * (twe__job_cancelled() turns true) and get a second period; a thread still
+ * inside user code after that is abandoned, never waited on.
+ */
+#ifndef TWE_SCHED_POOL_H
+#define TWE_SCHED_POOL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sched/cpumask.h"
+#include "sched/waiter.h"
+
+typedef struct twe_pool twe_pool_t;
+typedef struct twe_job twe_job_t;
+
+/* Runs the job. May block. Should return soon after twe__job_cancelled(job)
+ * turns true. Thread: a pool thread. */
+typedef void (*twe_job_run_cb)(twe_job_t *job);
+
+/* The job is back: status 0 when run returned, -ECANCELED when it was
+ * cancelled before it started (run was not called). The job belongs to the
+ * owner again. Fires exactly once per accepted job, except for jobs abandoned
+ * by twe__pool_destroy. Thread: the owner, inside twe__pool_reap or
+ * twe__pool_stop. */
+typedef void (*twe_job_done_cb)(twe_job_t *job, int status);
+
+/* Called instead of done for a job whose thread was abandoned (see
+ * twe__pool_destroy), when its run finally returns, so that it can free what
+ * it holds. May be NULL (the job then leaks). Thread: the abandoned pool
+ * thread, after the owner is gone. */
+typedef void (*twe_job_abandoned_cb)(twe_job_t *job);
+
+/* A job: embed it in the caller's object. Belongs to the pool from an
+ * accepted try_submit until done. */
+struct twe_job {
+  twe_job_run_cb run;
+  twe_job_done_cb done;
+  twe_job_abandoned_cb abandoned;
+  void *arg;
+  /* Internal. */
+  _Atomic int cancel_requested; /* owner -> pool thread */
+  unsigned worker;
+};
+
+typedef struct twe_pool_options {
+  unsigned threads;          /* >= 1: the most jobs running at once */
+  unsigned id;               /* thread names are twe-act-<id>-<i> */
+  const twe_cpumask_t *cpus; /* allowed CPUs, or NULL to inherit; read by
+                              * create only */
+  size_t stack_size;         /* 0: the default */
+} twe_pool_options_t;
+
+/* Creates the pool and starts its threads. owner: the owner thread's waiter
+ * (a shard's), notified when results arrive; it must outlive the pool's
+ * use by the owner. Returns 0 and *out, -EINVAL, -ENOMEM or a negative errno
+ * from pthread_create. Thread: the owner. */
+int twe__pool_create(const twe_pool_options_t *options, twe_waiter_t *owner, twe_pool_t **out);
+
+/* Hands job to an idle thread. Returns 0 (accepted: done will fire), -EAGAIN
+ * (every thread busy; nothing happened) or -ESHUTDOWN (stopping).
+ * Thread: the owner. */
+int twe__pool_try_submit(twe_pool_t *pool, twe_job_t *job);
+
+/* Takes up to budget results and fires their done callbacks. Returns how
+ * many. Fits twe_shard_poll_cb (via twe__pool_poll). Thread: the owner. */
+size_t twe__pool_reap(twe_pool_t *pool, size_t budget);
+
+/* twe__pool_reap with the signature of a shard poller (arg is the pool). */
+size_t twe__pool_poll(void *pool, size_t budget);
+
+/* Threads idle / running a job. Thread: the owner. */
+unsigned twe__pool_idle(const twe_pool_t *pool);
+unsigned twe__pool_busy(const twe_pool_t *pool);
+
+/* Asks a running job to stop. Thread: the owner (any thread is safe). */
+void twe__job_cancel(twe_job_t *job);
+
+/* Whether the job was asked to stop. Thread: any (meant for run). */
+bool twe__job_cancelled(const twe_job_t *job);
+
+/* Stops the pool, waiting in the owner's loop (it parks on the owner's
+ * waiter; reaping and done callbacks happen meanwhile): no more jobs; up to
+ * grace_ns for running jobs to finish; then cancel them all and wait up to
+ * cancel_wait_ns more; then let idle threads exit and join them. Returns 0
+ * when every thread has exited, -ETIMEDOUT when some are still inside a
+ * job's run (twe__pool_destroy abandons them). Thread: the owner, once. */
+int twe__pool_stop(twe_pool_t *pool, int64_t grace_ns, int64_t cancel_wait_ns);
+
+/* Frees the pool. Threads still running a job (after a stop that said
+ * -ETIMEDOUT, or without a stop: then it stops with no grace) are detached:
+ * their jobs' done never fires, their abandoned hook fires on their own
+ * thread when run returns, and the last of them frees the pool's memory.
+ * Returns the number of abandoned threads. Thread: the owner. */
+unsigned twe__pool_destroy(twe_pool_t *pool);
+
+#endif /* TWE_SCHED_POOL_H */

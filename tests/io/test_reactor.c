@@ -32,36 +32,8 @@
 #include <cmocka.h>
 
 #include "io/reactor.h"
+#include "tests/support/reactor_test.h"
 #include "twe/error.h"
-
-#define MS 1000000LL
-
-/* Runs iterations until cond holds; the bound (about 20 s of idle waits)
- * only stops a broken test from hanging. */
-#define RUN_UNTIL(r, cond)                                                             \
-  do {                                                                                 \
-    for (int i_ = 0; i_ < 2000 && !(cond); i_++)                                       \
-      assert_true(twe__reactor_run_once((r), 10 * MS) >= 0);                           \
-    assert_true(cond);                                                                 \
-  } while (0)
-
-static twe_reactor_t *reactor_new(void) {
-  twe_reactor_t *r = NULL;
-  assert_int_equal(twe__reactor_create(&r, NULL), 0);
-  assert_non_null(r);
-  return r;
-}
-
-/* Asserts that nothing is left live, then destroys r. */
-static void reactor_end(twe_reactor_t *r) {
-  twe_reactor_stats_t st;
-  twe__reactor_stats(r, &st);
-  assert_int_equal(st.pending_ops, 0);
-  assert_int_equal(st.active_timers, 0);
-  assert_int_equal(st.open_socks, 0);
-  assert_int_equal(st.wake_handles, 0);
-  twe__reactor_destroy(r);
-}
 
 /* --- backend choice --------------------------------------------------------- */
 

@@ -49,6 +49,7 @@ struct twe__grpc_link {
   twe_grpc_conn_t *grpc;
   uint64_t created_ns;
   twe_timer_t tick_timer; /* grpc deadlines and keepalive; also the maximum age */
+  uint64_t tick_due_ns;   /* when tick_timer fires; UINT64_MAX when it is not active */
   uint8_t recv_buf[RECV_BUFFER];
   uint8_t plain_buf[RECV_BUFFER]; /* decrypted bytes, with TLS */
   uint8_t *send_buf;              /* copy of plaintext being sent (no TLS) */
@@ -89,6 +90,7 @@ struct twe_grpc_channel {
 };
 
 static void link_fail(struct twe__grpc_link *l, const char *why);
+static void link_close(struct twe__grpc_link *l, const char *why, bool is_error);
 static void link_retire(struct twe__grpc_link *l);
 static void link_flush(struct twe__grpc_link *l);
 static void link_tick(struct twe__grpc_link *l);
@@ -125,6 +127,18 @@ static uint64_t saturating_add(uint64_t now, uint64_t delta) {
 }
 
 /* --- requests ------------------------------------------------------------- */
+
+/* (Re)arms the link's tick timer to fire at due_ns on the loop's clock. */
+static void link_arm_tick(struct twe__grpc_link *l, uint64_t due_ns) {
+  uint64_t now = twe__reactor_now(l->reactor);
+  if (twe__timer_start(&l->tick_timer, due_ns > now ? due_ns - now : 0) == 0)
+    l->tick_due_ns = due_ns;
+}
+
+static void link_disarm_tick(struct twe__grpc_link *l) {
+  twe__timer_stop(&l->tick_timer);
+  l->tick_due_ns = UINT64_MAX;
+}
 
 static void waiting_push(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
   req->prev = ch->waiting_tail;
@@ -285,7 +299,10 @@ static void request_attempt(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
     request_finish_local(ch, req, TWE_GRPC_RESOURCE_EXHAUSTED, twe_strerror(rc));
     return;
   }
-  link_tick(l); /* arms the timer for this call's deadline, and flushes */
+  /* The tick timer must fire by this call's deadline; a full tick (a scan
+   * of every call) is not needed for that. */
+  if (req->deadline_ns < l->tick_due_ns) link_arm_tick(l, req->deadline_ns);
+  link_flush(l);
 }
 
 int twe__grpc_channel_start(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
@@ -360,7 +377,7 @@ static void link_unlink(twe_grpc_channel_t *ch, struct twe__grpc_link *l) {
 
 static void link_free(struct twe__grpc_link *l) {
   if (l->ch) link_unlink(l->ch, l);
-  twe__timer_stop(&l->tick_timer);
+  link_disarm_tick(l);
   twe__grpc_conn_destroy(l->grpc);
   twe__tls_destroy(l->tls);
   free(l->send_buf);
@@ -403,22 +420,20 @@ static void link_retire(struct twe__grpc_link *l) {
 
 static void link_close_if_idle(struct twe__grpc_link *l) {
   if (l->state == LINK_RETIRED && twe__grpc_conn_live_calls(l->grpc) == 0 && l->send_len == 0)
-    link_fail(l, "connection retired");
+    link_close(l, "connection retired", false);
 }
 
-static void link_fail(struct twe__grpc_link *l, const char *why) {
+/* Closes the link; its live calls end UNAVAILABLE with why. is_error:
+ * why is the channel's latest error (a retired link closing is not). */
+static void link_close(struct twe__grpc_link *l, const char *why, bool is_error) {
   if (l->state == LINK_CLOSING) return;
   twe_grpc_channel_t *ch = l->ch;
-  bool was_ready = l->state == LINK_READY;
   l->state = LINK_CLOSING;
-  twe__timer_stop(&l->tick_timer);
+  link_disarm_tick(l);
   if (ch) {
-    if (strcmp(why, "connection retired") != 0) set_last_error(ch, why);
+    if (is_error) set_last_error(ch, why);
     if (ch->current == l) ch->current = NULL;
-    if (!ch->destroying && ch->waiting_head && !ch->current) {
-      if (was_ready) ch->reconnect_attempt = 0;
-      schedule_reconnect(ch);
-    }
+    if (!ch->destroying && ch->waiting_head && !ch->current) schedule_reconnect(ch);
   }
   /* Its calls end UNAVAILABLE now; their requests back off and retry
    * (their callbacks run here: nothing below may touch the channel). */
@@ -433,9 +448,14 @@ static void link_fail(struct twe__grpc_link *l, const char *why) {
   }
 }
 
+static void link_fail(struct twe__grpc_link *l, const char *why) {
+  link_close(l, why, true);
+}
+
 static void on_tick_timer(twe_timer_t *t) {
   struct twe__grpc_link *l = t->data;
   twe_grpc_channel_t *ch = l->ch;
+  l->tick_due_ns = UINT64_MAX;
   enter(ch);
   if (l->state == LINK_HANDSHAKING) {
     char msg[200];
@@ -465,7 +485,10 @@ static void link_tick(struct twe__grpc_link *l) {
   if (l->state == LINK_CLOSING) return;
   link_close_if_idle(l);
   if (l->state == LINK_CLOSING) return;
-  if (next != UINT64_MAX) twe__timer_start(&l->tick_timer, next > now ? next - now : 0);
+  if (next != UINT64_MAX)
+    link_arm_tick(l, next);
+  else
+    link_disarm_tick(l);
 }
 
 static void sent_done(struct twe__grpc_link *l, int status) {
@@ -564,7 +587,7 @@ static void link_ready(struct twe__grpc_link *l) {
     link_fail(l, "could not create the HTTP/2 session");
     return;
   }
-  twe__timer_stop(&l->tick_timer); /* the handshake deadline, with TLS */
+  link_disarm_tick(l); /* the handshake deadline, with TLS */
   l->state = LINK_READY;
   l->created_ns = now;
   ch->stats.connects_succeeded++;
@@ -580,9 +603,8 @@ static void link_ready(struct twe__grpc_link *l) {
 }
 
 static void link_received(struct twe__grpc_link *l, const uint8_t *data, size_t len) {
-  uint64_t now = twe__reactor_now(l->reactor);
   if (!l->tls) {
-    if (twe__grpc_conn_feed(l->grpc, data, len, now) < 0) link_fail(l, twe__grpc_conn_error(l->grpc));
+    if (twe__grpc_conn_feed(l->grpc, data, len) < 0) link_fail(l, twe__grpc_conn_error(l->grpc));
     return;
   }
   if (twe__tls_feed(l->tls, data, len) < 0) {
@@ -610,7 +632,7 @@ static void link_received(struct twe__grpc_link *l, const uint8_t *data, size_t 
       link_fail(l, twe__tls_last_error(l->tls)[0] ? twe__tls_last_error(l->tls) : twe_strerror(n));
       return;
     }
-    if (twe__grpc_conn_feed(l->grpc, l->plain_buf, (size_t)n, now) < 0) {
+    if (twe__grpc_conn_feed(l->grpc, l->plain_buf, (size_t)n) < 0) {
       link_fail(l, twe__grpc_conn_error(l->grpc));
       return;
     }
@@ -689,7 +711,7 @@ static void connected(struct twe__grpc_link *l, int status, int fd, const char *
     l->state = LINK_HANDSHAKING;
     /* connect_timeout covers the handshake too: a peer that accepts TCP and
      * never answers must not hold the channel. */
-    twe__timer_start(&l->tick_timer, ch->connect_timeout_ns);
+    link_arm_tick(l, saturating_add(twe__reactor_now(ch->reactor), ch->connect_timeout_ns));
     if (twe__tls_handshake(l->tls) < 0) { /* queues the ClientHello */
       link_fail(l, twe__tls_last_error(l->tls));
       return;
@@ -722,6 +744,7 @@ static void channel_connect(twe_grpc_channel_t *ch) {
   l->state = LINK_CONNECTING;
   twe__timer_init(ch->reactor, &l->tick_timer, on_tick_timer);
   l->tick_timer.data = l;
+  l->tick_due_ns = UINT64_MAX;
   l->next = ch->links;
   ch->links = l;
   ch->current = l;

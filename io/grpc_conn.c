@@ -575,8 +575,7 @@ static void serialize(twe_grpc_conn_t *conn, size_t max_bytes) {
   }
 }
 
-int twe__grpc_conn_feed(twe_grpc_conn_t *conn, const uint8_t *data, size_t len, uint64_t now_ns) {
-  (void)now_ns;
+int twe__grpc_conn_feed(twe_grpc_conn_t *conn, const uint8_t *data, size_t len) {
   if (conn->failed) return TWE_EPROTOCOL;
   conn->h2_error[0] = '\0';
   ssize_t rv = nghttp2_session_mem_recv(conn->session, data, len);

@@ -124,7 +124,7 @@ void twe__grpc_conn_cancel(twe_grpc_conn_t *conn, twe_grpc_call_t *call);
 /* Hands the connection len received bytes. Returns 0, or TWE_EPROTOCOL when
  * they break HTTP/2 — the connection has then failed (see fail) and every
  * live call completed. */
-int twe__grpc_conn_feed(twe_grpc_conn_t *conn, const uint8_t *data, size_t len, uint64_t now_ns);
+int twe__grpc_conn_feed(twe_grpc_conn_t *conn, const uint8_t *data, size_t len);
 
 /* Serialises what nghttp2 wants to send, up to about max_bytes, into an
  * internal buffer. *data and *len stay valid until the next pending/consume

@@ -106,11 +106,11 @@ static void fuzz_http2(const uint8_t *data, size_t size) {
   /* A valid server preface first (empty SETTINGS), so the fuzzer reaches
    * the frames after it. */
   static const uint8_t settings[] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
-  twe__grpc_conn_feed(conn, settings, sizeof settings, 0);
+  twe__grpc_conn_feed(conn, settings, sizeof settings);
   size_t off = 0;
   while (off < size) {
     size_t chunk = size - off > 64 ? 64 : size - off;
-    if (twe__grpc_conn_feed(conn, data + off, chunk, 0) < 0) break;
+    if (twe__grpc_conn_feed(conn, data + off, chunk) < 0) break;
     twe__grpc_conn_pending(conn, 1 << 20, &out, &out_len);
     twe__grpc_conn_consume(conn, out_len);
     off += chunk;

@@ -210,7 +210,7 @@ static void server_free(server_t *srv) {
 }
 
 /* Moves bytes both ways until neither side has anything to say. */
-static void pump(twe_grpc_conn_t *conn, server_t *srv, uint64_t now) {
+static void pump(twe_grpc_conn_t *conn, server_t *srv) {
   for (int round = 0; round < 10000; round++) {
     bool moved = false;
     const uint8_t *data;
@@ -223,7 +223,7 @@ static void pump(twe_grpc_conn_t *conn, server_t *srv, uint64_t now) {
     const uint8_t *sdata;
     ssize_t n;
     while ((n = nghttp2_session_mem_send(srv->session, &sdata)) > 0) {
-      if (twe__grpc_conn_feed(conn, sdata, (size_t)n, now) < 0) return;
+      if (twe__grpc_conn_feed(conn, sdata, (size_t)n) < 0) return;
       moved = true;
     }
     if (!moved) return;
@@ -286,7 +286,7 @@ static void test_grpc_conn_unary_echo(void **state) {
   twe_grpc_conn_t *conn = client_new(0);
   call_box_t box;
   submit(conn, &box, "hello temporal", 10 * SEC, 0);
-  pump(conn, srv, 0);
+  pump(conn, srv);
   assert_int_equal(box.done_count, 1);
   assert_int_equal(box.call.status.code, TWE_GRPC_OK);
   assert_int_equal(box.call.response_len, 14);
@@ -315,7 +315,7 @@ static void test_grpc_conn_many_concurrent_calls(void **state) {
     submit(conn, &boxes[i], msg[i], 0, 0);
   }
   assert_int_equal(twe__grpc_conn_live_calls(conn), N);
-  pump(conn, srv, 0);
+  pump(conn, srv);
   for (int i = 0; i < N; i++) {
     assert_int_equal(boxes[i].done_count, 1);
     assert_int_equal(boxes[i].call.status.code, TWE_GRPC_OK);
@@ -336,14 +336,14 @@ static void test_grpc_conn_trailers_only_and_not_grpc(void **state) {
   twe_grpc_conn_t *conn = client_new(0);
   call_box_t a, b;
   submit(conn, &a, "x", 0, 0);
-  pump(conn, srv, 0);
+  pump(conn, srv);
   assert_int_equal(a.done_count, 1);
   assert_int_equal(a.call.status.code, TWE_GRPC_NOT_FOUND);
   assert_string_equal(a.call.status.message, "Workflow task not found");
   assert_null(a.call.response);
   srv->behaviour = HTTP_503;
   submit(conn, &b, "y", 0, 0);
-  pump(conn, srv, 0);
+  pump(conn, srv);
   assert_int_equal(b.done_count, 1);
   assert_int_equal(b.call.status.code, TWE_GRPC_UNAVAILABLE);
   assert_non_null(strstr(b.call.status.message, "503"));
@@ -360,7 +360,7 @@ static void test_grpc_conn_deadline_and_cancel(void **state) {
   call_box_t a, b;
   submit(conn, &a, "slow", 2 * SEC, 0);
   submit(conn, &b, "cancel me", 0, 0);
-  pump(conn, srv, 0);
+  pump(conn, srv);
   assert_int_equal(total_done, 0);
   uint64_t next = twe__grpc_conn_tick(conn, 1 * SEC);
   assert_int_equal(next, 2 * SEC);
@@ -376,7 +376,7 @@ static void test_grpc_conn_deadline_and_cancel(void **state) {
   twe__arena_destroy(&b.arena);
   memset(&a, 0xAB, sizeof a);
   memset(&b, 0xAB, sizeof b);
-  pump(conn, srv, 2 * SEC);
+  pump(conn, srv);
   assert_true(srv->streams[0].reset_by_client);
   assert_true(srv->streams[1].reset_by_client);
   assert_int_equal(total_done, 2);
@@ -410,9 +410,9 @@ static void test_grpc_conn_cancel_from_another_callback(void **state) {
   submit(conn, &b, "b", 0, 0);
   a.call.done = on_done_cancel_other;
   cancel_ctx = (cancel_other_t){.conn = conn, .other = &b};
-  pump(conn, srv, 0);
+  pump(conn, srv);
   srv_respond(srv, &srv->streams[0]); /* only a is answered */
-  pump(conn, srv, 0);
+  pump(conn, srv);
   assert_int_equal(a.done_count, 1);
   assert_int_equal(cancel_ctx.other_count_after_cancel, 1);
   assert_int_equal(b.done_count, 1);
@@ -430,7 +430,7 @@ static void test_grpc_conn_refused_stream_is_retryable(void **state) {
   twe_grpc_conn_t *conn = client_new(0);
   call_box_t a;
   submit(conn, &a, "x", 0, 0);
-  pump(conn, srv, 0);
+  pump(conn, srv);
   assert_int_equal(a.done_count, 1);
   assert_int_equal(a.call.status.code, TWE_GRPC_UNAVAILABLE);
   assert_true(a.call.not_processed);
@@ -451,10 +451,10 @@ static void test_grpc_conn_goaway(void **state) {
   submit(conn, &a, "a", 0, 0);
   submit(conn, &b, "b", 0, 0);
   submit(conn, &c, "c", 0, 0);
-  pump(conn, srv, 0);
+  pump(conn, srv);
   assert_int_equal(srv->n_streams, 3);
   assert_int_equal(nghttp2_submit_goaway(srv->session, NGHTTP2_FLAG_NONE, 1, NGHTTP2_NO_ERROR, NULL, 0), 0);
-  pump(conn, srv, 0);
+  pump(conn, srv);
   assert_true(twe__grpc_conn_draining(conn));
   assert_int_equal(b.done_count, 1);
   assert_int_equal(c.done_count, 1);
@@ -463,7 +463,7 @@ static void test_grpc_conn_goaway(void **state) {
   assert_true(c.call.not_processed);
   assert_int_equal(a.done_count, 0);
   srv_respond(srv, &srv->streams[0]);
-  pump(conn, srv, 0);
+  pump(conn, srv);
   assert_int_equal(a.done_count, 1);
   assert_int_equal(a.call.status.code, TWE_GRPC_OK);
   call_box_t d;
@@ -491,17 +491,17 @@ static void test_grpc_conn_broken_frames(void **state) {
   twe_grpc_conn_t *conn = client_new(0);
   call_box_t a;
   submit(conn, &a, "x", 0, 0);
-  pump(conn, srv, 0);
+  pump(conn, srv);
   /* SETTINGS must be on stream 0; this one claims stream 7. */
   const uint8_t broken[] = {0x00, 0x00, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00, 0x07, 0, 1, 0, 0, 0, 0};
-  assert_int_equal(twe__grpc_conn_feed(conn, broken, sizeof broken, 0), TWE_EPROTOCOL);
+  assert_int_equal(twe__grpc_conn_feed(conn, broken, sizeof broken), TWE_EPROTOCOL);
   assert_int_equal(a.done_count, 1);
   assert_int_equal(a.call.status.code, TWE_GRPC_UNAVAILABLE);
   assert_non_null(strstr(a.call.status.message, "protocol error"));
   assert_non_null(strstr(a.call.status.message, "PROTOCOL_ERROR"));
   assert_non_null(twe__grpc_conn_error(conn));
   assert_true(twe__grpc_conn_draining(conn));
-  assert_int_equal(twe__grpc_conn_feed(conn, broken, sizeof broken, 0), TWE_EPROTOCOL);
+  assert_int_equal(twe__grpc_conn_feed(conn, broken, sizeof broken), TWE_EPROTOCOL);
   twe__grpc_conn_destroy(conn);
   assert_int_equal(total_done, 1);
   twe__arena_destroy(&a.arena);
@@ -515,7 +515,7 @@ static void test_grpc_conn_broken_frames(void **state) {
   size_t out_len;
   twe__grpc_conn_pending(conn, 1 << 20, &out, &out_len);
   const char *h1 = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
-  assert_int_equal(twe__grpc_conn_feed(conn, (const uint8_t *)h1, strlen(h1), 0), TWE_EPROTOCOL);
+  assert_int_equal(twe__grpc_conn_feed(conn, (const uint8_t *)h1, strlen(h1)), TWE_EPROTOCOL);
   assert_int_equal(a.done_count, 1);
   assert_non_null(strstr(a.call.status.message, "SETTINGS"));
   twe__grpc_conn_destroy(conn);
@@ -529,13 +529,13 @@ static void test_grpc_conn_lying_length_prefix(void **state) {
   twe_grpc_conn_t *conn = client_new(0);
   call_box_t a, b;
   submit(conn, &a, "x", 0, 0);
-  pump(conn, srv, 0);
+  pump(conn, srv);
   assert_int_equal(a.done_count, 1);
   assert_int_equal(a.call.status.code, TWE_GRPC_RESOURCE_EXHAUSTED);
   assert_non_null(strstr(a.call.status.message, "exceeds"));
   srv->behaviour = SHORT_BODY;
   submit(conn, &b, "y", 0, 0);
-  pump(conn, srv, 0);
+  pump(conn, srv);
   assert_int_equal(b.done_count, 1);
   assert_int_equal(b.call.status.code, TWE_GRPC_INTERNAL);
   twe__grpc_conn_destroy(conn);
@@ -548,11 +548,11 @@ static void test_grpc_conn_keepalive(void **state) {
   (void)state;
   server_t *srv = server_new(SILENT);
   twe_grpc_conn_t *conn = client_new(0);
-  pump(conn, srv, 0);
+  pump(conn, srv);
   assert_int_equal(twe__grpc_conn_tick(conn, 1 * SEC), 30 * SEC);
   /* Due: a PING goes out; the server's session answers it. */
   assert_int_equal(twe__grpc_conn_tick(conn, 30 * SEC), 45 * SEC);
-  pump(conn, srv, 30 * SEC);
+  pump(conn, srv);
   assert_int_equal(twe__grpc_conn_tick(conn, 31 * SEC), 60 * SEC);
   /* Next PING is never answered: the connection fails and so do its calls. */
   call_box_t a;
@@ -574,7 +574,7 @@ static void test_grpc_conn_destroy_completes_live_calls(void **state) {
   twe_grpc_conn_t *conn = client_new(0);
   call_box_t a, b;
   submit(conn, &a, "x", 0, 0);
-  pump(conn, srv, 0);
+  pump(conn, srv);
   submit(conn, &b, "y", 0, 0);
   twe__grpc_conn_destroy(conn);
   assert_int_equal(a.done_count, 1);

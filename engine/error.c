@@ -22,6 +22,11 @@ static const struct twe_error_entry twe_errors[] = {
   {TWE_ECONFIG, "TWE_ECONFIG", "invalid configuration option or file"},
   {TWE_ENOHOST, "TWE_ENOHOST", "host name not found"},
   {TWE_ERESOLVE, "TWE_ERESOLVE", "name resolution failed"},
+  {TWE_EFAILED, "TWE_EFAILED", "the awaited operation failed"},
+  {TWE_ENOTREGISTERED, "TWE_ENOTREGISTERED", "type not registered"},
+  {TWE_ENONDETERMINISM, "TWE_ENONDETERMINISM", "workflow code does not match its history"},
+  {TWE_ECANCELED_ACTIVITY, "TWE_ECANCELED_ACTIVITY", "activity cancelled"},
+  {TWE_EWORKFLOW, "TWE_EWORKFLOW", "workflow did not complete"},
 };
 
 static const struct twe_error_entry *find_entry(int err) {

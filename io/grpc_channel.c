@@ -227,7 +227,7 @@ static void on_call_done(twe_grpc_call_t *call, void *arg) {
     request_finish(ch, req);
     return;
   }
-  const twe_retry_policy_t *policy = req->retry ? req->retry : &twe__retry_policy_call;
+  const twe_rpc_retry_policy_t *policy = req->retry ? req->retry : &twe__retry_policy_call;
   /* A call the server never saw is always safe to try again. */
   bool retry = call->not_processed
                    ? (policy->max_attempts == 0 || req->attempts < policy->max_attempts)

@@ -45,7 +45,7 @@ struct twe_grpc_request {
   const ProtobufCMessageDescriptor *response_type;
   twe_arena_t *arena;               /* response, status, request bytes */
   uint64_t timeout_ns;              /* all attempts together; 0 = 10 s */
-  const twe_retry_policy_t *retry;  /* NULL = twe__retry_policy_call */
+  const twe_rpc_retry_policy_t *retry;  /* NULL = twe__retry_policy_call */
   bool namespaced;                  /* send temporal-namespace */
   twe_grpc_request_cb done;
   void *data; /* the caller's */

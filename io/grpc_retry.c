@@ -7,7 +7,7 @@
 
 #define MS 1000000ull
 
-const twe_retry_policy_t twe__retry_policy_call = {
+const twe_rpc_retry_policy_t twe__retry_policy_call = {
   .initial_interval_ns = 100 * MS,
   .backoff_coefficient = 1.7,
   .jitter = 0.2,
@@ -17,7 +17,7 @@ const twe_retry_policy_t twe__retry_policy_call = {
   .exhausted_max_interval_ns = 10000 * MS,
 };
 
-const twe_retry_policy_t twe__retry_policy_poll = {
+const twe_rpc_retry_policy_t twe__retry_policy_poll = {
   .initial_interval_ns = 200 * MS,
   .backoff_coefficient = 2.0,
   .jitter = 0.2,
@@ -27,7 +27,7 @@ const twe_retry_policy_t twe__retry_policy_poll = {
   .exhausted_max_interval_ns = 10000 * MS,
 };
 
-bool twe__retry_should(const twe_retry_policy_t *policy, int grpc_code, const char *message,
+bool twe__retry_should(const twe_rpc_retry_policy_t *policy, int grpc_code, const char *message,
                        int attempt) {
   if (policy->max_attempts > 0 && attempt >= policy->max_attempts) return false;
   switch (grpc_code) {
@@ -47,7 +47,7 @@ bool twe__retry_should(const twe_retry_policy_t *policy, int grpc_code, const ch
   }
 }
 
-uint64_t twe__retry_backoff_ns(const twe_retry_policy_t *policy, int grpc_code, int attempt,
+uint64_t twe__retry_backoff_ns(const twe_rpc_retry_policy_t *policy, int grpc_code, int attempt,
                                uint32_t random32) {
   bool exhausted = grpc_code == TWE_GRPC_RESOURCE_EXHAUSTED;
   double interval = (double)(exhausted ? policy->exhausted_initial_interval_ns

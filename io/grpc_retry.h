@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct twe_retry_policy {
+typedef struct twe_rpc_retry_policy {
   uint64_t initial_interval_ns;
   double backoff_coefficient;
   double jitter; /* +-fraction of the interval, e.g. 0.2 */
@@ -22,24 +22,24 @@ typedef struct twe_retry_policy {
   /* RESOURCE_EXHAUSTED backs off on its own, slower schedule. */
   uint64_t exhausted_initial_interval_ns;
   uint64_t exhausted_max_interval_ns;
-} twe_retry_policy_t;
+} twe_rpc_retry_policy_t;
 
 /* For ordinary calls (RespondWorkflowTaskCompleted, DescribeNamespace, ...). */
-extern const twe_retry_policy_t twe__retry_policy_call;
+extern const twe_rpc_retry_policy_t twe__retry_policy_call;
 /* For long polls (PollWorkflowTaskQueue, PollActivityTaskQueue). */
-extern const twe_retry_policy_t twe__retry_policy_poll;
+extern const twe_rpc_retry_policy_t twe__retry_policy_poll;
 
 /* Whether a call that ended with code (and status message, may be NULL)
  * after `attempt` attempts (1 = the first) should be tried again. Retryable:
  * UNAVAILABLE, INTERNAL, UNKNOWN, RESOURCE_EXHAUSTED, ABORTED, OUT_OF_RANGE,
  * DATA_LOSS; DEADLINE_EXCEEDED only when the caller's overall deadline
  * allows (the caller checks that). */
-bool twe__retry_should(const twe_retry_policy_t *policy, int grpc_code, const char *message,
+bool twe__retry_should(const twe_rpc_retry_policy_t *policy, int grpc_code, const char *message,
                        int attempt);
 
 /* How long to wait before attempt `attempt + 1`, given random32 (any 32-bit
  * random value; the caller owns the generator, so tests are deterministic). */
-uint64_t twe__retry_backoff_ns(const twe_retry_policy_t *policy, int grpc_code, int attempt,
+uint64_t twe__retry_backoff_ns(const twe_rpc_retry_policy_t *policy, int grpc_code, int attempt,
                                uint32_t random32);
 
 #endif /* TWE_IO_GRPC_RETRY_H */

@@ -45,6 +45,20 @@ typedef enum twe_errcode {
   /* Name resolution itself failed (getaddrinfo: EAI_AGAIN, EAI_FAIL, ...):
    * the resolver was unreachable or broken; may work later. */
   TWE_ERESOLVE = -(TWE_ERRNO_BASE + 10),
+  /* What a workflow waited for failed (an activity failed or timed out):
+   * the failure is data, read it with twe_future_error. */
+  TWE_EFAILED = -(TWE_ERRNO_BASE + 11),
+  /* No workflow or activity of that type is registered. */
+  TWE_ENOTREGISTERED = -(TWE_ERRNO_BASE + 12),
+  /* Replayed workflow code made different calls than its history records
+   * (NON_DETERMINISTIC_ERROR). */
+  TWE_ENONDETERMINISM = -(TWE_ERRNO_BASE + 13),
+  /* The activity was cancelled (seen in a heartbeat response) or the worker
+   * is stopping: the activity should return soon. */
+  TWE_ECANCELED_ACTIVITY = -(TWE_ERRNO_BASE + 14),
+  /* A workflow ended without completing: failed, timed out, terminated,
+   * cancelled or continued as new (a client reading its result). */
+  TWE_EWORKFLOW = -(TWE_ERRNO_BASE + 15),
 } twe_errcode_t;
 
 /* A one-line English description of err, for any negative twe return value:

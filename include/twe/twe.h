@@ -7,5 +7,10 @@
 #include "twe/common.h"
 #include "twe/connection.h"
 #include "twe/error.h"
+#include "twe/value.h"
+#include "twe/workflow.h"
+#include "twe/activity.h"
+#include "twe/client.h"
+#include "twe/worker.h"
 
 #endif /* TWE_TWE_H */

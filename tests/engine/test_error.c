@@ -11,7 +11,9 @@
 #include "twe/error.h"
 
 static const int all_codes[] = {TWE_EDECODE, TWE_ELIMIT, TWE_EENCODING, TWE_EJSON, TWE_EENCODE,
-                                 TWE_EPROTOCOL, TWE_ETLS, TWE_ECONFIG, TWE_ENOHOST, TWE_ERESOLVE};
+                                 TWE_EPROTOCOL, TWE_ETLS, TWE_ECONFIG, TWE_ENOHOST, TWE_ERESOLVE,
+                                 TWE_EFAILED, TWE_ENOTREGISTERED, TWE_ENONDETERMINISM,
+                                 TWE_ECANCELED_ACTIVITY, TWE_EWORKFLOW};
 #define N_CODES (sizeof all_codes / sizeof all_codes[0])
 
 static void test_strerror_every_code_described_and_distinct(void **state) {

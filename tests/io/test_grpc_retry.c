@@ -14,7 +14,7 @@
 
 static void test_retry_should_by_code(void **state) {
   (void)state;
-  const twe_retry_policy_t *p = &twe__retry_policy_call;
+  const twe_rpc_retry_policy_t *p = &twe__retry_policy_call;
   assert_true(twe__retry_should(p, TWE_GRPC_UNAVAILABLE, NULL, 1));
   assert_true(twe__retry_should(p, TWE_GRPC_INTERNAL, NULL, 1));
   assert_true(twe__retry_should(p, TWE_GRPC_UNKNOWN, NULL, 1));
@@ -42,7 +42,7 @@ static void test_retry_should_attempt_limits(void **state) {
 
 static void test_retry_backoff_schedule(void **state) {
   (void)state;
-  const twe_retry_policy_t *call = &twe__retry_policy_call;
+  const twe_rpc_retry_policy_t *call = &twe__retry_policy_call;
   uint64_t first = twe__retry_backoff_ns(call, TWE_GRPC_UNAVAILABLE, 1, MID_RANDOM);
   assert_in_range(first, 99 * MS, 101 * MS);
   uint64_t second = twe__retry_backoff_ns(call, TWE_GRPC_UNAVAILABLE, 2, MID_RANDOM);
@@ -60,7 +60,7 @@ static void test_retry_backoff_schedule(void **state) {
                   3999 * MS, 4001 * MS);
   assert_true(twe__retry_backoff_ns(call, TWE_GRPC_RESOURCE_EXHAUSTED, 30, 0xffffffffu) <= 10000 * MS);
   /* Polls: 200 ms x2 up to 10 s. */
-  const twe_retry_policy_t *poll = &twe__retry_policy_poll;
+  const twe_rpc_retry_policy_t *poll = &twe__retry_policy_poll;
   assert_in_range(twe__retry_backoff_ns(poll, TWE_GRPC_UNAVAILABLE, 1, MID_RANDOM), 199 * MS, 201 * MS);
   assert_in_range(twe__retry_backoff_ns(poll, TWE_GRPC_UNAVAILABLE, 3, MID_RANDOM), 799 * MS, 801 * MS);
   assert_true(twe__retry_backoff_ns(poll, TWE_GRPC_UNAVAILABLE, 1000, 0xffffffffu) <= 10000 * MS);

@@ -1,0 +1,64 @@
+/* engine/fiber.h — fibers: the stacks workflow code runs on, and the
+ * context switch between them and the shard's scheduler.
+ *
+ * A workflow coroutine is a fiber: a small stack plus the callee-saved
+ * registers of a suspended call. The shard thread resumes a fiber; the
+ * fiber runs until it yields (it waits for a future) or its function
+ * returns, and control comes back to the resume call. Switching is our own
+ * few instructions per architecture (x86-64, aarch64): no signal mask
+ * changes, no system call.
+ *
+ * Stacks are carved from large slabs (one mmap per slab, MAP_NORESERVE):
+ * only touched pages cost memory, and a slab is one VMA whatever the number
+ * of stacks in it — a guard page per stack would cost two VMAs each and
+ * vm.max_map_count would cap a process at ~32,700 fibers. Overflow is caught
+ * by a canary at the low end of each stack, checked at every switch; debug
+ * builds (TWE_FIBER_GUARD_PAGES=1 in the environment) add a real guard page
+ * per stack instead.
+ *
+ * Thread: a fiber pool and its fibers belong to one thread (the shard's).
+ * Everything here is called on that thread. */
+#ifndef TWE_ENGINE_FIBER_H
+#define TWE_ENGINE_FIBER_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct twe_fiber twe_fiber_t;
+typedef struct twe_fiber_pool twe_fiber_pool_t;
+typedef void (*twe_fiber_fn)(void *arg);
+
+typedef struct twe_fiber_pool_stats {
+  size_t stack_size;     /* usable bytes per stack */
+  size_t slabs;          /* slabs mapped */
+  size_t stacks_total;   /* stacks carved so far */
+  size_t stacks_in_use;  /* fibers alive */
+} twe_fiber_pool_stats_t;
+
+/* Creates a pool handing out stacks of stack_size bytes (0: 64 KiB; rounded
+ * up to pages; at least 16 KiB). Returns 0, -EINVAL, -ENOMEM. */
+int twe__fiber_pool_create(size_t stack_size, twe_fiber_pool_t **out);
+/* Frees the pool and its slabs. Every fiber must have been destroyed. */
+void twe__fiber_pool_destroy(twe_fiber_pool_t *pool);
+void twe__fiber_pool_stats(const twe_fiber_pool_t *pool, twe_fiber_pool_stats_t *out);
+
+/* Creates a fiber that will run fn(arg) when first resumed. Returns 0,
+ * -ENOMEM. */
+int twe__fiber_create(twe_fiber_pool_t *pool, twe_fiber_fn fn, void *arg, twe_fiber_t **out);
+/* Switches to f until it yields or returns. Returns 1 if f yielded (it can
+ * be resumed again), 0 if its function returned (destroy it). Not from
+ * inside a fiber. A smashed stack canary aborts the process with a message
+ * naming the fiber: memory next to the stack may already be corrupt. */
+int twe__fiber_resume(twe_fiber_t *f);
+/* From inside a fiber: back to the twe__fiber_resume that ran it. */
+void twe__fiber_yield(void);
+/* The fiber running on this thread, or NULL on the thread's own stack. */
+twe_fiber_t *twe__fiber_current(void);
+/* Whether f's function has returned. */
+bool twe__fiber_finished(const twe_fiber_t *f);
+/* Returns f's stack to its pool. f may be suspended mid-function: it is
+ * abandoned (nothing on its stack runs again, no destructors). Not f itself
+ * from inside f. */
+void twe__fiber_destroy(twe_fiber_t *f);
+
+#endif /* TWE_ENGINE_FIBER_H */

@@ -1,0 +1,93 @@
+/* engine/run.h — one workflow run in memory: its history applied so far,
+ * its state machines, its fibers and its arena. The worker feeds it the
+ * events of each workflow task; it answers with the commands to send, or
+ * with why the task must fail.
+ *
+ * History is applied one workflow-task sequence at a time: events up to a
+ * WORKFLOW_TASK_STARTED resolve machines (an activity completed, a timer
+ * fired) and wake the fibers waiting on them; at each WORKFLOW_TASK_STARTED
+ * that a WORKFLOW_TASK_COMPLETED follows, the code runs (replay) and the
+ * commands it produces must match, in order, the command events that
+ * follow; at the last WORKFLOW_TASK_STARTED (the task being processed) the
+ * code runs and the commands it produced and the history does not show yet
+ * are the answer. A mismatch is non-determinism, reported with the event id,
+ * its type and the command the code produced.
+ *
+ * Thread: a run belongs to its shard's thread; everything here is called
+ * there. Workflow code runs on the run's fibers inside twe__run_apply. */
+#ifndef TWE_ENGINE_RUN_H
+#define TWE_ENGINE_RUN_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "engine/fiber.h"
+#include "engine/registry.h"
+#include "proto/arena.h"
+#include "temporal/api/command/v1/message.pb-c.h"
+#include "temporal/api/enums/v1/failed_cause.pb-c.h"
+#include "temporal/api/history/v1/message.pb-c.h"
+
+typedef struct twe_run twe_run_t;
+typedef Temporal__Api__History__V1__HistoryEvent twe_event_pb_t;
+typedef Temporal__Api__Command__V1__Command twe_command_pb_t;
+
+/* What a run needs from its shard. Borrowed; must outlive the run. */
+typedef struct twe_run_env {
+  const char *namespace_name;
+  const char *task_queue;     /* the worker's (normal) task queue */
+  const twe_registry_t *registry;
+  twe_fiber_pool_t *fibers;
+} twe_run_env_t;
+
+/* The answer to one workflow task. */
+typedef struct twe_run_outcome {
+  /* 0: send RespondWorkflowTaskCompleted with commands[0..n_commands).
+   * < 0: send RespondWorkflowTaskFailed with cause and message, and evict
+   * the run (TWE_ENONDETERMINISM, TWE_ENOTREGISTERED, TWE_EDECODE for a
+   * history that breaks the protocol, -ENOMEM). */
+  int status;
+  Temporal__Api__Enums__V1__WorkflowTaskFailedCause cause;
+  char message[1024];
+  /* Commands in the run's arena (the array in out_arena of twe__run_apply);
+   * valid until the next twe__run_apply or twe__run_destroy. */
+  twe_command_pb_t **commands;
+  size_t n_commands;
+  /* The commands close the workflow (complete or fail): evict after the
+   * completion was accepted. */
+  bool closes_workflow;
+  /* The last event applied was not a WORKFLOW_TASK_STARTED (a closed
+   * workflow's full history, for the replayer): no task was processed and
+   * commands is empty. */
+  bool replay_only;
+} twe_run_outcome_t;
+
+/* Creates an empty run for workflow_id/run_id (copied). The first
+ * twe__run_apply must begin with event 1 (WORKFLOW_EXECUTION_STARTED).
+ * Returns 0 or -ENOMEM. */
+int twe__run_create(const twe_run_env_t *env, const char *workflow_id, const char *run_id,
+                    twe_run_t **out);
+/* Abandons the run's fibers (wherever they are suspended) and frees its
+ * arena. NULL is a no-op. */
+void twe__run_destroy(twe_run_t *run);
+
+/* Applies events[0..n) (contiguous: the first is twe__run_next_event_id)
+ * and, when the last one is a WORKFLOW_TASK_STARTED, runs the code for that
+ * task and fills *out. The events (and their arena) are the caller's and are
+ * not referenced after return: the run copies what it keeps. out_arena holds
+ * the outcome's command array. Returns out->status. After a status < 0 the
+ * run is unusable: destroy it. */
+int twe__run_apply(twe_run_t *run, twe_event_pb_t *const *events, size_t n,
+                   twe_arena_t *out_arena, twe_run_outcome_t *out);
+
+/* The id of the next event the run expects (1 for a new run). */
+int64_t twe__run_next_event_id(const twe_run_t *run);
+/* The event id of the last WORKFLOW_TASK_STARTED applied (0: none). A task
+ * whose previous_started_event_id differs finds the cached run stale. */
+int64_t twe__run_last_started_event_id(const twe_run_t *run);
+const char *twe__run_workflow_type(const twe_run_t *run);
+const char *twe__run_id(const twe_run_t *run);
+/* Bytes the run holds (arena blocks plus fiber stacks touched estimate):
+ * for cache accounting and metrics. */
+size_t twe__run_memory(const twe_run_t *run);
+
+#endif /* TWE_ENGINE_RUN_H */

@@ -1,0 +1,106 @@
+/* engine/worker_internal.h — the worker's insides, shared by the files that
+ * make it up: worker.c (life cycle, shard threads), workflow_poller.c
+ * (workflow tasks, sticky cache), activity_worker.c (activity tasks on the
+ * pools, heartbeats).
+ *
+ * One twe_wshard_t per shard thread. Everything in it belongs to that thread
+ * except the fields marked otherwise (atomic statistics and the stop flag,
+ * which other threads read or set). */
+#ifndef TWE_ENGINE_WORKER_INTERNAL_H
+#define TWE_ENGINE_WORKER_INTERNAL_H
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "engine/fiber.h"
+#include "engine/registry.h"
+#include "io/grpc_channel.h"
+#include "io/reactor.h"
+#include "sched/pool.h"
+#include "sched/shard.h"
+#include "twe/worker.h"
+
+typedef struct twe_wshard twe_wshard_t;
+struct twe__wf_side;  /* workflow_poller.c */
+struct twe__act_side; /* activity_worker.c */
+
+/* Statistics one shard counts. Written by the shard thread only (relaxed
+ * stores: a statistic orders nothing), read by any thread. */
+typedef struct twe__shard_counters {
+  _Atomic uint64_t workflow_tasks_completed, workflow_tasks_failed, nondeterminism_errors;
+  _Atomic uint64_t cache_hits, cache_misses, cache_evictions, cached_workflows;
+  _Atomic uint64_t history_pages_fetched;
+  _Atomic uint64_t activities_completed, activities_failed, activities_running;
+  _Atomic uint64_t heartbeats_sent;
+} twe__shard_counters_t;
+
+static inline void twe__count(_Atomic uint64_t *c, int64_t delta) {
+  /* Only the owning shard writes: load + store is enough, relaxed. */
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + (uint64_t)delta,
+                        memory_order_relaxed);
+}
+
+struct twe_wshard {
+  twe_worker_t *worker;
+  unsigned index;
+  twe_shard_t *thread;
+  twe_reactor_t *reactor;      /* created on the shard thread in on_start */
+  twe_grpc_channel_t *channel; /* this shard's own connection */
+  twe_pool_t *pool;            /* this shard's activity threads */
+  unsigned pool_threads;
+  twe_fiber_pool_t *fibers;
+  char sticky_queue[160];      /* this shard's sticky task queue */
+  size_t cache_capacity;       /* runs this shard keeps */
+  struct twe__wf_side *wf;
+  struct twe__act_side *act;
+  /* Shutdown, on the shard thread: set when the shard saw the worker's stop
+   * flag and began draining. */
+  bool draining;
+  twe__shard_counters_t counters;
+};
+
+struct twe_worker {
+  twe_client_t *client;                 /* NULL: replay only */
+  twe_worker_options_t opts;            /* strings below are owned copies */
+  char *task_queue;
+  char *identity;
+  const char *namespace_name;           /* the client's */
+  twe_registry_t registry;
+  twe_wshard_t *shards;
+  unsigned shard_count;
+  /* Set by twe_worker_stop (any thread, a signal handler too); read by the
+   * shards each round. Release/acquire: nothing else is published with it. */
+  atomic_int stop_requested;
+  atomic_int started;
+  /* Shards that finished their shutdown; twe_worker_wait joins them. */
+  atomic_uint shards_done;
+};
+
+/* The client's options and identity (engine/client.c). */
+const twe_connection_options_t *twe__client_options(const twe_client_t *client);
+const char *twe__client_identity(const twe_client_t *client);
+
+/* --- activity side (activity_worker.c); all on the shard thread --------- */
+/* Sets up the activity side after the channel and pool exist, and starts
+ * polling. Returns 0 or -ENOMEM. */
+int twe__act_side_start(twe_wshard_t *s);
+/* Called every shard round: (re)issues polls while the pool has idle
+ * threads, sends due heartbeats. Returns work items handled. */
+size_t twe__act_side_poll(twe_wshard_t *s, size_t budget);
+/* Begins shutdown: cancels polls; running activities get the grace period
+ * (worker option), then are cancelled. */
+void twe__act_side_begin_stop(twe_wshard_t *s);
+/* Whether nothing is left in flight (no poll, no running activity, no
+ * respond or heartbeat call). */
+bool twe__act_side_idle(const twe_wshard_t *s);
+/* Frees the activity side (after idle, or at the end regardless). */
+void twe__act_side_destroy(twe_wshard_t *s);
+
+/* --- workflow side (workflow_poller.c); all on the shard thread --------- */
+int twe__wf_side_start(twe_wshard_t *s);
+size_t twe__wf_side_poll(twe_wshard_t *s, size_t budget);
+void twe__wf_side_begin_stop(twe_wshard_t *s);
+bool twe__wf_side_idle(const twe_wshard_t *s);
+void twe__wf_side_destroy(twe_wshard_t *s);
+
+#endif /* TWE_ENGINE_WORKER_INTERNAL_H */

@@ -1,0 +1,146 @@
+/* twe/workflow.h — the API workflow code calls.
+ *
+ * A workflow function is plain C that runs on a fiber of the shard that owns
+ * its run. It must be deterministic: given the same history it must make the
+ * same calls in the same order, because twe re-runs it from the history
+ * (replay) whenever the run is not in the cache. So: no I/O, no threads, no
+ * clocks or random numbers of its own — use twe_workflow_now and
+ * twe_workflow_random — and no global state that outlives the run. Work with
+ * side effects belongs in activities.
+ *
+ * Calls that wait (twe_future_wait, twe_workflow_sleep, ...) suspend the
+ * fiber until the history says the awaited thing happened; the shard runs
+ * other workflows meanwhile.
+ *
+ * Memory: everything twe hands out here (arguments, results, errors, info)
+ * lives in the run's arena until the run ends or leaves the cache; copy what
+ * must outlive it. twe_workflow_alloc gives the workflow memory from that
+ * arena too.
+ *
+ * Thread: every function here may be called only by workflow code, on the
+ * fiber of the run whose twe_workflow_t it was given. */
+#ifndef TWE_WORKFLOW_H
+#define TWE_WORKFLOW_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "twe/common.h"
+#include "twe/value.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct twe_workflow twe_workflow_t;
+typedef struct twe_future twe_future_t;
+
+/* A workflow type's code. Returns when the workflow is done: with the result
+ * set by twe_workflow_complete (binary/null if never called), or failed by
+ * twe_workflow_fail. user: the pointer given at registration. */
+typedef void (*twe_workflow_fn)(twe_workflow_t *wf, void *user);
+
+typedef struct twe_workflow_info {
+  const char *namespace_name;
+  const char *workflow_id;
+  const char *run_id;
+  const char *workflow_type;
+  const char *task_queue;
+  int32_t attempt;           /* 1 for the first run */
+  int64_t start_time_ns;     /* Unix ns when the execution started */
+  uint64_t execution_timeout_ns, run_timeout_ns, task_timeout_ns; /* 0: none */
+} twe_workflow_info_t;
+
+/* The run's info. Never NULL. */
+TWE_EXPORT const twe_workflow_info_t *twe_workflow_info(twe_workflow_t *wf);
+/* How many arguments the workflow was started with. */
+TWE_EXPORT size_t twe_workflow_arg_count(twe_workflow_t *wf);
+/* Argument i (0-based) in *out. JSON arguments were checked when the task
+ * arrived: invalid JSON fails the workflow before the code runs. Returns 0 or
+ * -ERANGE. */
+TWE_EXPORT int twe_workflow_arg(twe_workflow_t *wf, size_t i, twe_payload_t *out);
+
+/* Deterministic time: Unix ns of the workflow task being processed (the same
+ * on every replay). */
+TWE_EXPORT int64_t twe_workflow_now(twe_workflow_t *wf);
+/* Deterministic random numbers, seeded from the run (the same sequence on
+ * every replay). */
+TWE_EXPORT uint64_t twe_workflow_random(twe_workflow_t *wf);
+/* Whether the code is being replayed from history (for logging only: never
+ * branch on it). */
+TWE_EXPORT bool twe_workflow_is_replaying(twe_workflow_t *wf);
+/* size bytes from the run's arena, freed with the run. NULL when out of
+ * memory. */
+TWE_EXPORT void *twe_workflow_alloc(twe_workflow_t *wf, size_t size);
+
+/* --- activities ---------------------------------------------------------- */
+typedef struct twe_activity_options {
+  /* NULL: a sequence number, unique in the run. */
+  const char *activity_id;
+  /* NULL: the workflow's task queue. */
+  const char *task_queue;
+  /* Timeouts (0: unset). At least schedule_to_close or start_to_close must be
+   * set; the server derives the others. */
+  uint64_t schedule_to_close_timeout_ns;
+  uint64_t schedule_to_start_timeout_ns;
+  uint64_t start_to_close_timeout_ns;
+  uint64_t heartbeat_timeout_ns;
+  /* NULL: the server's default policy (retry forever, 1 s x2). */
+  const twe_retry_policy_t *retry_policy;
+} twe_activity_options_t;
+
+/* Schedules activity `type` with args (copied) and returns its future, or
+ * NULL with errno-style reason in *err (may be NULL): -EINVAL (no timeout,
+ * bad options), -ENOMEM. The future lives with the run. */
+TWE_EXPORT twe_future_t *twe_workflow_start_activity(twe_workflow_t *wf, const char *type,
+                                                     const twe_activity_options_t *options,
+                                                     const twe_payload_t *args, size_t nargs,
+                                                     int *err);
+/* Starts a timer of duration_ns (at least 1 ms, rounded up to whole ms) and
+ * returns its future (NULL as above). */
+TWE_EXPORT twe_future_t *twe_workflow_start_timer(twe_workflow_t *wf, uint64_t duration_ns,
+                                                  int *err);
+
+/* --- futures ------------------------------------------------------------- */
+/* Whether f has its outcome. */
+TWE_EXPORT bool twe_future_ready(const twe_future_t *f);
+/* Suspends the workflow until f is ready. Returns 0 when it succeeded (an
+ * activity completed, a timer fired), TWE_EFAILED when it failed (read
+ * twe_future_error). */
+TWE_EXPORT int twe_future_wait(twe_workflow_t *wf, twe_future_t *f);
+/* Suspends until one of fs[0..n) is ready; returns its index (the lowest
+ * ready one). n must be >= 1. */
+TWE_EXPORT size_t twe_future_wait_any(twe_workflow_t *wf, twe_future_t *const *fs, size_t n);
+/* Suspends until all of fs[0..n) are ready. Returns 0 if all succeeded, else
+ * TWE_EFAILED (check each). */
+TWE_EXPORT int twe_future_wait_all(twe_workflow_t *wf, twe_future_t *const *fs, size_t n);
+/* The activity's result (binary/null for a timer) once ready and succeeded.
+ * Returns 0, -EAGAIN (not ready) or TWE_EFAILED. */
+TWE_EXPORT int twe_future_result(const twe_future_t *f, twe_payload_t *out);
+/* The failure once ready and failed: for an activity, the cause the activity
+ * failed with (its application error, or a TimeoutError / CanceledError),
+ * with the activity's message when there is no cause. Returns 0, -EAGAIN or
+ * -ENOENT (it did not fail). */
+TWE_EXPORT int twe_future_error(const twe_future_t *f, twe_error_info_t *out);
+
+/* Runs activity `type` and waits for it: start_activity + wait + result.
+ * Returns 0 and the result in *result (may be NULL), TWE_EFAILED with the
+ * error in *error (may be NULL), or a negative errno from start_activity. */
+TWE_EXPORT int twe_workflow_execute_activity(twe_workflow_t *wf, const char *type,
+                                             const twe_activity_options_t *options,
+                                             const twe_payload_t *args, size_t nargs,
+                                             twe_payload_t *result, twe_error_info_t *error);
+/* Sleeps duration_ns of workflow time (a durable timer). Returns 0 or a
+ * negative errno from start_timer. */
+TWE_EXPORT int twe_workflow_sleep(twe_workflow_t *wf, uint64_t duration_ns);
+
+/* --- ending the run ------------------------------------------------------ */
+/* Sets the workflow's result (copied); the workflow completes when its
+ * function returns. Returns 0 or -ENOMEM. */
+TWE_EXPORT int twe_workflow_complete(twe_workflow_t *wf, const twe_payload_t *result);
+/* Makes the workflow fail with err (copied) when its function returns,
+ * instead of completing. Returns 0 or -ENOMEM. */
+TWE_EXPORT int twe_workflow_fail(twe_workflow_t *wf, const twe_error_info_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TWE_WORKFLOW_H */

@@ -14,7 +14,19 @@
  * vm.max_map_count would cap a process at ~32,700 fibers. Overflow is caught
  * by a canary at the low end of each stack, checked at every switch; debug
  * builds (TWE_FIBER_GUARD_PAGES=1 in the environment) add a real guard page
- * per stack instead.
+ * per stack instead. Each fiber's record lives at the top of its own stack
+ * (no malloc per fiber); a shallow suspended fiber costs one resident page.
+ * Freed stacks are reused last-in first-out; beyond 64 free ones, all but
+ * their top page go back to the kernel (MADV_DONTNEED), so RSS falls after
+ * a mass eviction.
+ *
+ * Each fiber has its own FP control state (x86-64 MXCSR and x87 control
+ * word, aarch64 FPCR), starting from the IEEE defaults rather than its
+ * creator's: a fiber changing the rounding mode does not change it for the
+ * scheduler or other fibers.
+ *
+ * Sanitizers: switches are announced to ASan and TSan. TSan counts every
+ * live fiber as a thread and caps them (gcc 12's runtime: 8,128 alive).
  *
  * Thread: a fiber pool and its fibers belong to one thread (the shard's).
  * Everything here is called on that thread. */
@@ -29,16 +41,19 @@ typedef struct twe_fiber_pool twe_fiber_pool_t;
 typedef void (*twe_fiber_fn)(void *arg);
 
 typedef struct twe_fiber_pool_stats {
-  size_t stack_size;     /* usable bytes per stack */
+  size_t stack_size;     /* bytes per stack, page-rounded; the fiber's record
+                            (about 100 bytes) and 64-byte canary come out of it */
   size_t slabs;          /* slabs mapped */
   size_t stacks_total;   /* stacks carved so far */
   size_t stacks_in_use;  /* fibers alive */
 } twe_fiber_pool_stats_t;
 
 /* Creates a pool handing out stacks of stack_size bytes (0: 64 KiB; rounded
- * up to pages; at least 16 KiB). Returns 0, -EINVAL, -ENOMEM. */
+ * up to pages; at least 16 KiB). Maps nothing until the first fiber. Returns
+ * 0, -EINVAL (over 256 MiB), -ENOMEM. */
 int twe__fiber_pool_create(size_t stack_size, twe_fiber_pool_t **out);
-/* Frees the pool and its slabs. Every fiber must have been destroyed. */
+/* Frees the pool and its slabs. Every fiber must have been destroyed (else
+ * aborts: their stacks would vanish under them). NULL is a no-op. */
 void twe__fiber_pool_destroy(twe_fiber_pool_t *pool);
 void twe__fiber_pool_stats(const twe_fiber_pool_t *pool, twe_fiber_pool_stats_t *out);
 
@@ -47,18 +62,22 @@ void twe__fiber_pool_stats(const twe_fiber_pool_t *pool, twe_fiber_pool_stats_t 
 int twe__fiber_create(twe_fiber_pool_t *pool, twe_fiber_fn fn, void *arg, twe_fiber_t **out);
 /* Switches to f until it yields or returns. Returns 1 if f yielded (it can
  * be resumed again), 0 if its function returned (destroy it). Not from
- * inside a fiber. A smashed stack canary aborts the process with a message
- * naming the fiber: memory next to the stack may already be corrupt. */
+ * inside a fiber, nor on a finished fiber (both abort). f's canary is
+ * checked before and after it runs; a smashed one aborts the process with a
+ * message naming the fiber (id, fn, arg) on stderr: memory next to the
+ * stack may already be corrupt. An overflow that jumps over the canary
+ * without writing it (a large local array left unwritten) is not seen. */
 int twe__fiber_resume(twe_fiber_t *f);
-/* From inside a fiber: back to the twe__fiber_resume that ran it. */
+/* From inside a fiber: back to the twe__fiber_resume that ran it (aborts
+ * outside a fiber). Returns when the fiber is resumed again. */
 void twe__fiber_yield(void);
 /* The fiber running on this thread, or NULL on the thread's own stack. */
 twe_fiber_t *twe__fiber_current(void);
 /* Whether f's function has returned. */
 bool twe__fiber_finished(const twe_fiber_t *f);
-/* Returns f's stack to its pool. f may be suspended mid-function: it is
- * abandoned (nothing on its stack runs again, no destructors). Not f itself
- * from inside f. */
+/* Returns f's stack to its pool. f may be new, finished, or suspended
+ * mid-function: then it is abandoned (nothing on its stack runs again, no
+ * cleanup). Not f itself from inside f (aborts). NULL is a no-op. */
 void twe__fiber_destroy(twe_fiber_t *f);
 
 #endif /* TWE_ENGINE_FIBER_H */

@@ -1,0 +1,592 @@
+/* engine/fiber.c — fibers: slab-carved stacks with canaries, and our own
+ * context switch (x86-64 System V, aarch64 AAPCS64).
+ *
+ * The fiber record (struct twe_fiber) lives at the top of its own stack:
+ * creating a fiber costs no malloc, the free list links through the records,
+ * and the record's page is the one page a freed stack keeps resident (see
+ * release_stack()). The stack grows down from just below the record towards
+ * a 64-byte canary at its low end. A stack is stack_size bytes, page-aligned:
+ *
+ *   slab:  [lead page][ stack 0 ][ stack 1 ] ... [ stack 63 ]
+ *   stack: [ ... usable, grows down ... | record | C ]
+ *
+ * C, the last 64 bytes of each stack, is the canary of the stack above it
+ * (the lead page's tail is stack 0's). Thus a fiber's canary sits in the
+ * page that already holds its lower neighbour's record and first frames,
+ * and a shallow suspended fiber costs one resident page rather than two
+ * (its top page, plus a page of its own low end just for the canary).
+ *
+ * Debug mode (TWE_FIBER_GUARD_PAGES=1): [guard page][C | usable | record]
+ * per stack, each canary in its own stack, a PROT_NONE page below.
+ *
+ * A slab is one mmap holding SLAB_STACKS slots, carved from the top down so
+ * that an overflow of the newest fiber runs into not-yet-carved (zero,
+ * unshared) memory rather than a neighbour. Adjacent slabs of identical
+ * protection usually merge into one VMA, so 100,000 fibers cost a handful of
+ * VMAs. Slabs are unmapped only with the pool.
+ *
+ * Switching saves the callee-saved registers on the outgoing stack and keeps
+ * only the stack pointer in the fiber record (or, for the thread's own stack,
+ * in thread-local storage). */
+#define _GNU_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE, MAP_STACK, madvise */
+#include "engine/fiber.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* --- sanitizer detection ---------------------------------------------------- */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TWE_FIBER_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define TWE_FIBER_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(TWE_FIBER_ASAN)
+#define TWE_FIBER_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(TWE_FIBER_TSAN)
+#define TWE_FIBER_TSAN 1
+#endif
+
+#ifdef TWE_FIBER_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define NO_ASAN __attribute__((no_sanitize_address))
+#else
+#define NO_ASAN
+#endif
+#ifdef TWE_FIBER_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+/* --- tunables ------------------------------------------------------------------ */
+enum {
+  DEFAULT_STACK = 64 * 1024,
+  MIN_STACK = 16 * 1024,
+  /* 64 stacks per slab: 4 MiB of address space at the default size (nothing
+   * is committed until touched), and at most one new VMA per 64 fibers even
+   * when the kernel cannot merge neighbouring slabs. */
+  SLAB_STACKS = 64,
+  /* Freed stacks beyond this many on the free list are handed back to the
+   * kernel (MADV_DONTNEED, all but the record's page) so RSS falls after a
+   * mass eviction; the first ones stay warm for the common churn of a few
+   * runs finishing and starting. DONTNEED rather than MADV_FREE: FREE only
+   * drops pages under memory pressure, so RSS would not visibly fall. */
+  FREE_WARM = 64,
+  CANARY_WORDS = 8,
+};
+#define MAX_STACK ((size_t)256 << 20)
+#define CANARY_SEED UINT64_C(0x7477655f63616e61) /* "twe_cana" */
+
+/* --- types ------------------------------------------------------------------ */
+struct twe_fiber {
+  void *sp; /* saved stack pointer while suspended (or not yet started) */
+  twe_fiber_pool_t *pool;
+  twe_fiber_fn fn;
+  void *arg;
+  unsigned char *stack_low; /* lowest usable byte; the canary just below */
+  twe_fiber_t *next_free;   /* free-list link while the slot is unused */
+  uint64_t id;              /* names the fiber in abort messages */
+  bool finished;
+  bool live;
+#ifdef TWE_FIBER_ASAN
+  void *asan_fake_stack; /* ASan's fake stack of this fiber while switched out */
+#endif
+#ifdef TWE_FIBER_TSAN
+  void *tsan_fiber;
+#endif
+};
+
+struct twe_fiber_pool {
+  size_t stack_size;  /* page-rounded bytes per stack, record included */
+  size_t slot_size;   /* stack_size plus the guard page, if any */
+  size_t slab_size;   /* SLAB_STACKS slots plus the lead page, if no guards */
+  size_t record_size; /* bytes at the top of each stack for struct twe_fiber */
+  size_t page;
+  bool guard_pages;
+  twe_fiber_t *free_list;
+  size_t free_count;
+  unsigned char **slabs;
+  size_t slabs_len, slabs_cap;
+  size_t carve_left; /* uncarved slots in the newest slab, carved top down */
+  size_t stacks_total, stacks_in_use;
+  uint64_t next_id;
+};
+
+/* Per thread: the fiber running and where the thread's own stack stopped. */
+static _Thread_local struct {
+  twe_fiber_t *current;
+  void *sched_sp; /* the scheduler's stack pointer while a fiber runs */
+#ifdef TWE_FIBER_ASAN
+  void *asan_fake_stack;
+  const void *sched_bottom; /* the thread stack's bounds, as ASan reports them */
+  size_t sched_size;
+#endif
+#ifdef TWE_FIBER_TSAN
+  void *tsan_thread_fiber;
+#endif
+} tls;
+
+/* --- the context switch ---------------------------------------------------- */
+/* Saves the callee-saved state on the current stack, stores the stack
+ * pointer in *save_sp, switches to to_sp and restores the state found there.
+ * Returns when someone switches back to *save_sp. */
+void twe__fiber_switch(void **save_sp, void *to_sp);
+/* A new fiber's first code: the initial frame "returns" here with the fiber
+ * record in a callee-saved register; it calls twe__fiber_main. */
+void twe__fiber_entry(void);
+_Noreturn void twe__fiber_main(twe_fiber_t *f);
+
+#if defined(__x86_64__)
+/* Frame, from the saved sp up: MXCSR (4 bytes), x87 control word (2 bytes,
+ * padded to 8), r15, r14, r13, r12, rbx, rbp, return address. The FP
+ * control words are callee-saved in the System V ABI: a fiber that changes
+ * the rounding mode must not change it for the scheduler, nor the reverse. */
+__asm__(
+    ".text\n"
+    ".globl twe__fiber_switch\n"
+    ".hidden twe__fiber_switch\n"
+    ".type twe__fiber_switch,@function\n"
+    ".p2align 4\n"
+    "twe__fiber_switch:\n"
+    "  pushq %rbp\n"
+    "  pushq %rbx\n"
+    "  pushq %r12\n"
+    "  pushq %r13\n"
+    "  pushq %r14\n"
+    "  pushq %r15\n"
+    "  subq $8, %rsp\n"
+    "  stmxcsr (%rsp)\n"
+    "  fnstcw 4(%rsp)\n"
+    "  movq %rsp, (%rdi)\n"
+    "  movq %rsi, %rsp\n"
+    "  ldmxcsr (%rsp)\n"
+    "  fldcw 4(%rsp)\n"
+    "  addq $8, %rsp\n"
+    "  popq %r15\n"
+    "  popq %r14\n"
+    "  popq %r13\n"
+    "  popq %r12\n"
+    "  popq %rbx\n"
+    "  popq %rbp\n"
+    "  ret\n"
+    ".size twe__fiber_switch, .-twe__fiber_switch\n"
+    "\n"
+    ".globl twe__fiber_entry\n"
+    ".hidden twe__fiber_entry\n"
+    ".type twe__fiber_entry,@function\n"
+    ".p2align 4\n"
+    "twe__fiber_entry:\n"
+    "  .cfi_startproc\n"
+    "  .cfi_undefined rip\n" /* debuggers: the fiber's call chain ends here */
+    "  movq %r12, %rdi\n"
+    "  call twe__fiber_main\n"
+    "  ud2\n"
+    "  .cfi_endproc\n"
+    ".size twe__fiber_entry, .-twe__fiber_entry\n");
+
+enum { SWITCH_FRAME = 64 };
+
+static void *initial_frame(twe_fiber_t *f, uintptr_t top) {
+  /* After the final ret pops the entry address, rsp is top - 16: aligned to
+   * 16 as before a call, so twe__fiber_main starts with the ABI's alignment. */
+  uint64_t *frame = (uint64_t *)(top - 16 - SWITCH_FRAME);
+  memset(frame, 0, SWITCH_FRAME + 16);
+  /* Default FP environment, not the creator's: workflow code must compute
+   * the same on every worker whatever the host program set. */
+  uint32_t mxcsr = 0x1F80;
+  uint16_t fpucw = 0x037F;
+  memcpy(frame, &mxcsr, sizeof mxcsr);
+  memcpy((unsigned char *)frame + 4, &fpucw, sizeof fpucw);
+  frame[4] = (uint64_t)(uintptr_t)f;                 /* r12 */
+  frame[6] = 0;                                      /* rbp: ends frame chains */
+  frame[7] = (uint64_t)(uintptr_t)&twe__fiber_entry; /* return address */
+  return frame;
+}
+
+#elif defined(__aarch64__)
+/* Frame of 176 bytes, from the saved sp up: x19..x28, x29 (fp), x30 (lr),
+ * d8..d15, FPCR (rounding mode and flush-to-zero, preserved for the same
+ * reason as MXCSR on x86-64), padding to keep sp 16-byte aligned. */
+__asm__(
+    ".text\n"
+    ".globl twe__fiber_switch\n"
+    ".hidden twe__fiber_switch\n"
+    ".type twe__fiber_switch,%function\n"
+    ".p2align 4\n"
+    "twe__fiber_switch:\n"
+    "  sub sp, sp, #176\n"
+    "  stp x19, x20, [sp, #0]\n"
+    "  stp x21, x22, [sp, #16]\n"
+    "  stp x23, x24, [sp, #32]\n"
+    "  stp x25, x26, [sp, #48]\n"
+    "  stp x27, x28, [sp, #64]\n"
+    "  stp x29, x30, [sp, #80]\n"
+    "  stp d8, d9, [sp, #96]\n"
+    "  stp d10, d11, [sp, #112]\n"
+    "  stp d12, d13, [sp, #128]\n"
+    "  stp d14, d15, [sp, #144]\n"
+    "  mrs x9, fpcr\n"
+    "  str x9, [sp, #160]\n"
+    "  mov x9, sp\n"
+    "  str x9, [x0]\n"
+    "  mov sp, x1\n"
+    "  ldp x19, x20, [sp, #0]\n"
+    "  ldp x21, x22, [sp, #16]\n"
+    "  ldp x23, x24, [sp, #32]\n"
+    "  ldp x25, x26, [sp, #48]\n"
+    "  ldp x27, x28, [sp, #64]\n"
+    "  ldp x29, x30, [sp, #80]\n"
+    "  ldp d8, d9, [sp, #96]\n"
+    "  ldp d10, d11, [sp, #112]\n"
+    "  ldp d12, d13, [sp, #128]\n"
+    "  ldp d14, d15, [sp, #144]\n"
+    "  ldr x9, [sp, #160]\n"
+    "  msr fpcr, x9\n"
+    "  add sp, sp, #176\n"
+    "  ret\n"
+    ".size twe__fiber_switch, .-twe__fiber_switch\n"
+    "\n"
+    ".globl twe__fiber_entry\n"
+    ".hidden twe__fiber_entry\n"
+    ".type twe__fiber_entry,%function\n"
+    ".p2align 4\n"
+    "twe__fiber_entry:\n"
+    "  .cfi_startproc\n"
+    "  .cfi_undefined x30\n" /* debuggers: the fiber's call chain ends here */
+    "  mov x0, x19\n"
+    "  bl twe__fiber_main\n"
+    "  brk #0\n"
+    "  .cfi_endproc\n"
+    ".size twe__fiber_entry, .-twe__fiber_entry\n");
+
+enum { SWITCH_FRAME = 176 };
+
+static void *initial_frame(twe_fiber_t *f, uintptr_t top) {
+  uint64_t *frame = (uint64_t *)(top - SWITCH_FRAME);
+  memset(frame, 0, SWITCH_FRAME);
+  frame[0] = (uint64_t)(uintptr_t)f;                  /* x19 */
+  frame[10] = 0;                                      /* x29: ends frame chains */
+  frame[11] = (uint64_t)(uintptr_t)&twe__fiber_entry; /* x30 */
+  frame[20] = 0;                                      /* FPCR: IEEE defaults */
+  return frame;
+}
+
+#else
+#error "engine/fiber.c: no context switch for this architecture (x86-64 and aarch64 only)"
+#endif
+
+/* --- failures ------------------------------------------------------------------ */
+__attribute__((format(printf, 1, 2))) _Noreturn static void die(const char *fmt, ...);
+
+static void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("twe: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  abort();
+}
+
+/* --- canaries ---------------------------------------------------------------- */
+/* Each word depends on its address so that a copied stack region or a
+ * stray constant cannot pass for a canary. */
+static uint64_t canary_word(const uint64_t *at) {
+  return CANARY_SEED ^ ((uint64_t)(uintptr_t)at * UINT64_C(0x9E3779B97F4A7C15));
+}
+
+static uint64_t *canary_at(const twe_fiber_t *f) {
+  return (uint64_t *)(void *)(f->stack_low - CANARY_WORDS * sizeof(uint64_t));
+}
+
+NO_ASAN static void canary_write(twe_fiber_t *f) {
+  uint64_t *w = canary_at(f);
+  for (int i = 0; i < CANARY_WORDS; i++) w[i] = canary_word(&w[i]);
+}
+
+/* Not instrumented: stale frames of an overflowing fiber may have left the
+ * canary's shadow poisoned, and the point here is to report the overflow. */
+NO_ASAN static void canary_check(const twe_fiber_t *f) {
+  const volatile uint64_t *w = canary_at(f);
+  for (int i = 0; i < CANARY_WORDS; i++) {
+    if (w[i] != canary_word((const uint64_t *)&w[i])) {
+      die("fiber %" PRIu64 " (fn %p, arg %p): stack canary at %p smashed: stack overflow "
+          "in its %zu-byte stack; memory next to it may be corrupt, aborting",
+          f->id, (void *)(uintptr_t)f->fn, f->arg, (void *)canary_at(f), f->pool->stack_size);
+    }
+  }
+}
+
+/* --- sanitizer hooks --------------------------------------------------------- */
+#ifdef TWE_FIBER_ASAN
+static size_t stack_usable(const twe_fiber_t *f) {
+  return (size_t)((const unsigned char *)f - f->stack_low);
+}
+#endif
+
+/* The scheduler is about to switch into f. */
+static void san_enter(twe_fiber_t *f) {
+#ifdef TWE_FIBER_ASAN
+  __sanitizer_start_switch_fiber(&tls.asan_fake_stack, f->stack_low, stack_usable(f));
+#endif
+#ifdef TWE_FIBER_TSAN
+  if (!tls.tsan_thread_fiber) tls.tsan_thread_fiber = __tsan_get_current_fiber();
+  __tsan_switch_to_fiber(f->tsan_fiber, 0);
+#endif
+  (void)f;
+}
+
+/* The scheduler got control back from a fiber. */
+static void san_entered_scheduler(void) {
+#ifdef TWE_FIBER_ASAN
+  __sanitizer_finish_switch_fiber(tls.asan_fake_stack, NULL, NULL);
+#endif
+}
+
+/* f is about to switch back to the scheduler; finished: for good. */
+static void san_leave(twe_fiber_t *f, bool finished) {
+#ifdef TWE_FIBER_ASAN
+  /* NULL for a finished fiber: ASan frees its fake stack. */
+  __sanitizer_start_switch_fiber(finished ? NULL : &f->asan_fake_stack, tls.sched_bottom,
+                                 tls.sched_size);
+#endif
+#ifdef TWE_FIBER_TSAN
+  __tsan_switch_to_fiber(tls.tsan_thread_fiber, 0);
+#endif
+  (void)f;
+  (void)finished;
+}
+
+/* f runs again (first entry: fake_stack NULL); learn the thread stack's
+ * bounds to switch back to. */
+static void san_entered_fiber(twe_fiber_t *f, bool first) {
+#ifdef TWE_FIBER_ASAN
+  __sanitizer_finish_switch_fiber(first ? NULL : f->asan_fake_stack, &tls.sched_bottom,
+                                  &tls.sched_size);
+#endif
+  (void)f;
+  (void)first;
+}
+
+/* --- switching --------------------------------------------------------------- */
+void twe__fiber_main(twe_fiber_t *f) {
+  san_entered_fiber(f, true);
+  f->fn(f->arg);
+  f->finished = true;
+  san_leave(f, true);
+  twe__fiber_switch(&f->sp, tls.sched_sp);
+  die("finished fiber %" PRIu64 " was resumed", f->id); /* unreachable */
+}
+
+int twe__fiber_resume(twe_fiber_t *f) {
+  if (tls.current) {
+    die("twe__fiber_resume(fiber %" PRIu64 ") from inside fiber %" PRIu64
+        ": resume only from the thread's own stack",
+        f->id, tls.current->id);
+  }
+  if (!f->live || f->finished) die("twe__fiber_resume: fiber %" PRIu64 " has finished", f->id);
+  canary_check(f);
+  tls.current = f;
+  san_enter(f);
+  twe__fiber_switch(&tls.sched_sp, f->sp);
+  san_entered_scheduler();
+  tls.current = NULL;
+  /* Checked here, on the thread's own stack, rather than inside yield: a
+   * fiber that overflowed may have little stack left to report it on. */
+  canary_check(f);
+  return f->finished ? 0 : 1;
+}
+
+void twe__fiber_yield(void) {
+  twe_fiber_t *f = tls.current;
+  if (!f) die("twe__fiber_yield called outside a fiber");
+  san_leave(f, false);
+  twe__fiber_switch(&f->sp, tls.sched_sp);
+  san_entered_fiber(f, false);
+}
+
+twe_fiber_t *twe__fiber_current(void) {
+  return tls.current;
+}
+
+bool twe__fiber_finished(const twe_fiber_t *f) {
+  return f->finished;
+}
+
+/* --- pool ---------------------------------------------------------------------- */
+static bool env_guard_pages(void) {
+  const char *v = getenv("TWE_FIBER_GUARD_PAGES");
+  return v && *v && strcmp(v, "0") != 0;
+}
+
+int twe__fiber_pool_create(size_t stack_size, twe_fiber_pool_t **out) {
+  long pg = sysconf(_SC_PAGESIZE);
+  size_t page = pg > 0 ? (size_t)pg : 4096;
+  if (stack_size == 0) stack_size = DEFAULT_STACK;
+  if (stack_size > MAX_STACK) return -EINVAL;
+  if (stack_size < MIN_STACK) stack_size = MIN_STACK;
+  stack_size = (stack_size + page - 1) / page * page;
+  twe_fiber_pool_t *p = calloc(1, sizeof *p);
+  if (!p) return -ENOMEM;
+  p->page = page;
+  p->stack_size = stack_size;
+  p->guard_pages = env_guard_pages();
+  p->slot_size = stack_size + (p->guard_pages ? page : 0);
+  p->slab_size = p->slot_size * SLAB_STACKS + (p->guard_pages ? 0 : page);
+  p->record_size = (sizeof(twe_fiber_t) + 63) & ~(size_t)63;
+  *out = p;
+  return 0;
+}
+
+static void slab_unmap(twe_fiber_pool_t *p, unsigned char *slab) {
+  size_t len = p->slab_size;
+#ifdef TWE_FIBER_ASAN
+  /* Stale frame poison must not outlive the mapping: the next mmap may
+   * return the same addresses. */
+  __asan_unpoison_memory_region(slab, len);
+#endif
+  munmap(slab, len);
+}
+
+void twe__fiber_pool_destroy(twe_fiber_pool_t *pool) {
+  if (!pool) return;
+  if (pool->stacks_in_use) {
+    die("twe__fiber_pool_destroy: %zu fibers of the pool are still alive", pool->stacks_in_use);
+  }
+  for (size_t i = 0; i < pool->slabs_len; i++) slab_unmap(pool, pool->slabs[i]);
+  free(pool->slabs);
+  free(pool);
+}
+
+void twe__fiber_pool_stats(const twe_fiber_pool_t *pool, twe_fiber_pool_stats_t *out) {
+  out->stack_size = pool->stack_size;
+  out->slabs = pool->slabs_len;
+  out->stacks_total = pool->stacks_total;
+  out->stacks_in_use = pool->stacks_in_use;
+}
+
+static int slab_add(twe_fiber_pool_t *p) {
+  if (p->slabs_len == p->slabs_cap) {
+    size_t cap = p->slabs_cap ? p->slabs_cap * 2 : 16;
+    unsigned char **s = realloc(p->slabs, cap * sizeof *s);
+    if (!s) return -ENOMEM;
+    p->slabs = s;
+    p->slabs_cap = cap;
+  }
+  size_t len = p->slab_size;
+  /* MAP_STACK: a hint today, and since Linux 6.7 it also keeps transparent
+   * huge pages off, which MADV_NOHUGEPAGE does on older kernels: a 2 MiB
+   * page behind a stack of which 4 KiB are touched would defeat the slab. */
+  void *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (m == MAP_FAILED) return -ENOMEM;
+#ifdef MADV_NOHUGEPAGE
+  (void)madvise(m, len, MADV_NOHUGEPAGE);
+#endif
+  unsigned char *slab = m;
+  if (p->guard_pages) {
+    /* Debug mode: each protection change splits the mapping, 2 VMAs/stack. */
+    for (size_t i = 0; i < SLAB_STACKS; i++) {
+      if (mprotect(slab + i * p->slot_size, p->page, PROT_NONE) != 0) {
+        munmap(m, len);
+        return -ENOMEM;
+      }
+    }
+  }
+  p->slabs[p->slabs_len++] = slab;
+  p->carve_left = SLAB_STACKS;
+  return 0;
+}
+
+/* A stack slot's record, from the free list or newly carved. */
+static twe_fiber_t *acquire_stack(twe_fiber_pool_t *p) {
+  twe_fiber_t *f = p->free_list;
+  if (f) {
+    p->free_list = f->next_free;
+    p->free_count--;
+    return f;
+  }
+  if (p->carve_left == 0 && slab_add(p) != 0) return NULL;
+  /* Both layouts: a page (lead or guard), then the stack. */
+  unsigned char *stack = p->slabs[p->slabs_len - 1] + p->page + --p->carve_left * p->slot_size;
+  size_t canary = CANARY_WORDS * sizeof(uint64_t);
+  if (p->guard_pages) {
+    f = (twe_fiber_t *)(void *)(stack + p->stack_size - p->record_size);
+    f->stack_low = stack + canary;
+  } else {
+    f = (twe_fiber_t *)(void *)(stack + p->stack_size - canary - p->record_size);
+    f->stack_low = stack;
+  }
+  p->stacks_total++;
+  return f;
+}
+
+static void release_stack(twe_fiber_pool_t *p, twe_fiber_t *f) {
+  if (p->free_count >= FREE_WARM) {
+    /* Everything below the record's page: the record and the free-list link
+     * stay resident, the rest reads back as zero pages when reused. The
+     * canary is not in the range (the lower neighbour's top page, or the
+     * guard-mode stack's first page, rewritten at create). */
+    uintptr_t mask = (uintptr_t)(p->page - 1);
+    unsigned char *from = (unsigned char *)(((uintptr_t)f->stack_low + mask) & ~mask);
+    unsigned char *record_page = (unsigned char *)((uintptr_t)f & ~mask);
+    if (record_page > from) {
+      (void)madvise(from, (size_t)(record_page - from), MADV_DONTNEED);
+    }
+  }
+  f->next_free = p->free_list;
+  p->free_list = f;
+  p->free_count++;
+}
+
+int twe__fiber_create(twe_fiber_pool_t *pool, twe_fiber_fn fn, void *arg, twe_fiber_t **out) {
+  twe_fiber_t *f = acquire_stack(pool);
+  if (!f) return -ENOMEM;
+  unsigned char *low = f->stack_low;
+#ifdef TWE_FIBER_ASAN
+  /* A recycled stack may carry the poisoned redzones of an abandoned
+   * fiber's frames. */
+  __asan_unpoison_memory_region(low, (size_t)((unsigned char *)f - low));
+#endif
+  memset(f, 0, sizeof *f);
+  f->stack_low = low;
+  f->pool = pool;
+  f->fn = fn;
+  f->arg = arg;
+  f->id = ++pool->next_id;
+  f->live = true;
+#ifdef TWE_FIBER_TSAN
+  f->tsan_fiber = __tsan_create_fiber(0);
+#endif
+  canary_write(f);
+  f->sp = initial_frame(f, (uintptr_t)f & ~(uintptr_t)15);
+  pool->stacks_in_use++;
+  *out = f;
+  return 0;
+}
+
+void twe__fiber_destroy(twe_fiber_t *f) {
+  if (!f) return;
+  if (f == tls.current) die("fiber %" PRIu64 " tried to destroy itself", f->id);
+  if (!f->live) die("fiber %" PRIu64 " destroyed twice", f->id);
+  twe_fiber_pool_t *p = f->pool;
+#ifdef TWE_FIBER_TSAN
+  __tsan_destroy_fiber(f->tsan_fiber);
+  f->tsan_fiber = NULL;
+#endif
+  /* An abandoned fiber's ASan fake stack (only with detect_stack_use_after_
+   * return) is not reclaimed: ASan has no call for it. The real stack's
+   * poison is cleared when the slot is reused (twe__fiber_create). */
+  f->live = false;
+  p->stacks_in_use--;
+  release_stack(p, f);
+}

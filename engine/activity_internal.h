@@ -1,0 +1,135 @@
+/* engine/activity_internal.h — one activity attempt in memory, shared by
+ * activity_worker.c (the shard side: poll, run on the pool, heartbeats,
+ * respond) and activity_api.c (twe_activity_*, called by the activity code
+ * on its pool thread).
+ *
+ * An activity lives on two threads, and each field says who may touch it:
+ *
+ *  - "fixed": written by the shard thread before the job is submitted,
+ *    read-only afterwards by both threads (the pool's submission publishes
+ *    it to the pool thread);
+ *  - "job": the pool thread's while the job runs (from twe__pool_try_submit
+ *    accepting it until its done callback), then the shard thread's (the
+ *    pool's result mailbox orders the pool thread's writes before done);
+ *  - "mu": under the activity's mutex, any thread;
+ *  - "atomic": any thread, without a lock;
+ *  - "shard": the shard thread only.
+ *
+ * Ownership of the struct itself stays with the shard side (it frees it
+ * after the respond call finished), except when the worker shuts down while
+ * the activity code still runs: the side then marks it detached (under mu)
+ * and whichever of the pool's done/abandoned callbacks comes last frees it
+ * (see twe__activity_release in activity_worker.c). */
+#ifndef TWE_ENGINE_ACTIVITY_INTERNAL_H
+#define TWE_ENGINE_ACTIVITY_INTERNAL_H
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/registry.h"
+#include "engine/worker_internal.h"
+#include "io/grpc_channel.h"
+#include "io/reactor.h"
+#include "proto/arena.h"
+#include "sched/pool.h"
+#include "twe/activity.h"
+
+/* Heartbeat details recorded by the activity: one malloc'd block holding
+ * the payload array, the encodings and the bytes. */
+typedef struct twe__act_details {
+  size_t n;
+  twe_payload_t items[];
+} twe__act_details_t;
+
+/* A copy of n payloads in one block (NULL/0 gives an empty list). Returns
+ * NULL when out of memory or when a payload has no encoding (*rc says
+ * which: -ENOMEM or -EINVAL). Thread: any. */
+twe__act_details_t *twe__act_details_new(const twe_payload_t *p, size_t n, int *rc);
+
+/* How an attempt ended, as the code (or the engine) decided. */
+typedef enum twe__act_outcome {
+  TWE__ACT_NONE = 0,  /* returned without complete/fail */
+  TWE__ACT_COMPLETED, /* twe_activity_complete */
+  TWE__ACT_FAILED,    /* twe_activity_fail */
+} twe__act_outcome_t;
+
+/* Why the activity was asked to stop (the first reason wins). */
+typedef enum twe__act_cancel {
+  TWE__ACT_CANCEL_NONE = 0,
+  TWE__ACT_CANCEL_SERVER, /* heartbeat said cancel_requested, or NOT_FOUND */
+  TWE__ACT_CANCEL_WORKER, /* the worker is stopping (grace period over) */
+} twe__act_cancel_t;
+
+struct twe__act_side;
+
+struct twe_activity {
+  /* --- fixed ------------------------------------------------------------ */
+  struct twe__act_side *side;
+  const twe_registered_activity_t *reg; /* NULL: not registered */
+  /* The poll response and everything read out of it (strings of info,
+   * arguments) live here; the respond request is built here too, once the
+   * job is back. Freed with the activity. */
+  twe_arena_t *arena;
+  ProtobufCBinaryData task_token;
+  twe_activity_info_t info;
+  twe_payload_t *args;
+  size_t nargs;
+  twe_payload_t *prev_details; /* the previous attempt's last heartbeat */
+  size_t nprev_details;
+  twe_job_t job;
+
+  /* --- job: the outcome, copied into out_arena -------------------------- */
+  twe_arena_t out_arena;
+  twe__act_outcome_t outcome;
+  twe_payload_t result;
+  twe_error_info_t error;
+
+  /* --- mu ----------------------------------------------------------------- */
+  pthread_mutex_t mu;
+  /* The latest details from the code that the shard has not taken yet. */
+  twe__act_details_t *hb_pending;
+  /* On the side's wake list (its wake_next is then the list's). */
+  bool hb_queued;
+  /* The side is gone (worker shutdown while the code still ran): the code
+   * must not touch it; the last of done/abandoned frees the activity. */
+  bool detached;
+  /* The pool's done or abandoned callback ran after detaching. */
+  bool job_returned;
+  twe_activity_t *wake_next; /* the side's wake list; under the side's wake_mu */
+
+  /* --- atomic ------------------------------------------------------------ */
+  /* twe__act_cancel_t; relaxed: a request read by polling, it publishes no
+   * data (the job's cancel flag is set beside it). */
+  _Atomic int cancel;
+
+  /* --- shard ---------------------------------------------------------------- */
+  twe_activity_t *prev, *next;   /* the side's live list */
+  bool running;                  /* submitted, done not yet seen */
+  bool waiting;                  /* taken from the server, waiting for a pool thread */
+  twe_activity_t *wait_next;     /* the side's queue of waiting tasks */
+  bool finished;                 /* job back (or never run): responding */
+  twe__act_details_t *hb_latest; /* latest details the shard has */
+  bool hb_dirty;                 /* hb_latest not yet sent */
+  bool hb_ever_sent;
+  bool hb_in_flight;
+  uint64_t hb_last_sent_ns;
+  twe_timer_t hb_timer; /* the trailing send */
+  twe_arena_t hb_arena;
+  twe_grpc_request_t hb_req;
+  /* Set by the engine for attempts it fails without running them. */
+  const char *engine_fail_type, *engine_fail_message;
+  bool engine_fail_non_retryable;
+  twe_grpc_request_t resp_req;
+  bool resp_in_flight;
+  const char *resp_what; /* "RespondActivityTaskCompleted" ... for logs */
+};
+
+/* Hands new heartbeat details (ownership of d) to the shard, which sends
+ * them throttled. Returns 0, or TWE_ECANCELED_ACTIVITY when the activity
+ * was cancelled or the worker is gone (d is then freed too).
+ * Thread: the activity's pool thread (activity_worker.c). */
+int twe__act_record_heartbeat(twe_activity_t *act, twe__act_details_t *d);
+
+#endif /* TWE_ENGINE_ACTIVITY_INTERNAL_H */

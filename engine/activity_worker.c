@@ -1,0 +1,845 @@
+/* engine/activity_worker.c — the activity side of a shard: polls the
+ * activity task queue, runs each task's code on the shard's activity pool,
+ * sends its heartbeats (throttled, delivering cancellation back) and
+ * answers the server with its outcome.
+ *
+ * Everything here runs on the shard thread, except job_run (a pool thread),
+ * job_abandoned (an abandoned pool thread) and twe__act_record_heartbeat
+ * (the activity's pool thread). engine/activity_internal.h says which
+ * thread owns which field of an activity.
+ *
+ * Flow control: a poll is only in flight when a pool thread is idle to run
+ * what it brings (at most min(pollers, idle threads - tasks waiting)), so a
+ * task taken from the server starts at once and no task waits on this
+ * worker while another worker could run it.
+ *
+ * Shutdown: polls are cancelled at once; running activities get the grace
+ * period, then are cancelled (their code sees twe_activity_cancelled); code
+ * that ignores the cancellation for CANCEL_WAIT_NS more is no longer waited
+ * for (the pool abandons its thread; the engine never waits on user code). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/activity_internal.h"
+#include "engine/values.h"
+#include "io/grpc_retry.h"
+#include "temporal/api/enums/v1/task_queue.pb-c.h"
+#include "temporal/api/workflowservice/v1/request_response.pb-c.h"
+#include "twe/error.h"
+
+#define WS "/temporal.api.workflowservice.v1.WorkflowService/"
+#define MS 1000000ull
+#define SEC (1000 * MS)
+#define POLL_TIMEOUT_NS (70 * SEC)      /* the server answers an idle poll after ~60 s */
+#define POLL_ERROR_BACKOFF_NS (1 * SEC) /* after a poll failed for good */
+#define DEFAULT_POLLERS 2
+#define DEFAULT_GRACE_NS (10 * SEC)
+#define DEFAULT_HEARTBEAT_INTERVAL_NS (30 * SEC) /* without a heartbeat timeout */
+/* After the grace period the running activities are cancelled; code that
+ * still has not returned this much later is abandoned to the pool. */
+#define CANCEL_WAIT_NS (5 * SEC)
+
+typedef Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest poll_req_pb_t;
+typedef Temporal__Api__Workflowservice__V1__PollActivityTaskQueueResponse task_pb_t;
+
+/* One concurrent poll. Its arena holds the poll's response; when that is a
+ * task, the arena moves to the activity and the slot gets a new one. */
+typedef struct poll_slot {
+  struct twe__act_side *side;
+  twe_arena_t *arena;
+  bool in_flight;
+  twe_grpc_request_t req;
+  poll_req_pb_t msg;
+  Temporal__Api__Taskqueue__V1__TaskQueue tq;
+} poll_slot_t;
+
+struct twe__act_side {
+  twe_wshard_t *s;
+  poll_slot_t *slots;
+  unsigned nslots, polls_in_flight;
+  twe_timer_t backoff_timer; /* polls pause after a failed one */
+  twe_timer_t grace_timer;   /* shutdown: grace period, then the cancel wait */
+  bool stopping, destroying;
+  bool cancelled_running; /* the grace period is over */
+  bool abandon_running;   /* the cancel wait is over: idle ignores running code */
+  uint64_t grace_ns;
+  twe_activity_t *live;                  /* every activity the side holds */
+  twe_activity_t *wait_head, *wait_tail; /* tasks waiting for a pool thread */
+  size_t running, waiting, responding, heartbeats_in_flight;
+  /* Heartbeats from pool threads: pushed under wake_mu, then the wake. */
+  twe_wake_t wake;
+  pthread_mutex_t wake_mu;
+  twe_activity_t *wake_list;
+};
+
+static void start_respond(twe_activity_t *act);
+static void maybe_send_heartbeat(twe_activity_t *act);
+
+/* --- helpers --------------------------------------------------------------- */
+
+static void shard_log(const twe_wshard_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void shard_log(const twe_wshard_t *s, const char *fmt, ...) {
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "twe: shard %u: %s\n", s->index, line);
+}
+
+static const char *str(const char *s) {
+  return s ? s : "";
+}
+
+static uint64_t now_ns(const twe_wshard_t *s) {
+  return twe__reactor_now(s->reactor);
+}
+
+static void request_cancel(twe_activity_t *act, twe__act_cancel_t why) {
+  int expected = TWE__ACT_CANCEL_NONE;
+  /* Relaxed: a flag read by polling (see the field); the first reason wins. */
+  atomic_compare_exchange_strong_explicit(&act->cancel, &expected, (int)why, memory_order_relaxed,
+                                          memory_order_relaxed);
+  twe__job_cancel(&act->job);
+}
+
+/* --- activity memory ------------------------------------------------------- */
+
+static void on_hb_timer(twe_timer_t *t);
+
+static twe_activity_t *activity_new(struct twe__act_side *side, twe_arena_t *arena) {
+  twe_activity_t *act = calloc(1, sizeof *act);
+  if (!act) return NULL;
+  if (pthread_mutex_init(&act->mu, NULL) != 0) {
+    free(act);
+    return NULL;
+  }
+  act->side = side;
+  act->arena = arena;
+  twe__arena_init(&act->out_arena, 0);
+  twe__arena_init(&act->hb_arena, 0);
+  twe__timer_init(side->s->reactor, &act->hb_timer, on_hb_timer);
+  act->hb_timer.data = act;
+  act->next = side->live;
+  if (side->live) side->live->prev = act;
+  side->live = act;
+  return act;
+}
+
+/* Frees what the activity owns. Thread: whoever owns it last (the shard, or
+ * after a detach the pool thread whose callback came last). */
+static void activity_free_memory(twe_activity_t *act) {
+  if (act->arena) {
+    twe__arena_destroy(act->arena);
+    free(act->arena);
+  }
+  twe__arena_destroy(&act->out_arena);
+  twe__arena_destroy(&act->hb_arena);
+  free(act->hb_pending);
+  free(act->hb_latest);
+  pthread_mutex_destroy(&act->mu);
+  free(act);
+}
+
+static void activity_unlink(struct twe__act_side *side, twe_activity_t *act) {
+  if (act->prev)
+    act->prev->next = act->next;
+  else if (side->live == act)
+    side->live = act->next;
+  if (act->next) act->next->prev = act->prev;
+  act->prev = act->next = NULL;
+}
+
+/* The shard is done with the activity (its respond finished). */
+static void activity_free(twe_activity_t *act) {
+  struct twe__act_side *side = act->side;
+  twe__timer_stop(&act->hb_timer);
+  activity_unlink(side, act);
+  activity_free_memory(act);
+}
+
+/* --- heartbeats -------------------------------------------------------------- */
+
+/* Pool thread. */
+int twe__act_record_heartbeat(twe_activity_t *act, twe__act_details_t *d) {
+  twe__act_details_t *old;
+  pthread_mutex_lock(&act->mu);
+  if (act->detached) {
+    pthread_mutex_unlock(&act->mu);
+    free(d);
+    return TWE_ECANCELED_ACTIVITY;
+  }
+  old = act->hb_pending;
+  act->hb_pending = d;
+  if (!act->hb_queued) {
+    /* Lock order: the activity's mu, then the side's wake_mu. The side
+     * cannot go away meanwhile: destroy sets detached under mu first. */
+    struct twe__act_side *side = act->side;
+    act->hb_queued = true;
+    pthread_mutex_lock(&side->wake_mu);
+    act->wake_next = side->wake_list;
+    side->wake_list = act;
+    pthread_mutex_unlock(&side->wake_mu);
+    twe__wake_send(&side->wake); /* never blocks */
+  }
+  pthread_mutex_unlock(&act->mu);
+  free(old);
+  return twe_activity_cancelled(act) ? TWE_ECANCELED_ACTIVITY : 0;
+}
+
+/* Takes the details a pool thread left (if any) as the latest. */
+static void take_pending_details(twe_activity_t *act) {
+  pthread_mutex_lock(&act->mu);
+  twe__act_details_t *d = act->hb_pending;
+  act->hb_pending = NULL;
+  pthread_mutex_unlock(&act->mu);
+  if (d) {
+    free(act->hb_latest);
+    act->hb_latest = d;
+    act->hb_dirty = true;
+  }
+}
+
+/* The wake callback: activities with new details. */
+static void on_heartbeat_wake(twe_wake_t *wake) {
+  struct twe__act_side *side = wake->data;
+  pthread_mutex_lock(&side->wake_mu);
+  twe_activity_t *list = side->wake_list;
+  side->wake_list = NULL;
+  pthread_mutex_unlock(&side->wake_mu);
+  while (list) {
+    twe_activity_t *act = list;
+    /* Read the link before clearing hb_queued: once cleared, the pool
+     * thread may push the activity again (and rewrite wake_next). */
+    pthread_mutex_lock(&act->mu);
+    list = act->wake_next;
+    act->wake_next = NULL;
+    act->hb_queued = false;
+    pthread_mutex_unlock(&act->mu);
+    take_pending_details(act);
+    maybe_send_heartbeat(act);
+  }
+}
+
+/* Removes a finished activity from the wake list (its code has returned,
+ * so nothing pushes it again). */
+static void wake_list_remove(struct twe__act_side *side, twe_activity_t *act) {
+  pthread_mutex_lock(&act->mu);
+  if (act->hb_queued) {
+    pthread_mutex_lock(&side->wake_mu);
+    for (twe_activity_t **p = &side->wake_list; *p; p = &(*p)->wake_next) {
+      if (*p == act) {
+        *p = act->wake_next;
+        break;
+      }
+    }
+    pthread_mutex_unlock(&side->wake_mu);
+    act->hb_queued = false;
+    act->wake_next = NULL;
+  }
+  pthread_mutex_unlock(&act->mu);
+}
+
+static void on_heartbeat_done(twe_grpc_request_t *req) {
+  twe_activity_t *act = req->data;
+  struct twe__act_side *side = act->side;
+  act->hb_in_flight = false;
+  side->heartbeats_in_flight--;
+  if (act->finished) return; /* the completion superseded it */
+  const twe_grpc_status_t *st = &req->status;
+  if (st->code == TWE_GRPC_OK) {
+    const Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatResponse *resp =
+        (const void *)req->response;
+    if (resp && resp->cancel_requested) request_cancel(act, TWE__ACT_CANCEL_SERVER);
+  } else if (st->code == TWE_GRPC_NOT_FOUND) {
+    /* The attempt timed out, or the workflow is gone: nobody wants the
+     * result any more. */
+    request_cancel(act, TWE__ACT_CANCEL_SERVER);
+  } else if (!(st->code == TWE_GRPC_CANCELLED && (side->stopping || side->destroying))) {
+    shard_log(side->s, "activity %s (%s): RecordActivityTaskHeartbeat: %s: %s",
+              act->info.activity_id, act->info.activity_type, twe__grpc_code_name(st->code),
+              str(st->message));
+  }
+  if (!side->destroying) maybe_send_heartbeat(act);
+}
+
+static void send_heartbeat(twe_activity_t *act) {
+  struct twe__act_side *side = act->side;
+  twe_wshard_t *s = side->s;
+  twe__arena_reset(&act->hb_arena);
+  Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatRequest m =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RECORD_ACTIVITY_TASK_HEARTBEAT_REQUEST__INIT;
+  m.task_token = act->task_token;
+  m.identity = s->worker->identity;
+  m.namespace_ = (char *)s->worker->namespace_name;
+  const twe__act_details_t *d = act->hb_latest;
+  if (d && d->n && twe__values_to_payloads(&act->hb_arena, d->items, d->n, &m.details) < 0) {
+    shard_log(s, "activity %s: heartbeat details dropped: out of memory", act->info.activity_id);
+    act->hb_dirty = false;
+    return;
+  }
+  act->hb_req = (twe_grpc_request_t){
+    .path = WS "RecordActivityTaskHeartbeat",
+    .request = &m.base,
+    .response_type =
+        &temporal__api__workflowservice__v1__record_activity_task_heartbeat_response__descriptor,
+    .arena = &act->hb_arena,
+    .namespaced = true,
+    .done = on_heartbeat_done,
+    .data = act,
+  };
+  int rc = twe__grpc_channel_start(s->channel, &act->hb_req);
+  act->hb_dirty = false;
+  if (rc < 0) {
+    if (rc != -ESHUTDOWN)
+      shard_log(s, "activity %s: RecordActivityTaskHeartbeat: %s", act->info.activity_id,
+                twe_strerror(rc));
+    return;
+  }
+  act->hb_in_flight = true;
+  act->hb_ever_sent = true;
+  act->hb_last_sent_ns = now_ns(s);
+  side->heartbeats_in_flight++;
+  twe__count(&s->counters.heartbeats_sent, 1);
+}
+
+/* Sends the latest details now if the throttle allows, else arms the
+ * trailing send. The first heartbeat goes at once. */
+static void maybe_send_heartbeat(twe_activity_t *act) {
+  struct twe__act_side *side = act->side;
+  if (act->finished || act->hb_in_flight || !act->hb_dirty || side->destroying || !side->s->channel)
+    return;
+  uint64_t interval = act->info.heartbeat_timeout_ns ? act->info.heartbeat_timeout_ns / 5 * 4
+                                                     : DEFAULT_HEARTBEAT_INTERVAL_NS;
+  uint64_t now = now_ns(side->s);
+  if (act->hb_ever_sent && now < act->hb_last_sent_ns + interval) {
+    if (!twe__timer_active(&act->hb_timer))
+      twe__timer_start(&act->hb_timer, act->hb_last_sent_ns + interval - now);
+    return;
+  }
+  twe__timer_stop(&act->hb_timer);
+  send_heartbeat(act);
+}
+
+static void on_hb_timer(twe_timer_t *t) {
+  maybe_send_heartbeat(t->data);
+}
+
+/* --- responds -------------------------------------------------------------------- */
+
+static void on_respond_done(twe_grpc_request_t *req) {
+  twe_activity_t *act = req->data;
+  struct twe__act_side *side = act->side;
+  const twe_grpc_status_t *st = &req->status;
+  act->resp_in_flight = false;
+  side->responding--;
+  if (st->code == TWE_GRPC_NOT_FOUND) {
+    shard_log(side->s,
+              "activity %s (%s): %s: NOT_FOUND (it timed out or was already done): "
+              "outcome dropped",
+              act->info.activity_id, act->info.activity_type, act->resp_what);
+  } else if (st->code != TWE_GRPC_OK) {
+    shard_log(side->s, "activity %s (%s): %s: %s: %s", act->info.activity_id,
+              act->info.activity_type, act->resp_what, twe__grpc_code_name(st->code),
+              str(st->message));
+  }
+  activity_free(act);
+}
+
+/* Payloads for the latest heartbeat details, or NULL. */
+static int latest_details(twe_activity_t *act, twe_payloads_pb_t **out) {
+  *out = NULL;
+  const twe__act_details_t *d = act->hb_latest;
+  if (!d || !d->n) return 0;
+  return twe__values_to_payloads(act->arena, d->items, d->n, out);
+}
+
+/* Builds and sends the outcome of a finished attempt (shard thread; the
+ * job, if any, is back). The request is built in the activity's arena. */
+static void start_respond(twe_activity_t *act) {
+  struct twe__act_side *side = act->side;
+  twe_wshard_t *s = side->s;
+  twe_arena_t *a = act->arena;
+  char *identity = s->worker->identity;
+  char *ns = (char *)s->worker->namespace_name;
+  int rc = 0;
+  Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedRequest done =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_COMPLETED_REQUEST__INIT;
+  Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedRequest failed =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_FAILED_REQUEST__INIT;
+  Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledRequest canceled =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_CANCELED_REQUEST__INIT;
+  act->resp_req = (twe_grpc_request_t){
+    .arena = a,
+    .namespaced = true,
+    .done = on_respond_done,
+    .data = act,
+  };
+  twe_grpc_request_t *req = &act->resp_req;
+  int cancel = atomic_load_explicit(&act->cancel, memory_order_relaxed);
+
+  if (!act->engine_fail_type && act->outcome == TWE__ACT_NONE && cancel == TWE__ACT_CANCEL_WORKER) {
+    /* Cancelled because this worker stops, not because anyone asked: fail
+     * the attempt retryably so that the server retries it elsewhere. */
+    act->engine_fail_type = "twe.WorkerStopping";
+    act->engine_fail_message = "activity cancelled: the worker is stopping";
+    act->engine_fail_non_retryable = false;
+  }
+  if (act->engine_fail_type || act->outcome == TWE__ACT_FAILED) {
+    failed.task_token = act->task_token;
+    failed.identity = identity;
+    failed.namespace_ = ns;
+    rc = act->engine_fail_type
+             ? twe__failure_new(a, act->engine_fail_type, act->engine_fail_message,
+                                act->engine_fail_non_retryable, &failed.failure)
+             : twe__failure_from_error(a, &act->error, &failed.failure);
+    if (rc == 0) rc = latest_details(act, &failed.last_heartbeat_details);
+    req->path = WS "RespondActivityTaskFailed";
+    req->request = &failed.base;
+    req->response_type =
+        &temporal__api__workflowservice__v1__respond_activity_task_failed_response__descriptor;
+    act->resp_what = "RespondActivityTaskFailed";
+    twe__count(&s->counters.activities_failed, 1);
+  } else if (act->outcome == TWE__ACT_NONE && cancel == TWE__ACT_CANCEL_SERVER) {
+    canceled.task_token = act->task_token;
+    canceled.identity = identity;
+    canceled.namespace_ = ns;
+    rc = latest_details(act, &canceled.details);
+    req->path = WS "RespondActivityTaskCanceled";
+    req->request = &canceled.base;
+    req->response_type =
+        &temporal__api__workflowservice__v1__respond_activity_task_canceled_response__descriptor;
+    act->resp_what = "RespondActivityTaskCanceled";
+    twe__count(&s->counters.activities_failed, 1);
+  } else {
+    twe_payload_t null = twe_payload_null();
+    const twe_payload_t *result = act->outcome == TWE__ACT_COMPLETED ? &act->result : &null;
+    done.task_token = act->task_token;
+    done.identity = identity;
+    done.namespace_ = ns;
+    rc = twe__values_to_payloads(a, result, 1, &done.result);
+    req->path = WS "RespondActivityTaskCompleted";
+    req->request = &done.base;
+    req->response_type =
+        &temporal__api__workflowservice__v1__respond_activity_task_completed_response__descriptor;
+    act->resp_what = "RespondActivityTaskCompleted";
+    twe__count(&s->counters.activities_completed, 1);
+  }
+  if (rc == 0) rc = s->channel ? twe__grpc_channel_start(s->channel, req) : -ESHUTDOWN;
+  if (rc < 0) {
+    if (rc != -ESHUTDOWN)
+      shard_log(s, "activity %s (%s): %s could not be sent: %s", act->info.activity_id,
+                act->info.activity_type, act->resp_what, twe_strerror(rc));
+    activity_free(act);
+    return;
+  }
+  act->resp_in_flight = true;
+  side->responding++;
+}
+
+/* Fails an attempt without running it (unknown type, bad input, stopping). */
+static void engine_fail(twe_activity_t *act, const char *type, bool non_retryable, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
+static void engine_fail(twe_activity_t *act, const char *type, bool non_retryable, const char *fmt,
+                        ...) {
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  char *m = twe__arena_strndup(act->arena, msg, strlen(msg));
+  act->engine_fail_type = type;
+  act->engine_fail_message = m ? m : "activity failed (message dropped: out of memory)";
+  act->engine_fail_non_retryable = non_retryable;
+  act->finished = true;
+  start_respond(act);
+}
+
+/* --- running on the pool ------------------------------------------------------- */
+
+/* Pool thread. */
+static void job_run(twe_job_t *job) {
+  twe_activity_t *act = job->arg;
+  act->reg->fn(act, act->reg->user);
+}
+
+/* After a detach, the pool's last word about the job frees the activity
+ * (done on the shard thread, or abandoned on the pool thread: only one of
+ * them fires). Returns whether it was detached (and is now freed). */
+static bool release_if_detached(twe_activity_t *act) {
+  pthread_mutex_lock(&act->mu);
+  bool detached = act->detached;
+  act->job_returned = true;
+  pthread_mutex_unlock(&act->mu);
+  if (detached) activity_free_memory(act);
+  return detached;
+}
+
+/* Abandoned pool thread, after the owner gave up on it (the side may be
+ * gone). */
+static void job_abandoned(twe_job_t *job) {
+  /* Not detached: the side still lists it and frees it at destroy, where
+   * it sees job_returned. */
+  release_if_detached(job->arg);
+}
+
+/* Shard thread: the code returned (status 0) or never ran (-ECANCELED). */
+static void job_done(twe_job_t *job, int status) {
+  (void)status;
+  twe_activity_t *act = job->arg;
+  if (release_if_detached(act)) return;
+  struct twe__act_side *side = act->side;
+  act->running = false;
+  side->running--;
+  twe__count(&side->s->counters.activities_running, -1);
+  act->finished = true;
+  /* A heartbeat still pending is superseded by the outcome; its details
+   * stay as the latest (a cancelled attempt reports them). */
+  wake_list_remove(side, act);
+  take_pending_details(act);
+  twe__timer_stop(&act->hb_timer);
+  if (act->hb_in_flight && side->s->channel)
+    twe__grpc_channel_cancel(side->s->channel, &act->hb_req); /* its callback runs now */
+  start_respond(act);
+}
+
+static void submit(twe_activity_t *act) {
+  struct twe__act_side *side = act->side;
+  twe_wshard_t *s = side->s;
+  int rc = twe__pool_try_submit(s->pool, &act->job);
+  if (rc == 0) {
+    act->running = true;
+    side->running++;
+    twe__count(&s->counters.activities_running, 1);
+    return;
+  }
+  if (rc == -EAGAIN) {
+    /* Another user of the pool took the thread this task was polled for. */
+    act->waiting = true;
+    act->wait_next = NULL;
+    if (side->wait_tail)
+      side->wait_tail->wait_next = act;
+    else
+      side->wait_head = act;
+    side->wait_tail = act;
+    side->waiting++;
+    return;
+  }
+  engine_fail(act, "twe.WorkerStopping", false, "activity not started: the worker is stopping (%s)",
+              twe_strerror(rc));
+}
+
+static size_t submit_waiting(struct twe__act_side *side, size_t budget) {
+  size_t n = 0;
+  while (side->wait_head && n < budget && twe__pool_idle(side->s->pool) > 0) {
+    twe_activity_t *act = side->wait_head;
+    side->wait_head = act->wait_next;
+    if (!side->wait_head) side->wait_tail = NULL;
+    act->wait_next = NULL;
+    act->waiting = false;
+    side->waiting--;
+    submit(act);
+    n++;
+  }
+  return n;
+}
+
+/* --- a task arrives ------------------------------------------------------------- */
+
+static int read_payloads(twe_activity_t *act, const twe_payloads_pb_t *pbs, twe_payload_t **out,
+                         size_t *n, const char *what) {
+  *out = NULL;
+  *n = 0;
+  if (!pbs || !pbs->n_payloads) return 0;
+  twe_payload_t *items = twe__arena_alloc(act->arena, pbs->n_payloads * sizeof *items);
+  if (!items) return -ENOMEM;
+  for (size_t i = 0; i < pbs->n_payloads; i++) {
+    char why[256] = "";
+    if (twe__value_check(pbs->payloads[i], why, sizeof why) < 0) {
+      engine_fail(act, "twe.InvalidArgument", true, "activity %s %zu is not valid JSON: %s", what,
+                  i + 1, why);
+      return TWE_EJSON;
+    }
+    int rc = twe__value_from_payload(act->arena, pbs->payloads[i], &items[i]);
+    if (rc < 0) return rc;
+  }
+  *out = items;
+  *n = pbs->n_payloads;
+  return 0;
+}
+
+static void on_task(struct twe__act_side *side, twe_arena_t *arena, const task_pb_t *t) {
+  twe_wshard_t *s = side->s;
+  twe_worker_t *w = s->worker;
+  twe_activity_t *act = activity_new(side, arena);
+  if (!act) {
+    /* Nothing to answer with: the attempt times out on the server. */
+    shard_log(s, "activity task dropped: out of memory");
+    twe__arena_destroy(arena);
+    free(arena);
+    return;
+  }
+  act->task_token = t->task_token;
+  twe_activity_info_t *info = &act->info;
+  info->namespace_name =
+      t->workflow_namespace && *t->workflow_namespace ? t->workflow_namespace : w->namespace_name;
+  info->activity_id = str(t->activity_id);
+  info->activity_type = t->activity_type ? str(t->activity_type->name) : "";
+  info->task_queue = w->task_queue;
+  info->workflow_id = t->workflow_execution ? str(t->workflow_execution->workflow_id) : "";
+  info->workflow_run_id = t->workflow_execution ? str(t->workflow_execution->run_id) : "";
+  info->workflow_type = t->workflow_type ? str(t->workflow_type->name) : "";
+  info->attempt = t->attempt;
+  int64_t hb = twe__duration_ns(t->heartbeat_timeout);
+  int64_t stc = twe__duration_ns(t->start_to_close_timeout);
+  info->heartbeat_timeout_ns = hb > 0 ? (uint64_t)hb : 0;
+  info->start_to_close_timeout_ns = stc > 0 ? (uint64_t)stc : 0;
+  info->scheduled_time_ns = twe__timestamp_ns(t->scheduled_time);
+  info->started_time_ns = twe__timestamp_ns(t->started_time);
+
+  act->reg = twe__registry_activity(&w->registry, info->activity_type);
+  if (!act->reg) {
+    char names[1024];
+    twe__registry_activity_names(&w->registry, names, sizeof names);
+    engine_fail(act, "twe.ActivityNotRegistered", false,
+                "activity type \"%s\" is not registered on this worker (registered: %s)",
+                info->activity_type, names[0] ? names : "none");
+    return;
+  }
+  int rc = read_payloads(act, t->input, &act->args, &act->nargs, "input");
+  if (rc == 0)
+    rc = read_payloads(act, t->heartbeat_details, &act->prev_details, &act->nprev_details,
+                       "heartbeat details");
+  if (rc == TWE_EJSON) return; /* already failed */
+  if (rc < 0) {
+    engine_fail(act, "twe.WorkerError", false, "activity input could not be read: %s",
+                twe_strerror(rc));
+    return;
+  }
+  act->job = (twe_job_t){.run = job_run, .done = job_done, .abandoned = job_abandoned, .arg = act};
+  submit(act);
+}
+
+/* --- polls ----------------------------------------------------------------------- */
+
+static void on_poll_done(twe_grpc_request_t *req) {
+  poll_slot_t *slot = req->data;
+  struct twe__act_side *side = slot->side;
+  twe_wshard_t *s = side->s;
+  slot->in_flight = false;
+  side->polls_in_flight--;
+  const twe_grpc_status_t *st = &req->status;
+  if (st->code != TWE_GRPC_OK) {
+    bool quiet = st->code == TWE_GRPC_CANCELLED && (side->stopping || side->destroying);
+    if (!quiet) {
+      shard_log(s, "PollActivityTaskQueue: %s: %s", twe__grpc_code_name(st->code),
+                str(st->message));
+      if (!side->destroying) twe__timer_start(&side->backoff_timer, POLL_ERROR_BACKOFF_NS);
+    }
+    twe__arena_reset(slot->arena);
+    return;
+  }
+  const task_pb_t *t = (const void *)req->response;
+  if (!t || t->task_token.len == 0) {
+    /* An idle poll ended empty: the next round polls again. */
+    twe__arena_reset(slot->arena);
+    return;
+  }
+  /* The response's arena becomes the activity's; the slot gets a fresh one
+   * when it polls next. */
+  twe_arena_t *arena = slot->arena;
+  slot->arena = NULL;
+  on_task(side, arena, t);
+}
+
+static int start_poll(struct twe__act_side *side, poll_slot_t *slot) {
+  twe_wshard_t *s = side->s;
+  twe_worker_t *w = s->worker;
+  if (!slot->arena) {
+    slot->arena = malloc(sizeof *slot->arena);
+    if (!slot->arena) return -ENOMEM;
+    twe__arena_init(slot->arena, 0);
+  }
+  twe__arena_reset(slot->arena);
+  temporal__api__workflowservice__v1__poll_activity_task_queue_request__init(&slot->msg);
+  temporal__api__taskqueue__v1__task_queue__init(&slot->tq);
+  slot->tq.name = w->task_queue;
+  slot->tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+  slot->msg.namespace_ = (char *)w->namespace_name;
+  slot->msg.task_queue = &slot->tq;
+  slot->msg.identity = w->identity;
+  slot->req = (twe_grpc_request_t){
+    .path = WS "PollActivityTaskQueue",
+    .request = &slot->msg.base,
+    .response_type =
+        &temporal__api__workflowservice__v1__poll_activity_task_queue_response__descriptor,
+    .arena = slot->arena,
+    .timeout_ns = POLL_TIMEOUT_NS,
+    .retry = &twe__retry_policy_poll,
+    .namespaced = true,
+    .done = on_poll_done,
+    .data = slot,
+  };
+  int rc = twe__grpc_channel_start(s->channel, &slot->req);
+  if (rc < 0) return rc;
+  slot->in_flight = true;
+  side->polls_in_flight++;
+  return 0;
+}
+
+static void on_backoff_timer(twe_timer_t *t) {
+  (void)t; /* the next round polls again */
+}
+
+/* --- shutdown timers ------------------------------------------------------------ */
+
+static void on_grace_timer(twe_timer_t *t) {
+  struct twe__act_side *side = t->data;
+  if (!side->cancelled_running) {
+    side->cancelled_running = true;
+    for (twe_activity_t *act = side->live; act; act = act->next)
+      if (act->running) request_cancel(act, TWE__ACT_CANCEL_WORKER);
+    if (side->running) twe__timer_start(&side->grace_timer, CANCEL_WAIT_NS);
+    return;
+  }
+  if (side->running) {
+    shard_log(side->s, "%zu activit%s still running %.0f s after being cancelled: not waited for",
+              side->running, side->running == 1 ? "y is" : "ies are", (double)CANCEL_WAIT_NS / 1e9);
+    side->abandon_running = true;
+  }
+}
+
+/* --- the side's entry points ------------------------------------------------------- */
+
+int twe__act_side_start(twe_wshard_t *s) {
+  struct twe__act_side *side = calloc(1, sizeof *side);
+  if (!side) return -ENOMEM;
+  const twe_worker_options_t *o = &s->worker->opts;
+  side->s = s;
+  side->nslots = o->activity_pollers ? o->activity_pollers : DEFAULT_POLLERS;
+  side->grace_ns = o->graceful_stop_timeout_ns ? o->graceful_stop_timeout_ns : DEFAULT_GRACE_NS;
+  side->slots = calloc(side->nslots, sizeof *side->slots);
+  if (!side->slots || pthread_mutex_init(&side->wake_mu, NULL) != 0) {
+    free(side->slots);
+    free(side);
+    return -ENOMEM;
+  }
+  for (unsigned i = 0; i < side->nslots; i++) side->slots[i].side = side;
+  twe__timer_init(s->reactor, &side->backoff_timer, on_backoff_timer);
+  side->backoff_timer.data = side;
+  twe__timer_init(s->reactor, &side->grace_timer, on_grace_timer);
+  side->grace_timer.data = side;
+  twe__wake_init(s->reactor, &side->wake, on_heartbeat_wake);
+  side->wake.data = side;
+  s->act = side;
+  return 0;
+}
+
+size_t twe__act_side_poll(twe_wshard_t *s, size_t budget) {
+  struct twe__act_side *side = s->act;
+  if (!side || side->destroying) return 0;
+  size_t n = submit_waiting(side, budget);
+  if (side->stopping || twe__timer_active(&side->backoff_timer) || !s->channel) return n;
+  unsigned idle = twe__pool_idle(s->pool);
+  unsigned free_threads = idle > side->waiting ? idle - (unsigned)side->waiting : 0;
+  unsigned want = side->nslots < free_threads ? side->nslots : free_threads;
+  for (unsigned i = 0; i < side->nslots && side->polls_in_flight < want && n < budget; i++) {
+    poll_slot_t *slot = &side->slots[i];
+    if (slot->in_flight) continue;
+    int rc = start_poll(side, slot);
+    if (rc < 0) {
+      shard_log(s, "PollActivityTaskQueue could not start: %s", twe_strerror(rc));
+      twe__timer_start(&side->backoff_timer, POLL_ERROR_BACKOFF_NS);
+      break;
+    }
+    n++;
+  }
+  return n;
+}
+
+void twe__act_side_begin_stop(twe_wshard_t *s) {
+  struct twe__act_side *side = s->act;
+  if (!side || side->stopping) return;
+  side->stopping = true;
+  twe__timer_stop(&side->backoff_timer);
+  for (unsigned i = 0; i < side->nslots; i++)
+    if (side->slots[i].in_flight && s->channel)
+      twe__grpc_channel_cancel(s->channel, &side->slots[i].req); /* callback runs now */
+  /* Tasks still waiting for a thread will not get one in time: hand them
+   * back for another worker. */
+  while (side->wait_head) {
+    twe_activity_t *act = side->wait_head;
+    side->wait_head = act->wait_next;
+    if (!side->wait_head) side->wait_tail = NULL;
+    act->waiting = false;
+    side->waiting--;
+    engine_fail(act, "twe.WorkerStopping", false, "activity not started: the worker is stopping");
+  }
+  if (side->running) twe__timer_start(&side->grace_timer, side->grace_ns);
+}
+
+bool twe__act_side_idle(const twe_wshard_t *s) {
+  const struct twe__act_side *side = s->act;
+  if (!side) return true;
+  if (side->abandon_running)
+    return side->polls_in_flight == 0 && side->waiting == 0 && side->responding == 0;
+  return side->polls_in_flight == 0 && side->running == 0 && side->waiting == 0 &&
+         side->responding == 0 && side->heartbeats_in_flight == 0;
+}
+
+void twe__act_side_destroy(twe_wshard_t *s) {
+  struct twe__act_side *side = s->act;
+  if (!side) return;
+  side->destroying = true;
+  twe__timer_stop(&side->backoff_timer);
+  twe__timer_stop(&side->grace_timer);
+  /* Calls still live (the channel was kept): their callbacks run now and
+   * free what they can. */
+  if (s->channel) {
+    for (unsigned i = 0; i < side->nslots; i++)
+      if (side->slots[i].in_flight) twe__grpc_channel_cancel(s->channel, &side->slots[i].req);
+    for (twe_activity_t *act = side->live, *next; act; act = next) {
+      next = act->next;
+      if (act->hb_in_flight) twe__grpc_channel_cancel(s->channel, &act->hb_req);
+    }
+    for (twe_activity_t *act = side->live, *next; act; act = next) {
+      next = act->next;
+      if (act->resp_in_flight) twe__grpc_channel_cancel(s->channel, &act->resp_req); /* frees it */
+    }
+  }
+  /* What is left: waiting tasks (freed; the server times them out) and code
+   * still running on the pool (detached: the pool's last callback frees). */
+  while (side->live) {
+    twe_activity_t *act = side->live;
+    activity_unlink(side, act);
+    twe__timer_stop(&act->hb_timer);
+    if (act->running) {
+      request_cancel(act, TWE__ACT_CANCEL_WORKER);
+      twe__count(&s->counters.activities_running, -1);
+      pthread_mutex_lock(&act->mu);
+      bool returned = act->job_returned;
+      act->detached = true;
+      pthread_mutex_unlock(&act->mu);
+      if (returned) activity_free_memory(act);
+    } else {
+      activity_free_memory(act);
+    }
+  }
+  /* No pool thread reaches the side any more (every activity is detached
+   * or freed), so the wake handle may close. */
+  twe__wake_close(&side->wake);
+  for (unsigned i = 0; i < side->nslots; i++) {
+    if (!side->slots[i].arena) continue;
+    twe__arena_destroy(side->slots[i].arena);
+    free(side->slots[i].arena);
+  }
+  free(side->slots);
+  pthread_mutex_destroy(&side->wake_mu);
+  free(side);
+  s->act = NULL;
+}

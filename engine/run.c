@@ -1,0 +1,738 @@
+/* engine/run.c — one workflow run: applies history events, runs the code
+ * on its fibers at each workflow task (replaying the tasks the history
+ * already completed), pairs the commands it produces with the history's
+ * command events, and answers the task being processed. See engine/run.h
+ * for the contract and engine/machines.h for the state machines.
+ *
+ * Scheduling: fibers run from a FIFO ready queue; a future's resolution
+ * makes the fibers whose wait it ends ready, in resolution order. An
+ * activation runs until the queue is empty. Only the root fiber (the
+ * workflow function) exists so far; its return closes the workflow.
+ *
+ * Non-determinism messages (after `non-deterministic workflow "<type>" (run
+ * <run id>): `) name the event and the command:
+ *   history event 5 ACTIVITY_TASK_SCHEDULED (activity id "1", type "A") does
+ *     not match the command the code produced: START_TIMER (timer id "1")
+ *   history has event 6 ACTIVITY_TASK_SCHEDULED (...) but the code produced
+ *     no command
+ *   the code produced SCHEDULE_ACTIVITY_TASK (...) but the history has no
+ *     matching event after event 5
+ *   history event 9 ACTIVITY_TASK_COMPLETED refers to scheduled event 4,
+ *     which is not an open activity of this run
+ *   history event 6 ACTIVITY_TASK_COMPLETED is not valid in state INITIATED
+ *     of the activity machine of SCHEDULE_ACTIVITY_TASK (...) (event 5) */
+#include "engine/run.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/machines.h"
+#include "engine/run_internal.h"
+#include "engine/values.h"
+#include "proto/codec.h"
+#include "temporal/api/enums/v1/event_type.pb-c.h"
+#include "twe/error.h"
+
+#define EV(x) TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_##x
+#define CAUSE(x) \
+  TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_##x
+#define HATTR(x) TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_##x##_EVENT_ATTRIBUTES
+#define CATTR(x) TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_##x##_COMMAND_ATTRIBUTES
+
+/* A suspended fiber costs about one touched stack page plus its context
+ * (measured: ~5 KiB); count two pages for cache accounting. */
+#define FIBER_MEMORY_ESTIMATE 8192
+
+/* --- failures ------------------------------------------------------------------ */
+
+static int vfail(twe_run_t *run, int status, twe__task_cause_t cause, const char *prefix,
+                 const char *fmt, va_list ap) {
+  if (run->status < 0) return run->status; /* keep the first: it is the cause */
+  run->status = status;
+  run->cause = cause;
+  int n = snprintf(run->message, sizeof run->message, "%s", prefix);
+  if (n < 0) n = 0;
+  if ((size_t)n < sizeof run->message)
+    vsnprintf(run->message + n, sizeof run->message - (size_t)n, fmt, ap);
+  return status;
+}
+
+int twe__run_fail(twe_run_t *run, int status, twe__task_cause_t cause, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = vfail(run, status, cause, "", fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int twe__run_nondeterminism(twe_run_t *run, const char *fmt, ...) {
+  char prefix[512];
+  snprintf(prefix, sizeof prefix, "non-deterministic workflow \"%s\" (run %s): ",
+           run->info.workflow_type ? run->info.workflow_type : "", run->info.run_id);
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = vfail(run, TWE_ENONDETERMINISM, CAUSE(NON_DETERMINISTIC_ERROR), prefix, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int twe__run_oom(twe_run_t *run) {
+  int status = run->arena.limit_hit ? TWE_ELIMIT : -ENOMEM;
+  return twe__run_fail(run, status, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
+                       "workflow run %s: out of memory (%s)", run->info.run_id,
+                       twe_strerror(status));
+}
+
+/* --- memory ------------------------------------------------------------------------ */
+
+void *twe__run_copy_msg(twe_run_t *run, const ProtobufCMessage *msg) {
+  /* Through the wire format: one generic deep copy for every message type,
+   * and the copy's bytes all land in the run's arena. */
+  size_t len = protobuf_c_message_get_packed_size(msg);
+  uint8_t small[512];
+  uint8_t *buf = len <= sizeof small ? small : malloc(len);
+  if (!buf) return NULL;
+  protobuf_c_message_pack(msg, buf);
+  ProtobufCMessage *out = NULL;
+  int rc = twe__proto_decode(msg->descriptor, &run->arena, buf, len, &out);
+  if (buf != small) free(buf);
+  return rc < 0 ? NULL : out;
+}
+
+static char *run_strdup(twe_run_t *run, const char *s) {
+  return twe__str(&run->arena, s);
+}
+
+/* --- the machine index --------------------------------------------------------------- */
+
+static size_t slot_of(int64_t key, size_t cap) {
+  uint64_t h = (uint64_t)key * 0x9E3779B97F4A7C15ull;
+  return (size_t)(h >> 32) & (cap - 1);
+}
+
+static int index_grow(twe_run_t *run) {
+  twe__machine_index_t *ix = &run->index;
+  size_t cap = ix->cap ? ix->cap * 2 : 16;
+  int64_t *keys = twe__arena_alloc(&run->arena, cap * sizeof *keys);
+  twe__machine_t **vals = twe__arena_alloc(&run->arena, cap * sizeof *vals);
+  if (!keys || !vals) return twe__run_oom(run);
+  memset(keys, 0, cap * sizeof *keys);
+  for (size_t i = 0; i < ix->cap; i++) {
+    if (!ix->keys[i]) continue;
+    size_t j = slot_of(ix->keys[i], cap);
+    while (keys[j]) j = (j + 1) & (cap - 1);
+    keys[j] = ix->keys[i];
+    vals[j] = ix->vals[i];
+  }
+  /* The old slots stay in the arena until the run ends: growth doubles, so
+   * the waste is at most the size of the final table. */
+  ix->keys = keys;
+  ix->vals = vals;
+  ix->cap = cap;
+  return 0;
+}
+
+int twe__run_index_machine(twe_run_t *run, int64_t event_id, twe__machine_t *m) {
+  twe__machine_index_t *ix = &run->index;
+  if ((ix->count + 1) * 4 > ix->cap * 3) {
+    int rc = index_grow(run);
+    if (rc < 0) return rc;
+  }
+  size_t j = slot_of(event_id, ix->cap);
+  while (ix->keys[j] && ix->keys[j] != event_id) j = (j + 1) & (ix->cap - 1);
+  if (!ix->keys[j]) ix->count++;
+  ix->keys[j] = event_id;
+  ix->vals[j] = m;
+  return 0;
+}
+
+static twe__machine_t *index_find(const twe_run_t *run, int64_t event_id) {
+  const twe__machine_index_t *ix = &run->index;
+  if (!ix->cap || event_id <= 0) return NULL;
+  for (size_t j = slot_of(event_id, ix->cap); ix->keys[j]; j = (j + 1) & (ix->cap - 1))
+    if (ix->keys[j] == event_id) return ix->vals[j];
+  return NULL;
+}
+
+void twe__run_unindex_machine(twe_run_t *run, int64_t event_id) {
+  twe__machine_index_t *ix = &run->index;
+  if (!ix->cap || event_id <= 0) return;
+  size_t mask = ix->cap - 1, j = slot_of(event_id, ix->cap);
+  while (ix->keys[j] && ix->keys[j] != event_id) j = (j + 1) & mask;
+  if (!ix->keys[j]) return;
+  /* Backward-shift deletion: pull later members of the probe run into the
+   * hole so lookups never stop early, with no tombstones. */
+  size_t hole = j;
+  for (size_t k = (j + 1) & mask; ix->keys[k]; k = (k + 1) & mask) {
+    size_t home = slot_of(ix->keys[k], ix->cap);
+    bool movable = hole <= k ? (home <= hole || home > k) : (home <= hole && home > k);
+    if (movable) {
+      ix->keys[hole] = ix->keys[k];
+      ix->vals[hole] = ix->vals[k];
+      hole = k;
+    }
+  }
+  ix->keys[hole] = 0;
+  ix->count--;
+}
+
+/* --- commands --------------------------------------------------------------------- */
+
+twe__machine_t *twe__run_add_command(twe_run_t *run, twe__mkind_t kind, twe_command_pb_t *command,
+                                     twe_future_t *future) {
+  twe__machine_t *m = twe__arena_alloc(&run->arena, sizeof *m);
+  if (!m) return NULL;
+  memset(m, 0, sizeof *m);
+  m->kind = kind;
+  m->state = TWE__MS_CREATED;
+  m->command = command;
+  m->future = future;
+  if (future) future->machine = m;
+  if (run->pending_tail)
+    run->pending_tail->next_pending = m;
+  else
+    run->pending_head = m;
+  run->pending_tail = m;
+  run->pending_count++;
+  return m;
+}
+
+static twe__machine_t *pending_pop(twe_run_t *run) {
+  twe__machine_t *m = run->pending_head;
+  if (!m) return NULL;
+  run->pending_head = m->next_pending;
+  if (!run->pending_head) run->pending_tail = NULL;
+  m->next_pending = NULL;
+  run->pending_count--;
+  return m;
+}
+
+/* The complete or fail command, once the workflow function returned. */
+static int close_command(twe_run_t *run) {
+  twe_arena_t *a = &run->arena;
+  twe_command_pb_t *c = twe__arena_alloc(a, sizeof *c);
+  if (!c) return twe__run_oom(run);
+  temporal__api__command__v1__command__init(c);
+  twe__mkind_t kind;
+  if (run->failure) {
+    Temporal__Api__Command__V1__FailWorkflowExecutionCommandAttributes *f =
+        twe__arena_alloc(a, sizeof *f);
+    if (!f) return twe__run_oom(run);
+    temporal__api__command__v1__fail_workflow_execution_command_attributes__init(f);
+    f->failure = run->failure;
+    c->attributes_case = CATTR(FAIL_WORKFLOW_EXECUTION);
+    c->fail_workflow_execution_command_attributes = f;
+    kind = TWE__MK_FAIL_WORKFLOW;
+  } else {
+    Temporal__Api__Command__V1__CompleteWorkflowExecutionCommandAttributes *done =
+        twe__arena_alloc(a, sizeof *done);
+    if (!done) return twe__run_oom(run);
+    temporal__api__command__v1__complete_workflow_execution_command_attributes__init(done);
+    twe_payload_pb_t *result = run->result;
+    if (!result && twe__payload_new_null(a, &result) < 0) return twe__run_oom(run);
+    if (twe__payloads_new(a, &result, 1, &done->result) < 0) return twe__run_oom(run);
+    c->attributes_case = CATTR(COMPLETE_WORKFLOW_EXECUTION);
+    c->complete_workflow_execution_command_attributes = done;
+    kind = TWE__MK_COMPLETE_WORKFLOW;
+  }
+  c->command_type = (Temporal__Api__Enums__V1__CommandType)twe__mkind_command_type(kind);
+  if (!twe__run_add_command(run, kind, c, NULL)) return twe__run_oom(run);
+  run->closed = true;
+  return 0;
+}
+
+/* The workflow fails before its code runs: an input is not valid JSON. */
+static int input_failure_command(twe_run_t *run) {
+  if (twe__failure_new(&run->arena, "twe.InvalidArgument", run->input_error, true,
+                       &run->failure) < 0)
+    return twe__run_oom(run);
+  return close_command(run);
+}
+
+/* --- futures and fibers --------------------------------------------------------------- */
+
+static void ready_push(twe_run_t *run, twe__wfiber_t *w) {
+  if (w->in_ready) return;
+  w->in_ready = true;
+  w->next_ready = NULL;
+  if (run->ready_tail)
+    run->ready_tail->next_ready = w;
+  else
+    run->ready_head = w;
+  run->ready_tail = w;
+}
+
+static twe__wfiber_t *ready_pop(twe_run_t *run) {
+  twe__wfiber_t *w = run->ready_head;
+  if (!w) return NULL;
+  run->ready_head = w->next_ready;
+  if (!run->ready_head) run->ready_tail = NULL;
+  w->in_ready = false;
+  w->next_ready = NULL;
+  return w;
+}
+
+static bool wait_satisfied(twe__wfiber_t *w) {
+  switch (w->wait_mode) {
+    case TWE__WAIT_ANY:
+      for (size_t i = 0; i < w->wait_n; i++)
+        if (w->wait_fs[i]->ready) return true;
+      return false;
+    case TWE__WAIT_ALL:
+      /* Futures never become unready: the index only moves forward. */
+      while (w->wait_next < w->wait_n && w->wait_fs[w->wait_next]->ready) w->wait_next++;
+      return w->wait_next == w->wait_n;
+    default:
+      return true;
+  }
+}
+
+/* A future resolved: fibers whose wait is now over become ready, in
+ * creation order; across resolutions, in the order of resolution. */
+static void wake(twe_run_t *run) {
+  for (twe__wfiber_t *w = run->all_fibers; w; w = w->next_all) {
+    if (w->wait_mode == TWE__WAIT_NONE || w->in_ready) continue;
+    if (wait_satisfied(w)) {
+      w->wait_mode = TWE__WAIT_NONE;
+      ready_push(run, w);
+    }
+  }
+}
+
+int twe__run_resolve_ok(twe_run_t *run, twe_future_t *f, const twe_payloads_pb_t *result) {
+  if (!f) return 0;
+  if (result && result->n_payloads) {
+    twe_payload_pb_t *copy = twe__run_copy_msg(run, &result->payloads[0]->base);
+    if (!copy || twe__value_from_payload(&run->arena, copy, &f->result) < 0)
+      return twe__run_oom(run);
+  } else {
+    f->result = twe_payload_null();
+  }
+  f->ready = true;
+  wake(run);
+  return 0;
+}
+
+int twe__run_resolve_failed(twe_run_t *run, twe_future_t *f, const twe_failure_pb_t *failure) {
+  if (!f) return 0;
+  twe_failure_pb_t *copy = twe__run_copy_msg(run, &failure->base);
+  if (!copy || twe__error_from_failure(&run->arena, copy, &f->error) < 0)
+    return twe__run_oom(run);
+  f->failed = true;
+  f->ready = true;
+  wake(run);
+  return 0;
+}
+
+int twe__run_resolve_error(twe_run_t *run, twe_future_t *f, const char *type,
+                           const char *message) {
+  if (!f) return 0;
+  memset(&f->error, 0, sizeof f->error);
+  f->error.type = run_strdup(run, type);
+  f->error.message = run_strdup(run, message);
+  if (!f->error.type || !f->error.message) return twe__run_oom(run);
+  f->failed = true;
+  f->ready = true;
+  wake(run);
+  return 0;
+}
+
+void twe__run_wait(twe_run_t *run, twe__wait_mode_t mode, twe_future_t *const *fs, size_t n) {
+  twe__wfiber_t *w = run->current;
+  w->wait_mode = mode;
+  w->wait_fs = fs;
+  w->wait_n = n;
+  w->wait_next = 0;
+  if (wait_satisfied(w)) {
+    w->wait_mode = TWE__WAIT_NONE;
+    return;
+  }
+  /* wake() clears wait_mode when it queues us; the scheduler resumes a
+   * fiber only from the ready queue. */
+  while (w->wait_mode != TWE__WAIT_NONE) twe__fiber_yield();
+}
+
+twe_run_t *twe__run_of(twe_workflow_t *wf, const char *fn) {
+  if (!wf || wf->magic != TWE__WORKFLOW_MAGIC) {
+    fprintf(stderr, "twe: %s: %p is not a twe_workflow_t\n", fn, (void *)wf);
+    abort();
+  }
+  twe_run_t *run = wf->run;
+  if (!run->current || twe__fiber_current() != run->current->fiber) {
+    fprintf(stderr,
+            "twe: %s called outside the code of workflow \"%s\" (run %s): workflow calls "
+            "must come from the workflow function, on its fiber, while the run is active\n",
+            fn, run->info.workflow_type ? run->info.workflow_type : "", run->info.run_id);
+    abort();
+  }
+  return run;
+}
+
+static void root_main(void *arg) {
+  twe__wfiber_t *w = arg;
+  twe_run_t *run = w->run;
+  run->registered->fn(&run->wf, run->registered->user);
+}
+
+static int start_code(twe_run_t *run) {
+  run->code_started = true;
+  if (run->input_error) return input_failure_command(run);
+  twe__wfiber_t *w = twe__arena_alloc(&run->arena, sizeof *w);
+  if (!w) return twe__run_oom(run);
+  memset(w, 0, sizeof *w);
+  w->run = run;
+  w->root = true;
+  int rc = twe__fiber_create(run->env.fibers, root_main, w, &w->fiber);
+  if (rc < 0)
+    return twe__run_fail(run, rc, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
+                         "workflow run %s: cannot create a fiber: %s", run->info.run_id,
+                         twe_strerror(rc));
+  w->next_all = run->all_fibers;
+  run->all_fibers = w;
+  ready_push(run, w);
+  return 0;
+}
+
+static void fiber_finished(twe_run_t *run, twe__wfiber_t *w) {
+  twe__fiber_destroy(w->fiber);
+  w->fiber = NULL;
+  for (twe__wfiber_t **p = &run->all_fibers; *p; p = &(*p)->next_all)
+    if (*p == w) {
+      *p = w->next_all;
+      break;
+    }
+}
+
+/* --- activations -------------------------------------------------------------------- */
+
+/* Commands of an earlier task that no history event paired with. */
+static int check_no_extra_commands(twe_run_t *run) {
+  if (!run->pending_head) return 0;
+  char cmd[256];
+  twe__command_describe(run->pending_head->command, cmd, sizeof cmd);
+  return twe__run_nondeterminism(
+      run, "the code produced %s but the history has no matching event after event %" PRId64, cmd,
+      run->match_point_event_id);
+}
+
+/* Runs ready fibers until every one is blocked or finished. */
+static int activate(twe_run_t *run, const twe_event_pb_t *started, bool replaying) {
+  int rc = check_no_extra_commands(run);
+  if (rc < 0) return rc;
+  run->now_ns = twe__timestamp_ns(started->event_time);
+  run->replaying = replaying;
+  if (run->closed) return 0; /* nothing runs after the workflow's end */
+  if (!run->code_started && (rc = start_code(run)) < 0) return rc;
+  twe__wfiber_t *w;
+  while (run->status == 0 && !run->closed && (w = ready_pop(run))) {
+    run->current = w;
+    int more = twe__fiber_resume(w->fiber);
+    run->current = NULL;
+    if (more) continue;
+    bool root = w->root;
+    fiber_finished(run, w);
+    if (root && run->status == 0) close_command(run);
+  }
+  return run->status;
+}
+
+/* --- events ------------------------------------------------------------------------ */
+
+static void log_ignored_once(twe_run_t *run, const twe_event_pb_t *e, const char *why) {
+  run->ignored_events++;
+  if (run->ignored_logged) return;
+  run->ignored_logged = true;
+  fprintf(stderr, "twe: workflow %s run %s: ignoring %s (%s)\n", run->info.workflow_id,
+          run->info.run_id, twe__event_type_name((int)e->event_type), why);
+}
+
+static int on_workflow_started(twe_run_t *run, const twe_event_pb_t *e) {
+  const Temporal__Api__History__V1__WorkflowExecutionStartedEventAttributes *a =
+      e->workflow_execution_started_event_attributes;
+  twe_workflow_info_t *info = &run->info;
+  info->workflow_type = run_strdup(run, a->workflow_type ? a->workflow_type->name : "");
+  info->task_queue = run_strdup(
+      run, a->task_queue && a->task_queue->name && *a->task_queue->name ? a->task_queue->name
+                                                                        : run->env.task_queue);
+  if (!info->workflow_type || !info->task_queue) return twe__run_oom(run);
+  info->attempt = a->attempt > 0 ? a->attempt : 1;
+  info->start_time_ns = twe__timestamp_ns(e->event_time);
+  info->execution_timeout_ns = (uint64_t)twe__duration_ns(a->workflow_execution_timeout);
+  info->run_timeout_ns = (uint64_t)twe__duration_ns(a->workflow_run_timeout);
+  info->task_timeout_ns = (uint64_t)twe__duration_ns(a->workflow_task_timeout);
+
+  /* Randomness is seeded from the first run of the chain: stable across
+   * replays, resets and workers. FNV-1a into splitmix64 into xoshiro256**. */
+  const char *seed = a->original_execution_run_id && *a->original_execution_run_id
+                         ? a->original_execution_run_id
+                         : info->run_id;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (const unsigned char *p = (const unsigned char *)seed; *p; p++)
+    h = (h ^ *p) * 0x100000001b3ull;
+  for (int i = 0; i < 4; i++) {
+    uint64_t z = (h += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    run->rng[i] = z ^ (z >> 31);
+  }
+
+  run->registered = twe__registry_workflow(run->env.registry, info->workflow_type);
+  if (!run->registered) {
+    char names[512];
+    twe__registry_workflow_names(run->env.registry, names, sizeof names);
+    return twe__run_fail(run, TWE_ENOTREGISTERED, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
+                         "workflow type \"%s\" is not registered on this worker (registered: %s)",
+                         info->workflow_type, *names ? names : "none");
+  }
+
+  if (a->input && a->input->n_payloads) {
+    twe_payloads_pb_t *input = twe__run_copy_msg(run, &a->input->base);
+    run->args = input ? twe__arena_alloc(&run->arena, input->n_payloads * sizeof *run->args)
+                      : NULL;
+    if (!run->args) return twe__run_oom(run);
+    for (size_t i = 0; i < input->n_payloads; i++) {
+      if (twe__value_from_payload(&run->arena, input->payloads[i], &run->args[i]) < 0)
+        return twe__run_oom(run);
+      char why[256];
+      if (!run->input_error && twe__value_check(input->payloads[i], why, sizeof why) < 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "workflow input %zu is not valid JSON: %s", i + 1, why);
+        if (!(run->input_error = run_strdup(run, msg))) return twe__run_oom(run);
+      }
+    }
+    run->nargs = input->n_payloads;
+  }
+  run->started_seen = true;
+  return 0;
+}
+
+static int on_command_event(twe_run_t *run, const twe_event_pb_t *e) {
+  twe__machine_t *m = pending_pop(run);
+  if (!m) {
+    char ev[256];
+    twe__event_describe(e, ev, sizeof ev);
+    return twe__run_nondeterminism(run,
+                                   "history has event %" PRId64
+                                   " %s but the code produced no command",
+                                   e->event_id, ev);
+  }
+  int rc = twe__machine_match(run, m, e);
+  if (rc == 0) run->match_point_event_id = e->event_id;
+  return rc;
+}
+
+static int on_follow_up(twe_run_t *run, const twe_event_pb_t *e, const twe__event_class_t *c) {
+  twe__machine_t *m = index_find(run, c->ref_event_id);
+  if (!m || m->kind != c->kind)
+    return twe__run_nondeterminism(run,
+                                   "history event %" PRId64 " %s refers to %s event %" PRId64
+                                   ", which is not an open %s of this run",
+                                   e->event_id, twe__event_type_name((int)e->event_type),
+                                   c->ref_name, c->ref_event_id, twe__mkind_name(c->kind));
+  return twe__machine_apply(run, m, e);
+}
+
+/* Fills *out with the answer to the task whose WORKFLOW_TASK_STARTED was
+ * the batch's last event. */
+static int answer(twe_run_t *run, twe_arena_t *out_arena, twe_run_outcome_t *out) {
+  size_t n = run->pending_count;
+  twe_command_pb_t **cmds = twe__arena_alloc(out_arena, (n ? n : 1) * sizeof *cmds);
+  if (!cmds)
+    return twe__run_fail(run, out_arena->limit_hit ? TWE_ELIMIT : -ENOMEM,
+                         CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
+                         "workflow run %s: out of memory for the task's answer", run->info.run_id);
+  size_t i = 0;
+  for (twe__machine_t *m = run->pending_head; m; m = m->next_pending) {
+    cmds[i++] = m->command;
+    twe__machine_sent(m);
+  }
+  out->commands = cmds;
+  out->n_commands = n;
+  out->closes_workflow = run->closed;
+  return 0;
+}
+
+static bool closes_execution(int type) {
+  return type == EV(WORKFLOW_EXECUTION_COMPLETED) || type == EV(WORKFLOW_EXECUTION_FAILED) ||
+         type == EV(WORKFLOW_EXECUTION_TIMED_OUT) || type == EV(WORKFLOW_EXECUTION_TERMINATED) ||
+         type == EV(WORKFLOW_EXECUTION_CANCELED) || type == EV(WORKFLOW_EXECUTION_CONTINUED_AS_NEW);
+}
+
+static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, size_t n,
+                       bool *answered) {
+  const twe_event_pb_t *e = events[i];
+  int type = (int)e->event_type;
+  if (e->event_id != run->next_event_id)
+    return twe__run_fail(run, TWE_EDECODE, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
+                         "history of run %s is not contiguous: expected event %" PRId64
+                         ", got event %" PRId64 " %s",
+                         run->info.run_id, run->next_event_id, e->event_id,
+                         twe__event_type_name(type));
+  run->next_event_id++;
+  if (run->answered_last_task) {
+    run->answered_last_task = false;
+    /* The code already ran for that task and moved on; it cannot be
+     * rewound. The worker should have seen previous_started_event_id. */
+    if (type == EV(WORKFLOW_TASK_FAILED) || type == EV(WORKFLOW_TASK_TIMED_OUT))
+      return twe__run_fail(run, -ESTALE, CAUSE(RESET_STICKY_TASK_QUEUE),
+                           "workflow run %s: the task started by event %" PRId64
+                           " was answered by this worker but event %" PRId64
+                           " is %s: the cached run is stale, replay it from the full history",
+                           run->info.run_id, run->last_started_event_id, e->event_id,
+                           twe__event_type_name(type));
+  }
+  twe__event_class_t c;
+  twe__event_classify(e, &c);
+  if (!run->started_seen && c.role != TWE__EVENT_WORKFLOW_STARTED)
+    return twe__run_fail(run, TWE_EDECODE, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
+                         "history of run %s must begin with WORKFLOW_EXECUTION_STARTED, not "
+                         "event %" PRId64 " %s",
+                         run->info.run_id, e->event_id, twe__event_type_name(type));
+  if (c.malformed)
+    return twe__run_fail(run, TWE_EDECODE, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
+                         "history of run %s: event %" PRId64 " %s lacks its attributes",
+                         run->info.run_id, e->event_id, twe__event_type_name(type));
+  switch (c.role) {
+    case TWE__EVENT_WORKFLOW_STARTED:
+      if (run->started_seen)
+        return twe__run_fail(run, TWE_EDECODE, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
+                             "history of run %s: a second WORKFLOW_EXECUTION_STARTED "
+                             "(event %" PRId64 ")",
+                             run->info.run_id, e->event_id);
+      return on_workflow_started(run, e);
+    case TWE__EVENT_TASK:
+      if (type == EV(WORKFLOW_TASK_COMPLETED)) {
+        run->last_completed_event_id = e->event_id;
+        run->match_point_event_id = e->event_id;
+        return 0;
+      }
+      if (type != EV(WORKFLOW_TASK_STARTED)) return 0;
+      run->last_started_event_id = e->event_id;
+      if (e->attributes_case == HATTR(WORKFLOW_TASK_STARTED) &&
+          e->workflow_task_started_event_attributes) {
+        run->history_size_bytes = e->workflow_task_started_event_attributes->history_size_bytes;
+        run->suggest_continue_as_new =
+            e->workflow_task_started_event_attributes->suggest_continue_as_new;
+      }
+      if (i + 1 == n) { /* the task being processed */
+        int rc = activate(run, e, false);
+        if (rc == 0) {
+          *answered = true;
+          run->answered_last_task = true;
+        }
+        return rc;
+      }
+      /* A task the history shows completed ran this code before: replay
+       * it. One that failed or timed out (or never finished: the workflow
+       * was terminated meanwhile) left no trace: skip it. */
+      if ((int)events[i + 1]->event_type == EV(WORKFLOW_TASK_COMPLETED))
+        return activate(run, e, true);
+      return 0;
+    case TWE__EVENT_COMMAND:
+      return on_command_event(run, e);
+    case TWE__EVENT_FOLLOW_UP:
+      return on_follow_up(run, e, &c);
+    case TWE__EVENT_JOB:
+      log_ignored_once(run, e, c.feature);
+      return 0;
+    case TWE__EVENT_INFO:
+      return 0;
+    case TWE__EVENT_UNKNOWN:
+    default:
+      log_ignored_once(run, e, "an event type this engine does not know");
+      return 0;
+  }
+}
+
+int twe__run_apply(twe_run_t *run, twe_event_pb_t *const *events, size_t n,
+                   twe_arena_t *out_arena, twe_run_outcome_t *out) {
+  memset(out, 0, sizeof *out);
+  bool answered = false;
+  if (run->status == 0) {
+    for (size_t i = 0; i < n && run->status == 0; i++) apply_event(run, events, i, n, &answered);
+    /* A closed execution's history is complete: a command no event paired
+     * with is one the code produced and the original run did not. */
+    if (run->status == 0 && !answered && n && closes_execution((int)events[n - 1]->event_type))
+      check_no_extra_commands(run);
+    if (run->status == 0 && answered) answer(run, out_arena, out);
+  } else {
+    /* Unusable since an earlier failure: repeat it. */
+  }
+  out->status = run->status;
+  if (run->status < 0) {
+    out->cause = run->cause;
+    snprintf(out->message, sizeof out->message, "%s", run->message);
+    out->commands = NULL;
+    out->n_commands = 0;
+    out->closes_workflow = false;
+    return out->status;
+  }
+  out->replay_only = !answered;
+  return 0;
+}
+
+/* --- life cycle and accessors --------------------------------------------------------- */
+
+int twe__run_create(const twe_run_env_t *env, const char *workflow_id, const char *run_id,
+                    twe_run_t **out) {
+  twe_run_t *run = calloc(1, sizeof *run);
+  if (!run) return -ENOMEM;
+  twe__arena_init(&run->arena, 0);
+  run->env = *env;
+  run->wf.magic = TWE__WORKFLOW_MAGIC;
+  run->wf.run = run;
+  run->next_event_id = 1;
+  run->info.namespace_name = run_strdup(run, env->namespace_name);
+  run->info.workflow_id = run_strdup(run, workflow_id);
+  run->info.run_id = run_strdup(run, run_id);
+  run->info.workflow_type = "";
+  run->info.task_queue = run_strdup(run, env->task_queue);
+  if (!run->info.namespace_name || !run->info.workflow_id || !run->info.run_id ||
+      !run->info.task_queue) {
+    twe__arena_destroy(&run->arena);
+    free(run);
+    return -ENOMEM;
+  }
+  *out = run;
+  return 0;
+}
+
+void twe__run_destroy(twe_run_t *run) {
+  if (!run) return;
+  /* Suspended fibers are abandoned: nothing on their stacks runs again. */
+  for (twe__wfiber_t *w = run->all_fibers; w; w = w->next_all)
+    if (w->fiber) twe__fiber_destroy(w->fiber);
+  twe__arena_destroy(&run->arena);
+  free(run);
+}
+
+int64_t twe__run_next_event_id(const twe_run_t *run) {
+  return run->next_event_id;
+}
+
+int64_t twe__run_last_started_event_id(const twe_run_t *run) {
+  return run->last_started_event_id;
+}
+
+const char *twe__run_workflow_type(const twe_run_t *run) {
+  return run->info.workflow_type;
+}
+
+const char *twe__run_id(const twe_run_t *run) {
+  return run->info.run_id;
+}
+
+uint64_t twe__run_ignored_events(const twe_run_t *run) {
+  return run->ignored_events;
+}
+
+size_t twe__run_memory(const twe_run_t *run) {
+  size_t fibers = 0;
+  for (const twe__wfiber_t *w = run->all_fibers; w; w = w->next_all)
+    if (w->fiber) fibers++;
+  return sizeof *run + run->arena.reserved_bytes + fibers * FIBER_MEMORY_ESTIMATE;
+}

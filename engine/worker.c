@@ -1,0 +1,282 @@
+/* engine/worker.c — twe_worker_*: the worker's life cycle. Plans the CPUs,
+ * starts one shard thread per workflow core (each with its reactor, its own
+ * connection, fiber stacks, activity pool, workflow and activity pollers),
+ * and stops them gracefully: polls end, tasks in flight are answered,
+ * activities get their grace period, sticky queues are handed back.
+ *
+ * The shard thread's loop is sched/shard.c's, sleeping in the shard's
+ * reactor (io_uring or epoll): network completions, timers, pool results
+ * and the stop request all wake the same wait. */
+#define _GNU_SOURCE /* getrandom (sys/random.h) under -std=c11 */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/types.h>
+
+#include "engine/worker_internal.h"
+#include "sched/cpu_plan.h"
+#include "twe/error.h"
+
+/* --- the shard's loop is its reactor ------------------------------------ */
+
+static int reactor_loop_run_once(void *ctx, int64_t timeout_ns) {
+  return twe__reactor_run_once(ctx, timeout_ns);
+}
+static void reactor_loop_wake(void *ctx) { twe__reactor_wake(ctx); }
+static const twe_shard_loop_ops_t reactor_loop_ops = {reactor_loop_run_once, reactor_loop_wake};
+
+/* --- options and registration ------------------------------------------- */
+
+void twe_worker_options_init(twe_worker_options_t *opts) {
+  memset(opts, 0, sizeof *opts);
+  opts->max_cached_workflows = TWE_CACHE_DEFAULT;
+}
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *c = malloc(n);
+  if (c) memcpy(c, s, n);
+  return c;
+}
+
+int twe_worker_create(twe_client_t *client, const twe_worker_options_t *opts,
+                      twe_worker_t **out) {
+  if (!opts || !opts->task_queue || !*opts->task_queue) return -EINVAL;
+  twe_worker_t *w = calloc(1, sizeof *w);
+  if (!w) return -ENOMEM;
+  w->client = client;
+  w->opts = *opts;
+  if (w->opts.max_cached_workflows < 0) w->opts.max_cached_workflows = 10000;
+  const char *identity = opts->identity                  ? opts->identity
+                         : client                        ? twe__client_identity(client)
+                                                         : "twe-replayer";
+  w->task_queue = dup_str(opts->task_queue);
+  w->identity = dup_str(identity);
+  w->namespace_name = client ? twe_client_namespace(client) : "default";
+  w->opts.task_queue = w->task_queue;
+  w->opts.identity = w->identity;
+  twe__registry_init(&w->registry);
+  if (!w->task_queue || !w->identity) {
+    twe_worker_destroy(w);
+    return -ENOMEM;
+  }
+  *out = w;
+  return 0;
+}
+
+int twe_worker_register_workflow(twe_worker_t *w, const char *name, twe_workflow_fn fn,
+                                 void *user) {
+  if (atomic_load(&w->started)) return -EBUSY;
+  return twe__registry_add_workflow(&w->registry, name, fn, user);
+}
+
+int twe_worker_register_activity(twe_worker_t *w, const char *name, twe_activity_fn fn,
+                                 void *user) {
+  if (atomic_load(&w->started)) return -EBUSY;
+  return twe__registry_add_activity(&w->registry, name, fn, user);
+}
+
+/* --- one shard ----------------------------------------------------------- */
+
+/* Runs every round of the shard's loop: notices the stop request, lets the
+ * activity side issue polls and heartbeats, and ends the loop once a
+ * stopping shard has nothing in flight. */
+static size_t shard_round(void *arg, size_t budget) {
+  twe_wshard_t *s = arg;
+  /* Acquire: pairs with the release in twe_worker_stop (nothing else is
+   * published with the flag; this is for form). */
+  if (!s->draining && atomic_load_explicit(&s->worker->stop_requested, memory_order_acquire)) {
+    s->draining = true;
+    twe__wf_side_begin_stop(s);
+    if (s->act) twe__act_side_begin_stop(s);
+  }
+  size_t n = s->act ? twe__act_side_poll(s, budget) : 0;
+  n += twe__wf_side_poll(s, budget);
+  if (s->draining && (!s->act || twe__act_side_idle(s)) && twe__wf_side_idle(s))
+    twe__shard_stop(s->thread);
+  return n;
+}
+
+static void shard_fail(twe_wshard_t *s, const char *what, int rc, const char *detail) {
+  fprintf(stderr, "twe: shard %u: %s: %s%s%s\n", s->index, what, twe_strerror(rc),
+          detail && *detail ? ": " : "", detail ? detail : "");
+  /* A shard that cannot work stops the worker: half a worker would look
+   * healthy while dropping its share of the task queue. */
+  twe_worker_stop(s->worker);
+  twe__shard_stop(s->thread);
+}
+
+static void shard_on_start(twe_shard_t *shard, void *arg) {
+  twe_wshard_t *s = arg;
+  twe_worker_t *w = s->worker;
+  char err[256] = "";
+  int rc = twe__reactor_create(&s->reactor, NULL);
+  if (rc < 0) return shard_fail(s, "reactor", rc, NULL);
+  twe__shard_set_loop(shard, &reactor_loop_ops, s->reactor);
+  rc = twe__grpc_channel_create(s->reactor, twe__client_options(w->client), &s->channel, err,
+                                sizeof err);
+  if (rc < 0) return shard_fail(s, "connection", rc, err);
+  rc = twe__fiber_pool_create(w->opts.fiber_stack_size, &s->fibers);
+  if (rc < 0) return shard_fail(s, "fiber stacks", rc, NULL);
+  twe_pool_options_t po = {.threads = s->pool_threads, .id = s->index};
+  rc = twe__pool_create(&po, twe__shard_waiter(shard), &s->pool);
+  if (rc < 0) return shard_fail(s, "activity pool", rc, NULL);
+  if ((rc = twe__shard_add_poller(shard, twe__pool_poll, s->pool)) < 0 ||
+      (rc = twe__shard_add_poller(shard, shard_round, s)) < 0)
+    return shard_fail(s, "pollers", rc, NULL);
+  if ((rc = twe__wf_side_start(s)) < 0) return shard_fail(s, "workflow pollers", rc, NULL);
+  if ((rc = twe__act_side_start(s)) < 0) return shard_fail(s, "activity pollers", rc, NULL);
+}
+
+static void shard_on_stop(twe_shard_t *shard, void *arg) {
+  (void)shard;
+  twe_wshard_t *s = arg;
+  /* Normally everything is idle by now; after a failed start or a forced
+   * stop, this order lets every callback find what it needs: pool results
+   * may start calls, the channel's close completes calls, and only then do
+   * the sides that own the calls go away. */
+  if (s->pool) twe__pool_stop(s->pool, 0, 0);
+  if (s->channel) twe__grpc_channel_destroy(s->channel);
+  s->channel = NULL;
+  if (s->act) twe__act_side_destroy(s);
+  twe__wf_side_destroy(s);
+  if (s->pool) {
+    unsigned abandoned = twe__pool_destroy(s->pool);
+    if (abandoned)
+      fprintf(stderr, "twe: shard %u: %u activity thread(s) still in user code were abandoned\n",
+              s->index, abandoned);
+    s->pool = NULL;
+  }
+  if (s->fibers) twe__fiber_pool_destroy(s->fibers);
+  s->fibers = NULL;
+  if (s->reactor) twe__reactor_destroy(s->reactor);
+  s->reactor = NULL;
+  atomic_fetch_add_explicit(&s->worker->shards_done, 1, memory_order_release);
+}
+
+/* --- start, stop --------------------------------------------------------- */
+
+int twe_worker_start(twe_worker_t *w) {
+  if (!w->client) return -EINVAL;
+  int expected = 0;
+  if (!atomic_compare_exchange_strong(&w->started, &expected, 1)) return -EALREADY;
+  twe_cpu_plan_options_t po = {.shard_threads = w->opts.shard_threads,
+                               .activity_threads = w->opts.activity_threads};
+  twe_cpu_plan_t plan;
+  int rc = twe__cpu_plan_discover(&po, &plan);
+  if (rc < 0) {
+    fprintf(stderr, "twe: cpu plan: %s\n", twe_strerror(rc));
+    atomic_store(&w->started, 0);
+    return rc;
+  }
+  char line[512];
+  twe__cpu_plan_format(&plan, line, sizeof line);
+  fprintf(stderr, "twe: %s\n", line);
+
+  unsigned n = plan.shard_threads ? plan.shard_threads : 1;
+  w->shards = calloc(n, sizeof *w->shards);
+  if (!w->shards) {
+    atomic_store(&w->started, 0);
+    return -ENOMEM;
+  }
+  w->shard_count = n;
+  long cache = w->opts.max_cached_workflows;
+  uint64_t tag;
+  if (getrandom(&tag, sizeof tag, 0) != (ssize_t)sizeof tag) tag = (uint64_t)(uintptr_t)w;
+  for (unsigned i = 0; i < n; i++) {
+    twe_wshard_t *s = &w->shards[i];
+    s->worker = w;
+    s->index = i;
+    s->cache_capacity = cache <= 0 ? 0 : (size_t)((cache + n - 1) / n);
+    s->pool_threads = plan.activity_threads / n ? plan.activity_threads / n : 1;
+    snprintf(s->sticky_queue, sizeof s->sticky_queue, "%s-twe-%u-%016" PRIx64, w->identity, i,
+             tag);
+  }
+  fprintf(stderr,
+          "twe: worker on task queue \"%s\" (namespace %s): %u shard(s), %u activity "
+          "thread(s) each, cache %zu run(s) per shard\n",
+          w->task_queue, w->namespace_name, n, w->shards[0].pool_threads,
+          w->shards[0].cache_capacity);
+  for (unsigned i = 0; i < n; i++) {
+    twe_wshard_t *s = &w->shards[i];
+    twe_shard_options_t so = {.index = i,
+                              .cpu = twe__cpu_plan_shard_cpu(&plan, i),
+                              .on_start = shard_on_start,
+                              .on_stop = shard_on_stop,
+                              .hook_arg = s};
+    rc = twe__shard_create(&so, &s->thread);
+    if (rc == 0) rc = twe__shard_start(s->thread);
+    if (rc < 0) {
+      fprintf(stderr, "twe: shard %u: thread: %s\n", i, twe_strerror(rc));
+      if (s->thread) twe__shard_destroy(s->thread);
+      s->thread = NULL;
+      twe_worker_stop(w);
+      twe_worker_wait(w);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+void twe_worker_stop(twe_worker_t *w) {
+  /* Release: pairs with the acquire in shard_round. Then wake every shard
+   * (an atomic exchange and at most one eventfd write each: both
+   * async-signal-safe). shards and shard_count are written before the
+   * threads start and never change while they run. */
+  atomic_store_explicit(&w->stop_requested, 1, memory_order_release);
+  for (unsigned i = 0; i < w->shard_count; i++)
+    if (w->shards[i].thread) twe__waiter_notify(twe__shard_waiter(w->shards[i].thread));
+}
+
+int twe_worker_wait(twe_worker_t *w) {
+  for (unsigned i = 0; i < w->shard_count; i++) {
+    if (!w->shards[i].thread) continue;
+    twe__shard_join(w->shards[i].thread);
+    twe__shard_destroy(w->shards[i].thread);
+    w->shards[i].thread = NULL;
+  }
+  return 0;
+}
+
+int twe_worker_run(twe_worker_t *w) {
+  int rc = twe_worker_start(w);
+  if (rc < 0) return rc;
+  return twe_worker_wait(w);
+}
+
+void twe_worker_destroy(twe_worker_t *w) {
+  if (!w) return;
+  if (atomic_load(&w->started)) {
+    twe_worker_stop(w);
+    twe_worker_wait(w);
+  }
+  free(w->shards);
+  twe__registry_destroy(&w->registry);
+  free(w->task_queue);
+  free(w->identity);
+  free(w);
+}
+
+void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out) {
+  memset(out, 0, sizeof *out);
+  for (unsigned i = 0; i < w->shard_count; i++) {
+    twe__shard_counters_t *c = &w->shards[i].counters;
+#define SUM(f) out->f += atomic_load_explicit(&c->f, memory_order_relaxed)
+    SUM(workflow_tasks_completed);
+    SUM(workflow_tasks_failed);
+    SUM(nondeterminism_errors);
+    SUM(cache_hits);
+    SUM(cache_misses);
+    SUM(cache_evictions);
+    SUM(cached_workflows);
+    SUM(history_pages_fetched);
+    SUM(activities_completed);
+    SUM(activities_failed);
+    SUM(activities_running);
+    SUM(heartbeats_sent);
+#undef SUM
+  }
+}

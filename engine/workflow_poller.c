@@ -1,0 +1,768 @@
+/* engine/workflow_poller.c — the workflow side of a shard: polls the normal
+ * and the shard's sticky task queue, keeps the shard's workflow cache (an
+ * LRU of runs), fetches full histories on cache misses, feeds runs
+ * (engine/run.h) and sends their answers.
+ *
+ * Each poller carries one task at a time through its states:
+ *
+ *   POLL -> (task) -> [HISTORY: GetWorkflowExecutionHistory pages]
+ *        -> apply to the run -> RESPOND -> (a new task in the response?
+ *           process it) -> POLL
+ *
+ * so the number of workflow tasks a shard works on at once is its number of
+ * pollers, and a run never sees two tasks at once (the server hands out one
+ * task per run at a time).
+ *
+ * Sticky execution: every completion names this shard's sticky queue, so the
+ * next task of the run comes back here with only the new events. A task
+ * whose previous_started_event_id is not where the cached run stopped finds
+ * the cache stale: the run is dropped and replayed from the full history.
+ *
+ * Thread: everything here runs on the shard thread. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/run.h"
+#include "engine/values.h"
+#include "engine/worker_internal.h"
+#include "io/grpc_retry.h"
+#include "temporal/api/workflowservice/v1/request_response.pb-c.h"
+#include "twe/error.h"
+
+#define SVC "/temporal.api.workflowservice.v1.WorkflowService/"
+#define POLL_TIMEOUT_NS (70ull * 1000000000ull)
+#define CALL_TIMEOUT_NS (30ull * 1000000000ull)
+#define MAX_POLLERS 16
+
+typedef Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueResponse wft_pb_t;
+
+/* A run in the shard's cache. */
+typedef struct cached_run {
+  twe_run_t *run;
+  const char *run_id; /* the run's own copy */
+  uint64_t hash;
+  struct cached_run *hash_next;
+  struct cached_run *lru_prev, *lru_next; /* most recent at the head */
+  bool busy;                              /* a task of this run is in flight */
+} cached_run_t;
+
+enum poller_state { P_IDLE, P_POLLING, P_HISTORY, P_RESPONDING, P_WAIT_RETRY };
+
+typedef struct wf_poller {
+  struct twe__wf_side *side;
+  bool sticky;
+  enum poller_state state;
+  twe_grpc_request_t req;
+  twe_timer_t retry_timer;
+  /* Two arenas: the current task lives in arenas[cur]; a respond's answer
+   * (which may carry the next task) decodes into the other one. */
+  twe_arena_t arenas[2];
+  int cur;
+  wft_pb_t *task;
+  cached_run_t *entry; /* the run the task is for, once known */
+  /* The full history being gathered on a cache miss (events in the task's
+   * arena; the array is malloc'd). */
+  twe_event_pb_t **events;
+  size_t n_events, cap_events;
+  ProtobufCBinaryData page_token;
+  twe_run_outcome_t outcome;
+} wf_poller_t;
+
+struct twe__wf_side {
+  twe_wshard_t *s;
+  wf_poller_t pollers[MAX_POLLERS];
+  unsigned n_pollers;
+  /* The cache: a chained hash of run ids plus an LRU list. */
+  cached_run_t **buckets;
+  size_t n_buckets;
+  size_t n_cached;
+  cached_run_t *lru_head, *lru_tail;
+  twe_run_env_t env;
+  bool stopping;
+  /* ShutdownWorker, sent once at stop when the shard has a sticky queue. */
+  twe_grpc_request_t shutdown_req;
+  twe_arena_t shutdown_arena;
+  int shutdown_state; /* 0 not sent, 1 in flight, 2 done */
+};
+
+static void poll_start(wf_poller_t *p);
+static void process_task(wf_poller_t *p);
+
+/* --- the cache ----------------------------------------------------------- */
+
+static uint64_t hash_str(const char *s) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+  return h;
+}
+
+static cached_run_t *cache_find(struct twe__wf_side *w, const char *run_id) {
+  if (!w->n_buckets) return NULL;
+  uint64_t h = hash_str(run_id);
+  for (cached_run_t *e = w->buckets[h & (w->n_buckets - 1)]; e; e = e->hash_next)
+    if (e->hash == h && strcmp(e->run_id, run_id) == 0) return e;
+  return NULL;
+}
+
+static void lru_unlink(struct twe__wf_side *w, cached_run_t *e) {
+  if (e->lru_prev) e->lru_prev->lru_next = e->lru_next;
+  else w->lru_head = e->lru_next;
+  if (e->lru_next) e->lru_next->lru_prev = e->lru_prev;
+  else w->lru_tail = e->lru_prev;
+  e->lru_prev = e->lru_next = NULL;
+}
+
+static void lru_push_front(struct twe__wf_side *w, cached_run_t *e) {
+  e->lru_prev = NULL;
+  e->lru_next = w->lru_head;
+  if (w->lru_head) w->lru_head->lru_prev = e;
+  w->lru_head = e;
+  if (!w->lru_tail) w->lru_tail = e;
+}
+
+static int cache_grow(struct twe__wf_side *w) {
+  size_t n = w->n_buckets ? w->n_buckets * 2 : 64;
+  cached_run_t **b = calloc(n, sizeof *b);
+  if (!b) return -ENOMEM;
+  for (size_t i = 0; i < w->n_buckets; i++) {
+    cached_run_t *e = w->buckets[i];
+    while (e) {
+      cached_run_t *next = e->hash_next;
+      e->hash_next = b[e->hash & (n - 1)];
+      b[e->hash & (n - 1)] = e;
+      e = next;
+    }
+  }
+  free(w->buckets);
+  w->buckets = b;
+  w->n_buckets = n;
+  return 0;
+}
+
+/* Adds a new run (busy: its first task is being processed). */
+static cached_run_t *cache_insert(struct twe__wf_side *w, twe_run_t *run) {
+  if (w->n_cached + 1 > w->n_buckets && cache_grow(w) < 0) return NULL;
+  cached_run_t *e = calloc(1, sizeof *e);
+  if (!e) return NULL;
+  e->run = run;
+  e->run_id = twe__run_id(run);
+  e->hash = hash_str(e->run_id);
+  size_t b = e->hash & (w->n_buckets - 1);
+  e->hash_next = w->buckets[b];
+  w->buckets[b] = e;
+  lru_push_front(w, e);
+  e->busy = true;
+  w->n_cached++;
+  atomic_store_explicit(&w->s->counters.cached_workflows, w->n_cached, memory_order_relaxed);
+  return e;
+}
+
+/* Drops a run from the cache and frees it (abandoning its fibers). */
+static void cache_evict(struct twe__wf_side *w, cached_run_t *e) {
+  size_t b = e->hash & (w->n_buckets - 1);
+  for (cached_run_t **pp = &w->buckets[b]; *pp; pp = &(*pp)->hash_next)
+    if (*pp == e) {
+      *pp = e->hash_next;
+      break;
+    }
+  lru_unlink(w, e);
+  twe__run_destroy(e->run);
+  free(e);
+  w->n_cached--;
+  twe__count(&w->s->counters.cache_evictions, 1);
+  atomic_store_explicit(&w->s->counters.cached_workflows, w->n_cached, memory_order_relaxed);
+}
+
+/* Evicts least recently used runs that are not in flight until the cache
+ * holds at most its capacity. */
+static void cache_trim(struct twe__wf_side *w) {
+  cached_run_t *e = w->lru_tail;
+  while (w->n_cached > w->s->cache_capacity && e) {
+    cached_run_t *prev = e->lru_prev;
+    if (!e->busy) cache_evict(w, e);
+    e = prev;
+  }
+}
+
+/* --- helpers ------------------------------------------------------------- */
+
+static twe_arena_t *task_arena(wf_poller_t *p) { return &p->arenas[p->cur]; }
+
+static const char *task_run_id(const wft_pb_t *t) {
+  return (t->workflow_execution && t->workflow_execution->run_id) ? t->workflow_execution->run_id
+                                                                  : "";
+}
+static const char *task_workflow_id(const wft_pb_t *t) {
+  return (t->workflow_execution && t->workflow_execution->workflow_id)
+             ? t->workflow_execution->workflow_id
+             : "";
+}
+
+static void warn(struct twe__wf_side *w, const char *fmt, const char *a, const char *b) {
+  fprintf(stderr, "twe: shard %u: ", w->s->index);
+  fprintf(stderr, fmt, a, b);
+  fputc('\n', stderr);
+}
+
+static Temporal__Api__Taskqueue__V1__TaskQueue *task_queue_pb(twe_arena_t *a, const char *name,
+                                                               bool sticky, const char *normal) {
+  Temporal__Api__Taskqueue__V1__TaskQueue *tq = twe__arena_alloc(a, sizeof *tq);
+  if (!tq) return NULL;
+  temporal__api__taskqueue__v1__task_queue__init(tq);
+  tq->name = (char *)name;
+  tq->kind = sticky ? TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_STICKY
+                    : TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+  if (sticky) tq->normal_name = (char *)normal;
+  return tq;
+}
+
+static void request_init(wf_poller_t *p, const char *method, const ProtobufCMessage *msg,
+                         const ProtobufCMessageDescriptor *resp_type, twe_arena_t *arena,
+                         uint64_t timeout_ns, twe_grpc_request_cb done) {
+  twe_grpc_request_t *r = &p->req;
+  memset(r, 0, sizeof *r);
+  r->path = method;
+  r->request = msg;
+  r->response_type = resp_type;
+  r->arena = arena;
+  r->timeout_ns = timeout_ns;
+  r->namespaced = true;
+  r->done = done;
+  r->data = p;
+}
+
+/* Ends the current task: unpins its run (keeping it cached, or evicting it
+ * when evict is set or the cache holds nothing) and frees the task. */
+static void task_finish(wf_poller_t *p, bool evict) {
+  struct twe__wf_side *w = p->side;
+  if (p->entry) {
+    p->entry->busy = false;
+    if (evict || w->s->cache_capacity == 0) cache_evict(w, p->entry);
+    p->entry = NULL;
+    cache_trim(w);
+  }
+  free(p->events);
+  p->events = NULL;
+  p->n_events = p->cap_events = 0;
+  p->page_token.data = NULL;
+  p->page_token.len = 0;
+  p->task = NULL;
+  twe__arena_reset(task_arena(p));
+}
+
+static void next_poll(wf_poller_t *p) {
+  if (p->side->stopping) {
+    p->state = P_IDLE;
+    return;
+  }
+  poll_start(p);
+}
+
+/* --- answering ----------------------------------------------------------- */
+
+static void on_responded(twe_grpc_request_t *req);
+
+/* RespondWorkflowTaskFailed: the run is dropped (its state is unusable)
+ * and the server retries the task, on any worker, from the full history. */
+static void respond_failed(wf_poller_t *p, Temporal__Api__Enums__V1__WorkflowTaskFailedCause cause,
+                           const char *message) {
+  struct twe__wf_side *w = p->side;
+  twe__count(&w->s->counters.workflow_tasks_failed, 1);
+  fprintf(stderr, "twe: shard %u: workflow task failed (workflow %s, run %s, attempt %d): %s\n",
+          w->s->index, task_workflow_id(p->task), task_run_id(p->task), p->task->attempt, message);
+  if (p->entry) {
+    p->entry->busy = false;
+    cache_evict(w, p->entry);
+    p->entry = NULL;
+  }
+  /* Later attempts are retried by the server without new events; reporting
+   * them again only adds load (the failure is already in the history). */
+  if (p->task->attempt > 1) {
+    task_finish(p, true);
+    next_poll(p);
+    return;
+  }
+  twe_arena_t *a = task_arena(p);
+  Temporal__Api__Workflowservice__V1__RespondWorkflowTaskFailedRequest *rq =
+      twe__arena_alloc(a, sizeof *rq);
+  twe_failure_pb_t *failure = NULL;
+  if (!rq || twe__failure_new(a, "twe.WorkflowTaskFailed", message, false, &failure) < 0) {
+    task_finish(p, true);
+    next_poll(p);
+    return;
+  }
+  temporal__api__workflowservice__v1__respond_workflow_task_failed_request__init(rq);
+  rq->task_token = p->task->task_token;
+  rq->cause = cause;
+  rq->failure = failure;
+  rq->identity = w->s->worker->identity;
+  rq->namespace_ = (char *)w->s->worker->namespace_name;
+  request_init(p, SVC "RespondWorkflowTaskFailed", &rq->base,
+               &temporal__api__workflowservice__v1__respond_workflow_task_failed_response__descriptor,
+               a, CALL_TIMEOUT_NS, on_responded);
+  p->state = P_RESPONDING;
+  p->outcome.status = -1;
+  if (twe__grpc_channel_start(w->s->channel, &p->req) < 0) {
+    task_finish(p, true);
+    next_poll(p);
+  }
+}
+
+static void respond_completed(wf_poller_t *p) {
+  struct twe__wf_side *w = p->side;
+  twe_wshard_t *s = w->s;
+  twe_arena_t *a = task_arena(p);
+  Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *rq =
+      twe__arena_alloc(a, sizeof *rq);
+  Temporal__Api__Taskqueue__V1__StickyExecutionAttributes *sticky =
+      twe__arena_alloc(a, sizeof *sticky);
+  Temporal__Api__Sdk__V1__WorkflowTaskCompletedMetadata *meta = twe__arena_alloc(a, sizeof *meta);
+  if (!rq || !sticky || !meta) {
+    respond_failed(p, TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+                   "out of memory building the completion");
+    return;
+  }
+  temporal__api__workflowservice__v1__respond_workflow_task_completed_request__init(rq);
+  rq->task_token = p->task->task_token;
+  rq->commands = p->outcome.commands;
+  rq->n_commands = p->outcome.n_commands;
+  rq->identity = s->worker->identity;
+  rq->namespace_ = (char *)s->worker->namespace_name;
+  temporal__api__sdk__v1__workflow_task_completed_metadata__init(meta);
+  meta->sdk_name = "temporal-c";
+  meta->sdk_version = (char *)twe_version();
+  rq->sdk_metadata = meta;
+  /* With a cache, ask for the next task on our sticky queue (and for it in
+   * the response when it is already there). Without one there is nothing
+   * to come back to. */
+  if (s->cache_capacity > 0 && !p->outcome.closes_workflow && !w->stopping) {
+    temporal__api__taskqueue__v1__sticky_execution_attributes__init(sticky);
+    sticky->worker_task_queue = task_queue_pb(a, s->sticky_queue, true, s->worker->task_queue);
+    uint64_t sst = s->worker->opts.sticky_schedule_to_start_timeout_ns;
+    sticky->schedule_to_start_timeout = twe__duration_pb(a, sst ? sst : 10000000000ull);
+    rq->sticky_attributes = sticky;
+    rq->return_new_workflow_task = true;
+  }
+  request_init(p, SVC "RespondWorkflowTaskCompleted", &rq->base,
+               &temporal__api__workflowservice__v1__respond_workflow_task_completed_response__descriptor,
+               &p->arenas[1 - p->cur], CALL_TIMEOUT_NS, on_responded);
+  p->state = P_RESPONDING;
+  int rc = twe__grpc_channel_start(s->channel, &p->req);
+  if (rc < 0) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "the completion could not be encoded: %s", twe_strerror(rc));
+    respond_failed(p, rc == TWE_ELIMIT ? TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_GRPC_MESSAGE_TOO_LARGE
+                                       : TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+                   msg);
+  }
+}
+
+static void on_responded(twe_grpc_request_t *req) {
+  wf_poller_t *p = req->data;
+  struct twe__wf_side *w = p->side;
+  bool failed_task = p->outcome.status < 0;
+  if (req->status.code != TWE_GRPC_OK) {
+    /* NOT_FOUND: the task timed out or the run closed meanwhile; anything
+     * else: the server did not take our answer. Either way the cached run
+     * may be ahead of the history now: drop it. */
+    char what[64];
+    snprintf(what, sizeof what, "%s", failed_task ? "RespondWorkflowTaskFailed"
+                                                  : "RespondWorkflowTaskCompleted");
+    fprintf(stderr, "twe: shard %u: %s for workflow %s run %s: %s: %s\n", w->s->index, what,
+            task_workflow_id(p->task), task_run_id(p->task),
+            twe__grpc_code_name(req->status.code), req->status.message);
+    twe__arena_reset(&p->arenas[1 - p->cur]);
+    task_finish(p, true);
+    next_poll(p);
+    return;
+  }
+  if (failed_task) {
+    task_finish(p, true);
+    next_poll(p);
+    return;
+  }
+  twe__count(&w->s->counters.workflow_tasks_completed, 1);
+  Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedResponse *resp =
+      (void *)req->response;
+  bool closes = p->outcome.closes_workflow;
+  task_finish(p, closes);
+  /* The task's arena is free now; the answer (and the next task in it)
+   * lives in the other one, which becomes the current one. */
+  p->cur = 1 - p->cur;
+  if (resp && resp->workflow_task && resp->workflow_task->task_token.len && !w->stopping) {
+    p->task = resp->workflow_task;
+    process_task(p);
+    return;
+  }
+  twe__arena_reset(task_arena(p));
+  next_poll(p);
+}
+
+/* --- applying a task to its run ----------------------------------------- */
+
+static void apply_and_respond(wf_poller_t *p, twe_event_pb_t *const *events, size_t n) {
+  struct twe__wf_side *w = p->side;
+  memset(&p->outcome, 0, sizeof p->outcome);
+  int rc = twe__run_apply(p->entry->run, events, n, task_arena(p), &p->outcome);
+  if (rc < 0) {
+    if (rc == TWE_ENONDETERMINISM) twe__count(&w->s->counters.nondeterminism_errors, 1);
+    const char *msg = p->outcome.message[0] ? p->outcome.message : twe_strerror(rc);
+    Temporal__Api__Enums__V1__WorkflowTaskFailedCause cause = p->outcome.cause;
+    if (!cause)
+      cause = TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE;
+    char copy[sizeof p->outcome.message];
+    snprintf(copy, sizeof copy, "%s", msg);
+    respond_failed(p, cause, copy);
+    return;
+  }
+  respond_completed(p);
+}
+
+static int events_append(wf_poller_t *p, Temporal__Api__History__V1__History *h) {
+  if (!h) return 0;
+  if (p->n_events + h->n_events > p->cap_events) {
+    size_t cap = p->cap_events ? p->cap_events : 64;
+    while (cap < p->n_events + h->n_events) cap *= 2;
+    twe_event_pb_t **e = realloc(p->events, cap * sizeof *e);
+    if (!e) return -ENOMEM;
+    p->events = e;
+    p->cap_events = cap;
+  }
+  for (size_t i = 0; i < h->n_events; i++) p->events[p->n_events++] = h->events[i];
+  return 0;
+}
+
+static void history_fetch(wf_poller_t *p);
+
+static void on_history_page(twe_grpc_request_t *req) {
+  wf_poller_t *p = req->data;
+  struct twe__wf_side *w = p->side;
+  if (req->status.code != TWE_GRPC_OK) {
+    fprintf(stderr, "twe: shard %u: GetWorkflowExecutionHistory for workflow %s run %s: %s: %s\n",
+            w->s->index, task_workflow_id(p->task), task_run_id(p->task),
+            twe__grpc_code_name(req->status.code), req->status.message);
+    /* Without the history the task cannot be processed; the server times it
+     * out and retries. Not reported as failed: it is not the code's fault. */
+    task_finish(p, true);
+    next_poll(p);
+    return;
+  }
+  Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryResponse *resp =
+      (void *)req->response;
+  twe__count(&w->s->counters.history_pages_fetched, 1);
+  if (events_append(p, resp->history) < 0) {
+    respond_failed(p, TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+                   "out of memory gathering the history");
+    return;
+  }
+  if (resp->next_page_token.len) {
+    p->page_token = resp->next_page_token;
+    history_fetch(p);
+    return;
+  }
+  /* The full history may run past the task's started event (events that
+   * arrived since); the run must stop at the task's WORKFLOW_TASK_STARTED. */
+  size_t n = p->n_events;
+  while (n && p->events[n - 1]->event_id > p->task->started_event_id) n--;
+  apply_and_respond(p, p->events, n);
+}
+
+static void history_fetch(wf_poller_t *p) {
+  struct twe__wf_side *w = p->side;
+  twe_arena_t *a = task_arena(p);
+  Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryRequest *rq =
+      twe__arena_alloc(a, sizeof *rq);
+  Temporal__Api__Common__V1__WorkflowExecution *ex = twe__arena_alloc(a, sizeof *ex);
+  if (!rq || !ex) {
+    respond_failed(p, TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+                   "out of memory fetching the history");
+    return;
+  }
+  temporal__api__workflowservice__v1__get_workflow_execution_history_request__init(rq);
+  temporal__api__common__v1__workflow_execution__init(ex);
+  ex->workflow_id = (char *)task_workflow_id(p->task);
+  ex->run_id = (char *)task_run_id(p->task);
+  rq->namespace_ = (char *)w->s->worker->namespace_name;
+  rq->execution = ex;
+  rq->next_page_token = p->page_token;
+  request_init(p, SVC "GetWorkflowExecutionHistory", &rq->base,
+               &temporal__api__workflowservice__v1__get_workflow_execution_history_response__descriptor,
+               a, CALL_TIMEOUT_NS, on_history_page);
+  p->state = P_HISTORY;
+  if (twe__grpc_channel_start(w->s->channel, &p->req) < 0) {
+    task_finish(p, true);
+    next_poll(p);
+  }
+}
+
+/* A legacy query task (a poll response with `query`): twe does not run
+ * queries yet; say so rather than leave the caller waiting. */
+static void answer_query(wf_poller_t *p) {
+  struct twe__wf_side *w = p->side;
+  twe_arena_t *a = task_arena(p);
+  Temporal__Api__Workflowservice__V1__RespondQueryTaskCompletedRequest *rq =
+      twe__arena_alloc(a, sizeof *rq);
+  if (!rq) {
+    task_finish(p, false);
+    next_poll(p);
+    return;
+  }
+  temporal__api__workflowservice__v1__respond_query_task_completed_request__init(rq);
+  rq->task_token = p->task->task_token;
+  rq->completed_type = TEMPORAL__API__ENUMS__V1__QUERY_RESULT_TYPE__QUERY_RESULT_TYPE_FAILED;
+  rq->error_message = "queries are not supported by this twe worker yet";
+  rq->namespace_ = (char *)w->s->worker->namespace_name;
+  request_init(p, SVC "RespondQueryTaskCompleted", &rq->base,
+               &temporal__api__workflowservice__v1__respond_query_task_completed_response__descriptor,
+               a, CALL_TIMEOUT_NS, on_responded);
+  p->state = P_RESPONDING;
+  p->outcome.status = -1; /* nothing to count as completed, nothing cached */
+  if (twe__grpc_channel_start(w->s->channel, &p->req) < 0) {
+    task_finish(p, false);
+    next_poll(p);
+  }
+}
+
+static void process_task(wf_poller_t *p) {
+  struct twe__wf_side *w = p->side;
+  wft_pb_t *t = p->task;
+  memset(&p->outcome, 0, sizeof p->outcome);
+  if (t->query) {
+    answer_query(p);
+    return;
+  }
+  const char *run_id = task_run_id(t);
+  Temporal__Api__History__V1__History *h = t->history;
+  size_t n = h ? h->n_events : 0;
+  int64_t first_id = n ? h->events[0]->event_id : 0;
+
+  cached_run_t *e = cache_find(w, run_id);
+  if (e && !e->busy) {
+    int64_t next = twe__run_next_event_id(e->run);
+    /* Usable when the run stopped exactly where this task's history picks
+     * up: its last task is the one the server counts as the previous, and
+     * the events given cover the rest. */
+    if (twe__run_last_started_event_id(e->run) == t->previous_started_event_id && n &&
+        first_id <= next && h->events[n - 1]->event_id >= next) {
+      twe__count(&w->s->counters.cache_hits, 1);
+      e->busy = true;
+      lru_unlink(w, e);
+      lru_push_front(w, e);
+      p->entry = e;
+      apply_and_respond(p, h->events + (next - first_id), n - (size_t)(next - first_id));
+      return;
+    }
+    /* Stale: the server moved on without us (the task went to another
+     * worker, or a completion of ours was lost). Replay from scratch. */
+    cache_evict(w, e);
+    e = NULL;
+  } else if (e) {
+    /* Only one task per run at a time; the server would not do this. */
+    warn(w, "two tasks at once for run %s%s; dropping the second", run_id, "");
+    task_finish(p, false);
+    next_poll(p);
+    return;
+  }
+
+  twe_run_t *run = NULL;
+  int rc = twe__run_create(&w->env, task_workflow_id(t), run_id, &run);
+  if (rc == 0 && !(p->entry = cache_insert(w, run))) {
+    twe__run_destroy(run);
+    rc = -ENOMEM;
+  }
+  if (rc < 0) {
+    respond_failed(p, TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+                   "out of memory creating the run");
+    return;
+  }
+  /* A run with earlier tasks is a replay from the full history: a miss. */
+  if (t->previous_started_event_id > 0) twe__count(&w->s->counters.cache_misses, 1);
+  if (first_id == 1 && !t->next_page_token.len) {
+    apply_and_respond(p, h->events, n);
+    return;
+  }
+  if (first_id == 1) {
+    /* The first page came with the task; fetch the rest. */
+    if (events_append(p, h) < 0) {
+      respond_failed(p, TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+                     "out of memory gathering the history");
+      return;
+    }
+    p->page_token = t->next_page_token;
+  }
+  history_fetch(p);
+}
+
+/* --- polling ------------------------------------------------------------- */
+
+static void on_poll(twe_grpc_request_t *req);
+
+static void on_retry_timer(twe_timer_t *timer) {
+  wf_poller_t *p = timer->data;
+  next_poll(p);
+}
+
+static void poll_start(wf_poller_t *p) {
+  struct twe__wf_side *w = p->side;
+  twe_wshard_t *s = w->s;
+  twe_arena_t *a = task_arena(p);
+  twe__arena_reset(a);
+  Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueRequest *rq =
+      twe__arena_alloc(a, sizeof *rq);
+  if (!rq) {
+    p->state = P_WAIT_RETRY;
+    twe__timer_start(&p->retry_timer, 1000000000ull);
+    return;
+  }
+  temporal__api__workflowservice__v1__poll_workflow_task_queue_request__init(rq);
+  rq->namespace_ = (char *)s->worker->namespace_name;
+  rq->task_queue = p->sticky ? task_queue_pb(a, s->sticky_queue, true, s->worker->task_queue)
+                             : task_queue_pb(a, s->worker->task_queue, false, NULL);
+  rq->identity = s->worker->identity;
+  request_init(p, SVC "PollWorkflowTaskQueue", &rq->base,
+               &temporal__api__workflowservice__v1__poll_workflow_task_queue_response__descriptor,
+               a, POLL_TIMEOUT_NS, on_poll);
+  p->req.retry = &twe__retry_policy_poll;
+  p->state = P_POLLING;
+  if (!rq->task_queue || twe__grpc_channel_start(s->channel, &p->req) < 0) {
+    p->state = P_WAIT_RETRY;
+    twe__timer_start(&p->retry_timer, 1000000000ull);
+  }
+}
+
+static void on_poll(twe_grpc_request_t *req) {
+  wf_poller_t *p = req->data;
+  struct twe__wf_side *w = p->side;
+  if (req->status.code != TWE_GRPC_OK) {
+    if (req->status.code != TWE_GRPC_CANCELLED || !w->stopping)
+      fprintf(stderr, "twe: shard %u: PollWorkflowTaskQueue (%s): %s: %s\n", w->s->index,
+              p->sticky ? "sticky" : "normal", twe__grpc_code_name(req->status.code),
+              req->status.message);
+    if (w->stopping) {
+      p->state = P_IDLE;
+      return;
+    }
+    p->state = P_WAIT_RETRY;
+    twe__timer_start(&p->retry_timer, 1000000000ull);
+    return;
+  }
+  wft_pb_t *t = (void *)req->response;
+  if (!t || !t->task_token.len) { /* the long poll ended without a task */
+    next_poll(p);
+    return;
+  }
+  p->task = t;
+  process_task(p);
+}
+
+/* --- shard entry points -------------------------------------------------- */
+
+int twe__wf_side_start(twe_wshard_t *s) {
+  struct twe__wf_side *w = calloc(1, sizeof *w);
+  if (!w) return -ENOMEM;
+  w->s = s;
+  s->wf = w;
+  w->env.namespace_name = s->worker->namespace_name;
+  w->env.task_queue = s->worker->task_queue;
+  w->env.registry = &s->worker->registry;
+  w->env.fibers = s->fibers;
+  twe__arena_init(&w->shutdown_arena, 0);
+  unsigned normal = s->worker->opts.workflow_pollers ? s->worker->opts.workflow_pollers : 2;
+  if (normal > MAX_POLLERS - 1) normal = MAX_POLLERS - 1;
+  /* Without a cache there is no sticky queue to poll. */
+  w->n_pollers = normal + (s->cache_capacity > 0 ? 1 : 0);
+  for (unsigned i = 0; i < w->n_pollers; i++) {
+    wf_poller_t *p = &w->pollers[i];
+    p->side = w;
+    p->sticky = i >= normal;
+    twe__arena_init(&p->arenas[0], 0);
+    twe__arena_init(&p->arenas[1], 0);
+    twe__timer_init(s->reactor, &p->retry_timer, on_retry_timer);
+    p->retry_timer.data = p;
+    poll_start(p);
+  }
+  return 0;
+}
+
+size_t twe__wf_side_poll(twe_wshard_t *s, size_t budget) {
+  (void)s;
+  (void)budget;
+  /* Everything happens in reactor callbacks. */
+  return 0;
+}
+
+static void on_shutdown_worker(twe_grpc_request_t *req) {
+  struct twe__wf_side *w = req->data;
+  if (req->status.code != TWE_GRPC_OK && req->status.code != TWE_GRPC_UNIMPLEMENTED)
+    fprintf(stderr, "twe: shard %u: ShutdownWorker: %s: %s\n", w->s->index,
+            twe__grpc_code_name(req->status.code), req->status.message);
+  w->shutdown_state = 2;
+}
+
+void twe__wf_side_begin_stop(twe_wshard_t *s) {
+  struct twe__wf_side *w = s->wf;
+  if (!w || w->stopping) return;
+  w->stopping = true;
+  for (unsigned i = 0; i < w->n_pollers; i++) {
+    wf_poller_t *p = &w->pollers[i];
+    if (p->state == P_POLLING) twe__grpc_channel_cancel(s->channel, &p->req);
+    else if (p->state == P_WAIT_RETRY) {
+      twe__timer_stop(&p->retry_timer);
+      p->state = P_IDLE;
+    }
+  }
+}
+
+bool twe__wf_side_idle(const twe_wshard_t *s) {
+  struct twe__wf_side *w = s->wf;
+  if (!w) return true;
+  for (unsigned i = 0; i < w->n_pollers; i++)
+    if (w->pollers[i].state != P_IDLE) return false;
+  if (s->cache_capacity == 0) return true;
+  /* Every task is answered: hand the sticky queue back so the server moves
+   * its pending tasks to the normal queue at once instead of after the
+   * sticky schedule-to-start timeout. */
+  if (w->shutdown_state == 0) {
+    Temporal__Api__Workflowservice__V1__ShutdownWorkerRequest *rq =
+        twe__arena_alloc(&w->shutdown_arena, sizeof *rq);
+    if (!rq) return true;
+    temporal__api__workflowservice__v1__shutdown_worker_request__init(rq);
+    rq->namespace_ = (char *)s->worker->namespace_name;
+    rq->sticky_task_queue = (char *)s->sticky_queue;
+    rq->identity = s->worker->identity;
+    rq->reason = "graceful shutdown";
+    twe_grpc_request_t *r = &w->shutdown_req;
+    memset(r, 0, sizeof *r);
+    r->path = SVC "ShutdownWorker";
+    r->request = &rq->base;
+    r->response_type = &temporal__api__workflowservice__v1__shutdown_worker_response__descriptor;
+    r->arena = &w->shutdown_arena;
+    r->timeout_ns = 5000000000ull;
+    r->namespaced = true;
+    r->done = on_shutdown_worker;
+    r->data = w;
+    w->shutdown_state = 1;
+    if (twe__grpc_channel_start(s->channel, r) < 0) w->shutdown_state = 2;
+  }
+  return w->shutdown_state == 2;
+}
+
+void twe__wf_side_destroy(twe_wshard_t *s) {
+  struct twe__wf_side *w = s->wf;
+  if (!w) return;
+  for (unsigned i = 0; i < w->n_pollers; i++) {
+    wf_poller_t *p = &w->pollers[i];
+    twe__timer_stop(&p->retry_timer);
+    free(p->events);
+    twe__arena_destroy(&p->arenas[0]);
+    twe__arena_destroy(&p->arenas[1]);
+  }
+  while (w->lru_head) cache_evict(w, w->lru_head);
+  free(w->buckets);
+  twe__arena_destroy(&w->shutdown_arena);
+  free(w);
+  s->wf = NULL;
+}

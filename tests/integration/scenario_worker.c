@@ -1,0 +1,322 @@
+/* tests/integration/scenario_worker.c — a twe worker with the workflows the
+ * integration tests drive through the `temporal` CLI, plus the replayer and
+ * a raw starter for inputs the CLI would refuse to send.
+ *
+ *   scenario_worker worker --task-queue Q [--cache N]
+ *       Runs until SIGTERM/SIGINT, then prints one line
+ *       "stats {json}" with twe_worker_stats to stdout.
+ *   scenario_worker replay FILE [--changed]
+ *       Replays an exported history; --changed registers a version of
+ *       "Sequential" that schedules a different activity at step 3.
+ *       Exit 0 when it matches; 3 on non-determinism (message on stderr).
+ *   scenario_worker start-raw TYPE QUEUE WORKFLOW_ID TEXT
+ *       Starts TYPE with one json/plain argument holding TEXT unchecked.
+ *
+ * Workflows: RetryOnce, NonRetryable, HeartbeatResume, Sequential, Timer.
+ * Activities: FailFirstAttempt, FailHard, CountWithHeartbeat, Echo,
+ * EchoChanged. */
+#define _POSIX_C_SOURCE 200809L
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "twe/twe.h"
+
+#define SEC 1000000000ull
+
+static bool g_changed;
+
+/* --- activities --------------------------------------------------------- */
+
+static void complete_json(twe_activity_t *act, json_t *v) {
+  char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+  twe_payload_t p = twe_payload_json(text);
+  twe_activity_complete(act, &p);
+  free(text);
+  json_decref(v);
+}
+
+static void echo(twe_activity_t *act, void *user) {
+  (void)user;
+  twe_payload_t a;
+  if (twe_activity_arg(act, 0, &a) == 0) twe_activity_complete(act, &a);
+}
+
+/* Fails with a retryable error on attempt 1, succeeds after. */
+static void fail_first_attempt(twe_activity_t *act, void *user) {
+  (void)user;
+  int attempt = twe_activity_info(act)->attempt;
+  if (attempt == 1) {
+    twe_error_info_t e = {.type = "Transient", .message = "first attempt fails on purpose"};
+    twe_activity_fail(act, &e);
+    return;
+  }
+  complete_json(act, json_pack("{s:i}", "attempt", attempt));
+}
+
+static void fail_hard(twe_activity_t *act, void *user) {
+  (void)user;
+  twe_payload_t d = twe_payload_json("{\"balance\":3}");
+  twe_error_info_t e = {.type = "InsufficientFunds",
+                        .message = "balance too low for the transfer",
+                        .non_retryable = true,
+                        .details = &d,
+                        .details_count = 1};
+  twe_activity_fail(act, &e);
+}
+
+/* Counts to 25 in steps of 200 ms, heartbeating each step, resuming from
+ * the last heartbeat a previous attempt recorded. */
+static void count_with_heartbeat(twe_activity_t *act, void *user) {
+  (void)user;
+  long start = 0;
+  twe_payload_t d;
+  if (twe_activity_heartbeat_details_count(act) > 0 &&
+      twe_activity_heartbeat_details(act, 0, &d) == 0 && twe_payload_is_json(&d)) {
+    json_t *v = json_loadb(d.data, d.len, JSON_DECODE_ANY, NULL);
+    if (json_is_integer(v)) start = (long)json_integer_value(v);
+    json_decref(v);
+  }
+  int attempt = twe_activity_info(act)->attempt;
+  for (long step = start + 1; step <= 25; step++) {
+    struct timespec ts = {0, 200000000};
+    nanosleep(&ts, NULL);
+    printf("step %ld attempt %d\n", step, attempt);
+    fflush(stdout);
+    char text[32];
+    snprintf(text, sizeof text, "%ld", step);
+    twe_payload_t hb = twe_payload_json(text);
+    if (twe_activity_heartbeat(act, &hb, 1) == TWE_ECANCELED_ACTIVITY) return;
+  }
+  complete_json(act, json_pack("{s:i,s:i,s:i}", "resumed_from", (int)start, "attempt", attempt,
+                               "count", 25));
+}
+
+/* --- workflows ---------------------------------------------------------- */
+
+static void fail_with(twe_workflow_t *wf, const twe_error_info_t *err) {
+  twe_workflow_fail(wf, err);
+}
+
+static void retry_once(twe_workflow_t *wf, void *user) {
+  (void)user;
+  twe_retry_policy_t rp = {.initial_interval_ns = SEC / 10, .backoff_coefficient = 2,
+                           .maximum_attempts = 3};
+  twe_activity_options_t o = {.start_to_close_timeout_ns = 10 * SEC, .retry_policy = &rp};
+  twe_payload_t r;
+  twe_error_info_t e;
+  if (twe_workflow_execute_activity(wf, "FailFirstAttempt", &o, NULL, 0, &r, &e) == 0)
+    twe_workflow_complete(wf, &r);
+  else
+    fail_with(wf, &e);
+}
+
+static void non_retryable(twe_workflow_t *wf, void *user) {
+  (void)user;
+  twe_activity_options_t o = {.start_to_close_timeout_ns = 10 * SEC};
+  twe_payload_t r;
+  twe_error_info_t e;
+  if (twe_workflow_execute_activity(wf, "FailHard", &o, NULL, 0, &r, &e) == 0)
+    twe_workflow_complete(wf, &r);
+  else
+    fail_with(wf, &e);
+}
+
+static void heartbeat_resume(twe_workflow_t *wf, void *user) {
+  (void)user;
+  twe_retry_policy_t rp = {.initial_interval_ns = SEC, .backoff_coefficient = 1};
+  twe_activity_options_t o = {.start_to_close_timeout_ns = 120 * SEC,
+                              .heartbeat_timeout_ns = 2 * SEC,
+                              .retry_policy = &rp};
+  twe_payload_t r;
+  twe_error_info_t e;
+  if (twe_workflow_execute_activity(wf, "CountWithHeartbeat", &o, NULL, 0, &r, &e) == 0)
+    twe_workflow_complete(wf, &r);
+  else
+    fail_with(wf, &e);
+}
+
+/* Runs n (the input, default 20) Echo activities one after the other and
+ * returns how many ran. */
+static void sequential(twe_workflow_t *wf, void *user) {
+  (void)user;
+  long n = 20;
+  twe_payload_t in;
+  if (twe_workflow_arg_count(wf) > 0 && twe_workflow_arg(wf, 0, &in) == 0 &&
+      twe_payload_is_json(&in)) {
+    json_t *v = json_loadb(in.data, in.len, JSON_DECODE_ANY, NULL);
+    if (json_is_integer(v)) n = (long)json_integer_value(v);
+    json_decref(v);
+  }
+  twe_activity_options_t o = {.start_to_close_timeout_ns = 10 * SEC};
+  for (long i = 0; i < n; i++) {
+    char text[32];
+    snprintf(text, sizeof text, "%ld", i);
+    twe_payload_t arg = twe_payload_json(text);
+    const char *type = (g_changed && i == 2) ? "EchoChanged" : "Echo";
+    twe_payload_t r;
+    twe_error_info_t e;
+    if (twe_workflow_execute_activity(wf, type, &o, &arg, 1, &r, &e) != 0) {
+      fail_with(wf, &e);
+      return;
+    }
+  }
+  char text[32];
+  snprintf(text, sizeof text, "%ld", n);
+  twe_payload_t out = twe_payload_json(text);
+  twe_workflow_complete(wf, &out);
+}
+
+static void timer_wf(twe_workflow_t *wf, void *user) {
+  (void)user;
+  int64_t before = twe_workflow_now(wf);
+  twe_workflow_sleep(wf, SEC);
+  int64_t after = twe_workflow_now(wf);
+  char text[64];
+  snprintf(text, sizeof text, "{\"slept_ms\":%lld}", (long long)((after - before) / 1000000));
+  twe_payload_t out = twe_payload_json(text);
+  twe_workflow_complete(wf, &out);
+}
+
+static int register_all(twe_worker_t *w) {
+  int rc = 0;
+  if ((rc = twe_worker_register_workflow(w, "RetryOnce", retry_once, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "NonRetryable", non_retryable, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "HeartbeatResume", heartbeat_resume, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Sequential", sequential, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Timer", timer_wf, NULL)) < 0 ||
+      (rc = twe_worker_register_activity(w, "FailFirstAttempt", fail_first_attempt, NULL)) < 0 ||
+      (rc = twe_worker_register_activity(w, "FailHard", fail_hard, NULL)) < 0 ||
+      (rc = twe_worker_register_activity(w, "CountWithHeartbeat", count_with_heartbeat, NULL)) <
+          0 ||
+      (rc = twe_worker_register_activity(w, "Echo", echo, NULL)) < 0 ||
+      (rc = twe_worker_register_activity(w, "EchoChanged", echo, NULL)) < 0)
+    return rc;
+  return 0;
+}
+
+/* --- commands ----------------------------------------------------------- */
+
+static twe_worker_t *g_worker;
+static void on_signal(int sig) {
+  (void)sig;
+  if (g_worker) twe_worker_stop(g_worker);
+}
+
+static int run_worker(int argc, char **argv) {
+  const char *queue = NULL;
+  long cache = TWE_CACHE_DEFAULT;
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--task-queue") == 0 && i + 1 < argc) queue = argv[++i];
+    else if (strcmp(argv[i], "--cache") == 0 && i + 1 < argc) cache = atol(argv[++i]);
+  }
+  if (!queue) {
+    fprintf(stderr, "worker: --task-queue is required\n");
+    return 2;
+  }
+  char err[512];
+  twe_client_t *client;
+  int rc = twe_client_connect(NULL, &client, err, sizeof err);
+  if (rc < 0) {
+    fprintf(stderr, "worker: connect: %s\n", err);
+    return 1;
+  }
+  twe_worker_options_t o;
+  twe_worker_options_init(&o);
+  o.task_queue = queue;
+  o.max_cached_workflows = cache;
+  if ((rc = twe_worker_create(client, &o, &g_worker)) < 0 || (rc = register_all(g_worker)) < 0) {
+    fprintf(stderr, "worker: %s\n", twe_strerror(rc));
+    return 1;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  if ((rc = twe_worker_start(g_worker)) < 0) {
+    fprintf(stderr, "worker: start: %s\n", twe_strerror(rc));
+    return 1;
+  }
+  printf("ready\n");
+  fflush(stdout);
+  twe_worker_wait(g_worker);
+  twe_worker_stats_t s;
+  twe_worker_stats(g_worker, &s);
+  printf("stats {\"workflow_tasks_completed\":%llu,\"workflow_tasks_failed\":%llu,"
+         "\"nondeterminism_errors\":%llu,\"cache_hits\":%llu,\"cache_misses\":%llu,"
+         "\"cache_evictions\":%llu,\"cached_workflows\":%llu,\"history_pages_fetched\":%llu,"
+         "\"activities_completed\":%llu,\"activities_failed\":%llu,"
+         "\"activities_running\":%llu,\"heartbeats_sent\":%llu}\n",
+         (unsigned long long)s.workflow_tasks_completed,
+         (unsigned long long)s.workflow_tasks_failed, (unsigned long long)s.nondeterminism_errors,
+         (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses,
+         (unsigned long long)s.cache_evictions, (unsigned long long)s.cached_workflows,
+         (unsigned long long)s.history_pages_fetched, (unsigned long long)s.activities_completed,
+         (unsigned long long)s.activities_failed, (unsigned long long)s.activities_running,
+         (unsigned long long)s.heartbeats_sent);
+  fflush(stdout);
+  twe_worker_destroy(g_worker);
+  twe_client_close(client);
+  return 0;
+}
+
+static int run_replay(int argc, char **argv) {
+  if (argc < 1) return 2;
+  g_changed = argc > 1 && strcmp(argv[1], "--changed") == 0;
+  FILE *f = fopen(argv[0], "rb");
+  if (!f) {
+    perror(argv[0]);
+    return 1;
+  }
+  static char buf[8 << 20];
+  size_t len = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  twe_worker_options_t o;
+  twe_worker_options_init(&o);
+  o.task_queue = "replay";
+  twe_worker_t *w;
+  if (twe_worker_create(NULL, &o, &w) < 0 || register_all(w) < 0) return 1;
+  char err[1024];
+  int rc = twe_worker_replay_json(w, buf, len, err, sizeof err);
+  twe_worker_destroy(w);
+  if (rc == 0) {
+    printf("replay ok\n");
+    return 0;
+  }
+  fprintf(stderr, "replay failed (%s): %s\n", twe_err_name(rc), err);
+  return rc == TWE_ENONDETERMINISM ? 3 : 1;
+}
+
+static int run_start_raw(int argc, char **argv) {
+  if (argc < 4) return 2;
+  char err[512];
+  twe_client_t *client;
+  if (twe_client_connect(NULL, &client, err, sizeof err) < 0) {
+    fprintf(stderr, "start-raw: connect: %s\n", err);
+    return 1;
+  }
+  twe_start_workflow_options_t o = {.workflow_id = argv[2], .task_queue = argv[1]};
+  twe_payload_t arg = {"json/plain", argv[3], strlen(argv[3])};
+  char run_id[64];
+  int rc = twe_client_start_workflow(client, argv[0], &o, &arg, 1, run_id, sizeof run_id, err,
+                                     sizeof err);
+  twe_client_close(client);
+  if (rc < 0) {
+    fprintf(stderr, "start-raw: %s\n", err);
+    return 1;
+  }
+  printf("%s\n", run_id);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "worker") == 0) return run_worker(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "replay") == 0) return run_replay(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "start-raw") == 0) return run_start_raw(argc - 2, argv + 2);
+  fprintf(stderr, "usage: %s worker|replay|start-raw ...\n", argv[0]);
+  return 2;
+}

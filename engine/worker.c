@@ -152,8 +152,9 @@ static void shard_on_stop(twe_shard_t *shard, void *arg) {
   }
   if (s->fibers) twe__fiber_pool_destroy(s->fibers);
   s->fibers = NULL;
-  if (s->reactor) twe__reactor_destroy(s->reactor);
-  s->reactor = NULL;
+  /* The reactor stays: it is the loop the shard's waiter wakes, and
+   * twe_worker_stop (any thread, a signal handler) may still be inside that
+   * wake-up. twe_worker_destroy frees it after the join. */
   atomic_fetch_add_explicit(&s->worker->shards_done, 1, memory_order_release);
 }
 
@@ -213,6 +214,8 @@ int twe_worker_start(twe_worker_t *w) {
       fprintf(stderr, "twe: shard %u: thread: %s\n", i, twe_strerror(rc));
       if (s->thread) twe__shard_destroy(s->thread);
       s->thread = NULL;
+      /* Shards before this one run; stop and join them. Their structs go
+       * in twe_worker_destroy. */
       twe_worker_stop(w);
       twe_worker_wait(w);
       return rc;
@@ -233,10 +236,10 @@ void twe_worker_stop(twe_worker_t *w) {
 
 int twe_worker_wait(twe_worker_t *w) {
   for (unsigned i = 0; i < w->shard_count; i++) {
-    if (!w->shards[i].thread) continue;
-    twe__shard_join(w->shards[i].thread);
-    twe__shard_destroy(w->shards[i].thread);
-    w->shards[i].thread = NULL;
+    twe_wshard_t *s = &w->shards[i];
+    if (!s->thread || s->joined) continue;
+    twe__shard_join(s->thread);
+    s->joined = true;
   }
   return 0;
 }
@@ -252,6 +255,12 @@ void twe_worker_destroy(twe_worker_t *w) {
   if (atomic_load(&w->started)) {
     twe_worker_stop(w);
     twe_worker_wait(w);
+  }
+  /* Joined threads: their shard structs and reactors are ours now. */
+  for (unsigned i = 0; i < w->shard_count; i++) {
+    twe_wshard_t *s = &w->shards[i];
+    if (s->thread) twe__shard_destroy(s->thread);
+    if (s->reactor) twe__reactor_destroy(s->reactor);
   }
   free(w->shards);
   twe__registry_destroy(&w->registry);

@@ -56,6 +56,8 @@ struct twe_wshard {
   /* Shutdown, on the shard thread: set when the shard saw the worker's stop
    * flag and began draining. */
   bool draining;
+  /* Set by twe_worker_wait once the thread is joined (owner thread). */
+  bool joined;
   twe__shard_counters_t counters;
 };
 

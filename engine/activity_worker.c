@@ -39,6 +39,7 @@
 #define DEFAULT_POLLERS 2
 #define DEFAULT_GRACE_NS (10 * SEC)
 #define DEFAULT_HEARTBEAT_INTERVAL_NS (30 * SEC) /* without a heartbeat timeout */
+#define MAX_HEARTBEAT_INTERVAL_NS (60ull * 1000000000ull)
 /* After the grace period the running activities are cancelled; code that
  * still has not returned this much later is abandoned to the pool. */
 #define CANCEL_WAIT_NS (5 * SEC)
@@ -314,8 +315,11 @@ static void maybe_send_heartbeat(twe_activity_t *act) {
   struct twe__act_side *side = act->side;
   if (act->finished || act->hb_in_flight || !act->hb_dirty || side->destroying || !side->s->channel)
     return;
+  /* 0.8 x the heartbeat timeout, at most 60 s: a long timeout must not
+   * delay the cancellation the next heartbeat response may carry. */
   uint64_t interval = act->info.heartbeat_timeout_ns ? act->info.heartbeat_timeout_ns / 5 * 4
                                                      : DEFAULT_HEARTBEAT_INTERVAL_NS;
+  if (interval > MAX_HEARTBEAT_INTERVAL_NS) interval = MAX_HEARTBEAT_INTERVAL_NS;
   uint64_t now = now_ns(side->s);
   if (act->hb_ever_sent && now < act->hb_last_sent_ns + interval) {
     if (!twe__timer_active(&act->hb_timer))
@@ -490,9 +494,11 @@ static void job_abandoned(twe_job_t *job) {
 
 /* Shard thread: the code returned (status 0) or never ran (-ECANCELED). */
 static void job_done(twe_job_t *job, int status) {
-  (void)status;
   twe_activity_t *act = job->arg;
   if (release_if_detached(act)) return;
+  /* Never ran (the pool cancelled it): not a completion. Report it as the
+   * worker stopping, which the server retries elsewhere. */
+  if (status == -ECANCELED) request_cancel(act, TWE__ACT_CANCEL_WORKER);
   struct twe__act_side *side = act->side;
   act->running = false;
   side->running--;

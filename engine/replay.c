@@ -49,6 +49,7 @@ int twe_worker_replay_json(twe_worker_t *w, const char *json_text, size_t len, c
     twe_run_outcome_t outcome;
     memset(&outcome, 0, sizeof outcome);
     rc = twe__run_apply(run, history->events, history->n_events, &arena, &outcome);
+    if (rc == 0 && outcome.replay_only) rc = twe__run_check_replayed(run, &outcome);
     if (rc < 0 && err_len)
       snprintf(err, err_len, "%s", outcome.message[0] ? outcome.message : twe_strerror(rc));
   }

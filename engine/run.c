@@ -675,6 +675,18 @@ int twe__run_apply(twe_run_t *run, twe_event_pb_t *const *events, size_t n,
   return 0;
 }
 
+int twe__run_check_replayed(twe_run_t *run, twe_run_outcome_t *out) {
+  /* The replayer hands over a whole history: every command the code
+   * produced in a completed task must have found its event by now. */
+  if (run->status == 0) check_no_extra_commands(run);
+  out->status = run->status;
+  if (run->status < 0) {
+    out->cause = run->cause;
+    snprintf(out->message, sizeof out->message, "%s", run->message);
+  }
+  return run->status;
+}
+
 /* --- life cycle and accessors --------------------------------------------------------- */
 
 int twe__run_create(const twe_run_env_t *env, const char *workflow_id, const char *run_id,

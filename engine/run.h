@@ -79,6 +79,12 @@ void twe__run_destroy(twe_run_t *run);
 int twe__run_apply(twe_run_t *run, twe_event_pb_t *const *events, size_t n,
                    twe_arena_t *out_arena, twe_run_outcome_t *out);
 
+/* For the replayer, after the last twe__run_apply of a whole history that
+ * ended without a task to answer: fails (TWE_ENONDETERMINISM, message in
+ * out) when a command the code produced found no event. Returns
+ * out->status. */
+int twe__run_check_replayed(twe_run_t *run, twe_run_outcome_t *out);
+
 /* The id of the next event the run expects (1 for a new run). */
 int64_t twe__run_next_event_id(const twe_run_t *run);
 /* The event id of the last WORKFLOW_TASK_STARTED applied (0: none). A task

@@ -95,8 +95,14 @@ static size_t shard_round(void *arg, size_t budget) {
   }
   size_t n = s->act ? twe__act_side_poll(s, budget) : 0;
   n += twe__wf_side_poll(s, budget);
-  if (s->draining && (!s->act || twe__act_side_idle(s)) && twe__wf_side_idle(s))
-    twe__shard_stop(s->thread);
+  if (s->draining) {
+    /* Both every round: the workflow side hands its sticky queue back as
+     * soon as its own tasks are answered, not after the activities' grace
+     * period. */
+    bool wf_idle = twe__wf_side_idle(s);
+    bool act_idle = !s->act || twe__act_side_idle(s);
+    if (wf_idle && act_idle) twe__shard_stop(s->thread);
+  }
   return n;
 }
 

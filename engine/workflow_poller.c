@@ -34,7 +34,9 @@
 
 #define SVC "/temporal.api.workflowservice.v1.WorkflowService/"
 #define POLL_TIMEOUT_NS (70ull * 1000000000ull)
-#define CALL_TIMEOUT_NS (30ull * 1000000000ull)
+/* Responds and history pages: within the default workflow task timeout
+ * (10 s), after which the server hands the task out again anyway. */
+#define CALL_TIMEOUT_NS (10ull * 1000000000ull)
 #define MAX_POLLERS 16
 
 typedef Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueResponse wft_pb_t;
@@ -47,9 +49,13 @@ typedef struct cached_run {
   struct cached_run *hash_next;
   struct cached_run *lru_prev, *lru_next; /* most recent at the head */
   bool busy;                              /* a task of this run is in flight */
+  /* A poller holding a second task for this run (the server re-issued a
+   * task that timed out while ours was still in flight); it goes on when
+   * the first one ends. */
+  struct wf_poller *parked;
 } cached_run_t;
 
-enum poller_state { P_IDLE, P_POLLING, P_HISTORY, P_RESPONDING, P_WAIT_RETRY };
+enum poller_state { P_IDLE, P_POLLING, P_HISTORY, P_RESPONDING, P_WAIT_RETRY, P_PARKED };
 
 typedef struct wf_poller {
   struct twe__wf_side *side;
@@ -238,7 +244,10 @@ static void request_init(wf_poller_t *p, const char *method, const ProtobufCMess
  * when evict is set or the cache holds nothing) and frees the task. */
 static void task_finish(wf_poller_t *p, bool evict) {
   struct twe__wf_side *w = p->side;
+  wf_poller_t *parked = NULL;
   if (p->entry) {
+    parked = p->entry->parked;
+    p->entry->parked = NULL;
     p->entry->busy = false;
     if (evict || w->s->cache_capacity == 0) cache_evict(w, p->entry);
     p->entry = NULL;
@@ -251,6 +260,7 @@ static void task_finish(wf_poller_t *p, bool evict) {
   p->page_token.len = 0;
   p->task = NULL;
   twe__arena_reset(task_arena(p));
+  if (parked) process_task(parked);
 }
 
 static void next_poll(wf_poller_t *p) {
@@ -274,9 +284,11 @@ static void respond_failed(wf_poller_t *p, Temporal__Api__Enums__V1__WorkflowTas
   fprintf(stderr, "twe: shard %u: workflow task failed (workflow %s, run %s, attempt %d): %s\n",
           w->s->index, task_workflow_id(p->task), task_run_id(p->task), p->task->attempt, message);
   if (p->entry) {
+    wf_poller_t *parked = p->entry->parked;
     p->entry->busy = false;
     cache_evict(w, p->entry);
     p->entry = NULL;
+    if (parked) process_task(parked);
   }
   /* Later attempts are retried by the server without new events; reporting
    * them again only adds load (the failure is already in the history). */
@@ -392,7 +404,9 @@ static void on_responded(twe_grpc_request_t *req) {
   /* The task's arena is free now; the answer (and the next task in it)
    * lives in the other one, which becomes the current one. */
   p->cur = 1 - p->cur;
-  if (resp && resp->workflow_task && resp->workflow_task->task_token.len && !w->stopping) {
+  /* Even when stopping: the task is ours now; dropping it would leave it
+   * to time out. The draining shard waits for it. */
+  if (resp && resp->workflow_task && resp->workflow_task->task_token.len) {
     p->task = resp->workflow_task;
     process_task(p);
     return;
@@ -406,6 +420,18 @@ static void on_responded(twe_grpc_request_t *req) {
 static void apply_and_respond(wf_poller_t *p, twe_event_pb_t *const *events, size_t n) {
   struct twe__wf_side *w = p->side;
   memset(&p->outcome, 0, sizeof p->outcome);
+  /* The events must run up to this task's WORKFLOW_TASK_STARTED: anything
+   * shorter would answer a task the code has not seen. */
+  if (!n || events[n - 1]->event_id != p->task->started_event_id) {
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "the history gathered for the task ends at event %" PRId64
+             ", not at its WORKFLOW_TASK_STARTED (event %" PRId64 ")",
+             n ? events[n - 1]->event_id : (int64_t)0, p->task->started_event_id);
+    respond_failed(p, TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+                   msg);
+    return;
+  }
   int rc = twe__run_apply(p->entry->run, events, n, task_arena(p), &p->outcome);
   if (rc < 0) {
     if (rc == TWE_ENONDETERMINISM) twe__count(&w->s->counters.nondeterminism_errors, 1);
@@ -552,7 +578,22 @@ static void process_task(wf_poller_t *p) {
       lru_unlink(w, e);
       lru_push_front(w, e);
       p->entry = e;
-      apply_and_respond(p, h->events + (next - first_id), n - (size_t)(next - first_id));
+      size_t skip = (size_t)(next - first_id);
+      if (t->next_page_token.len) {
+        /* More pages follow: gather them, then apply from `next` on. */
+        Temporal__Api__History__V1__History rest = *h;
+        rest.events = h->events + skip;
+        rest.n_events = n - skip;
+        if (events_append(p, &rest) < 0) {
+          respond_failed(p, TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+                         "out of memory gathering the history");
+          return;
+        }
+        p->page_token = t->next_page_token;
+        history_fetch(p);
+        return;
+      }
+      apply_and_respond(p, h->events + skip, n - skip);
       return;
     }
     /* Stale: the server moved on without us (the task went to another
@@ -560,8 +601,15 @@ static void process_task(wf_poller_t *p) {
     cache_evict(w, e);
     e = NULL;
   } else if (e) {
-    /* Only one task per run at a time; the server would not do this. */
-    warn(w, "two tasks at once for run %s%s; dropping the second", run_id, "");
+    /* A task of this run is still in flight here: the server re-issued it
+     * after a timeout. Wait for ours to end (it will fail as stale), then
+     * take this one against the evicted or updated cache. */
+    if (!e->parked) {
+      e->parked = p;
+      p->state = P_PARKED;
+      return;
+    }
+    warn(w, "a third task at once for run %s%s; leaving it to time out", run_id, "");
     task_finish(p, false);
     next_poll(p);
     return;

@@ -116,6 +116,9 @@ struct twe_activity {
   bool hb_in_flight;
   uint64_t hb_last_sent_ns;
   twe_timer_t hb_timer; /* the trailing send */
+  /* Fires at the start-to-close deadline: the server has timed the attempt
+   * out by then, so the code is told to stop and frees its pool thread. */
+  twe_timer_t deadline_timer;
   twe_arena_t hb_arena;
   twe_grpc_request_t hb_req;
   /* Set by the engine for attempts it fails without running them. */

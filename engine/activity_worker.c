@@ -112,6 +112,7 @@ static void request_cancel(twe_activity_t *act, twe__act_cancel_t why) {
 /* --- activity memory ------------------------------------------------------- */
 
 static void on_hb_timer(twe_timer_t *t);
+static void on_deadline_timer(twe_timer_t *t);
 
 static twe_activity_t *activity_new(struct twe__act_side *side, twe_arena_t *arena) {
   twe_activity_t *act = calloc(1, sizeof *act);
@@ -126,6 +127,8 @@ static twe_activity_t *activity_new(struct twe__act_side *side, twe_arena_t *are
   twe__arena_init(&act->hb_arena, 0);
   twe__timer_init(side->s->reactor, &act->hb_timer, on_hb_timer);
   act->hb_timer.data = act;
+  twe__timer_init(side->s->reactor, &act->deadline_timer, on_deadline_timer);
+  act->deadline_timer.data = act;
   act->next = side->live;
   if (side->live) side->live->prev = act;
   side->live = act;
@@ -160,6 +163,7 @@ static void activity_unlink(struct twe__act_side *side, twe_activity_t *act) {
 static void activity_free(twe_activity_t *act) {
   struct twe__act_side *side = act->side;
   twe__timer_stop(&act->hb_timer);
+  twe__timer_stop(&act->deadline_timer);
   activity_unlink(side, act);
   activity_free_memory(act);
 }
@@ -328,6 +332,11 @@ static void maybe_send_heartbeat(twe_activity_t *act) {
   }
   twe__timer_stop(&act->hb_timer);
   send_heartbeat(act);
+}
+
+static void on_deadline_timer(twe_timer_t *t) {
+  twe_activity_t *act = t->data;
+  if (act->running && !act->finished) request_cancel(act, TWE__ACT_CANCEL_SERVER);
 }
 
 static void on_hb_timer(twe_timer_t *t) {
@@ -509,6 +518,7 @@ static void job_done(twe_job_t *job, int status) {
   wake_list_remove(side, act);
   take_pending_details(act);
   twe__timer_stop(&act->hb_timer);
+  twe__timer_stop(&act->deadline_timer);
   if (act->hb_in_flight && side->s->channel)
     twe__grpc_channel_cancel(side->s->channel, &act->hb_req); /* its callback runs now */
   start_respond(act);
@@ -522,6 +532,8 @@ static void submit(twe_activity_t *act) {
     act->running = true;
     side->running++;
     twe__count(&s->counters.activities_running, 1);
+    if (act->info.start_to_close_timeout_ns)
+      twe__timer_start(&act->deadline_timer, act->info.start_to_close_timeout_ns);
     return;
   }
   if (rc == -EAGAIN) {
@@ -824,6 +836,7 @@ void twe__act_side_destroy(twe_wshard_t *s) {
     twe_activity_t *act = side->live;
     activity_unlink(side, act);
     twe__timer_stop(&act->hb_timer);
+    twe__timer_stop(&act->deadline_timer);
     if (act->running) {
       request_cancel(act, TWE__ACT_CANCEL_WORKER);
       twe__count(&s->counters.activities_running, -1);

@@ -15,7 +15,8 @@
  *
  * A client serializes its calls, and a result wait holds it for as long as
  * the workflow runs, so every thread here opens its own client (its own
- * connection). Progress goes to stderr every 5 s; the first errors too.
+ * connection). Progress goes to stderr every 5 s; the first errors and the
+ * first workflows slower than 5 s end to end too.
  * Connection settings come from the TEMPORAL_* environment variables. */
 #define _GNU_SOURCE /* memmem; clock_nanosleep */
 #include <errno.h>
@@ -34,6 +35,7 @@
 
 #define SEC 1000000000ull
 #define MAX_ERRORS_SHOWN 5
+#define SLOW_NS (5 * SEC) /* a latency worth naming on stderr */
 
 typedef struct config {
   const char *mode, *type, *input, *task_queue, *expect;
@@ -55,7 +57,7 @@ static item_t *items;
 static uint64_t t0_ns;
 static atomic_long next_index;   /* the next workflow to start */
 static atomic_long n_started, n_start_errors, n_done, n_result_errors;
-static atomic_int errors_shown;
+static atomic_int errors_shown, slow_shown;
 
 /* Started workflows waiting for a waiter thread: a ring of item indices
  * under a mutex (a few hundred per second: no need for anything finer). */
@@ -174,8 +176,14 @@ static void *waiter_main(void *arg) {
       ok = false;
       rc = -EBADMSG;
     }
-    if (ok) latencies[atomic_fetch_add(&n_latencies, 1)] = now - items[i].due_ns;
-    else {
+    if (ok) {
+      uint64_t lat = now - items[i].due_ns;
+      latencies[atomic_fetch_add(&n_latencies, 1)] = lat;
+      /* Name the outliers, so their histories can be looked at. */
+      if (lat > SLOW_NS && atomic_fetch_add(&slow_shown, 1) < MAX_ERRORS_SHOWN)
+        fprintf(stderr, "bench_driver: slow: workflow %s run %s took %.0f ms\n", id,
+                items[i].run_id, (double)lat / 1e6);
+    } else {
       atomic_fetch_add(&n_result_errors, 1);
       show_error("result", i, rc, err);
     }

@@ -67,12 +67,19 @@ static void fail_with(twe_workflow_t *wf, const char *type, const char *message)
 static void hello(twe_workflow_t *wf, void *user) {
   (void)user;
   twe_payload_t in;
-  if (twe_workflow_arg_count(wf) < 1 || twe_workflow_arg(wf, 0, &in) != 0 ||
-      !twe_payload_is_json(&in)) {
+  /* twe checked the argument is valid JSON, so a leading quote (after any
+   * white space) makes it a string; it is passed on to Greet as is. */
+  const char *p = NULL, *end = NULL;
+  if (twe_workflow_arg_count(wf) >= 1 && twe_workflow_arg(wf, 0, &in) == 0 &&
+      twe_payload_is_json(&in)) {
+    p = in.data;
+    end = p + in.len;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  }
+  if (!p || p == end || *p != '"') {
     fail_with(wf, "BadInput", "Hello takes one JSON string: a name");
     return;
   }
-  /* The argument was checked to be JSON; it is passed on to Greet as is. */
   twe_payload_t name = in;
   twe_activity_options_t opts = {.start_to_close_timeout_ns = 10 * SEC};
   json_t *result = json_object(), *seq = json_array(), *par = json_array();

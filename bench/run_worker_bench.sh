@@ -219,7 +219,7 @@ EOF
   echo
   echo "CPU % is of one CPU over the driver's run (worker: all its threads; server: the dev server's process group). Latency: from when a workflow was due to start until the driver read its result."
   if [ -s "$state/driver.err" ] && grep -qv '^bench_driver: [0-9]* s:\|^twe: ' "$state/driver.err"; then
-    log "driver errors:"; grep -v '^bench_driver: [0-9]* s:\|^twe: ' "$state/driver.err" | head -10 >&2
+    log "the driver said:"; grep -v '^bench_driver: [0-9]* s:\|^twe: ' "$state/driver.err" | head -10 >&2
   fi
   : >"$state/driver.err"
 fi
@@ -236,7 +236,8 @@ if [ -z "$only" ] || [ "$only" = rss ]; then
     rss0=$(rss_kib "$worker_pid")
     t0=$(date +%s.%N)
     out=$("$driver_bin" park --count "$n" --threads 8 --task-queue "$tq" \
-            --id-prefix "park-$n-$$-" 2>>"$state/driver.err") || log "driver failed"
+            --id-prefix "park-$n-$$-" 2>>"$state/driver.err") || true
+    [ -n "$out" ] || { tail -5 "$state/driver.err" >&2; twe_die "bench_driver park failed"; }
     log "driver: $out"
     start_s=$(jget "$out" seconds)
     start_errors=$(jget "$out" start_errors)
@@ -291,6 +292,6 @@ print('| %d | %d | %.1f MiB | %.1f MiB | %.2f KiB | %.1f s | %s s | %s | %.0f Mi
   echo
   echo "RSS is VmRSS: before = started and idle, after = every run cached and RSS steady. Times count from the first start."
   if [ -s "$state/driver.err" ] && grep -qv '^bench_driver: [0-9]* s:\|^twe: ' "$state/driver.err"; then
-    log "driver errors:"; grep -v '^bench_driver: [0-9]* s:\|^twe: ' "$state/driver.err" | head -10 >&2
+    log "the driver said:"; grep -v '^bench_driver: [0-9]* s:\|^twe: ' "$state/driver.err" | head -10 >&2
   fi
 fi

@@ -6,7 +6,10 @@
  * (one per shard) with the same options.
  *
  * Thread: any; calls may be made from several threads at once (they take
- * turns on the client's connection). A call blocks its caller until done.
+ * turns on the client's connection). A call blocks its caller until done;
+ * twe_client_workflow_result holds the client for its whole long poll, so
+ * a program waiting on many workflows at once opens one client per waiting
+ * thread.
  * Not from workflow code (use activities). */
 #ifndef TWE_CLIENT_H
 #define TWE_CLIENT_H

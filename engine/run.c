@@ -81,7 +81,7 @@ int twe__run_nondeterminism(twe_run_t *run, const char *fmt, ...) {
 }
 
 int twe__run_oom(twe_run_t *run) {
-  int status = run->arena.limit_hit ? TWE_ELIMIT : -ENOMEM;
+  int status = twe__arena_error(&run->arena);
   return twe__run_fail(run, status, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
                        "workflow run %s: out of memory (%s)", run->info.run_id,
                        twe_strerror(status));
@@ -542,7 +542,7 @@ static int answer(twe_run_t *run, twe_arena_t *out_arena, twe_run_outcome_t *out
   size_t n = run->pending_count;
   twe_command_pb_t **cmds = twe__arena_alloc(out_arena, (n ? n : 1) * sizeof *cmds);
   if (!cmds)
-    return twe__run_fail(run, out_arena->limit_hit ? TWE_ELIMIT : -ENOMEM,
+    return twe__run_fail(run, twe__arena_error(out_arena),
                          CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
                          "workflow run %s: out of memory for the task's answer", run->info.run_id);
   size_t i = 0;

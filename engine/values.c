@@ -9,10 +9,6 @@
 
 #include "twe/error.h"
 
-static int arena_error(const twe_arena_t *arena) {
-  return arena->limit_hit ? TWE_ELIMIT : -ENOMEM;
-}
-
 char *twe__str(twe_arena_t *arena, const char *s) {
   if (!s) s = "";
   return twe__arena_strndup(arena, s, strlen(s));
@@ -31,7 +27,7 @@ int twe__value_to_payload(twe_arena_t *arena, const twe_payload_t *p, twe_payloa
       twe__arena_alloc(arena, sizeof *slots);
   char *enc = twe__str(arena, p->encoding);
   uint8_t *data = twe__arena_alloc(arena, p->len);
-  if (!pb || !entry || !slots || !enc || !data) return arena_error(arena);
+  if (!pb || !entry || !slots || !enc || !data) return twe__arena_error(arena);
   temporal__api__common__v1__payload__init(pb);
   temporal__api__common__v1__payload__metadata_entry__init(entry);
   entry->key = "encoding";
@@ -50,7 +46,7 @@ int twe__value_to_payload(twe_arena_t *arena, const twe_payload_t *p, twe_payloa
 int twe__values_to_payloads(twe_arena_t *arena, const twe_payload_t *values, size_t n,
                             twe_payloads_pb_t **out) {
   twe_payload_pb_t **items = twe__arena_alloc(arena, n * sizeof *items);
-  if (!items) return arena_error(arena);
+  if (!items) return twe__arena_error(arena);
   for (size_t i = 0; i < n; i++) {
     int rc = twe__value_to_payload(arena, &values[i], &items[i]);
     if (rc < 0) return rc;
@@ -62,7 +58,7 @@ int twe__value_from_payload(twe_arena_t *arena, const twe_payload_pb_t *pb, twe_
   const ProtobufCBinaryData *enc = twe__payload_metadata(pb, "encoding");
   char *e = enc ? twe__arena_strndup(arena, (const char *)enc->data, enc->len)
                 : twe__arena_strndup(arena, "", 0);
-  if (!e) return arena_error(arena);
+  if (!e) return twe__arena_error(arena);
   out->encoding = e;
   out->data = pb->data.len ? (const void *)pb->data.data : (const void *)"";
   out->len = pb->data.len;
@@ -89,7 +85,7 @@ static int failure_alloc(twe_arena_t *arena, const char *type, const char *messa
   Temporal__Api__Failure__V1__ApplicationFailureInfo *info = twe__arena_alloc(arena, sizeof *info);
   char *t = twe__str(arena, type);
   char *m = twe__str(arena, message);
-  if (!f || !info || !t || !m) return arena_error(arena);
+  if (!f || !info || !t || !m) return twe__arena_error(arena);
   temporal__api__failure__v1__failure__init(f);
   temporal__api__failure__v1__application_failure_info__init(info);
   info->type = t;
@@ -162,7 +158,7 @@ int twe__error_from_failure(twe_arena_t *arena, const twe_failure_pb_t *f,
     if (info->details && info->details->n_payloads) {
       size_t n = info->details->n_payloads;
       twe_payload_t *details = twe__arena_alloc(arena, n * sizeof *details);
-      if (!details) return arena_error(arena);
+      if (!details) return twe__arena_error(arena);
       for (size_t i = 0; i < n; i++) {
         int rc = twe__value_from_payload(arena, info->details->payloads[i], &details[i]);
         if (rc < 0) return rc;
@@ -173,7 +169,7 @@ int twe__error_from_failure(twe_arena_t *arena, const twe_failure_pb_t *f,
   } else {
     out->type = twe__str(arena, failure_kind(f));
   }
-  if (!out->message || !out->type) return arena_error(arena);
+  if (!out->message || !out->type) return twe__arena_error(arena);
   return 0;
 }
 
@@ -198,22 +194,22 @@ int64_t twe__timestamp_ns(const Google__Protobuf__Timestamp *t) {
 int twe__retry_policy_to_pb(twe_arena_t *arena, const twe_retry_policy_t *policy,
                             Temporal__Api__Common__V1__RetryPolicy **out) {
   Temporal__Api__Common__V1__RetryPolicy *rp = twe__arena_alloc(arena, sizeof *rp);
-  if (!rp) return arena_error(arena);
+  if (!rp) return twe__arena_error(arena);
   temporal__api__common__v1__retry_policy__init(rp);
   rp->initial_interval = twe__duration_pb(arena, policy->initial_interval_ns);
   rp->maximum_interval = twe__duration_pb(arena, policy->maximum_interval_ns);
   if ((policy->initial_interval_ns && !rp->initial_interval) ||
       (policy->maximum_interval_ns && !rp->maximum_interval))
-    return arena_error(arena);
+    return twe__arena_error(arena);
   rp->backoff_coefficient = policy->backoff_coefficient;
   rp->maximum_attempts = policy->maximum_attempts;
   size_t n = policy->non_retryable_error_types_count;
   if (n) {
     char **types = twe__arena_alloc(arena, n * sizeof *types);
-    if (!types) return arena_error(arena);
+    if (!types) return twe__arena_error(arena);
     for (size_t i = 0; i < n; i++) {
       types[i] = twe__str(arena, policy->non_retryable_error_types[i]);
-      if (!types[i]) return arena_error(arena);
+      if (!types[i]) return twe__arena_error(arena);
     }
     rp->non_retryable_error_types = types;
     rp->n_non_retryable_error_types = n;

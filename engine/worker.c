@@ -7,7 +7,7 @@
  * The shard thread's loop is sched/shard.c's, sleeping in the shard's
  * reactor (io_uring or epoll): network completions, timers, pool results
  * and the stop request all wake the same wait. */
-#define _GNU_SOURCE /* getrandom (sys/random.h) under -std=c11 */
+#define _GNU_SOURCE /* getrandom (sys/random.h) and strdup under -std=c11 */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,13 +35,6 @@ void twe_worker_options_init(twe_worker_options_t *opts) {
   opts->max_cached_workflows = TWE_CACHE_DEFAULT;
 }
 
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *c = malloc(n);
-  if (c) memcpy(c, s, n);
-  return c;
-}
-
 int twe_worker_create(twe_client_t *client, const twe_worker_options_t *opts,
                       twe_worker_t **out) {
   if (!opts || !opts->task_queue || !*opts->task_queue) return -EINVAL;
@@ -53,8 +46,8 @@ int twe_worker_create(twe_client_t *client, const twe_worker_options_t *opts,
   const char *identity = opts->identity                  ? opts->identity
                          : client                        ? twe__client_identity(client)
                                                          : "twe-replayer";
-  w->task_queue = dup_str(opts->task_queue);
-  w->identity = dup_str(identity);
+  w->task_queue = strdup(opts->task_queue);
+  w->identity = strdup(identity);
   w->namespace_name = client ? twe_client_namespace(client) : "default";
   w->opts.task_queue = w->task_queue;
   w->opts.identity = w->identity;
@@ -93,8 +86,8 @@ static size_t shard_round(void *arg, size_t budget) {
     twe__wf_side_begin_stop(s);
     if (s->act) twe__act_side_begin_stop(s);
   }
+  /* The workflow side works entirely in reactor callbacks. */
   size_t n = s->act ? twe__act_side_poll(s, budget) : 0;
-  n += twe__wf_side_poll(s, budget);
   if (s->draining) {
     /* Both every round: the workflow side hands its sticky queue back as
      * soon as its own tasks are answered, not after the activities' grace

@@ -100,7 +100,6 @@ void twe__act_side_destroy(twe_wshard_t *s);
 
 /* --- workflow side (workflow_poller.c); all on the shard thread --------- */
 int twe__wf_side_start(twe_wshard_t *s);
-size_t twe__wf_side_poll(twe_wshard_t *s, size_t budget);
 void twe__wf_side_begin_stop(twe_wshard_t *s);
 bool twe__wf_side_idle(const twe_wshard_t *s);
 void twe__wf_side_destroy(twe_wshard_t *s);

@@ -23,7 +23,7 @@
 #define CATTR(x) TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_##x##_COMMAND_ATTRIBUTES
 
 static int arena_error(const twe_run_t *run) {
-  return run->arena.limit_hit ? TWE_ELIMIT : -ENOMEM;
+  return twe__arena_error(&run->arena);
 }
 
 /* --- context ------------------------------------------------------------------------ */

@@ -38,6 +38,8 @@
  * (10 s), after which the server hands the task out again anyway. */
 #define CALL_TIMEOUT_NS (10ull * 1000000000ull)
 #define MAX_POLLERS 16
+#define CAUSE_UNHANDLED \
+  TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE
 
 typedef Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueResponse wft_pb_t;
 
@@ -207,12 +209,6 @@ static const char *task_workflow_id(const wft_pb_t *t) {
              : "";
 }
 
-static void warn(struct twe__wf_side *w, const char *fmt, const char *a, const char *b) {
-  fprintf(stderr, "twe: shard %u: ", w->s->index);
-  fprintf(stderr, fmt, a, b);
-  fputc('\n', stderr);
-}
-
 static Temporal__Api__Taskqueue__V1__TaskQueue *task_queue_pb(twe_arena_t *a, const char *name,
                                                                bool sticky, const char *normal) {
   Temporal__Api__Taskqueue__V1__TaskQueue *tq = twe__arena_alloc(a, sizeof *tq);
@@ -333,7 +329,7 @@ static void respond_completed(wf_poller_t *p) {
       twe__arena_alloc(a, sizeof *sticky);
   Temporal__Api__Sdk__V1__WorkflowTaskCompletedMetadata *meta = twe__arena_alloc(a, sizeof *meta);
   if (!rq || !sticky || !meta) {
-    respond_failed(p, TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+    respond_failed(p, CAUSE_UNHANDLED,
                    "out of memory building the completion");
     return;
   }
@@ -367,7 +363,7 @@ static void respond_completed(wf_poller_t *p) {
     char msg[160];
     snprintf(msg, sizeof msg, "the completion could not be encoded: %s", twe_strerror(rc));
     respond_failed(p, rc == TWE_ELIMIT ? TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_GRPC_MESSAGE_TOO_LARGE
-                                       : TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+                                       : CAUSE_UNHANDLED,
                    msg);
   }
 }
@@ -428,7 +424,7 @@ static void apply_and_respond(wf_poller_t *p, twe_event_pb_t *const *events, siz
              "the history gathered for the task ends at event %" PRId64
              ", not at its WORKFLOW_TASK_STARTED (event %" PRId64 ")",
              n ? events[n - 1]->event_id : (int64_t)0, p->task->started_event_id);
-    respond_failed(p, TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+    respond_failed(p, CAUSE_UNHANDLED,
                    msg);
     return;
   }
@@ -438,7 +434,7 @@ static void apply_and_respond(wf_poller_t *p, twe_event_pb_t *const *events, siz
     const char *msg = p->outcome.message[0] ? p->outcome.message : twe_strerror(rc);
     Temporal__Api__Enums__V1__WorkflowTaskFailedCause cause = p->outcome.cause;
     if (!cause)
-      cause = TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE;
+      cause = CAUSE_UNHANDLED;
     char copy[sizeof p->outcome.message];
     snprintf(copy, sizeof copy, "%s", msg);
     respond_failed(p, cause, copy);
@@ -480,7 +476,7 @@ static void on_history_page(twe_grpc_request_t *req) {
       (void *)req->response;
   twe__count(&w->s->counters.history_pages_fetched, 1);
   if (events_append(p, resp->history) < 0) {
-    respond_failed(p, TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+    respond_failed(p, CAUSE_UNHANDLED,
                    "out of memory gathering the history");
     return;
   }
@@ -503,7 +499,7 @@ static void history_fetch(wf_poller_t *p) {
       twe__arena_alloc(a, sizeof *rq);
   Temporal__Api__Common__V1__WorkflowExecution *ex = twe__arena_alloc(a, sizeof *ex);
   if (!rq || !ex) {
-    respond_failed(p, TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+    respond_failed(p, CAUSE_UNHANDLED,
                    "out of memory fetching the history");
     return;
   }
@@ -585,7 +581,7 @@ static void process_task(wf_poller_t *p) {
         rest.events = h->events + skip;
         rest.n_events = n - skip;
         if (events_append(p, &rest) < 0) {
-          respond_failed(p, TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+          respond_failed(p, CAUSE_UNHANDLED,
                          "out of memory gathering the history");
           return;
         }
@@ -609,7 +605,8 @@ static void process_task(wf_poller_t *p) {
       p->state = P_PARKED;
       return;
     }
-    warn(w, "a third task at once for run %s%s; leaving it to time out", run_id, "");
+    fprintf(stderr, "twe: shard %u: a third task at once for run %s; leaving it to time out\n",
+            w->s->index, run_id);
     task_finish(p, false);
     next_poll(p);
     return;
@@ -622,7 +619,7 @@ static void process_task(wf_poller_t *p) {
     rc = -ENOMEM;
   }
   if (rc < 0) {
-    respond_failed(p, TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+    respond_failed(p, CAUSE_UNHANDLED,
                    "out of memory creating the run");
     return;
   }
@@ -635,7 +632,7 @@ static void process_task(wf_poller_t *p) {
   if (first_id == 1) {
     /* The first page came with the task; fetch the rest. */
     if (events_append(p, h) < 0) {
-      respond_failed(p, TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+      respond_failed(p, CAUSE_UNHANDLED,
                      "out of memory gathering the history");
       return;
     }
@@ -732,13 +729,6 @@ int twe__wf_side_start(twe_wshard_t *s) {
     p->retry_timer.data = p;
     poll_start(p);
   }
-  return 0;
-}
-
-size_t twe__wf_side_poll(twe_wshard_t *s, size_t budget) {
-  (void)s;
-  (void)budget;
-  /* Everything happens in reactor callbacks. */
   return 0;
 }
 

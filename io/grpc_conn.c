@@ -460,7 +460,7 @@ int twe__grpc_conn_submit(twe_grpc_conn_t *conn, twe_grpc_call_t *call, const ui
   uint8_t *request = twe__arena_alloc(arena, TWE_GRPC_FRAME_HEADER_BYTES + len);
   size_t n_nv = 7 + conn->n_metadata + call->n_metadata;
   nghttp2_nv *nva = twe__arena_alloc(arena, n_nv * sizeof *nva);
-  if (!request || !nva) return arena->limit_hit ? TWE_ELIMIT : -ENOMEM;
+  if (!request || !nva) return twe__arena_error(arena);
   int rc = twe__grpc_frame_header(request, len);
   if (rc < 0) return rc;
   if (len) memcpy(request + TWE_GRPC_FRAME_HEADER_BYTES, message, len);

@@ -20,15 +20,11 @@ const char *twe__grpc_code_name(int code) {
   return code_names[code];
 }
 
-static int arena_error(const twe_arena_t *arena) {
-  return arena->limit_hit ? TWE_ELIMIT : -ENOMEM;
-}
-
 static int set_message(twe_grpc_status_t *out, twe_arena_t *arena, const char *fmt, int value) {
   char buf[128];
   snprintf(buf, sizeof buf, fmt, value);
   char *copy = twe__arena_strndup(arena, buf, strlen(buf));
-  if (!copy) return arena_error(arena);
+  if (!copy) return twe__arena_error(arena);
   out->message = copy;
   return 0;
 }
@@ -39,7 +35,7 @@ int twe__grpc_status_local(int code, const char *message, twe_arena_t *arena,
   out->code = code;
   arena->limit_hit = false;
   char *copy = twe__arena_strndup(arena, message, strlen(message));
-  if (!copy) return arena_error(arena);
+  if (!copy) return twe__arena_error(arena);
   out->message = copy;
   return 0;
 }
@@ -116,7 +112,7 @@ int twe__grpc_base64_decode(const char *s, size_t len, twe_arena_t *arena, uint8
   if (out_len > INT32_MAX) return TWE_ELIMIT;
   arena->limit_hit = false;
   uint8_t *buf = twe__arena_alloc(arena, out_len);
-  if (!buf) return arena_error(arena);
+  if (!buf) return twe__arena_error(arena);
   uint32_t acc = 0;
   int bits = 0;
   size_t o = 0;
@@ -202,7 +198,7 @@ int twe__grpc_status_from_meta(const twe_grpc_response_meta_t *meta, twe_arena_t
   out->code = code < 0 ? TWE_GRPC_UNKNOWN : code;
   if (meta->grpc_message) {
     char *m = twe__grpc_percent_decode(meta->grpc_message, meta->grpc_message_len, arena);
-    if (!m) return arena_error(arena);
+    if (!m) return twe__arena_error(arena);
     out->message = m;
   } else {
     out->message = "";

@@ -16,6 +16,9 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <errno.h>
+
+#include "twe/error.h"
 
 struct twe__arena_block;
 
@@ -53,6 +56,12 @@ void twe__arena_reset(twe_arena_t *arena);
 
 /* Frees every block. The arena may be initialised again afterwards. */
 void twe__arena_destroy(twe_arena_t *arena);
+
+/* The error for an allocation from arena that returned NULL: TWE_ELIMIT when
+ * the byte budget ran out, else -ENOMEM. */
+static inline int twe__arena_error(const twe_arena_t *arena) {
+  return arena->limit_hit ? TWE_ELIMIT : -ENOMEM;
+}
 
 /* The allocator to hand to protobuf-c (unpack, or message building). Its
  * free is a no-op: memory goes back in twe__arena_reset/destroy. */

@@ -28,7 +28,7 @@ int twe__proto_encode(const ProtobufCMessage *msg, twe_arena_t *arena, uint8_t *
   size_t len = protobuf_c_message_get_packed_size(msg);
   arena->limit_hit = false;
   uint8_t *buf = twe__arena_alloc(arena, len);
-  if (!buf) return arena->limit_hit ? TWE_ELIMIT : -ENOMEM;
+  if (!buf) return twe__arena_error(arena);
   size_t written = protobuf_c_message_pack(msg, buf);
   if (written != len) return TWE_EENCODE;
   *out_data = buf;

@@ -930,7 +930,7 @@ int twe__history_from_json_text(const char *text, size_t len, twe_arena_t *arena
               ->history;
       if (!h) { /* {"history": null} */
         h = twe__arena_alloc(arena, sizeof *h);
-        if (!h) rc = arena->limit_hit ? TWE_ELIMIT : -ENOMEM;
+        if (!h) rc = twe__arena_error(arena);
         else temporal__api__history__v1__history__init(h);
       }
       if (rc == 0) *out = h;

@@ -25,11 +25,6 @@ const char *twe__payload_encoding_name(twe_payload_encoding_t e) {
   return encoding_names[e];
 }
 
-/* The arena's failure as an error code, after an allocation returned NULL. */
-static int arena_error(const twe_arena_t *arena) {
-  return arena->limit_hit ? TWE_ELIMIT : -ENOMEM;
-}
-
 /* A Payload with room for n_meta metadata entries and a copy of data. */
 static int payload_alloc(twe_arena_t *arena, size_t n_meta, const void *data, size_t len,
                          twe_payload_pb_t **out) {
@@ -40,7 +35,7 @@ static int payload_alloc(twe_arena_t *arena, size_t n_meta, const void *data, si
   Temporal__Api__Common__V1__Payload__MetadataEntry *entries =
       twe__arena_alloc(arena, n_meta * sizeof *entries);
   uint8_t *copy = twe__arena_alloc(arena, len);
-  if (!p || !slots || !entries || !copy) return arena_error(arena);
+  if (!p || !slots || !entries || !copy) return twe__arena_error(arena);
   temporal__api__common__v1__payload__init(p);
   for (size_t i = 0; i < n_meta; i++) {
     temporal__api__common__v1__payload__metadata_entry__init(&entries[i]);
@@ -97,7 +92,7 @@ int twe__payload_new_json_value(twe_arena_t *arena, const json_t *value, twe_pay
   int rc = payload_new(arena, TWE_PAYLOAD_JSON, NULL, 0, out);
   if (rc < 0) return rc;
   uint8_t *buf = twe__arena_alloc(arena, len);
-  if (!buf) return arena_error(arena);
+  if (!buf) return twe__arena_error(arena);
   if (json_dumpb(value, (char *)buf, len, flags) != len) return TWE_EJSON;
   (*out)->data.data = buf;
   (*out)->data.len = len;
@@ -176,7 +171,7 @@ int twe__payloads_new(twe_arena_t *arena, twe_payload_pb_t *const *items, size_t
   arena->limit_hit = false;
   twe_payloads_pb_t *list = twe__arena_alloc(arena, sizeof *list);
   twe_payload_pb_t **slots = twe__arena_alloc(arena, n * sizeof *slots);
-  if (!list || !slots) return arena_error(arena);
+  if (!list || !slots) return twe__arena_error(arena);
   temporal__api__common__v1__payloads__init(list);
   if (n) memcpy(slots, items, n * sizeof *slots);
   list->n_payloads = n;

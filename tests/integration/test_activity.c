@@ -33,6 +33,7 @@
 #include "temporal/api/history/v1/message.pb-c.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 #include "twe/twe.h"
+#include "tests/support/workflow_task.h"
 
 #define WS "/temporal.api.workflowservice.v1.WorkflowService/"
 #define MS 1000000ull
@@ -209,54 +210,12 @@ static void start_driver(const char *name, char *id, size_t id_len, char *queue,
 }
 
 static const wf_task_t *poll_workflow(const char *queue, twe_arena_t *arena) {
-  Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueRequest p =
-      TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_WORKFLOW_TASK_QUEUE_REQUEST__INIT;
-  Temporal__Api__Taskqueue__V1__TaskQueue tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
-  tq.name = (char *)queue;
-  tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
-  p.namespace_ = (char *)twe_client_namespace(client);
-  p.task_queue = &tq;
-  p.identity = "test-driver";
-  for (int i = 0; i < 3; i++) {
-    twe_grpc_request_t req = {
-      .path = WS "PollWorkflowTaskQueue",
-      .request = &p.base,
-      .response_type =
-          &temporal__api__workflowservice__v1__poll_workflow_task_queue_response__descriptor,
-      .arena = arena,
-      .timeout_ns = 70 * SEC,
-      .retry = &twe__retry_policy_poll,
-      .namespaced = true,
-    };
-    assert_int_equal(twe__client_call(client, &req), 0);
-    assert_int_equal(req.status.code, TWE_GRPC_OK);
-    const wf_task_t *t = (const void *)req.response;
-    if (t->task_token.len) return t;
-  }
-  fail_msg("no workflow task on %s", queue);
-  return NULL;
+  return test_poll_workflow_task(client, queue, 3, arena);
 }
 
 static void respond(const wf_task_t *t, Temporal__Api__Command__V1__Command **cmds, size_t n,
                     twe_arena_t *arena) {
-  Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest c =
-      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_WORKFLOW_TASK_COMPLETED_REQUEST__INIT;
-  c.task_token = t->task_token;
-  c.namespace_ = (char *)twe_client_namespace(client);
-  c.identity = "test-driver";
-  c.n_commands = n;
-  c.commands = cmds;
-  twe_grpc_request_t req = {
-    .path = WS "RespondWorkflowTaskCompleted",
-    .request = &c.base,
-    .response_type =
-        &temporal__api__workflowservice__v1__respond_workflow_task_completed_response__descriptor,
-    .arena = arena,
-    .namespaced = true,
-  };
-  assert_int_equal(twe__client_call(client, &req), 0);
-  if (req.status.code) fprintf(stderr, "respond: %s\n", req.status.message);
-  assert_int_equal(req.status.code, TWE_GRPC_OK);
+  test_respond_workflow_task(client, t, cmds, n, arena);
 }
 
 /* A ScheduleActivityTask command for the worker's queue (in arena). */

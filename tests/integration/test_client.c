@@ -28,6 +28,7 @@
 #include "temporal/api/history/v1/message.pb-c.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 #include "twe/twe.h"
+#include "tests/support/workflow_task.h"
 
 #define WS "/temporal.api.workflowservice.v1.WorkflowService/"
 #define SEC 1000000000ull
@@ -234,47 +235,8 @@ static void test_twe_client_start_workflow_args_unchecked(void **state) {
 static void answer_task(const char *queue, Temporal__Api__Command__V1__Command *cmd) {
   twe_arena_t arena;
   twe__arena_init(&arena, 0);
-  Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueRequest p =
-      TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_WORKFLOW_TASK_QUEUE_REQUEST__INIT;
-  Temporal__Api__Taskqueue__V1__TaskQueue tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
-  tq.name = (char *)queue;
-  tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
-  p.namespace_ = (char *)twe_client_namespace(client);
-  p.task_queue = &tq;
-  p.identity = (char *)twe__client_identity(client);
-  twe_grpc_request_t req = {
-    .path = WS "PollWorkflowTaskQueue",
-    .request = &p.base,
-    .response_type =
-        &temporal__api__workflowservice__v1__poll_workflow_task_queue_response__descriptor,
-    .arena = &arena,
-    .timeout_ns = 70 * SEC,
-    .retry = &twe__retry_policy_poll,
-    .namespaced = true,
-  };
-  assert_int_equal(twe__client_call(client, &req), 0);
-  assert_int_equal(req.status.code, TWE_GRPC_OK);
-  Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueResponse *task = (void *)req.response;
-  assert_true(task->task_token.len > 0);
-
-  Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest c =
-      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_WORKFLOW_TASK_COMPLETED_REQUEST__INIT;
-  c.task_token = task->task_token;
-  c.namespace_ = p.namespace_;
-  c.identity = p.identity;
-  c.n_commands = 1;
-  c.commands = &cmd;
-  twe_grpc_request_t creq = {
-    .path = WS "RespondWorkflowTaskCompleted",
-    .request = &c.base,
-    .response_type =
-        &temporal__api__workflowservice__v1__respond_workflow_task_completed_response__descriptor,
-    .arena = &arena,
-    .namespaced = true,
-  };
-  assert_int_equal(twe__client_call(client, &creq), 0);
-  if (creq.status.code) fprintf(stderr, "respond: %s\n", creq.status.message);
-  assert_int_equal(creq.status.code, TWE_GRPC_OK);
+  const test_wf_task_t *task = test_poll_workflow_task(client, queue, 1, &arena);
+  test_respond_workflow_task(client, task, &cmd, 1, &arena);
   twe__arena_destroy(&arena);
 }
 

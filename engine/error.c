@@ -27,6 +27,7 @@ static const struct twe_error_entry twe_errors[] = {
   {TWE_ENONDETERMINISM, "TWE_ENONDETERMINISM", "workflow code does not match its history"},
   {TWE_ECANCELED_ACTIVITY, "TWE_ECANCELED_ACTIVITY", "activity cancelled"},
   {TWE_EWORKFLOW, "TWE_EWORKFLOW", "workflow did not complete"},
+  {TWE_EPREEMPTED, "TWE_EPREEMPTED", "workflow task preempted by the watchdog"},
 };
 
 static const struct twe_error_entry *find_entry(int err) {

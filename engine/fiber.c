@@ -96,6 +96,7 @@ struct twe_fiber {
   twe_fiber_t *next_free;   /* free-list link while the slot is unused */
   uint64_t id;              /* names the fiber in abort messages */
   bool finished;
+  bool abandoned; /* left mid-function by twe__fiber_abandon: never resumed */
   bool live;
 #ifdef TWE_FIBER_ASAN
   void *asan_fake_stack; /* ASan's fake stack of this fiber while switched out */
@@ -394,6 +395,7 @@ int twe__fiber_resume(twe_fiber_t *f) {
         f->id, tls.current->id);
   }
   if (!f->live || f->finished) die("twe__fiber_resume: fiber %" PRIu64 " has finished", f->id);
+  if (f->abandoned) die("twe__fiber_resume: fiber %" PRIu64 " was abandoned", f->id);
   canary_check(f);
   tls.current = f;
   san_enter(f);
@@ -403,7 +405,20 @@ int twe__fiber_resume(twe_fiber_t *f) {
   /* Checked here, on the thread's own stack, rather than inside yield: a
    * fiber that overflowed may have little stack left to report it on. */
   canary_check(f);
+  if (f->abandoned) return TWE_FIBER_ABANDONED;
   return f->finished ? 0 : 1;
+}
+
+void twe__fiber_abandon(void) {
+  twe_fiber_t *f = tls.current;
+  if (!f) die("twe__fiber_abandon called outside a fiber");
+  f->abandoned = true;
+  /* Announced like a fiber's end: ASan drops its fake stack, TSan switches
+   * back to the thread. The registers saved into f->sp (possibly on the
+   * signal stack) are never loaded again. */
+  san_leave(f, true);
+  twe__fiber_switch(&f->sp, tls.sched_sp);
+  die("abandoned fiber %" PRIu64 " was resumed", f->id); /* unreachable */
 }
 
 void twe__fiber_yield(void) {

@@ -60,8 +60,12 @@ void twe__fiber_pool_stats(const twe_fiber_pool_t *pool, twe_fiber_pool_stats_t 
 /* Creates a fiber that will run fn(arg) when first resumed. Returns 0,
  * -ENOMEM. */
 int twe__fiber_create(twe_fiber_pool_t *pool, twe_fiber_fn fn, void *arg, twe_fiber_t **out);
+/* twe__fiber_resume's answer when the fiber gave up with twe__fiber_abandon. */
+#define TWE_FIBER_ABANDONED 2
+
 /* Switches to f until it yields or returns. Returns 1 if f yielded (it can
- * be resumed again), 0 if its function returned (destroy it). Not from
+ * be resumed again), 0 if its function returned (destroy it),
+ * TWE_FIBER_ABANDONED if it was abandoned (destroy it, never resume it). Not from
  * inside a fiber, nor on a finished fiber (both abort). f's canary is
  * checked before and after it runs; a smashed one aborts the process with a
  * message naming the fiber (id, fn, arg) on stderr: memory next to the
@@ -71,6 +75,12 @@ int twe__fiber_resume(twe_fiber_t *f);
 /* From inside a fiber: back to the twe__fiber_resume that ran it (aborts
  * outside a fiber). Returns when the fiber is resumed again. */
 void twe__fiber_yield(void);
+/* From inside a fiber: leaves it for good, back to the twe__fiber_resume
+ * that ran it, which returns TWE_FIBER_ABANDONED. Nothing on the fiber's
+ * stack runs again and nothing is unwound. The watchdog calls it from its
+ * signal handler (with the thread's signal mask restored first) or at a
+ * safe point in engine code. Never returns. */
+_Noreturn void twe__fiber_abandon(void);
 /* The fiber running on this thread, or NULL on the thread's own stack. */
 twe_fiber_t *twe__fiber_current(void);
 /* Whether f's function has returned. */

@@ -33,6 +33,7 @@
 #include "engine/machines.h"
 #include "engine/run_internal.h"
 #include "engine/values.h"
+#include "engine/watchdog.h"
 #include "proto/codec.h"
 #include "temporal/api/enums/v1/event_type.pb-c.h"
 #include "twe/error.h"
@@ -353,7 +354,11 @@ void twe__run_wait(twe_run_t *run, twe__wait_mode_t mode, twe_future_t *const *f
   }
   /* wake() clears wait_mode when it queues us; the scheduler resumes a
    * fiber only from the ready queue. */
-  while (w->wait_mode != TWE__WAIT_NONE) twe__fiber_yield();
+  while (w->wait_mode != TWE__WAIT_NONE) {
+    int depth = twe__watch_depth_save();
+    twe__fiber_yield();
+    twe__watch_depth_restore(depth);
+  }
 }
 
 twe_run_t *twe__run_of(twe_workflow_t *wf, const char *fn) {
@@ -375,7 +380,11 @@ twe_run_t *twe__run_of(twe_workflow_t *wf, const char *fn) {
 static void root_main(void *arg) {
   twe__wfiber_t *w = arg;
   twe_run_t *run = w->run;
+  /* From here to the return, the watchdog may abandon this fiber at any
+   * safe instruction (engine/watchdog.h). */
+  twe__watch_user_enter();
   run->registered->fn(&run->wf, run->registered->user);
+  twe__watch_user_leave();
 }
 
 static int start_code(twe_run_t *run) {
@@ -419,6 +428,14 @@ static int check_no_extra_commands(twe_run_t *run) {
       run->match_point_event_id);
 }
 
+/* The watchdog stopped the task (engine/watchdog.h): the task fails with
+ * its message, and the run must go. */
+static int preempted(twe_run_t *run, twe__watched_t *watch) {
+  char msg[sizeof run->message];
+  twe__watch_preempt_message(watch, msg, sizeof msg);
+  return twe__run_fail(run, TWE_EPREEMPTED, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE), "%s", msg);
+}
+
 /* Runs ready fibers until every one is blocked or finished. */
 static int activate(twe_run_t *run, const twe_event_pb_t *started, bool replaying) {
   int rc = check_no_extra_commands(run);
@@ -428,10 +445,18 @@ static int activate(twe_run_t *run, const twe_event_pb_t *started, bool replayin
   if (run->closed) return 0; /* nothing runs after the workflow's end */
   if (!run->code_started && (rc = start_code(run)) < 0) return rc;
   twe__wfiber_t *w;
+  twe__watched_t *watch = twe__watch_self();
   while (run->status == 0 && !run->closed && (w = ready_pop(run))) {
+    if (twe__watch_preempt_due(watch)) return preempted(run, watch);
     run->current = w;
     int more = twe__fiber_resume(w->fiber);
     run->current = NULL;
+    if (more == TWE_FIBER_ABANDONED) {
+      /* The fiber is gone mid-function; the run's state is whatever the
+       * code left. The run is dropped after this task fails. */
+      fiber_finished(run, w);
+      return preempted(run, watch);
+    }
     if (more) continue;
     bool root = w->root;
     fiber_finished(run, w);

@@ -9,6 +9,7 @@
  * and the stop request all wake the same wait. */
 #define _GNU_SOURCE /* getrandom (sys/random.h) and strdup under -std=c11 */
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,8 +87,10 @@ static size_t shard_round(void *arg, size_t budget) {
     twe__wf_side_begin_stop(s);
     if (s->act) twe__act_side_begin_stop(s);
   }
-  /* The workflow side works entirely in reactor callbacks. */
   size_t n = s->act ? twe__act_side_poll(s, budget) : 0;
+  /* Workflow code runs here, at the top of a round (see
+   * twe__wf_side_run). */
+  n += twe__wf_side_run(s, budget);
   if (s->draining) {
     /* Both every round: the workflow side hands its sticky queue back as
      * soon as its own tasks are answered, not after the activities' grace
@@ -112,6 +115,7 @@ static void shard_on_start(twe_shard_t *shard, void *arg) {
   twe_wshard_t *s = arg;
   twe_worker_t *w = s->worker;
   char err[256] = "";
+  s->watch = twe__watch_attach(w->watchdog, s->index);
   int rc = twe__reactor_create(&s->reactor, NULL);
   if (rc < 0) return shard_fail(s, "reactor", rc, NULL);
   twe__shard_set_loop(shard, &reactor_loop_ops, s->reactor);
@@ -149,12 +153,73 @@ static void shard_on_stop(twe_shard_t *shard, void *arg) {
               s->index, abandoned);
     s->pool = NULL;
   }
-  if (s->fibers) twe__fiber_pool_destroy(s->fibers);
+  if (s->fibers && !s->fibers_pinned) twe__fiber_pool_destroy(s->fibers);
   s->fibers = NULL;
+  twe__watch_detach(s->watch);
+  s->watch = NULL;
   /* The reactor stays: it is the loop the shard's waiter wakes, and
    * twe_worker_stop (any thread, a signal handler) may still be inside that
    * wake-up. twe_worker_destroy frees it after the join. */
   atomic_fetch_add_explicit(&s->worker->shards_done, 1, memory_order_release);
+}
+
+/* --- the watchdog's hooks ------------------------------------------------- */
+
+/* On the replacement thread of a shard whose thread was retired: watch
+ * this thread instead, and fail the task the old one was stuck in. */
+static void shard_on_takeover(twe_shard_t *shard, void *arg) {
+  (void)shard;
+  twe_wshard_t *s = arg;
+  s->watch = twe__watch_attach(s->worker->watchdog, s->index);
+  twe__wf_side_takeover(s, s->retiring);
+  s->retiring = NULL;
+}
+
+/* On the watchdog thread. */
+static int replace_shard_thread(void *arg, twe__watched_t *rec) {
+  twe_worker_t *w = arg;
+  if (rec->shard >= w->shard_count) return -EINVAL;
+  twe_wshard_t *s = &w->shards[rec->shard];
+  s->retiring = rec; /* published to the new thread by its creation */
+  pthread_t old;
+  return twe__shard_replace_thread(s->thread, shard_on_takeover, s, &old);
+}
+
+/* On the watchdog thread: a retired thread exited; its shard may free
+ * what it left (twe__wf_side_run checks every round it is woken). */
+static void retired_thread_gone(void *arg, twe__watched_t *rec) {
+  twe_worker_t *w = arg;
+  if (rec->shard < w->shard_count && w->shards[rec->shard].thread)
+    twe__waiter_notify(twe__shard_waiter(w->shards[rec->shard].thread));
+}
+
+static int64_t budget_or(int64_t v, int64_t dflt) {
+  return v == 0 ? dflt : v < 0 ? 0 : v;
+}
+
+static int watchdog_start(twe_worker_t *w) {
+  const twe_worker_options_t *o = &w->opts;
+  twe__watchdog_options_t wo = {
+      .cpu_warning_ns = budget_or(o->workflow_cpu_warning_ns, 1000000000ll),
+      .cpu_budget_ns = budget_or(o->workflow_cpu_budget_ns, 5000000000ll),
+      .blocked_warning_ns = budget_or(o->workflow_blocked_warning_ns, 100000000ll),
+      .blocked_budget_ns = budget_or(o->workflow_blocked_budget_ns, 1000000000ll),
+      .max_retired = o->max_retired_threads ? o->max_retired_threads : 4,
+  };
+  if (!wo.cpu_warning_ns && !wo.cpu_budget_ns && !wo.blocked_warning_ns && !wo.blocked_budget_ns)
+    return 0; /* all off: no thread */
+  twe__watchdog_hooks_t hooks = {replace_shard_thread, retired_thread_gone, w};
+  int rc = twe__watchdog_create(&wo, &hooks, &w->watchdog);
+  if (rc < 0) {
+    fprintf(stderr, "twe: watchdog: %s\n", twe_strerror(rc));
+    return rc;
+  }
+  fprintf(stderr, "twe: watchdog: workflow task budgets: cpu %.2f s (warning %.2f s), blocked "
+          "%.2f s (warning %.2f s); at most %u retired threads\n",
+          (double)wo.cpu_budget_ns / 1e9, (double)wo.cpu_warning_ns / 1e9,
+          (double)wo.blocked_budget_ns / 1e9, (double)wo.blocked_warning_ns / 1e9,
+          wo.max_retired);
+  return 0;
 }
 
 /* --- start, stop --------------------------------------------------------- */
@@ -183,6 +248,13 @@ int twe_worker_start(twe_worker_t *w) {
     return -ENOMEM;
   }
   w->shard_count = n;
+  if ((rc = watchdog_start(w)) < 0) {
+    free(w->shards);
+    w->shards = NULL;
+    w->shard_count = 0;
+    atomic_store(&w->started, 0);
+    return rc;
+  }
   long cache = w->opts.max_cached_workflows;
   uint64_t tag;
   if (getrandom(&tag, sizeof tag, 0) != (ssize_t)sizeof tag) tag = (uint64_t)(uintptr_t)w;
@@ -261,6 +333,8 @@ void twe_worker_destroy(twe_worker_t *w) {
     if (s->thread) twe__shard_destroy(s->thread);
     if (s->reactor) twe__reactor_destroy(s->reactor);
   }
+  /* After the shard threads: they detached from it as they ended. */
+  twe__watchdog_destroy(w->watchdog);
   free(w->shards);
   twe__registry_destroy(&w->registry);
   free(w->task_queue);
@@ -285,6 +359,17 @@ void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out) {
     SUM(activities_failed);
     SUM(activities_running);
     SUM(heartbeats_sent);
+    SUM(workflow_tasks_in_flight);
 #undef SUM
+  }
+  if (w->watchdog) {
+    const twe__watchdog_counters_t *c = twe__watchdog_counters(w->watchdog);
+#define WD(f, g) out->f = atomic_load_explicit(&c->g, memory_order_relaxed)
+    WD(watchdog_cpu_warnings, cpu_warnings);
+    WD(watchdog_blocked_warnings, blocked_warnings);
+    WD(watchdog_preemptions, preemptions);
+    WD(threads_retired, threads_retired);
+    WD(retired_threads_alive, retired_alive);
+#undef WD
   }
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include "engine/fiber.h"
 #include "engine/registry.h"
+#include "engine/watchdog.h"
 #include "io/grpc_channel.h"
 #include "io/reactor.h"
 #include "sched/pool.h"
@@ -32,6 +33,7 @@ typedef struct twe__shard_counters {
   _Atomic uint64_t history_pages_fetched;
   _Atomic uint64_t activities_completed, activities_failed, activities_running;
   _Atomic uint64_t heartbeats_sent;
+  _Atomic uint64_t workflow_tasks_in_flight;
 } twe__shard_counters_t;
 
 static inline void twe__count(_Atomic uint64_t *c, int64_t delta) {
@@ -58,6 +60,15 @@ struct twe_wshard {
   bool draining;
   /* Set by twe_worker_wait once the thread is joined (owner thread). */
   bool joined;
+  /* The watchdog's record of the thread running the shard now (replaced
+   * when a stuck thread is retired), and, while a replacement takes over,
+   * the retired thread's record (written by the watchdog before it starts
+   * the replacement, read by the replacement). */
+  twe__watched_t *watch;
+  twe__watched_t *retiring;
+  /* Fiber stacks of runs a retired thread may still be on: the fiber pool
+   * cannot be freed while such a thread lives (set at stop). */
+  bool fibers_pinned;
   twe__shard_counters_t counters;
 };
 
@@ -76,6 +87,7 @@ struct twe_worker {
   atomic_int started;
   /* Shards that finished their shutdown; twe_worker_wait joins them. */
   atomic_uint shards_done;
+  twe__watchdog_t *watchdog; /* NULL: every budget off */
 };
 
 /* The client's options and identity (engine/client.c). */
@@ -100,6 +112,16 @@ void twe__act_side_destroy(twe_wshard_t *s);
 
 /* --- workflow side (workflow_poller.c); all on the shard thread --------- */
 int twe__wf_side_start(twe_wshard_t *s);
+/* Applies workflow tasks whose history is complete (workflow code runs
+ * here, in a round of the shard's loop, never inside an I/O callback: a
+ * thread stuck in it leaves the reactor and the connection at rest for a
+ * replacement), and frees what retired threads left once they are gone.
+ * Returns work items handled (budget: there may be more). */
+size_t twe__wf_side_run(twe_wshard_t *s, size_t budget);
+/* On a replacement thread, first thing: the task the retired thread
+ * `retired` was applying fails with retired->message; its run is set aside
+ * until that thread is gone. */
+void twe__wf_side_takeover(twe_wshard_t *s, twe__watched_t *retired);
 void twe__wf_side_begin_stop(twe_wshard_t *s);
 bool twe__wf_side_idle(const twe_wshard_t *s);
 void twe__wf_side_destroy(twe_wshard_t *s);

@@ -17,6 +17,7 @@
 #include "engine/machines.h"
 #include "engine/run_internal.h"
 #include "engine/values.h"
+#include "engine/watchdog.h"
 #include "twe/error.h"
 #include "twe/workflow.h"
 
@@ -29,14 +30,17 @@ static int arena_error(const twe_run_t *run) {
 /* --- context ------------------------------------------------------------------------ */
 
 const twe_workflow_info_t *twe_workflow_info(twe_workflow_t *wf) {
+  TWE__WATCH_API_GUARD();
   return &twe__run_of(wf, __func__)->info;
 }
 
 size_t twe_workflow_arg_count(twe_workflow_t *wf) {
+  TWE__WATCH_API_GUARD();
   return twe__run_of(wf, __func__)->nargs;
 }
 
 int twe_workflow_arg(twe_workflow_t *wf, size_t i, twe_payload_t *out) {
+  TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
   if (i >= run->nargs) return -ERANGE;
   *out = run->args[i];
@@ -44,6 +48,7 @@ int twe_workflow_arg(twe_workflow_t *wf, size_t i, twe_payload_t *out) {
 }
 
 int64_t twe_workflow_now(twe_workflow_t *wf) {
+  TWE__WATCH_API_GUARD();
   return twe__run_of(wf, __func__)->now_ns;
 }
 
@@ -52,6 +57,7 @@ static uint64_t rotl(uint64_t x, int k) {
 }
 
 uint64_t twe_workflow_random(twe_workflow_t *wf) {
+  TWE__WATCH_API_GUARD();
   /* xoshiro256**, seeded in run.c from the original run id. */
   uint64_t *s = twe__run_of(wf, __func__)->rng;
   uint64_t result = rotl(s[1] * 5, 7) * 9;
@@ -66,10 +72,12 @@ uint64_t twe_workflow_random(twe_workflow_t *wf) {
 }
 
 bool twe_workflow_is_replaying(twe_workflow_t *wf) {
+  TWE__WATCH_API_GUARD();
   return twe__run_of(wf, __func__)->replaying;
 }
 
 void *twe_workflow_alloc(twe_workflow_t *wf, size_t size) {
+  TWE__WATCH_API_GUARD();
   return twe__arena_alloc(&twe__run_of(wf, __func__)->arena, size);
 }
 
@@ -100,6 +108,7 @@ static Google__Protobuf__Duration *duration(twe_run_t *run, uint64_t ns, bool *o
 twe_future_t *twe_workflow_start_activity(twe_workflow_t *wf, const char *type,
                                           const twe_activity_options_t *options,
                                           const twe_payload_t *args, size_t nargs, int *err) {
+  TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
   if (!type || !*type || !options || (nargs && !args)) return fail_with(err, -EINVAL);
   if (!options->schedule_to_close_timeout_ns && !options->start_to_close_timeout_ns)
@@ -155,6 +164,7 @@ twe_future_t *twe_workflow_start_activity(twe_workflow_t *wf, const char *type,
 }
 
 twe_future_t *twe_workflow_start_timer(twe_workflow_t *wf, uint64_t duration_ns, int *err) {
+  TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
   if (!duration_ns || run->closed) return fail_with(err, -EINVAL);
   /* The server counts timers in whole milliseconds: round up, never down
@@ -199,6 +209,7 @@ bool twe_future_ready(const twe_future_t *f) {
 }
 
 int twe_future_wait(twe_workflow_t *wf, twe_future_t *f) {
+  TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
   check_future(run, f, __func__);
   twe__run_wait(run, TWE__WAIT_ALL, &f, 1);
@@ -206,6 +217,7 @@ int twe_future_wait(twe_workflow_t *wf, twe_future_t *f) {
 }
 
 size_t twe_future_wait_any(twe_workflow_t *wf, twe_future_t *const *fs, size_t n) {
+  TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
   if (n == 0 || !fs) {
     fprintf(stderr, "twe: %s: no futures to wait for (n must be >= 1)\n", __func__);
@@ -219,6 +231,7 @@ size_t twe_future_wait_any(twe_workflow_t *wf, twe_future_t *const *fs, size_t n
 }
 
 int twe_future_wait_all(twe_workflow_t *wf, twe_future_t *const *fs, size_t n) {
+  TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
   for (size_t i = 0; i < n; i++) check_future(run, fs[i], __func__);
   if (n) twe__run_wait(run, TWE__WAIT_ALL, fs, n);
@@ -245,6 +258,7 @@ int twe_workflow_execute_activity(twe_workflow_t *wf, const char *type,
                                   const twe_activity_options_t *options,
                                   const twe_payload_t *args, size_t nargs, twe_payload_t *result,
                                   twe_error_info_t *error) {
+  TWE__WATCH_API_GUARD();
   int rc;
   twe_future_t *f = twe_workflow_start_activity(wf, type, options, args, nargs, &rc);
   if (!f) return rc;
@@ -255,6 +269,7 @@ int twe_workflow_execute_activity(twe_workflow_t *wf, const char *type,
 }
 
 int twe_workflow_sleep(twe_workflow_t *wf, uint64_t duration_ns) {
+  TWE__WATCH_API_GUARD();
   int rc;
   twe_future_t *f = twe_workflow_start_timer(wf, duration_ns, &rc);
   if (!f) return rc;
@@ -265,6 +280,7 @@ int twe_workflow_sleep(twe_workflow_t *wf, uint64_t duration_ns) {
 /* --- the end ------------------------------------------------------------------------------- */
 
 int twe_workflow_complete(twe_workflow_t *wf, const twe_payload_t *result) {
+  TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
   twe_payload_t null_value = twe_payload_null();
   twe_payload_pb_t *pb;
@@ -275,6 +291,7 @@ int twe_workflow_complete(twe_workflow_t *wf, const twe_payload_t *result) {
 }
 
 int twe_workflow_fail(twe_workflow_t *wf, const twe_error_info_t *err) {
+  TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
   if (!err) return -EINVAL;
   twe_failure_pb_t *f;

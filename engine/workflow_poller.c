@@ -57,7 +57,9 @@ typedef struct cached_run {
   struct wf_poller *parked;
 } cached_run_t;
 
-enum poller_state { P_IDLE, P_POLLING, P_HISTORY, P_RESPONDING, P_WAIT_RETRY, P_PARKED };
+/* P_READY: the task's events are gathered; it waits in the side's ready
+ * list for twe__wf_side_run to apply it. */
+enum poller_state { P_IDLE, P_POLLING, P_HISTORY, P_READY, P_RESPONDING, P_WAIT_RETRY, P_PARKED };
 
 typedef struct wf_poller {
   struct twe__wf_side *side;
@@ -76,8 +78,22 @@ typedef struct wf_poller {
   twe_event_pb_t **events;
   size_t n_events, cap_events;
   ProtobufCBinaryData page_token;
+  /* P_READY: the events to apply (into events, or into the task's own
+   * history) and the next poller in the ready list. */
+  twe_event_pb_t *const *apply_events;
+  size_t apply_n;
+  struct wf_poller *next_ready;
   twe_run_outcome_t outcome;
 } wf_poller_t;
+
+/* A run whose thread was retired while in its code: the thread may still
+ * wake up on the run's fiber and touch its arena, so both stay until the
+ * thread is gone. */
+typedef struct grave {
+  twe_run_t *run;
+  twe__watched_t *retired;
+  struct grave *next;
+} grave_t;
 
 struct twe__wf_side {
   twe_wshard_t *s;
@@ -90,6 +106,10 @@ struct twe__wf_side {
   cached_run_t *lru_head, *lru_tail;
   twe_run_env_t env;
   bool stopping;
+  /* Tasks ready to apply, oldest first; the one being applied now. */
+  wf_poller_t *ready_head, *ready_tail;
+  wf_poller_t *applying;
+  grave_t *graves;
   /* ShutdownWorker, sent once at stop when the shard has a sticky queue. */
   twe_grpc_request_t shutdown_req;
   twe_arena_t shutdown_arena;
@@ -199,6 +219,12 @@ static void cache_trim(struct twe__wf_side *w) {
 
 static twe_arena_t *task_arena(wf_poller_t *p) { return &p->arenas[p->cur]; }
 
+/* The poller holds a task from here to task_finish: a slot in use. */
+static void take_task(wf_poller_t *p, wft_pb_t *t) {
+  if (!p->task) twe__count(&p->side->s->counters.workflow_tasks_in_flight, 1);
+  p->task = t;
+}
+
 static const char *task_run_id(const wft_pb_t *t) {
   return (t->workflow_execution && t->workflow_execution->run_id) ? t->workflow_execution->run_id
                                                                   : "";
@@ -254,6 +280,7 @@ static void task_finish(wf_poller_t *p, bool evict) {
   p->n_events = p->cap_events = 0;
   p->page_token.data = NULL;
   p->page_token.len = 0;
+  if (p->task) twe__count(&w->s->counters.workflow_tasks_in_flight, -1);
   p->task = NULL;
   twe__arena_reset(task_arena(p));
   if (parked) process_task(parked);
@@ -403,7 +430,7 @@ static void on_responded(twe_grpc_request_t *req) {
   /* Even when stopping: the task is ours now; dropping it would leave it
    * to time out. The draining shard waits for it. */
   if (resp && resp->workflow_task && resp->workflow_task->task_token.len) {
-    p->task = resp->workflow_task;
+    take_task(p, resp->workflow_task);
     process_task(p);
     return;
   }
@@ -413,8 +440,28 @@ static void on_responded(twe_grpc_request_t *req) {
 
 /* --- applying a task to its run ----------------------------------------- */
 
+/* The task's events are all here: queue it for twe__wf_side_run. */
 static void apply_and_respond(wf_poller_t *p, twe_event_pb_t *const *events, size_t n) {
   struct twe__wf_side *w = p->side;
+  p->apply_events = events;
+  p->apply_n = n;
+  p->state = P_READY;
+  p->next_ready = NULL;
+  if (w->ready_tail) w->ready_tail->next_ready = p;
+  else w->ready_head = p;
+  w->ready_tail = p;
+}
+
+static const char *task_workflow_type(const wft_pb_t *t) {
+  return t->workflow_type && t->workflow_type->name ? t->workflow_type->name : "";
+}
+
+/* Runs the task's events through its run (workflow code runs here) and
+ * answers. On the shard thread, from twe__wf_side_run only. */
+static void apply_now(wf_poller_t *p) {
+  struct twe__wf_side *w = p->side;
+  twe_event_pb_t *const *events = p->apply_events;
+  size_t n = p->apply_n;
   memset(&p->outcome, 0, sizeof p->outcome);
   /* The events must run up to this task's WORKFLOW_TASK_STARTED: anything
    * shorter would answer a task the code has not seen. */
@@ -428,7 +475,9 @@ static void apply_and_respond(wf_poller_t *p, twe_event_pb_t *const *events, siz
                    msg);
     return;
   }
+  twe__watch_task_begin(w->s->watch, task_workflow_type(p->task), task_run_id(p->task));
   int rc = twe__run_apply(p->entry->run, events, n, task_arena(p), &p->outcome);
+  twe__watch_task_end(w->s->watch);
   if (rc < 0) {
     if (rc == TWE_ENONDETERMINISM) twe__count(&w->s->counters.nondeterminism_errors, 1);
     const char *msg = p->outcome.message[0] ? p->outcome.message : twe_strerror(rc);
@@ -699,8 +748,70 @@ static void on_poll(twe_grpc_request_t *req) {
     next_poll(p);
     return;
   }
-  p->task = t;
+  take_task(p, t);
   process_task(p);
+}
+
+/* --- applying, takeover, graves ------------------------------------------- */
+
+/* Frees runs whose retired thread is gone. */
+static size_t bury(struct twe__wf_side *w) {
+  size_t n = 0;
+  for (grave_t **gp = &w->graves; *gp;) {
+    grave_t *g = *gp;
+    if (!atomic_load_explicit(&g->retired->gone, memory_order_acquire)) {
+      gp = &g->next;
+      continue;
+    }
+    *gp = g->next;
+    twe__run_destroy(g->run);
+    free(g);
+    n++;
+  }
+  return n;
+}
+
+size_t twe__wf_side_run(twe_wshard_t *s, size_t budget) {
+  struct twe__wf_side *w = s->wf;
+  if (!w) return 0;
+  size_t n = w->graves ? bury(w) : 0;
+  /* A few tasks per round: the reactor gets its turn between them. */
+  size_t limit = budget < 8 ? budget : 8;
+  while (w->ready_head && n < limit) {
+    wf_poller_t *p = w->ready_head;
+    w->ready_head = p->next_ready;
+    if (!w->ready_head) w->ready_tail = NULL;
+    p->next_ready = NULL;
+    w->applying = p;
+    apply_now(p);
+    w->applying = NULL;
+    n++;
+  }
+  return w->ready_head ? budget : n;
+}
+
+void twe__wf_side_takeover(twe_wshard_t *s, twe__watched_t *retired) {
+  struct twe__wf_side *w = s->wf;
+  wf_poller_t *p = w ? w->applying : NULL;
+  if (!p) return;
+  w->applying = NULL;
+  /* The run's memory stays in a grave while the retired thread may still
+   * run on its fiber; the cache entry goes now. */
+  grave_t *g = calloc(1, sizeof *g);
+  if (g && p->entry) {
+    g->run = p->entry->run;
+    g->retired = retired;
+    g->next = w->graves;
+    w->graves = g;
+    p->entry->run = NULL;
+  } else {
+    free(g);
+    /* Out of memory for a grave: leak the run rather than free memory a
+     * thread may still use. */
+    if (p->entry) p->entry->run = NULL;
+  }
+  memset(&p->outcome, 0, sizeof p->outcome);
+  respond_failed(p, CAUSE_UNHANDLED, retired->message);
 }
 
 /* --- shard entry points -------------------------------------------------- */
@@ -799,6 +910,19 @@ void twe__wf_side_destroy(twe_wshard_t *s) {
     twe__arena_destroy(&p->arenas[1]);
   }
   while (w->lru_head) cache_evict(w, w->lru_head);
+  bury(w);
+  if (w->graves) {
+    /* Retired threads still alive may run on these runs' fibers: their
+     * memory (and the shard's fiber stacks) stays for good. */
+    size_t left = 0;
+    for (grave_t *g = w->graves, *next; g; g = next, left++) {
+      next = g->next;
+      free(g);
+    }
+    fprintf(stderr, "twe: shard %u: %zu run(s) of retired threads still alive are left in "
+            "memory\n", s->index, left);
+    s->fibers_pinned = true;
+  }
   free(w->buckets);
   twe__arena_destroy(&w->shutdown_arena);
   free(w);

@@ -35,8 +35,21 @@ struct twe_shard {
   size_t runq_len;
   twe_mailbox_t *blocked;       /* outboxes waiting for room */
   uint64_t rounds;
+  /* The thread running the loop. A replacement (twe__shard_replace_thread)
+   * swaps it under thread_lock; finished (set by whichever thread ends the
+   * loop) tells twe__shard_join which thread to join. */
+  pthread_mutex_t thread_lock;
+  pthread_cond_t finished_cond;
   pthread_t thread;
+  bool finished;
   bool started, joined;
+};
+
+/* What a replacement thread starts with. */
+struct takeover {
+  twe_shard_t *shard;
+  twe_shard_hook_cb hook;
+  void *arg;
 };
 
 static _Thread_local twe_shard_t *current_shard;
@@ -67,6 +80,8 @@ int twe__shard_create(const twe_shard_options_t *options, twe_shard_t **out) {
   }
   twe__waiter_init(&s->waiter, s->opt.loop_ops, s->opt.loop_ctx);
   atomic_init(&s->stop, false);
+  pthread_mutex_init(&s->thread_lock, NULL);
+  pthread_cond_init(&s->finished_cond, NULL);
   *out = s;
   return 0;
 }
@@ -199,13 +214,9 @@ static void run_tasks(twe_shard_t *s) {
   }
 }
 
-static void *shard_main(void *arg) {
-  twe_shard_t *s = arg;
-  current_shard = s;
-  char name[16];
-  snprintf(name, sizeof name, "twe-shard-%u", s->opt.index);
-  pthread_setname_np(pthread_self(), name);
-  if (s->opt.on_start) s->opt.on_start(s, s->opt.hook_arg);
+/* The loop, on whichever thread runs the shard: its first thread after
+ * on_start, or a replacement after its takeover hook. */
+static void run_loop(twe_shard_t *s) {
   for (;;) {
     /* begin() before the stop check: a stop notified after this point makes
      * the park below return at once, one notified before it is visible here
@@ -223,11 +234,39 @@ static void *shard_main(void *arg) {
   }
   if (s->opt.on_stop) s->opt.on_stop(s, s->opt.hook_arg);
   current_shard = NULL;
+  pthread_mutex_lock(&s->thread_lock);
+  s->finished = true;
+  pthread_cond_broadcast(&s->finished_cond);
+  pthread_mutex_unlock(&s->thread_lock);
+}
+
+static void name_thread(const twe_shard_t *s) {
+  char name[16];
+  snprintf(name, sizeof name, "twe-shard-%u", s->opt.index);
+  pthread_setname_np(pthread_self(), name);
+}
+
+static void *shard_main(void *arg) {
+  twe_shard_t *s = arg;
+  current_shard = s;
+  name_thread(s);
+  if (s->opt.on_start) s->opt.on_start(s, s->opt.hook_arg);
+  run_loop(s);
   return NULL;
 }
 
-int twe__shard_start(twe_shard_t *shard) {
-  if (shard->started) return -EALREADY;
+static void *takeover_main(void *arg) {
+  struct takeover t = *(struct takeover *)arg;
+  free(arg);
+  current_shard = t.shard;
+  name_thread(t.shard);
+  if (t.hook) t.hook(t.shard, t.arg);
+  run_loop(t.shard);
+  return NULL;
+}
+
+/* Creates a thread for the shard, pinned like its first. */
+static int create_thread(twe_shard_t *shard, void *(*fn)(void *), void *arg, pthread_t *out) {
   pthread_attr_t attr;
   int r = pthread_attr_init(&attr);
   if (r) return -r;
@@ -244,10 +283,35 @@ int twe__shard_start(twe_shard_t *shard) {
     CPU_SET_S((size_t)shard->opt.cpu, sz, set);
     r = pthread_attr_setaffinity_np(&attr, sz, set);
   }
-  if (!r) r = pthread_create(&shard->thread, &attr, shard_main, shard);
+  if (!r) r = pthread_create(out, &attr, fn, arg);
   if (set) CPU_FREE(set);
   pthread_attr_destroy(&attr);
-  if (r) return -r;
+  return -r;
+}
+
+int twe__shard_replace_thread(twe_shard_t *shard, twe_shard_hook_cb on_takeover, void *arg,
+                              pthread_t *old) {
+  struct takeover *t = malloc(sizeof *t);
+  if (!t) return -ENOMEM;
+  *t = (struct takeover){shard, on_takeover, arg};
+  pthread_mutex_lock(&shard->thread_lock);
+  pthread_t previous = shard->thread, next;
+  int r = create_thread(shard, takeover_main, t, &next);
+  if (r == 0) {
+    shard->thread = next;
+    if (old) *old = previous;
+  }
+  pthread_mutex_unlock(&shard->thread_lock);
+  if (r) free(t);
+  return r;
+}
+
+int twe__shard_start(twe_shard_t *shard) {
+  if (shard->started) return -EALREADY;
+  pthread_mutex_lock(&shard->thread_lock);
+  int r = create_thread(shard, shard_main, shard, &shard->thread);
+  pthread_mutex_unlock(&shard->thread_lock);
+  if (r) return r;
   shard->started = true;
   return 0;
 }
@@ -261,8 +325,14 @@ void twe__shard_stop(twe_shard_t *shard) {
 
 int twe__shard_join(twe_shard_t *shard) {
   if (!shard->started || shard->joined) return 0;
-  if (pthread_equal(pthread_self(), shard->thread)) return -EDEADLK;
-  int r = pthread_join(shard->thread, NULL);
+  if (current_shard == shard) return -EDEADLK;
+  /* Join the thread that ended the loop: a retired thread (replaced) is
+   * its replacer's to join, and may never end. */
+  pthread_mutex_lock(&shard->thread_lock);
+  while (!shard->finished) pthread_cond_wait(&shard->finished_cond, &shard->thread_lock);
+  pthread_t t = shard->thread;
+  pthread_mutex_unlock(&shard->thread_lock);
+  int r = pthread_join(t, NULL);
   if (r) return -r;
   shard->joined = true;
   return 0;
@@ -273,5 +343,7 @@ void twe__shard_destroy(twe_shard_t *shard) {
   if (shard->default_loop.fd >= 0) twe__eventfd_loop_destroy(&shard->default_loop);
   free(shard->pollers);
   free(shard->msgbuf);
+  pthread_cond_destroy(&shard->finished_cond);
+  pthread_mutex_destroy(&shard->thread_lock);
   free(shard);
 }

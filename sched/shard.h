@@ -20,6 +20,7 @@
 #ifndef TWE_SCHED_SHARD_H
 #define TWE_SCHED_SHARD_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,6 +83,17 @@ int twe__shard_add_inbox_spsc(twe_shard_t *shard, twe_mailbox_t *mb, twe_inbox_c
  * Returns 0, or a negative errno from pthread_create (-EINVAL for a CPU
  * outside the allowed set). Thread: any, once. */
 int twe__shard_start(twe_shard_t *shard);
+
+/* Gives the shard a new thread because its current one is stuck for good
+ * in code that will never return to the shard (the watchdog retired it):
+ * starts a thread, pinned like the first, that calls on_takeover(shard,
+ * arg) and then runs the loop from a fresh round. Everything the shard owns
+ * must be at rest: the stuck thread was inside a poller callback, which the
+ * caller's takeover hook deals with. *old receives the stuck thread; the
+ * caller joins it (twe__shard_join never will). Returns 0 or a negative
+ * errno (the shard keeps its stuck thread). Thread: any but the shard's. */
+int twe__shard_replace_thread(twe_shard_t *shard, twe_shard_hook_cb on_takeover, void *arg,
+                              pthread_t *old);
 
 /* Asks the shard to leave its loop after the current round; returns at once.
  * Thread: any, any number of times. */

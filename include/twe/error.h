@@ -59,6 +59,8 @@ typedef enum twe_errcode {
   /* A workflow ended without completing: failed, timed out, terminated,
    * cancelled or continued as new (a client reading its result). */
   TWE_EWORKFLOW = -(TWE_ERRNO_BASE + 15),
+  /* The watchdog preempted a workflow task over its CPU or blocked budget. */
+  TWE_EPREEMPTED = -(TWE_ERRNO_BASE + 16),
 } twe_errcode_t;
 
 /* A one-line English description of err, for any negative twe return value:

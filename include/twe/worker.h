@@ -54,8 +54,45 @@ typedef struct twe_worker_options {
   /* On stop, how long running activities get to finish before they are
    * asked to cancel (0: 10 s). */
   uint64_t graceful_stop_timeout_ns;
+
+  /* The watchdog (README, "Watchdog"). Two budgets per workflow task,
+   * charged while a shard thread applies the task (replay plus workflow
+   * code), neither of them wall time:
+   *   cpu     — the thread's CPU time (a runaway loop);
+   *   blocked — the time the thread sleeps in a system call (workflow code
+   *             doing I/O or sleeping, which it must not do).
+   * Time the thread is runnable but waiting for a CPU (a busy machine, a
+   * throttling CPU quota) counts for neither. Crossing a warning threshold
+   * logs the workflow type, run id, time used and where the code is, once
+   * per task, and counts it; crossing a budget preempts the task: its run
+   * is abandoned and evicted, the task fails (RespondWorkflowTaskFailed,
+   * WORKFLOW_WORKER_UNHANDLED_FAILURE, naming type, run, time used, budget
+   * and location) and its slot is free at once. 0: the default;
+   * TWE_WATCHDOG_OFF: not checked. */
+  int64_t workflow_cpu_warning_ns;     /* 0: 1 s */
+  int64_t workflow_cpu_budget_ns;      /* 0: 5 s */
+  int64_t workflow_blocked_warning_ns; /* 0: 100 ms */
+  int64_t workflow_blocked_budget_ns;  /* 0: 1 s */
+  /* Workflow code stuck where it cannot be abandoned safely (blocked in a
+   * system call, inside libc or the allocator) costs its shard thread: the
+   * thread is retired (it exits when the code comes back, if ever) and a new
+   * thread takes over the shard. At most this many retired threads may be
+   * alive at once (0: 4); past that, a stuck shard stays stuck and says so
+   * on stderr. */
+  unsigned max_retired_threads;
+  /* How activity threads yield to shard threads, so that activities
+   * saturating every CPU do not delay workflow tasks. */
+  enum twe_activity_priority {
+    TWE_ACTIVITY_PRIORITY_IDLE = 0, /* default: SCHED_IDLE, run when a CPU
+                                     * is otherwise idle (within the
+                                     * process's cgroup) */
+    TWE_ACTIVITY_PRIORITY_NICE,     /* SCHED_OTHER at nice activity_nice */
+    TWE_ACTIVITY_PRIORITY_NORMAL,   /* same as the shard threads */
+  } activity_priority;
+  int activity_nice; /* 1..19 with TWE_ACTIVITY_PRIORITY_NICE (0: 10) */
 } twe_worker_options_t;
 #define TWE_CACHE_DEFAULT (-1L)
+#define TWE_WATCHDOG_OFF (-1LL)
 
 /* Fills opts with the defaults (task_queue NULL: set it). */
 TWE_EXPORT void twe_worker_options_init(twe_worker_options_t *opts);
@@ -103,6 +140,12 @@ typedef struct twe_worker_stats {
   uint64_t activities_failed;
   uint64_t activities_running;
   uint64_t heartbeats_sent;
+  uint64_t workflow_tasks_in_flight;  /* workflow task slots in use now */
+  uint64_t watchdog_cpu_warnings;     /* tasks past the CPU warning threshold */
+  uint64_t watchdog_blocked_warnings; /* tasks past the blocked warning threshold */
+  uint64_t watchdog_preemptions;      /* tasks preempted (either budget) */
+  uint64_t threads_retired;           /* shard threads retired so far */
+  uint64_t retired_threads_alive;     /* of those, not exited yet */
 } twe_worker_stats_t;
 TWE_EXPORT void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out);
 

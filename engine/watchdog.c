@@ -1,0 +1,656 @@
+/* engine/watchdog.c — the watchdog thread, its signal handler and the mode
+ * transitions of watched shard threads. See engine/watchdog.h for the
+ * design; the hazards it answers are in DESIGN.md ("The watchdog").
+ *
+ * Why a signal: the only way to take a CPU away from code that never
+ * returns to the engine is to interrupt it where it is. Why the handler
+ * may switch away without returning: the interrupted code is workflow code
+ * outside every library (engine/codemap.h says so from its program
+ * counter), so nothing it holds belongs to anyone else; the run that owns
+ * its memory is dropped whole. The handler restores the thread's signal
+ * mask before it leaves, and leaves the signal stack by switching stacks
+ * (the kernel decides "on the signal stack" from the stack pointer). */
+#define _GNU_SOURCE /* gettid, pthread_tryjoin_np, sigaltstack, SCHED_IDLE */
+#include "engine/watchdog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "engine/codemap.h"
+#include "engine/fiber.h"
+
+#define NS_PER_S 1000000000ll
+#define NS_PER_MS 1000000ll
+
+struct twe__watchdog {
+  twe__watchdog_options_t opt;
+  twe__watchdog_hooks_t hooks;
+  twe__watchdog_counters_t counters;
+  pthread_mutex_t lock; /* the lists; held by the watchdog during a tick */
+  pthread_cond_t cond;  /* destroy wakes the thread */
+  bool stop;
+  twe__watched_t *watched; /* attached threads, including retired ones not joined */
+  twe__watched_t *dead;    /* retired and joined, or detached: freed at destroy */
+  pthread_t thread;
+  bool started;
+};
+
+/* The calling thread's record. Initial-exec: the signal handler reads it,
+ * and that model needs no allocation on first access. */
+static __thread twe__watched_t *tls_rec __attribute__((tls_model("initial-exec")));
+
+static int g_signal;
+static pthread_once_t g_signal_once = PTHREAD_ONCE_INIT;
+
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static int64_t clock_ns(clockid_t c) {
+  struct timespec ts;
+  if (clock_gettime(c, &ts) != 0) return -1;
+  return ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+/* --- leaving for good ------------------------------------------------------ */
+
+/* A retired thread reached a point where it may go: it exits at once,
+ * without unwinding (its stack is a workflow fiber's) and without touching
+ * the shard, which another thread owns now. The kernel clears the thread's
+ * id word, so the watchdog's pthread_tryjoin_np sees it gone. */
+_Noreturn static void exit_retired(void) {
+  for (;;) syscall(SYS_exit, 0);
+}
+
+/* --- the signal handler ------------------------------------------------------ */
+
+static uintptr_t context_pc(const ucontext_t *uc) {
+#if defined(__x86_64__)
+  return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+  return (uintptr_t)uc->uc_mcontext.pc;
+#else
+  (void)uc;
+  return 0;
+#endif
+}
+
+static bool marked(const twe__watched_t *rec) {
+  uint64_t seq = atomic_load_explicit(&rec->task_seq, memory_order_relaxed);
+  return seq != 0 && atomic_load_explicit(&rec->preempt_seq, memory_order_acquire) == seq;
+}
+
+/* Async-signal-safe throughout: atomics, the codemap's lock-free lookup,
+ * sigprocmask, the fiber switch, exit. */
+static void on_signal(int sig, siginfo_t *si, void *ucv) {
+  (void)sig;
+  (void)si;
+  twe__watched_t *rec = tls_rec;
+  if (!rec) return;
+  int saved_errno = errno;
+  ucontext_t *uc = ucv;
+  uintptr_t pc = context_pc(uc);
+  atomic_store_explicit(&rec->sampled_pc, pc, memory_order_relaxed);
+  atomic_fetch_add_explicit(&rec->samples, 1, memory_order_release);
+  int mode = atomic_load_explicit(&rec->mode, memory_order_acquire);
+  if (mode == TWE__WATCH_RETIRED) {
+    if (twe__codemap_pc_is_safe(pc)) exit_retired();
+  } else if (mode == TWE__WATCH_USER && marked(rec) && twe__codemap_pc_is_safe(pc)) {
+    int expected = TWE__WATCH_USER;
+    if (atomic_compare_exchange_strong_explicit(&rec->mode, &expected, TWE__WATCH_ENGINE,
+                                                memory_order_acq_rel, memory_order_acquire)) {
+      rec->abandoned_pc = pc;
+      rec->api_fn = NULL;
+      rec->depth = 0;
+      sigprocmask(SIG_SETMASK, &uc->uc_sigmask, NULL);
+      twe__fiber_abandon();
+    }
+    if (expected == TWE__WATCH_RETIRED) exit_retired();
+  }
+  errno = saved_errno;
+}
+
+static void install_signal(void) {
+  int sig = SIGRTMAX - 3;
+  const char *env = getenv("TWE_WATCHDOG_SIGNAL");
+  if (env && *env) {
+    long v = strtol(env, NULL, 10);
+    if (v >= SIGRTMIN && v <= SIGRTMAX) sig = (int)v;
+    else fprintf(stderr, "twe: watchdog: TWE_WATCHDOG_SIGNAL=%s is not a real-time signal "
+                 "(%d..%d); using %d\n", env, SIGRTMIN, SIGRTMAX, sig);
+  }
+  struct sigaction old;
+  if (sigaction(sig, NULL, &old) == 0 && old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)
+    fprintf(stderr, "twe: watchdog: signal %d already had a handler; the watchdog takes it "
+            "(set TWE_WATCHDOG_SIGNAL to move it)\n", sig);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_signal;
+  /* SA_RESTART: workflow code blocked in a system call that the watchdog
+   * only samples carries on as if nothing happened. */
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(sig, &sa, NULL) != 0) {
+    fprintf(stderr, "twe: watchdog: sigaction(%d): %s; budgets will log but not preempt\n", sig,
+            strerror(errno));
+    sig = 0;
+  }
+  g_signal = sig;
+}
+
+/* --- on the watched thread ------------------------------------------------------ */
+
+twe__watched_t *twe__watch_self(void) { return tls_rec; }
+
+twe__watched_t *twe__watch_attach(twe__watchdog_t *wd, unsigned shard) {
+  if (!wd) return NULL;
+  twe__watched_t *rec = calloc(1, sizeof *rec);
+  if (!rec) return NULL;
+  rec->wd = wd;
+  rec->shard = shard;
+  rec->tid = gettid();
+  rec->thread = pthread_self();
+  rec->stat_fd = -1;
+  if (pthread_getcpuclockid(rec->thread, &rec->cpu_clock) != 0) rec->cpu_clock = CLOCK_THREAD_CPUTIME_ID;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)rec->tid);
+  rec->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* The handler runs on its own stack: a fiber's 64 KiB may be nearly used
+   * up by the code being interrupted. */
+  size_t size = 64 * 1024;
+  long min = sysconf(_SC_SIGSTKSZ);
+  if (min > 0 && (size_t)min * 4 > size) size = (size_t)min * 4;
+  void *stk = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (stk != MAP_FAILED) {
+    stack_t ss = {.ss_sp = stk, .ss_size = size, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) == 0) {
+      rec->altstack = stk;
+      rec->altstack_size = size;
+    } else {
+      munmap(stk, size);
+    }
+  }
+  pthread_mutex_init(&rec->names_lock, NULL);
+  atomic_init(&rec->mode, TWE__WATCH_IDLE);
+  tls_rec = rec;
+  pthread_mutex_lock(&wd->lock);
+  rec->wd_next = wd->watched;
+  wd->watched = rec;
+  pthread_mutex_unlock(&wd->lock);
+  return rec;
+}
+
+static void free_record(twe__watched_t *rec) {
+  if (rec->stat_fd >= 0) close(rec->stat_fd);
+  if (rec->altstack) munmap(rec->altstack, rec->altstack_size);
+  pthread_mutex_destroy(&rec->names_lock);
+  free(rec);
+}
+
+static void unlink_record(twe__watchdog_t *wd, twe__watched_t *rec) {
+  for (twe__watched_t **pp = &wd->watched; *pp; pp = &(*pp)->wd_next)
+    if (*pp == rec) {
+      *pp = rec->wd_next;
+      rec->wd_next = NULL;
+      return;
+    }
+}
+
+void twe__watch_detach(twe__watched_t *rec) {
+  if (!rec) return;
+  twe__watchdog_t *wd = rec->wd;
+  tls_rec = NULL;
+  if (rec->altstack) {
+    stack_t ss = {.ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+  }
+  pthread_mutex_lock(&wd->lock);
+  unlink_record(wd, rec);
+  pthread_mutex_unlock(&wd->lock);
+  free_record(rec);
+}
+
+void twe__watch_task_begin(twe__watched_t *rec, const char *workflow_type, const char *run_id) {
+  if (!rec) return;
+  pthread_mutex_lock(&rec->names_lock);
+  snprintf(rec->workflow_type, sizeof rec->workflow_type, "%s", workflow_type ? workflow_type : "");
+  snprintf(rec->run_id, sizeof rec->run_id, "%s", run_id ? run_id : "");
+  pthread_mutex_unlock(&rec->names_lock);
+  atomic_store_explicit(&rec->task_cpu_start_ns, clock_ns(CLOCK_THREAD_CPUTIME_ID),
+                        memory_order_relaxed);
+  rec->depth = 0;
+  rec->api_fn = NULL;
+  rec->abandoned_pc = 0;
+  /* Release: the watchdog that sees the new sequence sees the start time. */
+  atomic_fetch_add_explicit(&rec->task_seq, 1, memory_order_release);
+  atomic_store_explicit(&rec->mode, TWE__WATCH_ENGINE, memory_order_release);
+}
+
+void twe__watch_task_end(twe__watched_t *rec) {
+  if (!rec) return;
+  atomic_store_explicit(&rec->mode, TWE__WATCH_IDLE, memory_order_release);
+}
+
+bool twe__watch_preempt_due(const twe__watched_t *rec) {
+  return rec && marked(rec);
+}
+
+void twe__watch_user_enter(void) {
+  twe__watched_t *rec = tls_rec;
+  if (!rec) return;
+  rec->depth = 0;
+  /* A store is enough: only this thread leaves ENGINE, and the watchdog
+   * retires only from USER. */
+  atomic_store_explicit(&rec->mode, TWE__WATCH_USER, memory_order_release);
+}
+
+void twe__watch_user_leave(void) {
+  twe__watched_t *rec = tls_rec;
+  if (!rec) return;
+  int expected = TWE__WATCH_USER;
+  if (!atomic_compare_exchange_strong_explicit(&rec->mode, &expected, TWE__WATCH_ENGINE,
+                                               memory_order_acq_rel, memory_order_acquire) &&
+      expected == TWE__WATCH_RETIRED)
+    exit_retired(); /* another thread owns the shard now: not one more step */
+}
+
+void twe__watch_api_enter(const char *fn) {
+  twe__watched_t *rec = tls_rec;
+  if (!rec) return;
+  if (rec->depth++ == 0) {
+    twe__watch_user_leave();
+    rec->api_fn = fn;
+  }
+}
+
+void twe__watch_api_leave(int *unused) {
+  (void)unused;
+  twe__watched_t *rec = tls_rec;
+  if (!rec || rec->depth <= 0) return;
+  if (--rec->depth > 0) return;
+  /* The end of the outermost call: engine state is whole again, so this is
+   * a safe point to leave the fiber for good. */
+  if (marked(rec)) {
+    rec->abandoned_pc = 0;
+    twe__fiber_abandon();
+  }
+  rec->api_fn = NULL;
+  twe__watch_user_enter();
+}
+
+int twe__watch_depth_save(void) {
+  twe__watched_t *rec = tls_rec;
+  return rec ? rec->depth : 0;
+}
+
+void twe__watch_depth_restore(int depth) {
+  twe__watched_t *rec = tls_rec;
+  if (rec) rec->depth = depth;
+}
+
+/* --- messages ---------------------------------------------------------------------- */
+
+static void copy_names(twe__watched_t *rec, char *type, size_t tlen, char *run, size_t rlen) {
+  pthread_mutex_lock(&rec->names_lock);
+  snprintf(type, tlen, "%s", rec->workflow_type);
+  snprintf(run, rlen, "%s", rec->run_id);
+  pthread_mutex_unlock(&rec->names_lock);
+}
+
+static void describe_use(char *buf, size_t len, int reason, int64_t used, int64_t limit,
+                         const char *limit_name) {
+  if (reason == TWE__WATCH_CPU)
+    snprintf(buf, len, "used %.2f s of CPU in this task, over its %s of %.2f s",
+             (double)used / NS_PER_S, limit_name, (double)limit / NS_PER_S);
+  else
+    snprintf(buf, len, "was blocked in a system call for %.2f s in this task, over its %s of "
+             "%.2f s", (double)used / NS_PER_S, limit_name, (double)limit / NS_PER_S);
+}
+
+void twe__watch_preempt_message(twe__watched_t *rec, char *buf, size_t len) {
+  int reason = atomic_load_explicit(&rec->preempt_reason, memory_order_relaxed);
+  int64_t used = atomic_load_explicit(&rec->preempt_used_ns, memory_order_relaxed);
+  int64_t budget = atomic_load_explicit(&rec->preempt_budget_ns, memory_order_relaxed);
+  if (reason == TWE__WATCH_CPU) {
+    int64_t now = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    int64_t start = atomic_load_explicit(&rec->task_cpu_start_ns, memory_order_relaxed);
+    if (now >= 0 && start >= 0 && now - start > used) used = now - start;
+  }
+  char type[128], run[64], use[192], where[256];
+  copy_names(rec, type, sizeof type, run, sizeof run);
+  describe_use(use, sizeof use, reason, used, budget, "budget");
+  if (rec->abandoned_pc) {
+    char sym[224];
+    twe__codemap_symbolize(rec->abandoned_pc, sym, sizeof sym);
+    snprintf(where, sizeof where, "interrupted at %s", sym);
+  } else if (rec->api_fn) {
+    snprintf(where, sizeof where, "stopped at the end of its call to %s", rec->api_fn);
+  } else {
+    snprintf(where, sizeof where, "stopped between two of its activations");
+  }
+  snprintf(buf, len, "workflow task preempted by the twe watchdog: workflow \"%s\" (run %s) %s; "
+           "%s", type, run, use, where);
+  atomic_fetch_add_explicit(&rec->wd->counters.preemptions, 1, memory_order_relaxed);
+}
+
+/* --- the watchdog thread -------------------------------------------------------------- */
+
+static void send_signal(twe__watched_t *rec, int64_t now) {
+  rec->wd_last_signal_ns = now;
+  if (g_signal) pthread_kill(rec->thread, g_signal);
+}
+
+/* Signals rec's thread and waits (briefly) for the handler to record where
+ * it was. Returns the program counter, or 0. */
+static uintptr_t sample_pc(twe__watched_t *rec, int64_t now) {
+  uint64_t before = atomic_load_explicit(&rec->samples, memory_order_acquire);
+  send_signal(rec, now);
+  for (int i = 0; i < 50; i++) {
+    if (atomic_load_explicit(&rec->samples, memory_order_acquire) != before)
+      return atomic_load_explicit(&rec->sampled_pc, memory_order_relaxed);
+    struct timespec ts = {0, 100000};
+    nanosleep(&ts, NULL);
+  }
+  return 0;
+}
+
+static void where_now(twe__watched_t *rec, int64_t now, char *buf, size_t len) {
+  uintptr_t pc = sample_pc(rec, now);
+  if (pc) twe__codemap_symbolize(pc, buf, len);
+  else snprintf(buf, len, "(no sample: the thread did not take the signal)");
+}
+
+/* The thread's scheduler state from /proc: 'R', 'S', 'D', ... or 0. */
+static char thread_state(const twe__watched_t *rec) {
+  if (rec->stat_fd < 0) return 0;
+  char buf[512];
+  ssize_t n = pread(rec->stat_fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char *paren = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+  return paren && paren[1] == ' ' ? paren[2] : 0;
+}
+
+static void warn(twe__watched_t *rec, int reason, int64_t used, int64_t warning, int64_t budget,
+                 int64_t now) {
+  twe__watchdog_t *wd = rec->wd;
+  char type[128], run[64], use[192], where[224];
+  copy_names(rec, type, sizeof type, run, sizeof run);
+  describe_use(use, sizeof use, reason, used, warning, "warning threshold");
+  where_now(rec, now, where, sizeof where);
+  char budget_text[64] = "no budget";
+  if (budget > 0) snprintf(budget_text, sizeof budget_text, "budget %.2f s", (double)budget / NS_PER_S);
+  fprintf(stderr, "twe: watchdog: shard %u: workflow \"%s\" (run %s) %s (%s); now at %s\n",
+          rec->shard, type, run, use, budget_text, where);
+  atomic_fetch_add_explicit(reason == TWE__WATCH_CPU ? &wd->counters.cpu_warnings
+                                                     : &wd->counters.blocked_warnings,
+                            1, memory_order_relaxed);
+}
+
+static void retire(twe__watched_t *rec, int64_t now) {
+  twe__watchdog_t *wd = rec->wd;
+  uint64_t alive = atomic_load_explicit(&wd->counters.retired_alive, memory_order_relaxed);
+  if (alive >= wd->opt.max_retired) {
+    if (!rec->wd_stuck_logged) {
+      char type[128], run[64];
+      copy_names(rec, type, sizeof type, run, sizeof run);
+      fprintf(stderr, "twe: watchdog: shard %u is stuck in workflow \"%s\" (run %s), which "
+              "cannot be preempted where it is, and %" PRIu64 " retired thread(s) are alive "
+              "already (the most allowed): the shard stays stuck until one exits\n",
+              rec->shard, type, run, alive);
+      rec->wd_stuck_logged = true;
+    }
+    return;
+  }
+  char type[128], run[64], use[192], where[224];
+  copy_names(rec, type, sizeof type, run, sizeof run);
+  int reason = atomic_load_explicit(&rec->preempt_reason, memory_order_relaxed);
+  int64_t used = atomic_load_explicit(&rec->preempt_used_ns, memory_order_relaxed);
+  if (reason == TWE__WATCH_BLOCKED) used = rec->wd_blocked_ns;
+  else {
+    int64_t c = clock_ns(rec->cpu_clock);
+    int64_t start = atomic_load_explicit(&rec->task_cpu_start_ns, memory_order_relaxed);
+    if (c >= 0 && c - start > used) used = c - start;
+  }
+  describe_use(use, sizeof use, reason, used,
+               atomic_load_explicit(&rec->preempt_budget_ns, memory_order_relaxed), "budget");
+  where_now(rec, now, where, sizeof where);
+  snprintf(rec->message, sizeof rec->message,
+           "workflow task preempted by the twe watchdog: workflow \"%s\" (run %s) %s; it could "
+           "not be interrupted safely at %s, so its thread (shard %u) was retired and replaced "
+           "(%" PRIu64 " of at most %u retired threads alive)",
+           type, run, use, where, rec->shard, alive + 1, wd->opt.max_retired);
+  int expected = TWE__WATCH_USER;
+  /* acq_rel: the message above is published with the mode; from here on
+   * the thread never touches the shard again. */
+  if (!atomic_compare_exchange_strong_explicit(&rec->mode, &expected, TWE__WATCH_RETIRED,
+                                               memory_order_acq_rel, memory_order_acquire))
+    return; /* it came back to engine code meanwhile: it will reach a safe point */
+  atomic_fetch_add_explicit(&wd->counters.threads_retired, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&wd->counters.retired_alive, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&wd->counters.preemptions, 1, memory_order_relaxed);
+  fprintf(stderr, "twe: watchdog: shard %u: thread %d retired: %s\n", rec->shard, (int)rec->tid,
+          rec->message);
+  /* Both threads are pinned to the shard's CPU: the retired one, if it
+   * spins, must not take it from its replacement. */
+  struct sched_param sp = {0};
+  pthread_setschedparam(rec->thread, SCHED_IDLE, &sp);
+  int rc = wd->hooks.replace_thread ? wd->hooks.replace_thread(wd->hooks.arg, rec) : -ENOSYS;
+  if (rc < 0)
+    fprintf(stderr, "twe: watchdog: shard %u: no replacement thread could be started (%s); the "
+            "shard is lost\n", rec->shard, strerror(-rc));
+}
+
+/* A retired thread: joined once it exits; meanwhile signalled every tick,
+ * which lets it exit as soon as it is at a safe point, and makes it run the
+ * kernel work it owes the shard's io_uring (completions of requests it
+ * submitted run as its task work, which a sleeping thread runs only when
+ * something wakes it). */
+static bool check_retired(twe__watched_t *rec, int64_t now) {
+  twe__watchdog_t *wd = rec->wd;
+  if (pthread_tryjoin_np(rec->thread, NULL) == 0) {
+    atomic_fetch_sub_explicit(&wd->counters.retired_alive, 1, memory_order_relaxed);
+    atomic_store_explicit(&rec->gone, true, memory_order_release);
+    fprintf(stderr, "twe: watchdog: shard %u: retired thread %d has exited\n", rec->shard,
+            (int)rec->tid);
+    if (wd->hooks.retired_gone) wd->hooks.retired_gone(wd->hooks.arg, rec);
+    return true;
+  }
+  if (now - rec->wd_last_signal_ns >= wd->opt.tick_ns) send_signal(rec, now);
+  return false;
+}
+
+static void check(twe__watched_t *rec, int64_t now) {
+  twe__watchdog_t *wd = rec->wd;
+  const twe__watchdog_options_t *o = &wd->opt;
+  int mode = atomic_load_explicit(&rec->mode, memory_order_acquire);
+  if (mode == TWE__WATCH_IDLE) return;
+  uint64_t seq = atomic_load_explicit(&rec->task_seq, memory_order_acquire);
+  if (seq != rec->wd_seq) { /* a new task since the last tick */
+    rec->wd_seq = seq;
+    rec->wd_last_ns = now;
+    rec->wd_blocked_ns = 0;
+    rec->wd_marked_ns = 0;
+    rec->wd_cpu_warned = rec->wd_blocked_warned = rec->wd_stuck_logged = false;
+  }
+  int64_t cpu_now = clock_ns(rec->cpu_clock);
+  int64_t cpu = cpu_now < 0 ? 0 : cpu_now - atomic_load_explicit(&rec->task_cpu_start_ns,
+                                                                 memory_order_relaxed);
+  /* Blocked time is charged to workflow code only: engine code may sleep
+   * briefly (a page fault, a log line to a slow stderr) and is trusted to
+   * come back. */
+  char state = mode == TWE__WATCH_USER ? thread_state(rec) : 0;
+  if (state == 'S' || state == 'D') rec->wd_blocked_ns += now - rec->wd_last_ns;
+  rec->wd_last_ns = now;
+  int64_t blocked = rec->wd_blocked_ns;
+
+  if (o->cpu_warning_ns > 0 && cpu >= o->cpu_warning_ns && !rec->wd_cpu_warned) {
+    rec->wd_cpu_warned = true;
+    warn(rec, TWE__WATCH_CPU, cpu, o->cpu_warning_ns, o->cpu_budget_ns, now);
+  }
+  if (o->blocked_warning_ns > 0 && blocked >= o->blocked_warning_ns && !rec->wd_blocked_warned) {
+    rec->wd_blocked_warned = true;
+    warn(rec, TWE__WATCH_BLOCKED, blocked, o->blocked_warning_ns, o->blocked_budget_ns, now);
+  }
+  if (!rec->wd_marked_ns) {
+    int reason = 0;
+    int64_t used = 0, budget = 0;
+    if (o->cpu_budget_ns > 0 && cpu >= o->cpu_budget_ns) {
+      reason = TWE__WATCH_CPU, used = cpu, budget = o->cpu_budget_ns;
+    } else if (o->blocked_budget_ns > 0 && blocked >= o->blocked_budget_ns) {
+      reason = TWE__WATCH_BLOCKED, used = blocked, budget = o->blocked_budget_ns;
+    }
+    if (!reason) return;
+    atomic_store_explicit(&rec->preempt_reason, reason, memory_order_relaxed);
+    atomic_store_explicit(&rec->preempt_used_ns, used, memory_order_relaxed);
+    atomic_store_explicit(&rec->preempt_budget_ns, budget, memory_order_relaxed);
+    /* Release: the thread that sees the mark sees why. */
+    atomic_store_explicit(&rec->preempt_seq, seq, memory_order_release);
+    rec->wd_marked_ns = now;
+    send_signal(rec, now);
+    return;
+  }
+  /* Marked and still in this task: engine code reaches a safe point by
+   * itself; workflow code gets the signal again each tick (it may have
+   * moved somewhere safe), and is retired once the grace is over. */
+  if (mode != TWE__WATCH_USER) return;
+  if (now - rec->wd_marked_ns >= o->retire_grace_ns) retire(rec, now);
+  else send_signal(rec, now);
+}
+
+static void *watchdog_main(void *arg) {
+  twe__watchdog_t *wd = arg;
+  pthread_setname_np(pthread_self(), "twe-watchdog");
+  pthread_mutex_lock(&wd->lock);
+  while (!wd->stop) {
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    int64_t ns = until.tv_nsec + wd->opt.tick_ns;
+    until.tv_sec += ns / NS_PER_S;
+    until.tv_nsec = ns % NS_PER_S;
+    pthread_cond_timedwait(&wd->cond, &wd->lock, &until);
+    if (wd->stop) break;
+    /* Objects loaded since the last tick (a dlopen'ed workflow library)
+     * get their code ranges; cheap when nothing changed. */
+    twe__codemap_refresh();
+    int64_t now = mono_ns();
+    twe__watched_t **pp = &wd->watched;
+    while (*pp) {
+      twe__watched_t *rec = *pp;
+      int mode = atomic_load_explicit(&rec->mode, memory_order_acquire);
+      if (mode == TWE__WATCH_RETIRED) {
+        if (check_retired(rec, now)) {
+          *pp = rec->wd_next;
+          rec->wd_next = wd->dead;
+          wd->dead = rec;
+          continue;
+        }
+      } else {
+        check(rec, now);
+      }
+      pp = &rec->wd_next;
+    }
+  }
+  pthread_mutex_unlock(&wd->lock);
+  return NULL;
+}
+
+/* --- life cycle ------------------------------------------------------------------------ */
+
+int twe__watchdog_create(const twe__watchdog_options_t *opts, const twe__watchdog_hooks_t *hooks,
+                         twe__watchdog_t **out) {
+  pthread_once(&g_signal_once, install_signal);
+  int rc = twe__codemap_refresh();
+  if (rc < 0) return rc;
+  twe__watchdog_t *wd = calloc(1, sizeof *wd);
+  if (!wd) return -ENOMEM;
+  wd->opt = *opts;
+  if (hooks) wd->hooks = *hooks;
+  if (wd->opt.max_retired == 0) wd->opt.max_retired = 1;
+  if (wd->opt.retire_grace_ns <= 0) wd->opt.retire_grace_ns = 100 * NS_PER_MS;
+  if (wd->opt.tick_ns <= 0) {
+    /* A twentieth of the smallest threshold, between 1 and 10 ms: small
+     * budgets (tests) are still met closely, and an idle worker wakes 100
+     * times a second at most. */
+    int64_t t = 10 * NS_PER_MS;
+    const int64_t all[] = {opts->cpu_warning_ns, opts->cpu_budget_ns, opts->blocked_warning_ns,
+                           opts->blocked_budget_ns};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+      if (all[i] > 0 && all[i] / 20 < t) t = all[i] / 20;
+    wd->opt.tick_ns = t < NS_PER_MS ? NS_PER_MS : t;
+  }
+  pthread_mutex_init(&wd->lock, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&wd->cond, &ca);
+  pthread_condattr_destroy(&ca);
+  int r = pthread_create(&wd->thread, NULL, watchdog_main, wd);
+  if (r) {
+    pthread_cond_destroy(&wd->cond);
+    pthread_mutex_destroy(&wd->lock);
+    free(wd);
+    return -r;
+  }
+  wd->started = true;
+  *out = wd;
+  return 0;
+}
+
+void twe__watchdog_destroy(twe__watchdog_t *wd) {
+  if (!wd) return;
+  pthread_mutex_lock(&wd->lock);
+  wd->stop = true;
+  pthread_cond_signal(&wd->cond);
+  pthread_mutex_unlock(&wd->lock);
+  if (wd->started) pthread_join(wd->thread, NULL);
+  /* Left: retired threads never joined (still blocked somewhere). They may
+   * yet run into their record, so it stays; the thread is detached so the
+   * system reclaims it if it ever exits. */
+  size_t leaked = 0;
+  for (twe__watched_t *rec = wd->watched, *next; rec; rec = next) {
+    next = rec->wd_next;
+    if (atomic_load_explicit(&rec->mode, memory_order_acquire) == TWE__WATCH_RETIRED) {
+      if (pthread_tryjoin_np(rec->thread, NULL) == 0) {
+        free_record(rec);
+      } else {
+        pthread_detach(rec->thread);
+        leaked++;
+      }
+    }
+    /* Attached records of live shard threads belong to them (detached at
+     * their end, before this call). */
+  }
+  for (twe__watched_t *rec = wd->dead, *next; rec; rec = next) {
+    next = rec->wd_next;
+    free_record(rec);
+  }
+  if (leaked)
+    fprintf(stderr, "twe: watchdog: %zu retired thread(s) still blocked in workflow code are "
+            "left behind\n", leaked);
+  pthread_cond_destroy(&wd->cond);
+  pthread_mutex_destroy(&wd->lock);
+  /* wd itself stays when threads were left: their records point at it. */
+  if (!leaked) free(wd);
+}
+
+const twe__watchdog_counters_t *twe__watchdog_counters(const twe__watchdog_t *wd) {
+  return &wd->counters;
+}
+
+const twe__watchdog_options_t *twe__watchdog_options(const twe__watchdog_t *wd) {
+  return &wd->opt;
+}

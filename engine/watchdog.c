@@ -10,7 +10,7 @@
  * its memory is dropped whole. The handler restores the thread's signal
  * mask before it leaves, and leaves the signal stack by switching stacks
  * (the kernel decides "on the signal stack" from the stack pointer). */
-#define _GNU_SOURCE /* gettid, pthread_tryjoin_np, sigaltstack, SCHED_IDLE */
+#define _GNU_SOURCE /* gettid, sigaltstack, SCHED_IDLE */
 #include "engine/watchdog.h"
 
 #include <errno.h>
@@ -40,8 +40,8 @@ struct twe__watchdog {
   pthread_mutex_t lock; /* the lists; held by the watchdog during a tick */
   pthread_cond_t cond;  /* destroy wakes the thread */
   bool stop;
-  twe__watched_t *watched; /* attached threads, including retired ones not joined */
-  twe__watched_t *dead;    /* retired and joined, or detached: freed at destroy */
+  twe__watched_t *watched; /* attached threads, including retired ones still alive */
+  twe__watched_t *dead;    /* retired and exited: freed at destroy */
   pthread_t thread;
   bool started;
 };
@@ -69,8 +69,11 @@ static int64_t clock_ns(clockid_t c) {
 
 /* A retired thread reached a point where it may go: it exits at once,
  * without unwinding (its stack is a workflow fiber's) and without touching
- * the shard, which another thread owns now. The kernel clears the thread's
- * id word, so the watchdog's pthread_tryjoin_np sees it gone. */
+ * the shard, which another thread owns now. Nobody joins it: a join would
+ * hand its stack, and the static TLS in it, to the next thread created,
+ * while libraries (jemalloc) still list that TLS as the dead thread's. Its
+ * stack stays reserved (untouched pages cost nothing); the watchdog learns
+ * of the exit from its /proc stat file, which fails once the task is gone. */
 _Noreturn static void exit_retired(void) {
   for (;;) syscall(SYS_exit, 0);
 }
@@ -454,14 +457,22 @@ static void retire(twe__watched_t *rec, int64_t now) {
             "shard is lost\n", rec->shard, strerror(-rc));
 }
 
-/* A retired thread: joined once it exits; meanwhile signalled every tick,
+/* Whether rec's thread has exited (its /proc file says so: the open file
+ * pins that task, so a reused thread id cannot fool it). */
+static bool thread_gone(const twe__watched_t *rec) {
+  if (rec->stat_fd < 0) return false;
+  char c;
+  return pread(rec->stat_fd, &c, 1, 0) < 0 && errno == ESRCH;
+}
+
+/* A retired thread: forgotten once it exits; meanwhile signalled every tick,
  * which lets it exit as soon as it is at a safe point, and makes it run the
  * kernel work it owes the shard's io_uring (completions of requests it
  * submitted run as its task work, which a sleeping thread runs only when
  * something wakes it). */
 static bool check_retired(twe__watched_t *rec, int64_t now) {
   twe__watchdog_t *wd = rec->wd;
-  if (pthread_tryjoin_np(rec->thread, NULL) == 0) {
+  if (thread_gone(rec)) {
     atomic_fetch_sub_explicit(&wd->counters.retired_alive, 1, memory_order_relaxed);
     atomic_store_explicit(&rec->gone, true, memory_order_release);
     fprintf(stderr, "twe: watchdog: shard %u: retired thread %d has exited\n", rec->shard,
@@ -617,19 +628,14 @@ void twe__watchdog_destroy(twe__watchdog_t *wd) {
   pthread_cond_signal(&wd->cond);
   pthread_mutex_unlock(&wd->lock);
   if (wd->started) pthread_join(wd->thread, NULL);
-  /* Left: retired threads never joined (still blocked somewhere). They may
-   * yet run into their record, so it stays; the thread is detached so the
-   * system reclaims it if it ever exits. */
+  /* Left: retired threads still alive (blocked somewhere). They may yet
+   * run into their record, so it stays. */
   size_t leaked = 0;
   for (twe__watched_t *rec = wd->watched, *next; rec; rec = next) {
     next = rec->wd_next;
     if (atomic_load_explicit(&rec->mode, memory_order_acquire) == TWE__WATCH_RETIRED) {
-      if (pthread_tryjoin_np(rec->thread, NULL) == 0) {
-        free_record(rec);
-      } else {
-        pthread_detach(rec->thread);
-        leaked++;
-      }
+      if (thread_gone(rec)) free_record(rec);
+      else leaked++;
     }
     /* Attached records of live shard threads belong to them (detached at
      * their end, before this call). */

@@ -71,7 +71,7 @@ typedef struct twe__watchdog_hooks {
    * rec->message. Return 0, or < 0 if no thread could be started (the
    * shard then stays stuck; the watchdog says so). */
   int (*replace_thread)(void *arg, twe__watched_t *rec);
-  /* A retired thread has exited (joined): what it left behind (its run's
+  /* A retired thread has exited: what it left behind (its run's
    * arena and fiber stacks) may go. */
   void (*retired_gone)(void *arg, twe__watched_t *rec);
   void *arg;
@@ -122,7 +122,7 @@ struct twe__watched {
   /* The watchdog's own bookkeeping (watchdog thread only). */
   uint64_t wd_seq;
   int64_t wd_last_ns, wd_blocked_ns, wd_marked_ns, wd_last_signal_ns;
-  bool wd_cpu_warned, wd_blocked_warned, wd_stuck_logged, wd_joined;
+  bool wd_cpu_warned, wd_blocked_warned, wd_stuck_logged;
   twe__watched_t *wd_next;
 };
 
@@ -132,7 +132,7 @@ struct twe__watched {
 int twe__watchdog_create(const twe__watchdog_options_t *opts, const twe__watchdog_hooks_t *hooks,
                          twe__watchdog_t **out);
 /* Stops the thread and frees the records. Retired threads still alive are
- * detached and left (their records leak: they may still touch them).
+ * left alone (their records leak: they may still touch them).
  * After every shard thread is joined. NULL is a no-op. */
 void twe__watchdog_destroy(twe__watchdog_t *wd);
 const twe__watchdog_counters_t *twe__watchdog_counters(const twe__watchdog_t *wd);

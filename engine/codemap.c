@@ -494,27 +494,20 @@ static bool build_id_matches(const struct elf *e, const struct object *o) {
   return false;
 }
 
-/* Fills c with the function symbols of the ELF file at p. Returns 0 (c may
- * stay empty: not ELF64, corrupt, no symbols, another build) or -ENOMEM. */
-static int read_symbols(struct symcache *c, const void *p, size_t size, const struct object *o) {
-  struct elf e;
-  if (!open_elf(&e, p, size) || !build_id_matches(&e, o)) return 0;
-  /* .symtab has the static functions; .dynsym only the exported ones. */
-  Elf64_Shdr symtab = {0}, sh;
-  for (uint32_t want = SHT_SYMTAB; want && symtab.sh_type == 0;
-       want = want == SHT_SYMTAB ? SHT_DYNSYM : 0)
-    for (size_t i = 0; i < e.shnum; i++)
-      if (get_shdr(&e, i, &sh) && sh.sh_type == want) {
-        symtab = sh;
-        break;
-      }
-  Elf64_Shdr strtab;
+/* Fills c with the function symbols of the first section of type want in
+ * e. Returns 0 (c may stay empty: no such section, corrupt, no functions)
+ * or -ENOMEM. */
+static int read_symbol_section(struct symcache *c, const struct elf *e, uint32_t want) {
+  Elf64_Shdr symtab = {0}, strtab, sh;
+  for (size_t i = 0; i < e->shnum && symtab.sh_type == 0; i++)
+    if (get_shdr(e, i, &sh) && sh.sh_type == want) symtab = sh;
+  size_t size = e->size;
   if (symtab.sh_type == 0 || symtab.sh_entsize != sizeof(Elf64_Sym) ||
-      !span_ok(size, symtab.sh_offset, symtab.sh_size) || !get_shdr(&e, symtab.sh_link, &strtab) ||
+      !span_ok(size, symtab.sh_offset, symtab.sh_size) || !get_shdr(e, symtab.sh_link, &strtab) ||
       strtab.sh_type != SHT_STRTAB || !span_ok(size, strtab.sh_offset, strtab.sh_size))
     return 0;
-  const unsigned char *syms = e.p + symtab.sh_offset;
-  const char *strs = (const char *)e.p + strtab.sh_offset;
+  const unsigned char *syms = e->p + symtab.sh_offset;
+  const char *strs = (const char *)e->p + strtab.sh_offset;
   size_t n = symtab.sh_size / sizeof(Elf64_Sym), n_func = 0;
 
   struct raw_sym *raw = malloc((n ? n : 1) * sizeof *raw);
@@ -563,6 +556,17 @@ static int read_symbols(struct symcache *c, const void *p, size_t size, const st
     }
   }
   free(raw);
+  return r;
+}
+
+/* Fills c with the function symbols of the ELF file at p. Returns 0 (c may
+ * stay empty: not ELF64, corrupt, no symbols, another build) or -ENOMEM. */
+static int read_symbols(struct symcache *c, const void *p, size_t size, const struct object *o) {
+  struct elf e;
+  if (!open_elf(&e, p, size) || !build_id_matches(&e, o)) return 0;
+  /* .symtab has the static functions; .dynsym only the exported ones. */
+  int r = read_symbol_section(c, &e, SHT_SYMTAB);
+  if (r == 0 && c->n == 0) r = read_symbol_section(c, &e, SHT_DYNSYM);
   return r;
 }
 

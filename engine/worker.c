@@ -125,6 +125,12 @@ static void shard_on_start(twe_shard_t *shard, void *arg) {
   rc = twe__fiber_pool_create(w->opts.fiber_stack_size, &s->fibers);
   if (rc < 0) return shard_fail(s, "fiber stacks", rc, NULL);
   twe_pool_options_t po = {.threads = s->pool_threads, .id = s->index};
+  switch (w->opts.activity_priority) {
+  case TWE_ACTIVITY_PRIORITY_NICE: po.priority = TWE_POOL_PRIORITY_NICE; break;
+  case TWE_ACTIVITY_PRIORITY_NORMAL: po.priority = TWE_POOL_PRIORITY_NORMAL; break;
+  default: po.priority = TWE_POOL_PRIORITY_IDLE; break;
+  }
+  po.nice = w->opts.activity_nice;
   rc = twe__pool_create(&po, twe__shard_waiter(shard), &s->pool);
   if (rc < 0) return shard_fail(s, "activity pool", rc, NULL);
   if ((rc = twe__shard_add_poller(shard, twe__pool_poll, s->pool)) < 0 ||

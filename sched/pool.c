@@ -1,12 +1,14 @@
 /* sched/pool.c — the activity thread pool of sched/pool.h. */
-#define _GNU_SOURCE /* pthread_setname_np, pthread_attr_setaffinity_np */
+#define _GNU_SOURCE /* pthread_setname_np, pthread_attr_setaffinity_np, SCHED_IDLE, gettid */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sched/mailbox.h"
 #include "sched/pool.h"
@@ -40,6 +42,11 @@ struct twe_pool {
   /* Owner -> workers: exit when idle. Published by the notify that follows
    * it (release), read after the worker's begin (acquire). */
   _Atomic bool closing;
+  /* Worker threads -> anyone: the priority they got (see
+   * twe__pool_priority_applied), and whether the one line about a refusal
+   * was printed. Relaxed: reports, they order nothing. */
+  _Atomic int priority_applied;
+  _Atomic bool priority_warned;
   twe_waiter_t *owner;
   twe_pool_options_t opt;
   struct worker **workers;
@@ -72,12 +79,54 @@ static void unref(twe_pool_t *pool) {
   if (atomic_fetch_sub_explicit(&pool->refs, 1, memory_order_acq_rel) == 1) free_pool(pool);
 }
 
+/* Lowers the calling pool thread below its creator, as the options say.
+ * Returns 0 or the errno of the refusal; *what names what was refused. */
+static int lower_priority(const twe_pool_t *pool, const char **what) {
+  struct sched_param sp = {.sched_priority = 0};
+  if (pool->opt.priority == TWE_POOL_PRIORITY_IDLE) {
+    *what = "SCHED_IDLE";
+    return pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+  }
+  if (pool->opt.priority != TWE_POOL_PRIORITY_NICE) return 0;
+  *what = "SCHED_OTHER";
+  int policy, r = pthread_getschedparam(pthread_self(), &policy, &sp);
+  if (r) return r;
+  if (policy == SCHED_FIFO || policy == SCHED_RR) {
+    sp.sched_priority = 0;
+    r = pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
+    if (r) return r;
+  }
+  /* On Linux a nice value belongs to the thread (PRIO_PROCESS with a tid).
+   * Raising it back above the creator's would need privileges, and would
+   * put the pool above the shard: keep the creator's if it is nicer. */
+  *what = "nice";
+  pid_t tid = gettid();
+  int want = pool->opt.nice ? pool->opt.nice : 10;
+  errno = 0;
+  int now = getpriority(PRIO_PROCESS, (id_t)tid);
+  if (errno == 0 && now > want) want = now;
+  return setpriority(PRIO_PROCESS, (id_t)tid, want) == 0 ? 0 : errno;
+}
+
+static void apply_priority(twe_pool_t *pool) {
+  const char *what = "";
+  int err = lower_priority(pool, &what);
+  if (!err) return;
+  atomic_store_explicit(&pool->priority_applied, TWE_POOL_PRIORITY_NORMAL, memory_order_relaxed);
+  if (!atomic_exchange_explicit(&pool->priority_warned, true, memory_order_relaxed))
+    fprintf(stderr,
+            "twe: activity pool %u: cannot lower its threads' priority (%s: %s); they run at "
+            "the shard's priority\n",
+            pool->opt.id, what, strerror(err));
+}
+
 static void *worker_main(void *arg) {
   struct worker *w = arg;
   twe_pool_t *pool = w->pool;
   char name[16];
   snprintf(name, sizeof name, "twe-act-%u-%u", pool->opt.id, w->index);
   pthread_setname_np(pthread_self(), name);
+  apply_priority(pool);
   for (;;) {
     twe__waiter_begin(&w->waiter);
     twe_msg_t m;
@@ -181,10 +230,17 @@ static void join_idle(twe_pool_t *pool) {
 int twe__pool_create(const twe_pool_options_t *options, twe_waiter_t *owner, twe_pool_t **out) {
   if (!options || !owner || !out || options->threads == 0) return -EINVAL;
   if (options->cpus && twe__cpumask_count(options->cpus) == 0) return -EINVAL;
+  if (options->priority != TWE_POOL_PRIORITY_IDLE && options->priority != TWE_POOL_PRIORITY_NICE &&
+      options->priority != TWE_POOL_PRIORITY_NORMAL)
+    return -EINVAL;
+  if (options->priority == TWE_POOL_PRIORITY_NICE && (options->nice < 0 || options->nice > 19))
+    return -EINVAL;
   twe_pool_t *pool = calloc(1, sizeof *pool);
   if (!pool) return -ENOMEM;
   atomic_init(&pool->refs, 1);
   atomic_init(&pool->closing, false);
+  atomic_init(&pool->priority_applied, options->priority);
+  atomic_init(&pool->priority_warned, false);
   pool->owner = owner;
   pool->opt = *options;
   pool->n = options->threads;
@@ -263,6 +319,10 @@ unsigned twe__pool_idle(const twe_pool_t *pool) {
 
 unsigned twe__pool_busy(const twe_pool_t *pool) {
   return pool->n_busy;
+}
+
+int twe__pool_priority_applied(const twe_pool_t *pool) {
+  return atomic_load_explicit(&pool->priority_applied, memory_order_relaxed);
 }
 
 void twe__job_cancel(twe_job_t *job) {

@@ -11,7 +11,9 @@
  * waiter, and done callbacks run on the owner thread in twe__pool_reap.
  *
  * Threads are not pinned unless a CPU set is given (the CPU plan gives the
- * CPUs not taken by pinned shards). Stop: no new jobs; running jobs get a
+ * CPUs not taken by pinned shards). They run below the owner's shard thread
+ * (SCHED_IDLE by default): workflow tasks must not wait behind activities
+ * that happen to share a CPU with the shard. Stop: no new jobs; running jobs get a
  * grace period to finish; then they are asked to cancel
  * (twe__job_cancelled() turns true) and get a second period; a thread still
  * inside user code after that is abandoned, never waited on.
@@ -59,18 +61,41 @@ struct twe_job {
   unsigned worker;
 };
 
+/* How pool threads yield to the owner's shard thread. Each thread applies
+ * it to itself when it starts, before its first job. A thread never ends up
+ * above the priority it inherits from the creating thread. */
+enum twe_pool_priority {
+  /* SCHED_IDLE: the threads run only on CPU time nothing else at normal
+   * priority wants (the default). */
+  TWE_POOL_PRIORITY_IDLE = 0,
+  /* SCHED_OTHER at the nice value `nice` (a real-time policy inherited from
+   * the creator is dropped to SCHED_OTHER; a creator nicer than `nice`
+   * keeps its own). */
+  TWE_POOL_PRIORITY_NICE = 1,
+  /* The creating thread's policy and nice value, unchanged. */
+  TWE_POOL_PRIORITY_NORMAL = 2,
+};
+
 typedef struct twe_pool_options {
   unsigned threads;          /* >= 1: the most jobs running at once */
   unsigned id;               /* thread names are twe-act-<id>-<i> */
   const twe_cpumask_t *cpus; /* allowed CPUs, or NULL to inherit; read by
                               * create only */
   size_t stack_size;         /* 0: the default */
+  /* How pool threads yield to the owner's shard thread (workflow tasks must
+   * not wait behind activities): an enum twe_pool_priority, 0 is IDLE. When
+   * the OS refuses it, one line goes to stderr (once per pool) and the
+   * threads carry on at the priority they inherited: the pool never fails
+   * over it. */
+  int priority;
+  int nice; /* 1..19 with TWE_POOL_PRIORITY_NICE (0: 10); ignored otherwise */
 } twe_pool_options_t;
 
 /* Creates the pool and starts its threads. owner: the owner thread's waiter
  * (a shard's), notified when results arrive; it must outlive the pool's
- * use by the owner. Returns 0 and *out, -EINVAL, -ENOMEM or a negative errno
- * from pthread_create. Thread: the owner. */
+ * use by the owner. Returns 0 and *out, -EINVAL (no threads, an empty CPU
+ * set, an unknown priority, a nice outside 0..19), -ENOMEM or a negative
+ * errno from pthread_create. Thread: the owner. */
 int twe__pool_create(const twe_pool_options_t *options, twe_waiter_t *owner, twe_pool_t **out);
 
 /* Hands job to an idle thread. Returns 0 (accepted: done will fire), -EAGAIN
@@ -88,6 +113,12 @@ size_t twe__pool_poll(void *pool, size_t budget);
 /* Threads idle / running a job. Thread: the owner. */
 unsigned twe__pool_idle(const twe_pool_t *pool);
 unsigned twe__pool_busy(const twe_pool_t *pool);
+
+/* The priority the pool's threads run at: the requested enum
+ * twe_pool_priority, or TWE_POOL_PRIORITY_NORMAL once a thread was refused
+ * it. Threads apply it as they start, before their first job: it is final
+ * once every thread has run a job. Thread: any. */
+int twe__pool_priority_applied(const twe_pool_t *pool);
 
 /* Asks a running job to stop. Thread: the owner (any thread is safe). */
 void twe__job_cancel(twe_job_t *job);

@@ -2,8 +2,9 @@
  * that block, results back on the owner's thread (a plain thread and a
  * shard), cancellation, and stop: finish within the grace period, then
  * cancel, then abandon what ignores cancellation. Every accepted job's done
- * fires exactly once (or its abandoned hook, for an abandoned one). */
-#define _GNU_SOURCE /* pthread_getname_np, sched_getcpu, CPU_* */
+ * fires exactly once (or its abandoned hook, for an abandoned one). Pool
+ * threads run below their creator: SCHED_IDLE, a nice value, or as is. */
+#define _GNU_SOURCE /* pthread_getname_np, sched_getcpu, CPU_*, SCHED_IDLE, gettid */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -13,7 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -52,6 +55,7 @@ struct task {
   int done_calls, status;
   pthread_t done_on;
   _Atomic int started;
+  int policy, pthread_policy, nice; /* the thread's, seen from inside run */
 };
 
 /* Set by the test to let UNTIL_RELEASED jobs return. */
@@ -64,6 +68,12 @@ static void run_task(twe_job_t *job) {
   t->ran_on = pthread_self();
   pthread_getname_np(pthread_self(), t->thread_name, sizeof t->thread_name);
   t->cpu = sched_getcpu();
+  t->policy = sched_getscheduler(0);
+  struct sched_param sp;
+  if (pthread_getschedparam(pthread_self(), &t->pthread_policy, &sp) != 0) t->pthread_policy = -1;
+  errno = 0;
+  t->nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+  if (errno) t->nice = 100;
   switch (t->mode) {
   case QUICK:
     break;
@@ -306,6 +316,110 @@ static void test_pool_cancel_before_start(void **state) {
   assert_int_equal(twe__pool_destroy(pool), 0);
 }
 
+/* --- priority ----------------------------------------------------------------- */
+
+/* Runs one job on each of the pool's n threads: all n are submitted before
+ * any may return, so each lands on its own thread. */
+static void run_on_every_thread(twe_pool_t *pool, struct task *t, unsigned n) {
+  for (unsigned i = 0; i < n; i++) {
+    init_task(&t[i], UNTIL_RELEASED);
+    assert_int_equal(twe__pool_try_submit(pool, &t[i].job), 0);
+  }
+  atomic_store(&release_stubborn, 1);
+  reap_all(pool);
+  atomic_store(&release_stubborn, 0);
+  for (unsigned i = 0; i < n; i++) {
+    assert_int_equal(t[i].done_calls, 1);
+    for (unsigned j = 0; j < i; j++) assert_false(pthread_equal(t[i].ran_on, t[j].ran_on));
+  }
+}
+
+static int own_nice(void) {
+  errno = 0;
+  int n = getpriority(PRIO_PROCESS, (id_t)gettid());
+  assert_int_equal(errno, 0);
+  return n;
+}
+
+/* The default: SCHED_IDLE, seen by both interfaces. */
+static void test_pool_create_priority_idle_default(void **state) {
+  (void)state;
+  int mine = sched_getscheduler(0);
+  twe_pool_options_t o = {.threads = 2, .id = 10};
+  twe_pool_t *pool;
+  assert_int_equal(twe__pool_create(&o, &owner, &pool), 0);
+  struct task t[2];
+  run_on_every_thread(pool, t, 2);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(t[i].policy, SCHED_IDLE);
+    assert_int_equal(t[i].pthread_policy, SCHED_IDLE);
+  }
+  assert_int_equal(twe__pool_priority_applied(pool), TWE_POOL_PRIORITY_IDLE);
+  /* The owner is untouched. */
+  assert_int_equal(sched_getscheduler(0), mine);
+  assert_int_equal(twe__pool_stop(pool, 0, 0), 0);
+  assert_int_equal(twe__pool_destroy(pool), 0);
+}
+
+/* A nice value, per thread: the owner keeps its own. */
+static void test_pool_create_priority_nice(void **state) {
+  (void)state;
+  int mine = own_nice();
+  struct {
+    int nice, want;
+  } cases[] = {{5, 5}, {0, 10}, {19, 19}};
+  for (int c = 0; c < 3; c++) {
+    twe_pool_options_t o = {.threads = 2, .id = 11, .priority = TWE_POOL_PRIORITY_NICE,
+                            .nice = cases[c].nice};
+    twe_pool_t *pool;
+    assert_int_equal(twe__pool_create(&o, &owner, &pool), 0);
+    struct task t[2];
+    run_on_every_thread(pool, t, 2);
+    /* Never above the creator's: a creator nicer than asked keeps its own. */
+    int want = cases[c].want > mine ? cases[c].want : mine;
+    for (int i = 0; i < 2; i++) {
+      assert_int_equal(t[i].policy, SCHED_OTHER);
+      assert_int_equal(t[i].nice, want);
+    }
+    assert_int_equal(twe__pool_priority_applied(pool), TWE_POOL_PRIORITY_NICE);
+    assert_int_equal(own_nice(), mine);
+    assert_int_equal(twe__pool_stop(pool, 0, 0), 0);
+    assert_int_equal(twe__pool_destroy(pool), 0);
+  }
+}
+
+/* NORMAL: exactly the creator's policy and nice value. */
+static void test_pool_create_priority_normal(void **state) {
+  (void)state;
+  twe_pool_options_t o = {.threads = 2, .id = 12, .priority = TWE_POOL_PRIORITY_NORMAL,
+                          .nice = 7 /* ignored */};
+  twe_pool_t *pool;
+  assert_int_equal(twe__pool_create(&o, &owner, &pool), 0);
+  struct task t[2];
+  run_on_every_thread(pool, t, 2);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(t[i].policy, sched_getscheduler(0));
+    assert_int_equal(t[i].nice, own_nice());
+  }
+  assert_int_equal(twe__pool_priority_applied(pool), TWE_POOL_PRIORITY_NORMAL);
+  assert_int_equal(twe__pool_stop(pool, 0, 0), 0);
+  assert_int_equal(twe__pool_destroy(pool), 0);
+}
+
+static void test_pool_create_priority_invalid(void **state) {
+  (void)state;
+  twe_pool_t *pool;
+  twe_pool_options_t o = {.threads = 1, .priority = 3};
+  assert_int_equal(twe__pool_create(&o, &owner, &pool), -EINVAL);
+  o.priority = -1;
+  assert_int_equal(twe__pool_create(&o, &owner, &pool), -EINVAL);
+  o.priority = TWE_POOL_PRIORITY_NICE;
+  o.nice = 20;
+  assert_int_equal(twe__pool_create(&o, &owner, &pool), -EINVAL);
+  o.nice = -1;
+  assert_int_equal(twe__pool_create(&o, &owner, &pool), -EINVAL);
+}
+
 /* --- a shard owns a pool ----------------------------------------------------- */
 
 enum { SHARD_JOBS = 2000 };
@@ -393,6 +507,10 @@ int main(void) {
     T(test_pool_stop_cancels_after_grace),
     T(test_pool_destroy_abandons_stubborn_job),
     T(test_pool_cancel_before_start),
+    T(test_pool_create_priority_idle_default),
+    T(test_pool_create_priority_nice),
+    T(test_pool_create_priority_normal),
+    T(test_pool_create_priority_invalid),
     cmocka_unit_test(test_pool_owned_by_shard),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -50,6 +50,11 @@ struct twe__watchdog {
  * and that model needs no allocation on first access. */
 static __thread twe__watched_t *tls_rec __attribute__((tls_model("initial-exec")));
 
+/* The state word (see engine/watchdog.h). */
+#define STATE(seq, mode) (((uint64_t)(seq) << 2) | (uint64_t)(mode))
+#define STATE_MODE(w) ((int)((w) & 3u))
+#define STATE_SEQ(w) ((w) >> 2)
+
 static int g_signal;
 static pthread_once_t g_signal_once = PTHREAD_ONCE_INIT;
 
@@ -91,8 +96,8 @@ static uintptr_t context_pc(const ucontext_t *uc) {
 #endif
 }
 
-static bool marked(const twe__watched_t *rec) {
-  uint64_t seq = atomic_load_explicit(&rec->task_seq, memory_order_relaxed);
+/* Whether task seq is marked for preemption. */
+static bool marked(const twe__watched_t *rec, uint64_t seq) {
   return seq != 0 && atomic_load_explicit(&rec->preempt_seq, memory_order_acquire) == seq;
 }
 
@@ -108,20 +113,26 @@ static void on_signal(int sig, siginfo_t *si, void *ucv) {
   uintptr_t pc = context_pc(uc);
   atomic_store_explicit(&rec->sampled_pc, pc, memory_order_relaxed);
   atomic_fetch_add_explicit(&rec->samples, 1, memory_order_release);
-  int mode = atomic_load_explicit(&rec->mode, memory_order_acquire);
+  uint64_t state = atomic_load_explicit(&rec->state, memory_order_acquire);
+  int mode = STATE_MODE(state);
+  uint64_t seq = STATE_SEQ(state);
   if (mode == TWE__WATCH_RETIRED) {
     if (twe__codemap_pc_is_safe(pc)) exit_retired();
-  } else if (mode == TWE__WATCH_USER && marked(rec) && twe__codemap_pc_is_safe(pc)) {
-    int expected = TWE__WATCH_USER;
-    if (atomic_compare_exchange_strong_explicit(&rec->mode, &expected, TWE__WATCH_ENGINE,
-                                                memory_order_acq_rel, memory_order_acquire)) {
-      rec->abandoned_pc = pc;
-      rec->api_fn = NULL;
-      rec->depth = 0;
-      sigprocmask(SIG_SETMASK, &uc->uc_sigmask, NULL);
-      twe__fiber_abandon();
+  } else if (mode == TWE__WATCH_USER && marked(rec, seq)) {
+    if (!twe__codemap_pc_is_safe(pc)) {
+      atomic_fetch_add_explicit(&rec->unsafe_samples, 1, memory_order_relaxed);
+    } else {
+      uint64_t expected = state;
+      if (atomic_compare_exchange_strong_explicit(&rec->state, &expected,
+                                                  STATE(seq, TWE__WATCH_ENGINE),
+                                                  memory_order_acq_rel, memory_order_acquire)) {
+        rec->abandoned_pc = pc;
+        rec->depth = 0;
+        sigprocmask(SIG_SETMASK, &uc->uc_sigmask, NULL);
+        twe__fiber_abandon();
+      }
+      if (STATE_MODE(expected) == TWE__WATCH_RETIRED) exit_retired();
     }
-    if (expected == TWE__WATCH_RETIRED) exit_retired();
   }
   errno = saved_errno;
 }
@@ -158,6 +169,10 @@ static void install_signal(void) {
 
 twe__watched_t *twe__watch_self(void) { return tls_rec; }
 
+int twe__watch_mode(const twe__watched_t *rec) {
+  return STATE_MODE(atomic_load_explicit(&rec->state, memory_order_acquire));
+}
+
 twe__watched_t *twe__watch_attach(twe__watchdog_t *wd, unsigned shard) {
   if (!wd) return NULL;
   twe__watched_t *rec = calloc(1, sizeof *rec);
@@ -187,7 +202,7 @@ twe__watched_t *twe__watch_attach(twe__watchdog_t *wd, unsigned shard) {
     }
   }
   pthread_mutex_init(&rec->names_lock, NULL);
-  atomic_init(&rec->mode, TWE__WATCH_IDLE);
+  atomic_init(&rec->state, STATE(0, TWE__WATCH_IDLE));
   tls_rec = rec;
   pthread_mutex_lock(&wd->lock);
   rec->wd_next = wd->watched;
@@ -238,17 +253,17 @@ void twe__watch_task_begin(twe__watched_t *rec, const char *workflow_type, const
   rec->api_fn = NULL;
   rec->abandoned_pc = 0;
   /* Release: the watchdog that sees the new sequence sees the start time. */
-  atomic_fetch_add_explicit(&rec->task_seq, 1, memory_order_release);
-  atomic_store_explicit(&rec->mode, TWE__WATCH_ENGINE, memory_order_release);
+  rec->seq++;
+  atomic_store_explicit(&rec->state, STATE(rec->seq, TWE__WATCH_ENGINE), memory_order_release);
 }
 
 void twe__watch_task_end(twe__watched_t *rec) {
   if (!rec) return;
-  atomic_store_explicit(&rec->mode, TWE__WATCH_IDLE, memory_order_release);
+  atomic_store_explicit(&rec->state, STATE(rec->seq, TWE__WATCH_IDLE), memory_order_release);
 }
 
 bool twe__watch_preempt_due(const twe__watched_t *rec) {
-  return rec && marked(rec);
+  return rec && marked(rec, rec->seq);
 }
 
 void twe__watch_user_enter(void) {
@@ -257,16 +272,17 @@ void twe__watch_user_enter(void) {
   rec->depth = 0;
   /* A store is enough: only this thread leaves ENGINE, and the watchdog
    * retires only from USER. */
-  atomic_store_explicit(&rec->mode, TWE__WATCH_USER, memory_order_release);
+  atomic_store_explicit(&rec->state, STATE(rec->seq, TWE__WATCH_USER), memory_order_release);
 }
 
 void twe__watch_user_leave(void) {
   twe__watched_t *rec = tls_rec;
   if (!rec) return;
-  int expected = TWE__WATCH_USER;
-  if (!atomic_compare_exchange_strong_explicit(&rec->mode, &expected, TWE__WATCH_ENGINE,
+  uint64_t expected = STATE(rec->seq, TWE__WATCH_USER);
+  if (!atomic_compare_exchange_strong_explicit(&rec->state, &expected,
+                                               STATE(rec->seq, TWE__WATCH_ENGINE),
                                                memory_order_acq_rel, memory_order_acquire) &&
-      expected == TWE__WATCH_RETIRED)
+      STATE_MODE(expected) == TWE__WATCH_RETIRED)
     exit_retired(); /* another thread owns the shard now: not one more step */
 }
 
@@ -274,8 +290,10 @@ void twe__watch_api_enter(const char *fn) {
   twe__watched_t *rec = tls_rec;
   if (!rec) return;
   if (rec->depth++ == 0) {
-    twe__watch_user_leave();
+    /* Named first: a signal landing before the switch below abandons the
+     * fiber "at the start of its call to fn". */
     rec->api_fn = fn;
+    twe__watch_user_leave();
   }
 }
 
@@ -286,7 +304,7 @@ void twe__watch_api_leave(int *unused) {
   if (--rec->depth > 0) return;
   /* The end of the outermost call: engine state is whole again, so this is
    * a safe point to leave the fiber for good. */
-  if (marked(rec)) {
+  if (marked(rec, rec->seq)) {
     rec->abandoned_pc = 0;
     twe__fiber_abandon();
   }
@@ -335,10 +353,12 @@ void twe__watch_preempt_message(twe__watched_t *rec, char *buf, size_t len) {
   char type[128], run[64], use[192], where[256];
   copy_names(rec, type, sizeof type, run, sizeof run);
   describe_use(use, sizeof use, reason, used, budget, "budget");
-  if (rec->abandoned_pc) {
-    char sym[224];
-    twe__codemap_symbolize(rec->abandoned_pc, sym, sizeof sym);
+  char sym[224] = "";
+  if (rec->abandoned_pc) twe__codemap_symbolize(rec->abandoned_pc, sym, sizeof sym);
+  if (rec->abandoned_pc && !(rec->api_fn && strncmp(sym, "twe__watch_", 11) == 0)) {
     snprintf(where, sizeof where, "interrupted at %s", sym);
+  } else if (rec->abandoned_pc) {
+    snprintf(where, sizeof where, "interrupted at the start of its call to %s", rec->api_fn);
   } else if (rec->api_fn) {
     snprintf(where, sizeof where, "stopped at the end of its call to %s", rec->api_fn);
   } else {
@@ -436,10 +456,12 @@ static void retire(twe__watched_t *rec, int64_t now) {
            "not be interrupted safely at %s, so its thread (shard %u) was retired and replaced "
            "(%" PRIu64 " of at most %u retired threads alive)",
            type, run, use, where, rec->shard, alive + 1, wd->opt.max_retired);
-  int expected = TWE__WATCH_USER;
+  uint64_t expected = STATE(rec->wd_seq, TWE__WATCH_USER);
   /* acq_rel: the message above is published with the mode; from here on
-   * the thread never touches the shard again. */
-  if (!atomic_compare_exchange_strong_explicit(&rec->mode, &expected, TWE__WATCH_RETIRED,
+   * the thread never touches the shard again. Only the marked task: a
+   * thread that was preempted meanwhile and runs its next task is fine. */
+  if (!atomic_compare_exchange_strong_explicit(&rec->state, &expected,
+                                               STATE(rec->wd_seq, TWE__WATCH_RETIRED),
                                                memory_order_acq_rel, memory_order_acquire))
     return; /* it came back to engine code meanwhile: it will reach a safe point */
   atomic_fetch_add_explicit(&wd->counters.threads_retired, 1, memory_order_relaxed);
@@ -487,9 +509,10 @@ static bool check_retired(twe__watched_t *rec, int64_t now) {
 static void check(twe__watched_t *rec, int64_t now) {
   twe__watchdog_t *wd = rec->wd;
   const twe__watchdog_options_t *o = &wd->opt;
-  int mode = atomic_load_explicit(&rec->mode, memory_order_acquire);
+  uint64_t st = atomic_load_explicit(&rec->state, memory_order_acquire);
+  int mode = STATE_MODE(st);
   if (mode == TWE__WATCH_IDLE) return;
-  uint64_t seq = atomic_load_explicit(&rec->task_seq, memory_order_acquire);
+  uint64_t seq = STATE_SEQ(st);
   if (seq != rec->wd_seq) { /* a new task since the last tick */
     rec->wd_seq = seq;
     rec->wd_last_ns = now;
@@ -531,6 +554,7 @@ static void check(twe__watched_t *rec, int64_t now) {
     /* Release: the thread that sees the mark sees why. */
     atomic_store_explicit(&rec->preempt_seq, seq, memory_order_release);
     rec->wd_marked_ns = now;
+    rec->wd_unsafe_at_mark = atomic_load_explicit(&rec->unsafe_samples, memory_order_relaxed);
     send_signal(rec, now);
     return;
   }
@@ -538,7 +562,13 @@ static void check(twe__watched_t *rec, int64_t now) {
    * itself; workflow code gets the signal again each tick (it may have
    * moved somewhere safe), and is retired once the grace is over. */
   if (mode != TWE__WATCH_USER) return;
-  if (now - rec->wd_marked_ns >= o->retire_grace_ns) retire(rec, now);
+  /* Evidence that it cannot be abandoned where it is: it took signals at
+   * unsafe places, or it sleeps right now. A thread that only waits for a
+   * CPU (starved, throttled) shows neither, and is abandoned when it runs. */
+  uint64_t unsafe = atomic_load_explicit(&rec->unsafe_samples, memory_order_relaxed) -
+                    rec->wd_unsafe_at_mark;
+  bool stuck = unsafe >= 2 || state == 'S' || state == 'D';
+  if (now - rec->wd_marked_ns >= o->retire_grace_ns && stuck) retire(rec, now);
   else send_signal(rec, now);
 }
 
@@ -561,8 +591,7 @@ static void *watchdog_main(void *arg) {
     twe__watched_t **pp = &wd->watched;
     while (*pp) {
       twe__watched_t *rec = *pp;
-      int mode = atomic_load_explicit(&rec->mode, memory_order_acquire);
-      if (mode == TWE__WATCH_RETIRED) {
+      if (twe__watch_mode(rec) == TWE__WATCH_RETIRED) {
         if (check_retired(rec, now)) {
           *pp = rec->wd_next;
           rec->wd_next = wd->dead;
@@ -633,7 +662,7 @@ void twe__watchdog_destroy(twe__watchdog_t *wd) {
   size_t leaked = 0;
   for (twe__watched_t *rec = wd->watched, *next; rec; rec = next) {
     next = rec->wd_next;
-    if (atomic_load_explicit(&rec->mode, memory_order_acquire) == TWE__WATCH_RETIRED) {
+    if (twe__watch_mode(rec) == TWE__WATCH_RETIRED) {
       if (thread_gone(rec)) free_record(rec);
       else leaked++;
     }

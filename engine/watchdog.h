@@ -94,8 +94,12 @@ struct twe__watched {
   void *altstack;           /* the signal stack of this thread */
   size_t altstack_size;
 
-  _Atomic int mode;         /* enum twe__watch_mode */
-  _Atomic uint64_t task_seq;      /* +1 per task (release: publishes the fields below) */
+  /* The mode and the task it is in, one word: (task sequence << 2) | enum
+   * twe__watch_mode. One word so that the watchdog's USER -> RETIRED can
+   * only hit the task it marked. Release on a new task publishes the
+   * fields below. */
+  _Atomic uint64_t state;
+  uint64_t seq;                   /* the current task's sequence (thread-private) */
   _Atomic int64_t task_cpu_start_ns; /* the thread's CPU clock when the task began */
   pthread_mutex_t names_lock;     /* guards the two names (the watchdog copies them) */
   char workflow_type[128];
@@ -103,15 +107,19 @@ struct twe__watched {
   int depth;                      /* nested workflow API calls (thread-private) */
   const char *api_fn;             /* the outermost API call in progress */
 
-  /* Watchdog -> thread: the task_seq to preempt (0: none), and why.
+  /* Watchdog -> thread: the task sequence to preempt (0: none), and why.
    * Release on preempt_seq publishes reason and the figures. */
   _Atomic uint64_t preempt_seq;
   _Atomic int preempt_reason;
   _Atomic int64_t preempt_used_ns, preempt_budget_ns;
 
-  /* Signal handler -> watchdog: the last interrupted program counter. */
+  /* Signal handler -> watchdog: the last interrupted program counter; how
+   * many signals the thread took; how many of them found it marked, in
+   * workflow code, at a place it could not be abandoned (evidence for
+   * retirement: a thread that merely waits for a CPU takes no signal). */
   _Atomic uintptr_t sampled_pc;
   _Atomic uint64_t samples;
+  _Atomic uint64_t unsafe_samples;
   uintptr_t abandoned_pc;         /* where the handler abandoned the fiber */
 
   /* Retirement (written by the watchdog before the replacement starts):
@@ -122,6 +130,7 @@ struct twe__watched {
   /* The watchdog's own bookkeeping (watchdog thread only). */
   uint64_t wd_seq;
   int64_t wd_last_ns, wd_blocked_ns, wd_marked_ns, wd_last_signal_ns;
+  uint64_t wd_unsafe_at_mark;
   bool wd_cpu_warned, wd_blocked_warned, wd_stuck_logged;
   twe__watched_t *wd_next;
 };
@@ -148,6 +157,8 @@ twe__watched_t *twe__watch_attach(twe__watchdog_t *wd, unsigned shard);
 void twe__watch_detach(twe__watched_t *rec);
 /* The calling thread's record, or NULL (not a watched thread). */
 twe__watched_t *twe__watch_self(void);
+/* rec's mode now (enum twe__watch_mode). Thread: any. */
+int twe__watch_mode(const twe__watched_t *rec);
 
 /* A task begins / ends on this thread (rec may be NULL: no-op). */
 void twe__watch_task_begin(twe__watched_t *rec, const char *workflow_type, const char *run_id);

@@ -131,6 +131,13 @@ static void shard_on_start(twe_shard_t *shard, void *arg) {
   default: po.priority = TWE_POOL_PRIORITY_IDLE; break;
   }
   po.nice = w->opts.activity_nice;
+  /* Set explicitly: a pool created here would inherit this shard thread's
+   * pinning. At SCHED_IDLE activity threads may use every CPU of the
+   * process, the shard's too, since they run only when it does not;
+   * otherwise they keep to the CPUs the plan leaves them. */
+  const twe_cpumask_t *cpus =
+      po.priority == TWE_POOL_PRIORITY_IDLE ? &w->cpus : &w->activity_cpus;
+  if (twe__cpumask_count(cpus) > 0) po.cpus = cpus;
   rc = twe__pool_create(&po, twe__shard_waiter(shard), &s->pool);
   if (rc < 0) return shard_fail(s, "activity pool", rc, NULL);
   if ((rc = twe__shard_add_poller(shard, twe__pool_poll, s->pool)) < 0 ||
@@ -212,6 +219,14 @@ static int watchdog_start(twe_worker_t *w) {
       .blocked_budget_ns = budget_or(o->workflow_blocked_budget_ns, 1000000000ll),
       .max_retired = o->max_retired_threads ? o->max_retired_threads : 4,
   };
+  /* A default warning at or above a budget set lower would never fire:
+   * warn at half the budget instead. */
+  if (o->workflow_cpu_warning_ns == 0 && wo.cpu_budget_ns > 0 &&
+      wo.cpu_warning_ns >= wo.cpu_budget_ns)
+    wo.cpu_warning_ns = wo.cpu_budget_ns / 2;
+  if (o->workflow_blocked_warning_ns == 0 && wo.blocked_budget_ns > 0 &&
+      wo.blocked_warning_ns >= wo.blocked_budget_ns)
+    wo.blocked_warning_ns = wo.blocked_budget_ns / 2;
   if (!wo.cpu_warning_ns && !wo.cpu_budget_ns && !wo.blocked_warning_ns && !wo.blocked_budget_ns)
     return 0; /* all off: no thread */
   twe__watchdog_hooks_t hooks = {replace_shard_thread, retired_thread_gone, w};
@@ -238,6 +253,10 @@ int twe_worker_start(twe_worker_t *w) {
                                .activity_threads = w->opts.activity_threads};
   twe_cpu_plan_t plan;
   int rc = twe__cpu_plan_discover(&po, &plan);
+  if (plan.affinity_cpus > 0) {
+    w->cpus = plan.affinity;
+    w->activity_cpus = plan.activity_cpus;
+  }
   if (rc < 0) {
     fprintf(stderr, "twe: cpu plan: %s\n", twe_strerror(rc));
     atomic_store(&w->started, 0);

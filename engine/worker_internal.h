@@ -17,6 +17,7 @@
 #include "engine/watchdog.h"
 #include "io/grpc_channel.h"
 #include "io/reactor.h"
+#include "sched/cpumask.h"
 #include "sched/pool.h"
 #include "sched/shard.h"
 #include "twe/worker.h"
@@ -88,6 +89,9 @@ struct twe_worker {
   /* Shards that finished their shutdown; twe_worker_wait joins them. */
   atomic_uint shards_done;
   twe__watchdog_t *watchdog; /* NULL: every budget off */
+  /* From the CPU plan, written by start before the threads exist: the
+   * process's CPUs (empty when unknown) and those left to activities. */
+  twe_cpumask_t cpus, activity_cpus;
 };
 
 /* The client's options and identity (engine/client.c). */

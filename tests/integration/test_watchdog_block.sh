@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# tests/integration/test_watchdog_block.sh FANOUT_BIN — workflow code blocked
+# in a system call (RunawayBlock: read() on a pipe nobody writes) is
+# preempted by the watchdog at its blocked budget (300 ms here, warning at
+# 100 ms; at most 4 retired threads):
+# - its workflow task fails with a message naming the watchdog, the type
+#   and the blocked time, while 50 healthy Quick workflows started beside
+#   it all complete;
+# - the shard thread stuck in read() is retired (counted, at most 4 alive)
+#   and a new one serves the shard;
+# - once the runaway is terminated and the reads are woken up (SIGUSR2
+#   writes into the pipe), the retired threads exit: the thread count comes
+#   back to the baseline and the worker still serves workflows.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+fanout=${1:?usage: test_watchdog_block.sh FANOUT_BIN}
+q=$(unique wdblock)
+cli=("$TEMPORAL_CLI" --address "$TEMPORAL_ADDRESS" --command-timeout 60s)
+
+start_worker w "$fanout" --worker-only --task-queue "$q" --blocked-budget-ms 300 \
+  --blocked-warning-ms 100 --max-retired 4
+pid=$WORKER_PID
+
+# start_quick PREFIX N / wait_quick PREFIX N: N Quick workflows PREFIX-0..,
+# 8 CLI processes at a time.
+start_quick() {
+  seq 0 $(($2 - 1)) | xargs -P 8 -I{} "${cli[@]}" workflow start --type Quick --task-queue "$q" \
+    --workflow-id "$1-{}" --input '"{}"' >/dev/null || fail "starting $2 Quick workflows $1-*"
+}
+wait_quick() {
+  seq 0 $(($2 - 1)) | xargs -P 8 -I{} "${cli[@]}" workflow result --workflow-id "$1-{}" >/dev/null ||
+    { tail -20 "$TWE_IT_TMP/w.err" >&2; fail "not all $2 Quick workflows $1-* completed"; }
+}
+# stats FILE: asks the worker for its stats (SIGUSR1) and writes the JSON.
+stats() {
+  local n
+  n=$(grep -c '^stats ' "$TWE_IT_TMP/w.out" || true)
+  kill -USR1 "$pid"
+  for _ in $(seq 1 50); do
+    [ "$(grep -c '^stats ' "$TWE_IT_TMP/w.out" || true)" -gt "$n" ] && break
+    sleep 0.1
+  done
+  grep '^stats ' "$TWE_IT_TMP/w.out" | tail -1 | sed 's/^stats //' >"$1"
+  [ -s "$1" ] || fail "the worker printed no stats on SIGUSR1"
+}
+status_field() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/status"; }
+sget() { json_get "$1" "d[\"$2\"]"; }
+
+start_quick "$q-warm" 50
+wait_quick "$q-warm" 50
+sleep 1
+stats "$TWE_IT_TMP/base.json"
+base_threads=$(status_field Threads)
+echo "baseline after 50 Quick: threads $base_threads, stats $(cat "$TWE_IT_TMP/base.json")"
+
+rw="$q-runaway-block"
+t workflow start --type RunawayBlock --task-queue "$q" --workflow-id "$rw" >/dev/null
+start_quick "$q-q" 50
+
+for _ in $(seq 1 100); do
+  h=$(history "$rw")
+  [ "$(count_events "$h" WORKFLOW_TASK_FAILED)" -ge 1 ] && break
+  sleep 0.2
+done
+python3 - "$h" <<'PY' || { tail -20 "$TWE_IT_TMP/w.err" >&2; fail "RunawayBlock was not preempted (history $h)"; }
+import json, sys
+ev = json.load(open(sys.argv[1]))["events"]
+f = [e["workflowTaskFailedEventAttributes"] for e in ev if "workflowTaskFailedEventAttributes" in e]
+assert f, "no WORKFLOW_TASK_FAILED in 20 s"
+msg = f[0].get("failure", {}).get("message", "")
+print("preemption message:", msg)
+print("cause:", f[0].get("cause"))
+for want in ("preempted by the twe watchdog", "RunawayBlock", "blocked"):
+    assert want in msg, "message lacks %r" % want
+assert f[0].get("cause") == "WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE", f[0].get("cause")
+PY
+ok "RunawayBlock: workflow task failed by the watchdog"
+
+wait_quick "$q-q" 50
+ok "50 Quick workflows started beside the blocked runaway all completed"
+
+stats "$TWE_IT_TMP/during.json"
+echo "stats with the runaway blocked: $(cat "$TWE_IT_TMP/during.json"), threads $(status_field Threads)"
+python3 - "$TWE_IT_TMP/during.json" <<'PY' || fail "retired threads"
+import json, sys
+s = json.load(open(sys.argv[1]))
+print("threads_retired %d, retired_threads_alive %d, watchdog_preemptions %d, watchdog_blocked_warnings %d"
+      % (s["threads_retired"], s["retired_threads_alive"], s["watchdog_preemptions"], s["watchdog_blocked_warnings"]))
+assert s["threads_retired"] >= 1, "no shard thread retired"
+assert s["retired_threads_alive"] <= 4, "more retired threads alive than --max-retired 4"
+assert s["watchdog_preemptions"] >= 1, "no preemption counted"
+assert s["watchdog_blocked_warnings"] >= 1, "no blocked warning counted"
+PY
+ok "the stuck shard thread was retired and replaced"
+
+t workflow terminate --workflow-id "$rw" --reason "test done" >/dev/null
+# Each 64-byte write wakes one blocked read(); the retired threads then
+# return into the engine and exit.
+for i in $(seq 1 50); do
+  [ $((i % 5)) = 1 ] && kill -USR2 "$pid"
+  sleep 0.2
+  stats "$TWE_IT_TMP/after.json"
+  [ "$(sget "$TWE_IT_TMP/after.json" retired_threads_alive)" = 0 ] &&
+    [ "$(status_field Threads)" = "$base_threads" ] && break
+done
+threads=$(status_field Threads)
+echo "after terminate + wake-ups: threads $threads (baseline $base_threads), stats $(cat "$TWE_IT_TMP/after.json")"
+[ "$(sget "$TWE_IT_TMP/after.json" retired_threads_alive)" = 0 ] ||
+  fail "retired threads still alive 10 s after their reads were woken up"
+[ "$threads" = "$base_threads" ] || fail "thread count $threads, baseline $base_threads"
+[ "$(sget "$TWE_IT_TMP/after.json" workflow_tasks_in_flight)" = "$(sget "$TWE_IT_TMP/base.json" workflow_tasks_in_flight)" ] ||
+  fail "workflow task slots in use: $(sget "$TWE_IT_TMP/after.json" workflow_tasks_in_flight)"
+ok "the retired threads exited once woken: thread count back to $base_threads"
+
+start_quick "$q-late" 20
+wait_quick "$q-late" 20
+ok "20 more Quick workflows completed: the worker survived"
+
+grep -i 'watchdog\|retire' "$TWE_IT_TMP/w.err" | head -5 || true
+stop_worker w "$pid"
+ok "worker stopped cleanly"

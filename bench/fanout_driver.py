@@ -320,11 +320,12 @@ def report(args) -> int:
             f"| {to_txt} | {d['wft_failed']} | {d['tmprl1101']} | {stalled_text(d)} "
             f"| {fmt(r.get('cpu_s'), 1)} | {fmt(r.get('peak_rss_mib'), 1)} |")
     lines += ["", "What the workers said (their own counters, at SIGTERM), and how they stopped:", "",
-              "| worker | config | driver wall s | activities run | worker's view |",
-              "|---|---|---:|---:|---|"]
+              "| worker | config | load avg before | driver wall s | activities run | worker's view |",
+              "|---|---|---:|---:|---:|---|"]
     for r in rows:
         d, st = r.get("driver") or {}, r.get("worker_stats") or {}
-        lines.append(f"| {r['worker']} | {r['config']} | {fmt(d.get('wall_s'), 1)} "
+        lines.append(f"| {r['worker']} | {r['config']} | {fmt(r.get('loadavg_before'), 2)} "
+                     f"| {fmt(d.get('wall_s'), 1)} "
                      f"| {worker_activities(st)} | {worker_view(r, st)} |")
     lines.append("")
     text = "\n".join(lines)

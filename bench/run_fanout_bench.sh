@@ -141,6 +141,9 @@ run_config() {
   nrun=$((nrun + 1))
   local tq="fanout-$nrun-$$" wout=$state/worker-$nrun.out werr=$state/worker-$nrun.err
   log "[$nrun] $label, $config: fresh dev server"
+  # Other work on the machine shows here (the rows share its CPUs).
+  local load
+  load=$(cut -d' ' -f1 /proc/loadavg)
   server_start
   "$@" --task-queue "$tq" >"$wout" 2>"$werr" &
   worker_pid=$!
@@ -194,12 +197,13 @@ run_config() {
   n=$((n + n_out))
   if [ "$n" -gt 0 ]; then
     log "[$nrun] the worker logged $n other line(s); the first 6:"
-    grep -v '^twe: io backend\|^twe: cpu plan\|^twe: watchdog: workflow task budgets\|^twe: worker on task queue\|^fanout_worker: temporalio' "$werr" |
-      head -6 | cut -c1-240 | sed 's/^/bench:   /' >&2
+    { grep -v '^ready$\|^stats ' "$wout" || true
+      grep -v '^twe: io backend\|^twe: cpu plan\|^twe: watchdog: workflow task budgets\|^twe: worker on task queue\|^fanout_worker: temporalio' "$werr" || true
+    } | head -6 | cut -c1-240 | sed 's/^/bench:   /' >&2 || true
   fi
-  python3 - "$label" "$config" "$dout" "$stats" "$c0" "$c1" "$tick" "$hwm" "$n" "$stop" >>"$rows" <<'EOF'
+  python3 - "$label" "$config" "$dout" "$stats" "$c0" "$c1" "$tick" "$hwm" "$n" "$stop" "$load" >>"$rows" <<'EOF'
 import json, sys
-label, config, dout, stats, c0, c1, tick, hwm, nlog, stop = sys.argv[1:]
+label, config, dout, stats, c0, c1, tick, hwm, nlog, stop, load = sys.argv[1:]
 def parse(s):
     try:
         return json.loads(s)
@@ -208,7 +212,7 @@ def parse(s):
 print(json.dumps({"worker": label, "config": config, "driver": parse(dout),
                   "worker_stats": parse(stats), "cpu_s": (int(c1) - int(c0)) / int(tick),
                   "peak_rss_mib": int(hwm) / 1024, "worker_log_lines": int(nlog),
-                  "stop": stop}))
+                  "stop": stop, "loadavg_before": float(load)}))
 EOF
   if [ -n "$logs" ]; then
     mkdir -p "$logs"

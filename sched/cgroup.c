@@ -97,7 +97,7 @@ static int read_i64_file(const char *dir, const char *name, bool allow_max, int6
   char *buf;
   ssize_t n = read_all(path, &buf);
   if (n < 0) return (int)n;
-  const char *st[1], *en[1];
+  const char *st[1] = {NULL}, *en[1] = {NULL};
   int r = tokens(buf, st, en, 1);
   if (r == 1 && allow_max && en[0] - st[0] == 3 && memcmp(st[0], "max", 3) == 0) {
     *out = -1;
@@ -275,7 +275,7 @@ static int cpu_quota_at(int version, const char *level, int64_t *quota, int64_t 
     char *buf;
     ssize_t n = read_all(path, &buf);
     if (n < 0) return (int)n;
-    const char *st[2], *en[2];
+    const char *st[2] = {NULL, NULL}, *en[2] = {NULL, NULL};
     int nt = tokens(buf, st, en, 2);
     int r = 0;
     *period = 100000;

@@ -685,7 +685,3 @@ void twe__watchdog_destroy(twe__watchdog_t *wd) {
 const twe__watchdog_counters_t *twe__watchdog_counters(const twe__watchdog_t *wd) {
   return &wd->counters;
 }
-
-const twe__watchdog_options_t *twe__watchdog_options(const twe__watchdog_t *wd) {
-  return &wd->opt;
-}

@@ -145,7 +145,6 @@ int twe__watchdog_create(const twe__watchdog_options_t *opts, const twe__watchdo
  * After every shard thread is joined. NULL is a no-op. */
 void twe__watchdog_destroy(twe__watchdog_t *wd);
 const twe__watchdog_counters_t *twe__watchdog_counters(const twe__watchdog_t *wd);
-const twe__watchdog_options_t *twe__watchdog_options(const twe__watchdog_t *wd);
 
 /* --- on the watched shard thread --------------------------------------- */
 

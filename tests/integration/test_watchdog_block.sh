@@ -15,36 +15,11 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 fanout=${1:?usage: test_watchdog_block.sh FANOUT_BIN}
 q=$(unique wdblock)
-cli=("$TEMPORAL_CLI" --address "$TEMPORAL_ADDRESS" --command-timeout 60s)
-
 start_worker w "$fanout" --worker-only --task-queue "$q" --blocked-budget-ms 300 \
   --blocked-warning-ms 100 --max-retired 4
 pid=$WORKER_PID
 
-# start_quick PREFIX N / wait_quick PREFIX N: N Quick workflows PREFIX-0..,
-# 8 CLI processes at a time.
-start_quick() {
-  seq 0 $(($2 - 1)) | xargs -P 8 -I{} "${cli[@]}" workflow start --type Quick --task-queue "$q" \
-    --workflow-id "$1-{}" --input '"{}"' >/dev/null || fail "starting $2 Quick workflows $1-*"
-}
-wait_quick() {
-  seq 0 $(($2 - 1)) | xargs -P 8 -I{} "${cli[@]}" workflow result --workflow-id "$1-{}" >/dev/null ||
-    { tail -20 "$TWE_IT_TMP/w.err" >&2; fail "not all $2 Quick workflows $1-* completed"; }
-}
-# stats FILE: asks the worker for its stats (SIGUSR1) and writes the JSON.
-stats() {
-  local n
-  n=$(grep -c '^stats ' "$TWE_IT_TMP/w.out" || true)
-  kill -USR1 "$pid"
-  for _ in $(seq 1 50); do
-    [ "$(grep -c '^stats ' "$TWE_IT_TMP/w.out" || true)" -gt "$n" ] && break
-    sleep 0.1
-  done
-  grep '^stats ' "$TWE_IT_TMP/w.out" | tail -1 | sed 's/^stats //' >"$1"
-  [ -s "$1" ] || fail "the worker printed no stats on SIGUSR1"
-}
-status_field() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/status"; }
-sget() { json_get "$1" "d[\"$2\"]"; }
+source "$(dirname "$0")/fanout_lib.sh"
 
 start_quick "$q-warm" 50
 wait_quick "$q-warm" 50
@@ -57,23 +32,7 @@ rw="$q-runaway-block"
 t workflow start --type RunawayBlock --task-queue "$q" --workflow-id "$rw" >/dev/null
 start_quick "$q-q" 50
 
-for _ in $(seq 1 100); do
-  h=$(history "$rw")
-  [ "$(count_events "$h" WORKFLOW_TASK_FAILED)" -ge 1 ] && break
-  sleep 0.2
-done
-python3 - "$h" <<'PY' || { tail -20 "$TWE_IT_TMP/w.err" >&2; fail "RunawayBlock was not preempted (history $h)"; }
-import json, sys
-ev = json.load(open(sys.argv[1]))["events"]
-f = [e["workflowTaskFailedEventAttributes"] for e in ev if "workflowTaskFailedEventAttributes" in e]
-assert f, "no WORKFLOW_TASK_FAILED in 20 s"
-msg = f[0].get("failure", {}).get("message", "")
-print("preemption message:", msg)
-print("cause:", f[0].get("cause"))
-for want in ("preempted by the twe watchdog", "RunawayBlock", "blocked"):
-    assert want in msg, "message lacks %r" % want
-assert f[0].get("cause") == "WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE", f[0].get("cause")
-PY
+expect_preempted "$rw" RunawayBlock blocked
 ok "RunawayBlock: workflow task failed by the watchdog"
 
 wait_quick "$q-q" 50

@@ -1,20 +1,24 @@
-/* bench/bench_worker.c — the worker the benchmarks measure
- * (bench/run_worker_bench.sh): the Hello workflow of examples/hello.c (3
- * Greet activities in sequence, then 10 in parallel) and "Park", a workflow
- * that sleeps on a 1-hour timer and then completes — what a cached,
- * waiting workflow costs.
+/* bench/bench_worker.c — twe's worker for the benchmarks: the workload
+ * types every peer worker registers (bench/peers/README.md: activity Noop;
+ * workflows OneActivity, TenSequential, FanOut100, FiftyTimers, Park), plus
+ * Hello and its Greet activity (examples/hello.c) for
+ * bench/run_worker_bench.sh. The types themselves are in
+ * bench/bench_workflows.c, shared with the replayer (replay_histories.c).
  *
  *   bench_worker [--task-queue Q] [--cache N] [--fiber-stack BYTES]
  *                [--workflow-pollers N] [--activity-pollers N]
  *
- * (0 or absent: the engine's defaults.)
- * Prints "ready" on stdout once the worker has started. SIGUSR1 prints the
- * current twe_worker_stats as one line of JSON on stdout; SIGTERM or SIGINT
- * stops the worker, which then prints a last stats line and exits.
- * Connection settings come from the TEMPORAL_* environment variables.
- * Public API (twe/twe.h) and jansson only. */
+ * (0 or absent: the engine's defaults; the task queue defaults to "bench".)
+ * This is the README's worker command (`run-worker --task-queue Q [--cache
+ * N]`): server and namespace from TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE
+ * (and the other TEMPORAL_* variables, twe/connection.h); prints "ready" on
+ * stdout (flushed) once the client has connected and the worker's shards
+ * have started (each opens its connection and polls at once); logs on stderr;
+ * SIGTERM or SIGINT stops it gracefully, then it prints a last stats line
+ * and exits 0. SIGUSR1 prints the current twe_worker_stats as one line of
+ * JSON on stdout (bench/run_worker_bench.sh reads them).
+ * Public API (twe/twe.h) only. */
 #define _POSIX_C_SOURCE 200809L /* sigaction, nanosleep */
-#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -23,114 +27,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_workflows.h"
 #include "twe/twe.h"
-
-#define SEC 1000000000ull
-
-/* --- Greet and Hello: the semantics of examples/hello.c ------------------- */
-
-/* Greet(greeting, name) -> "<greeting>, <name>!" (JSON strings). */
-static void greet(twe_activity_t *act, void *user) {
-  (void)user;
-  twe_payload_t a[2];
-  json_t *g = NULL, *n = NULL;
-  if (twe_activity_arg_count(act) == 2 && twe_activity_arg(act, 0, &a[0]) == 0 &&
-      twe_activity_arg(act, 1, &a[1]) == 0 && twe_payload_is_json(&a[0]) &&
-      twe_payload_is_json(&a[1])) {
-    g = json_loadb(a[0].data, a[0].len, JSON_DECODE_ANY, NULL);
-    n = json_loadb(a[1].data, a[1].len, JSON_DECODE_ANY, NULL);
-  }
-  if (json_is_string(g) && json_is_string(n)) {
-    json_t *out = json_sprintf("%s, %s!", json_string_value(g), json_string_value(n));
-    char *text = json_dumps(out, JSON_ENCODE_ANY | JSON_COMPACT);
-    twe_payload_t r = twe_payload_json(text);
-    twe_activity_complete(act, &r);
-    free(text);
-    json_decref(out);
-  } else {
-    twe_error_info_t e = {.type = "BadArguments",
-                          .message = "Greet takes two JSON strings: greeting and name",
-                          .non_retryable = true};
-    twe_activity_fail(act, &e);
-  }
-  json_decref(g);
-  json_decref(n);
-}
-
-static void fail_with(twe_workflow_t *wf, const char *type, const char *message) {
-  twe_error_info_t e = {.type = type, .message = message, .non_retryable = true};
-  twe_workflow_fail(wf, &e);
-}
-
-/* Hello(name): Greet x3 in sequence, then x10 in parallel; returns
- * {"sequential":[...3], "parallel":[...10]}. */
-static void hello(twe_workflow_t *wf, void *user) {
-  (void)user;
-  twe_payload_t in;
-  /* twe checked the argument is valid JSON, so a leading quote (after any
-   * white space) makes it a string; it is passed on to Greet as is. */
-  const char *p = NULL, *end = NULL;
-  if (twe_workflow_arg_count(wf) >= 1 && twe_workflow_arg(wf, 0, &in) == 0 &&
-      twe_payload_is_json(&in)) {
-    p = in.data;
-    end = p + in.len;
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
-  }
-  if (!p || p == end || *p != '"') {
-    fail_with(wf, "BadInput", "Hello takes one JSON string: a name");
-    return;
-  }
-  twe_payload_t name = in;
-  twe_activity_options_t opts = {.start_to_close_timeout_ns = 10 * SEC};
-  json_t *result = json_object(), *seq = json_array(), *par = json_array();
-  json_object_set_new(result, "sequential", seq);
-  json_object_set_new(result, "parallel", par);
-  static const char *const greetings[3] = {"\"Hello\"", "\"Bonjour\"", "\"Hallo\""};
-  twe_payload_t r;
-  twe_error_info_t err;
-  for (int i = 0; i < 3; i++) {
-    twe_payload_t args[2] = {twe_payload_json(greetings[i]), name};
-    if (twe_workflow_execute_activity(wf, "Greet", &opts, args, 2, &r, &err) != 0) {
-      twe_workflow_fail(wf, &err);
-      goto out;
-    }
-    json_array_append_new(seq, json_loadb(r.data, r.len, JSON_DECODE_ANY, NULL));
-  }
-  twe_future_t *fs[10];
-  for (int i = 0; i < 10; i++) {
-    char greeting[16];
-    snprintf(greeting, sizeof greeting, "\"Hi %d\"", i);
-    twe_payload_t args[2] = {twe_payload_json(greeting), name};
-    int rc = 0;
-    if (!(fs[i] = twe_workflow_start_activity(wf, "Greet", &opts, args, 2, &rc))) {
-      fail_with(wf, "StartFailed", twe_strerror(rc));
-      goto out;
-    }
-  }
-  twe_future_wait_all(wf, fs, 10);
-  for (int i = 0; i < 10; i++) {
-    if (twe_future_result(fs[i], &r) != 0) {
-      if (twe_future_error(fs[i], &err) == 0) twe_workflow_fail(wf, &err);
-      else fail_with(wf, "GreetFailed", "a parallel Greet failed");
-      goto out;
-    }
-    json_array_append_new(par, json_loadb(r.data, r.len, JSON_DECODE_ANY, NULL));
-  }
-  char *text = json_dumps(result, JSON_COMPACT);
-  twe_payload_t outp = twe_payload_json(text);
-  twe_workflow_complete(wf, &outp);
-  free(text);
-out:
-  json_decref(result);
-}
-
-/* Park: one durable 1-hour timer, then done. While it waits, the run is
- * a suspended fiber in the cache: the unit RSS per cached workflow. */
-static void park(twe_workflow_t *wf, void *user) {
-  (void)user;
-  int rc = twe_workflow_sleep(wf, 3600 * SEC);
-  if (rc < 0) fail_with(wf, "SleepFailed", twe_strerror(rc));
-}
 
 /* --- signals and the stats line ------------------------------------------ */
 
@@ -218,9 +116,7 @@ int main(int argc, char **argv) {
   opts.workflow_pollers = wf_pollers;
   opts.activity_pollers = act_pollers;
   if ((rc = twe_worker_create(client, &opts, &g_worker)) < 0 ||
-      (rc = twe_worker_register_workflow(g_worker, "Hello", hello, NULL)) < 0 ||
-      (rc = twe_worker_register_workflow(g_worker, "Park", park, NULL)) < 0 ||
-      (rc = twe_worker_register_activity(g_worker, "Greet", greet, NULL)) < 0) {
+      (rc = bench_register(g_worker, true)) < 0) {
     fprintf(stderr, "bench_worker: %s\n", twe_strerror(rc));
     return 1;
   }

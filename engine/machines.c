@@ -78,22 +78,29 @@ static const Temporal__Api__History__V1__TimerStartedEventAttributes *ev_timer(
   return e->attributes_case == ATTR(TIMER_STARTED) ? e->timer_started_event_attributes : NULL;
 }
 
-static bool activity_same_key(const twe_command_pb_t *c, const twe_event_pb_t *e) {
-  const Temporal__Api__Command__V1__ScheduleActivityTaskCommandAttributes *a = cmd_activity(c);
+/* Whether a command and the event recorded for it carry the same key. An
+ * id twe generated is only a position (its sequence number), and commands
+ * are already matched to events in order, so it is not compared: that adds
+ * no check, and lets a history recorded by another SDK replay (the Go SDK
+ * numbers ids by the event id it expects, sdk-core by a sequence per
+ * command type). An id the code chose must match. */
+static bool activity_same_key(const twe__machine_t *m, const twe_event_pb_t *e) {
+  const Temporal__Api__Command__V1__ScheduleActivityTaskCommandAttributes *a =
+      cmd_activity(m->command);
   const Temporal__Api__History__V1__ActivityTaskScheduledEventAttributes *b = ev_activity(e);
-  return a && b && str_eq(a->activity_id, b->activity_id) &&
+  return a && b && (m->id_generated || str_eq(a->activity_id, b->activity_id)) &&
          str_eq(activity_type_of(a->activity_type), activity_type_of(b->activity_type));
 }
 
-static bool timer_same_key(const twe_command_pb_t *c, const twe_event_pb_t *e) {
-  const Temporal__Api__Command__V1__StartTimerCommandAttributes *a = cmd_timer(c);
+static bool timer_same_key(const twe__machine_t *m, const twe_event_pb_t *e) {
+  const Temporal__Api__Command__V1__StartTimerCommandAttributes *a = cmd_timer(m->command);
   const Temporal__Api__History__V1__TimerStartedEventAttributes *b = ev_timer(e);
-  return a && b && str_eq(a->timer_id, b->timer_id);
+  return a && b && (m->id_generated || str_eq(a->timer_id, b->timer_id));
 }
 
 /* Closing the workflow has no key: one per run, matched by type alone. */
-static bool no_key(const twe_command_pb_t *c, const twe_event_pb_t *e) {
-  (void)c, (void)e;
+static bool no_key(const twe__machine_t *m, const twe_event_pb_t *e) {
+  (void)m, (void)e;
   return true;
 }
 
@@ -240,7 +247,7 @@ typedef struct mkind_desc {
   const char *name;
   int command_type;
   int initiating_event;
-  bool (*same_key)(const twe_command_pb_t *c, const twe_event_pb_t *e);
+  bool (*same_key)(const twe__machine_t *m, const twe_event_pb_t *e);
   const mtransition_t *transitions;
   size_t n_transitions;
 } mkind_desc_t;
@@ -440,7 +447,7 @@ static int transition(twe_run_t *run, twe__machine_t *m, const twe_event_pb_t *e
 
 int twe__machine_match(twe_run_t *run, twe__machine_t *m, const twe_event_pb_t *e) {
   const mkind_desc_t *k = &kinds[m->kind];
-  if ((int)e->event_type != k->initiating_event || !k->same_key(m->command, e)) {
+  if ((int)e->event_type != k->initiating_event || !k->same_key(m, e)) {
     char ev[256], cmd[256];
     twe__event_describe(e, ev, sizeof ev);
     twe__command_describe(m->command, cmd, sizeof cmd);

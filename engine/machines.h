@@ -47,6 +47,10 @@ typedef struct twe__machine {
   twe_command_pb_t *command;  /* in the run arena */
   twe_future_t *future;       /* NULL for commands nobody waits on */
   int64_t initiated_event_id; /* its initiating event; 0 until matched */
+  /* The command's id (activity, timer) is twe's own sequence number, not
+   * one the code chose: replay then does not compare it (see same_key in
+   * machines.c). */
+  bool id_generated;
   struct twe__machine *next_pending;
 } twe__machine_t;
 

@@ -128,8 +128,9 @@ twe_future_t *twe_workflow_start_activity(twe_workflow_t *wf, const char *type,
   temporal__api__common__v1__activity_type__init(at);
   temporal__api__taskqueue__v1__task_queue__init(tq);
 
-  /* One sequence for activity and timer ids ("1", "2", ...), like the Go
-   * SDK; a call that fails does not use a number. */
+  /* One sequence for activity and timer ids ("1", "2", ...); a call that
+   * fails does not use a number. Replay compares only ids the code chose
+   * (machines.c). */
   uint32_t seq = run->seq + 1;
   char idbuf[16];
   snprintf(idbuf, sizeof idbuf, "%u", seq);
@@ -157,7 +158,9 @@ twe_future_t *twe_workflow_start_activity(twe_workflow_t *wf, const char *type,
   c->command_type = TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK;
   c->attributes_case = CATTR(SCHEDULE_ACTIVITY_TASK);
   c->schedule_activity_task_command_attributes = s;
-  if (!twe__run_add_command(run, TWE__MK_ACTIVITY, c, f)) return fail_with(err, arena_error(run));
+  twe__machine_t *m = twe__run_add_command(run, TWE__MK_ACTIVITY, c, f);
+  if (!m) return fail_with(err, arena_error(run));
+  m->id_generated = options->activity_id == NULL;
   run->seq = seq;
   if (err) *err = 0;
   return f;
@@ -187,7 +190,9 @@ twe_future_t *twe_workflow_start_timer(twe_workflow_t *wf, uint64_t duration_ns,
   c->command_type = TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_START_TIMER;
   c->attributes_case = CATTR(START_TIMER);
   c->start_timer_command_attributes = t;
-  if (!twe__run_add_command(run, TWE__MK_TIMER, c, f)) return fail_with(err, arena_error(run));
+  twe__machine_t *m = twe__run_add_command(run, TWE__MK_TIMER, c, f);
+  if (!m) return fail_with(err, arena_error(run));
+  m->id_generated = true;
   run->seq = seq;
   if (err) *err = 0;
   return f;

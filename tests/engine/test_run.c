@@ -275,7 +275,14 @@ static void wf_fail_on_activity(twe_workflow_t *wf, void *user) {
 }
 
 /* The same workflow type, changed: what the user passes says what it runs. */
-typedef enum variant { V_ACTIVITY_A, V_ACTIVITY_B, V_TIMER, V_TWO, V_NOTHING } variant_t;
+typedef enum variant {
+  V_ACTIVITY_A,
+  V_ACTIVITY_B,
+  V_ACTIVITY_A_OWN_ID, /* A with the activity id "mine" chosen by the code */
+  V_TIMER,
+  V_TWO,
+  V_NOTHING
+} variant_t;
 static variant_t variant;
 static void wf_variant(twe_workflow_t *wf, void *user) {
   (void)user;
@@ -283,6 +290,12 @@ static void wf_variant(twe_workflow_t *wf, void *user) {
   switch (variant) {
     case V_ACTIVITY_A: f = twe_workflow_start_activity(wf, "A", &opts, NULL, 0, NULL); break;
     case V_ACTIVITY_B: f = twe_workflow_start_activity(wf, "B", &opts, NULL, 0, NULL); break;
+    case V_ACTIVITY_A_OWN_ID: {
+      twe_activity_options_t own = opts;
+      own.activity_id = "mine";
+      f = twe_workflow_start_activity(wf, "A", &own, NULL, 0, NULL);
+      break;
+    }
     case V_TIMER: f = twe_workflow_start_timer(wf, NS, NULL); break;
     case V_TWO:
       f = twe_workflow_start_activity(wf, "A", &opts, NULL, 0, NULL);
@@ -766,6 +779,66 @@ static void test_twe__run_apply_nondeterminism_activity_type(void **state) {
   assert_int_equal(apply(fx, fx->run, 0, 0, &again), TWE_ENONDETERMINISM);
 }
 
+/* History of Variant with one activity A (id `id`) or one timer (id `id`),
+ * as another SDK may have numbered them. */
+static void variant_one_command_history(hist_t *h, bool timer, const char *id) {
+  h_started(h, "Variant", NULL);
+  h_task(h);
+  h_task_completed(h);
+  if (timer) {
+    int64_t t = h_timer_started(h, id);
+    h_timer_fired(h, t, id);
+  } else {
+    int64_t s = h_act_scheduled(h, id, "A");
+    h_act_done(h, s, "1");
+  }
+  h_task(h);
+}
+
+/* An id twe generated is a position, not a key: a history whose SDK
+ * numbered activities and timers otherwise (the Go SDK uses the event id
+ * it expects: "5") replays. */
+static void test_twe__run_apply_generated_ids_not_compared(void **state) {
+  fixture_t *fx = *state;
+  variant_one_command_history(&fx->h, false, "5");
+  variant = V_ACTIVITY_A;
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, fx->run, 0, fx->h.n, &fx->out), 0);
+  assert_int_equal(fx->out.status, 0);
+  twe__run_destroy(fx->run);
+  fx->run = NULL;
+
+  hist_t *h = &fx->h;
+  h->n = 0;
+  variant_one_command_history(h, true, "5");
+  variant = V_TIMER;
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, fx->run, 0, h->n, &fx->out), 0);
+  assert_int_equal(fx->out.status, 0);
+}
+
+/* An activity id the code chose is a key: another id in the history is
+ * non-determinism; the same id replays. */
+static void test_twe__run_apply_nondeterminism_own_activity_id(void **state) {
+  fixture_t *fx = *state;
+  variant_one_command_history(&fx->h, false, "other");
+  variant = V_ACTIVITY_A_OWN_ID;
+  fx->run = new_run(fx);
+  int rc = apply(fx, fx->run, 0, fx->h.n, &fx->out);
+  assert_nondeterminism(&fx->out, rc);
+  assert_non_null(strstr(fx->out.message, "(activity id \"other\", type \"A\") does not match"));
+  assert_non_null(strstr(fx->out.message, "(activity id \"mine\", type \"A\")"));
+  twe__run_destroy(fx->run);
+  fx->run = NULL;
+
+  hist_t *h = &fx->h;
+  h->n = 0;
+  variant_one_command_history(h, false, "mine");
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, fx->run, 0, h->n, &fx->out), 0);
+  assert_int_equal(fx->out.status, 0);
+}
+
 static void test_twe__run_apply_nondeterminism_timer_for_activity(void **state) {
   fixture_t *fx = *state;
   variant_a_history(&fx->h);
@@ -1076,6 +1149,8 @@ int main(void) {
       T(test_twe__run_apply_deterministic_time_and_random),
       T(test_twe__run_apply_task_failed_is_skipped),
       T(test_twe_workflow_start_activity_validation),
+      T(test_twe__run_apply_generated_ids_not_compared),
+      T(test_twe__run_apply_nondeterminism_own_activity_id),
       T(test_twe__run_apply_nondeterminism_activity_type),
       T(test_twe__run_apply_nondeterminism_timer_for_activity),
       T(test_twe__run_apply_nondeterminism_missing_command),

@@ -21,7 +21,9 @@ import statistics
 import sys
 
 WORKER_ORDER = ["twe", "go", "python", "typescript"]
-WORKER_LABEL = {"twe": "twe", "go": "Go SDK", "python": "Python SDK", "typescript": "TypeScript SDK"}
+WORKER_LABEL = {"twe": "twe", "go": "Go SDK", "python": "Python SDK", "typescript": "TypeScript SDK",
+                "twe:json": "twe, from JSON", "go:json": "Go SDK, from JSON",
+                "twe:decoded": "twe, decoded history", "go:decoded": "Go SDK, decoded history"}
 WORKER_COLOR = {"twe": "#d62728", "go": "#1f77b4", "python": "#2ca02c", "typescript": "#9467bd"}
 RUN_WORKLOADS = ["OneActivity", "TenSequential", "FanOut100", "FiftyTimers"]
 WORKLOAD_TEXT = {
@@ -194,9 +196,10 @@ def errors_text(n, words):
 def run_table(cells, out):
     """One table for the workloads that complete: a row per workload x worker."""
     out.append("| workload | worker | wf/s | twe/peer | worker CPU s per 1,000 wf | twe/peer | "
-               "peak RSS MiB | WFT p50 ms | WFT p99 ms | e2e p99 ms | server CPU s per 1,000 wf | "
+               "peak RSS MiB | WFT p50 ms | WFT p99 ms | WFT exec p99 ms | e2e p99 ms | "
+               "server CPU s per 1,000 wf | "
                "server busy (cores) | errors |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for wl in cells.workloads:
         if wl == "Park":
             continue
@@ -211,7 +214,8 @@ def run_table(cells, out):
                 f"{wl} ({cells.count(wl)})", WORKER_LABEL.get(wk, wk),
                 show(g("wf_per_s")), "—" if twe_row else ratio(t("wf_per_s"), g("wf_per_s")),
                 show(g("cpu_per_1000")), "—" if twe_row else ratio(t("cpu_per_1000"), g("cpu_per_1000")),
-                show(g("hwm_mib")), show(g("wft_p50")), show(g("wft_p99")), show(g("e2e_p99")),
+                show(g("hwm_mib")), show(g("wft_p50")), show(g("wft_p99")), show(g("exec_p99")),
+                show(g("e2e_p99")),
                 show(g("server_cpu_per_1000")), show(g("server_cores"), 2),
                 errors_text(n, words)]) + " |")
 
@@ -274,7 +278,7 @@ def plot(rows, cells, path):
     fig, axes = plt.subplots(2, 3, figsize=(17, 9.5))
     run_wls = [w for w in cells.workloads if w != "Park"]
 
-    def bars(ax, groups, series, getter, title, ylabel, log=False):
+    def bars(ax, groups, series, getter, title, ylabel, log=False, style=lambda s: {}):
         """Grouped bars: one group per `groups` entry, one bar per series,
         min-max as error bars; a missing figure is a gap marked n/a."""
         width = 0.8 / max(1, len(series))
@@ -291,8 +295,9 @@ def plot(rows, cells, path):
                 lo.append(st[0] - st[1])
                 hi.append(st[2] - st[0])
             if xs:
+                who = s.split(":")[0]
                 ax.bar(xs, meds, width, yerr=[lo, hi], capsize=2,
-                       color=WORKER_COLOR.get(s, None), label=WORKER_LABEL.get(s, s))
+                       color=WORKER_COLOR.get(who, None), label=WORKER_LABEL.get(s, s), **style(s))
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels(groups, fontsize=8)
         ax.set_title(title, fontsize=10)
@@ -321,9 +326,16 @@ def plot(rows, cells, path):
     groups = replay_groups(rows)
     if groups:
         names = list(groups)
-        bars(axes[1][2], names, ["twe", "go"],
-             lambda name, who: stats([x.get("events_per_cpu_s") for x in groups[name].get(who, [])]),
-             "Replay ceiling: history events per CPU-second (decode + replay)", "events/s", log=True)
+        # Four bars per history: each replayer from the JSON text (solid) and
+        # from the decoded history (hatched).
+        series = ["twe:json", "go:json", "twe:decoded", "go:decoded"]
+        key = {False: "events_per_cpu_s", True: "replay_events_per_cpu_s"}
+        bars(axes[1][2], names, series,
+             lambda name, s: stats([x.get(key[s.endswith(":decoded")])
+                                    for x in groups[name].get(s.split(":")[0], [])]),
+             "Replay ceiling: history events per CPU-second", "events/s", log=True,
+             style=lambda s: {"hatch": "//", "alpha": 0.55} if s.endswith(":decoded") else {})
+        axes[1][2].legend(fontsize=7, loc="upper left")
     else:
         axes[1][2].set_axis_off()
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -351,7 +363,9 @@ def report(args):
                 "above 1 twe is ahead on wf/s, below 1 twe is ahead on CPU. wf/s = completed ÷ "
                 "(first start → last result); CPU = utime+stime from /proc over that window; "
                 "peak RSS = VmHWM; WFT = workflow task, WorkflowTaskScheduled → Completed in the "
-                "histories (up to 500 per cell); e2e = start call → result at the driver; server "
+                "histories (up to 500 per cell), most of it waiting in the server's queue while the "
+                "server is busy; WFT exec = WorkflowTaskStarted → Completed, the part the worker "
+                "decides (the round trip of its poll answer included); e2e = start call → result at the driver; server "
                 "busy = the server's CPU seconds ÷ wall seconds (the machine has the cores it has: "
                 "when server + worker reach them, the server is the limit).", ""]
         run_table(cells, out)
@@ -367,7 +381,8 @@ def report(args):
     replay_out = []
     if replay_table(rows, replay_out):
         out += ["## Replay ceiling (no server)", "",
-                "Histories recorded in this run (twe's cells), replayed in one process: twe's "
+                "Histories recorded in this run (the Go SDK worker's cells: the Go SDK's replayer "
+                "compares activity and timer ids, which it numbers its own way), replayed in one process: twe's "
                 "`replay_histories` (engine/run.c through twe_worker_replay_json) beside the Go SDK's "
                 "WorkflowReplayer, with the same workflow code. Events per second of process CPU "
                 "(user + system, all threads), from the JSON text (decode + replay) and from the "

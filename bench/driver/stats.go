@@ -1,0 +1,119 @@
+package main
+
+import (
+	"math"
+	"sort"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+)
+
+type pct2 struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+}
+
+type pct3 struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// percentile is the nearest-rank percentile (q in 0..1) of sorted values.
+func percentile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+
+func summarize2(ms []float64) *pct2 {
+	if len(ms) == 0 {
+		return nil
+	}
+	sort.Float64s(ms)
+	return &pct2{P50: round3(percentile(ms, 0.5)), P99: round3(percentile(ms, 0.99))}
+}
+
+func summarize3(ms []float64) *pct3 {
+	if len(ms) == 0 {
+		return nil
+	}
+	sort.Float64s(ms)
+	return &pct3{P50: round3(percentile(ms, 0.5)), P99: round3(percentile(ms, 0.99)),
+		Max: round3(ms[len(ms)-1])}
+}
+
+// wftStats gathers workflow-task latencies from recorded histories.
+type wftStats struct {
+	histories        int
+	total, s2s, exec []float64 // ms
+	failed, timedOut int
+}
+
+type wftReport struct {
+	Histories       int   `json:"histories"`
+	Tasks           int   `json:"tasks"`
+	TotalMS         *pct2 `json:"total_ms"`
+	ScheduleToStart *pct2 `json:"schedule_to_start_ms"`
+	ExecMS          *pct2 `json:"exec_ms"`
+	Failed          int   `json:"failed"`
+	TimedOut        int   `json:"timed_out"`
+}
+
+// add takes one history: every completed workflow task's scheduled ->
+// started -> completed times, and the failed and timed-out tasks.
+func (w *wftStats) add(events []*historypb.HistoryEvent) {
+	w.histories++
+	when := make(map[int64]float64, len(events)) // event id -> Unix ms
+	for _, e := range events {
+		t := e.GetEventTime().AsTime()
+		ms := float64(t.UnixNano()) / 1e6
+		when[e.GetEventId()] = ms
+		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			a := e.GetWorkflowTaskCompletedEventAttributes()
+			sched, ok1 := when[a.GetScheduledEventId()]
+			start, ok2 := when[a.GetStartedEventId()]
+			if ok1 && ok2 {
+				w.total = append(w.total, ms-sched)
+				w.s2s = append(w.s2s, start-sched)
+				w.exec = append(w.exec, ms-start)
+			}
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+			w.failed++
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+			w.timedOut++
+		}
+	}
+}
+
+func (w *wftStats) report() *wftReport {
+	return &wftReport{
+		Histories:       w.histories,
+		Tasks:           len(w.total),
+		TotalMS:         summarize2(w.total),
+		ScheduleToStart: summarize2(w.s2s),
+		ExecMS:          summarize2(w.exec),
+		Failed:          w.failed,
+		TimedOut:        w.timedOut,
+	}
+}
+
+// spread picks up to m of n indices, evenly spread, in order.
+func spread(n, m int) []int {
+	if m <= 0 || n <= 0 {
+		return nil
+	}
+	if m > n {
+		m = n
+	}
+	out := make([]int, m)
+	for j := range out {
+		out[j] = j * n / m
+	}
+	return out
+}

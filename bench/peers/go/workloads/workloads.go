@@ -1,11 +1,12 @@
 // Package workloads holds the benchmark's workflow and activity types
 // (bench/peers/README.md) for the Go SDK peer: the worker registers them to
-// run them, the replayer to replay histories recorded on any worker.
+// run them, the replayer to replay histories recorded on the Go SDK worker
+// (it compares activity and timer ids, which each SDK numbers its own way).
 //
 // Every activity runs on the workflow's own task queue with a start-to-close
 // timeout of 10 s and the SDK's default retry policy; activity and timer ids
-// are the SDK's own. Nothing else is set, so the commands (and hence the
-// histories) match the other peers'.
+// are the SDK's own. Nothing else is set, so the commands match the other
+// peers' in type, order and options.
 package workloads
 
 import (

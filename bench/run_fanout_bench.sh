@@ -44,6 +44,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/lib/common.sh"
 source "$root/scripts/lib/devserver.sh"
+source "$root/bench/lib.sh"
 
 command_line="bench/run_fanout_bench.sh${*:+ $*}"
 quick=0
@@ -113,21 +114,8 @@ tick=$(getconf CLK_TCK)
 rows=$state/rows.jsonl
 : >"$rows"
 
-# A fresh dev server, rate limits lifted and one partition per task queue
-# (as in run_worker_bench.sh: the tables must not measure the limits).
-server_start() {
-  devserver_stop "$state/server"
-  WATCH_PID=$$ devserver_start "$state/server" \
-    --dynamic-config-value frontend.rps=1000000 \
-    --dynamic-config-value frontend.namespaceRPS=1000000 \
-    --dynamic-config-value frontend.globalNamespaceRPS=1000000 \
-    --dynamic-config-value history.rps=1000000 \
-    --dynamic-config-value matching.rps=1000000 \
-    --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
-    --dynamic-config-value matching.numTaskqueueWritePartitions=1 || twe_die "dev server did not start"
-  TEMPORAL_ADDRESS=$(cat "$state/server/address")
-  export TEMPORAL_ADDRESS
-}
+# A fresh dev server, limits lifted (bench/lib.sh).
+server_start() { bench_server_start "$state/server"; }
 
 # CPU ticks (user + system) of one process, all its threads.
 proc_ticks() { local s; s=$(cat "/proc/$1/stat"); s=${s##*) }; set -- $s; echo $((${12} + ${13})); }

@@ -16,13 +16,14 @@
 # starts. TWE_BENCH_BUILD_DIR names the CMake build directory (default:
 # build). Tables go to stdout, progress and anything the worker logged
 # beyond its start-up lines to stderr. Each part gets a fresh dev server
-# (rate limits lifted, one partition per task queue: see server_start). The
+# (rate limits lifted, one partition per task queue: see bench/lib.sh). The
 # server, the worker and the driver share this machine's CPUs: read the CPU
 # columns together. Nothing here asserts a timing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/lib/common.sh"
 source "$root/scripts/lib/devserver.sh"
+source "$root/bench/lib.sh"
 
 rates="5 20 50"
 seconds=30
@@ -65,24 +66,9 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 
 # --- helpers ------------------------------------------------------------------
 
-# A fresh dev server. Its frontend rate-limits (RESOURCE_EXHAUSTED, retried
-# after 1 s) and so do history and matching per host: lift them all, or the
-# tables measure the limits (see run_grpc_bench.sh). One partition per task
-# queue: with the default 4 and one worker's few polls, a task written to a
-# partition no poll waits on is forwarded or read back later (measured here:
-# p50/p99 650/2770 ms instead of 420/470 ms at 5 Hello/s).
+# A fresh dev server, limits lifted (bench/lib.sh).
 server_start() {
-  devserver_stop "$state/server"
-  WATCH_PID=$$ devserver_start "$state/server" \
-    --dynamic-config-value frontend.rps=1000000 \
-    --dynamic-config-value frontend.namespaceRPS=1000000 \
-    --dynamic-config-value frontend.globalNamespaceRPS=1000000 \
-    --dynamic-config-value history.rps=1000000 \
-    --dynamic-config-value matching.rps=1000000 \
-    --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
-    --dynamic-config-value matching.numTaskqueueWritePartitions=1 || twe_die "dev server did not start"
-  TEMPORAL_ADDRESS=$(cat "$state/server/address")
-  export TEMPORAL_ADDRESS
+  bench_server_start "$state/server"
   server_pid=$(cat "$state/server/pid")
 }
 

@@ -389,6 +389,10 @@ def report(args):
                 "decoded history (replay only). Median [min–max] over the runs.", ""]
         out += replay_out
         out.append("")
+        for r in rows:
+            if r.get("kind") == "replay_error":
+                out += [f"**{WORKER_LABEL.get(r['replayer'], r['replayer'])}'s replayer failed** "
+                        f"(run {r['run']}): `{r['message']}`", ""]
     text = "\n".join(out)
     with open(args.md, "w") as f:
         f.write(text)

@@ -30,7 +30,6 @@ import asyncio
 import json
 import os
 import resource
-import signal
 import socket
 import struct
 import sys
@@ -38,11 +37,10 @@ import time
 from datetime import timedelta
 
 from temporalio import activity, workflow
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
+
+from peer import exit_now, sdk_version, shut_down, stop_event, wait_polling, wait_stopped
 
 # --- the workflow (deterministic: replayed from history) ----------------------
 
@@ -189,33 +187,6 @@ class LoopLag:
                 self.over_2s += lag > 2.0
 
 
-async def wait_polling(client: Client, namespace: str, task_queue: str,
-                       identity: str, run: asyncio.Task) -> bool:
-    """True once the server lists a workflow poller with our identity."""
-    req = DescribeTaskQueueRequest(
-        namespace=namespace, task_queue=TaskQueue(name=task_queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
-    for _ in range(300):
-        if run.done():
-            return False
-        try:
-            resp = await client.workflow_service.describe_task_queue(req)
-            if any(p.identity == identity for p in resp.pollers):
-                return True
-        except Exception as e:  # the server may not list it yet
-            print(f"fanout_worker: describe_task_queue: {e}", file=sys.stderr)
-        await asyncio.sleep(0.1)
-    return False
-
-
-def sdk_version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("temporalio")
-    except Exception:
-        return "?"
-
-
 async def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--task-queue", required=True)
@@ -235,25 +206,18 @@ async def main() -> int:
     worker = Worker(client, task_queue=args.task_queue, workflows=[Fanout],
                     activities=ACTIVITIES, identity=identity, **opts)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_event()
     lag = LoopLag()
     lag_task = asyncio.create_task(lag.run())
     run = asyncio.create_task(worker.run())
-    if not await wait_polling(client, args.namespace, args.task_queue, identity, run):
-        if run.done() and run.exception():
-            print(f"fanout_worker: worker failed: {run.exception()!r}", file=sys.stderr)
-        else:
-            print("fanout_worker: no poller seen on the task queue", file=sys.stderr)
+    if not await wait_polling("fanout_worker", client, args.namespace, args.task_queue,
+                              identity, run):
         return 1
     print(f"fanout_worker: temporalio {sdk_version()}, Python {sys.version.split()[0]}, "
           f"task queue {args.task_queue}, options {opts or 'SDK defaults'}", file=sys.stderr)
     print("ready", flush=True)
 
-    stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait([run, stopper], return_when=asyncio.FIRST_COMPLETED)
+    await wait_stopped(run, stop)
     # Stats first: a worker whose loop is still blocked may take long to shut down.
     ru = resource.getrusage(resource.RUSAGE_SELF)
     stats = {
@@ -266,22 +230,8 @@ async def main() -> int:
     }
     print("stats " + json.dumps(stats), flush=True)
     lag_task.cancel()
-    if not run.done():
-        await worker.shutdown()
-    try:
-        await run
-    except Exception as e:
-        print(f"fanout_worker: worker failed: {e!r}", file=sys.stderr)
-        return 1
-    return 0
+    return await shut_down("fanout_worker", worker, run)
 
 
 if __name__ == "__main__":
-    rc = asyncio.run(main())
-    # Skip interpreter teardown: the SDK's Rust threads can call into Python
-    # while it finalizes and abort the process ("PyGILState_Release: thread
-    # state ... must be current", temporalio/sdk-python#300; seen here on
-    # 3.11 after a run).
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(rc)
+    exit_now(asyncio.run(main()))

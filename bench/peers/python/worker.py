@@ -15,16 +15,14 @@ logs on stderr. SIGTERM or SIGINT: graceful shutdown, exit 0.
 import argparse
 import asyncio
 import os
-import signal
 import sys
 from datetime import timedelta
 
 from temporalio import activity, workflow
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
+
+from peer import exit_now, sdk_version, shut_down, stop_event, wait_polling, wait_stopped
 
 # The README's activity options: start-to-close 10 s, the workflow's own task
 # queue, the default retry policy; nothing else.
@@ -85,34 +83,6 @@ class Park:
 WORKFLOWS = [OneActivity, TenSequential, FanOut100, FiftyTimers, Park]
 
 
-async def wait_polling(client: Client, namespace: str, task_queue: str,
-                       run: asyncio.Task) -> bool:
-    """True once the server lists a workflow poller with the client's
-    identity (the worker's, by default) on the task queue."""
-    req = DescribeTaskQueueRequest(
-        namespace=namespace, task_queue=TaskQueue(name=task_queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
-    for _ in range(300):
-        if run.done():
-            return False
-        try:
-            resp = await client.workflow_service.describe_task_queue(req)
-            if any(p.identity == client.identity for p in resp.pollers):
-                return True
-        except Exception as e:  # the server may not list it yet
-            print(f"worker.py: describe_task_queue: {e}", file=sys.stderr)
-        await asyncio.sleep(0.1)
-    return False
-
-
-def sdk_version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("temporalio")
-    except Exception:
-        return "?"
-
-
 async def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--task-queue", required=True)
@@ -128,39 +98,18 @@ async def main() -> int:
     worker = Worker(client, task_queue=args.task_queue, workflows=WORKFLOWS,
                     activities=[noop], **opts)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_event()
     run = asyncio.create_task(worker.run())
-    if not await wait_polling(client, namespace, args.task_queue, run):
-        if run.done() and run.exception():
-            print(f"worker.py: worker failed: {run.exception()!r}", file=sys.stderr)
-        else:
-            print("worker.py: no poller seen on the task queue", file=sys.stderr)
+    if not await wait_polling("worker.py", client, namespace, args.task_queue,
+                              client.identity, run):
         return 1
     print(f"worker.py: temporalio {sdk_version()}, Python {sys.version.split()[0]}, "
           f"task queue {args.task_queue}, {address} ({namespace}), "
           f"options {opts or 'SDK defaults'}", file=sys.stderr)
     print("ready", flush=True)
-
-    stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait([run, stopper], return_when=asyncio.FIRST_COMPLETED)
-    if not run.done():
-        await worker.shutdown()
-    try:
-        await run
-    except Exception as e:
-        print(f"worker.py: worker failed: {e!r}", file=sys.stderr)
-        return 1
-    return 0
+    await wait_stopped(run, stop)
+    return await shut_down("worker.py", worker, run)
 
 
 if __name__ == "__main__":
-    rc = asyncio.run(main())
-    # Skip interpreter teardown: the SDK's Rust threads can call into Python
-    # while it finalizes and abort the process (temporalio/sdk-python#300,
-    # seen with fanout_worker.py on 3.11).
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(rc)
+    exit_now(asyncio.run(main()))

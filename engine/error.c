@@ -28,6 +28,7 @@ static const struct twe_error_entry twe_errors[] = {
   {TWE_ECANCELED_ACTIVITY, "TWE_ECANCELED_ACTIVITY", "activity cancelled"},
   {TWE_EWORKFLOW, "TWE_EWORKFLOW", "workflow did not complete"},
   {TWE_EPREEMPTED, "TWE_EPREEMPTED", "workflow task preempted by the watchdog"},
+  {TWE_ESTUCK, "TWE_ESTUCK", "a worker thread is stuck in workflow code"},
 };
 
 static const struct twe_error_entry *find_entry(int err) {

@@ -433,6 +433,13 @@ twe_fiber_t *twe__fiber_current(void) {
   return tls.current;
 }
 
+size_t twe__fiber_room(uintptr_t sp) {
+  const twe_fiber_t *f = tls.current;
+  if (!f) return 0;
+  uintptr_t low = (uintptr_t)f->stack_low, high = (uintptr_t)f; /* the record tops the stack */
+  return sp > low && sp <= high ? (size_t)(sp - low) : 0;
+}
+
 bool twe__fiber_finished(const twe_fiber_t *f) {
   return f->finished;
 }

@@ -83,6 +83,11 @@ void twe__fiber_yield(void);
 _Noreturn void twe__fiber_abandon(void);
 /* The fiber running on this thread, or NULL on the thread's own stack. */
 twe_fiber_t *twe__fiber_current(void);
+/* Bytes of the running fiber's stack below sp (a stack pointer inside
+ * it), down to its canary; 0 when the thread is not on a fiber or sp is
+ * not on its stack. Async-signal-safe (the watchdog's handler asks before
+ * it lets a signal frame be pushed onto the fiber's stack). */
+size_t twe__fiber_room(uintptr_t sp);
 /* Whether f's function has returned. */
 bool twe__fiber_finished(const twe_fiber_t *f);
 /* Returns f's stack to its pool. f may be new, finished, or suspended

@@ -9,6 +9,12 @@
  * activation runs until the queue is empty. Only the root fiber (the
  * workflow function) exists so far; its return closes the workflow.
  *
+ * Slices: the watchdog may end a task's time slice (engine/watchdog.h)
+ * while the fiber runs (switched out at a safe point), between fibers or
+ * between events. The batch (run->batch) remembers where it stood, and
+ * twe__run_resume carries on from there with the same fiber first, so the
+ * code sees the same order of events and fibers as in one piece.
+ *
  * Non-determinism messages (after `non-deterministic workflow "<type>" (run
  * <run id>): `) name the event and the command:
  *   history event 5 ACTIVITY_TASK_SCHEDULED (activity id "1", type "A") does
@@ -436,7 +442,52 @@ static int preempted(twe_run_t *run, twe__watched_t *watch) {
   return twe__run_fail(run, TWE_EPREEMPTED, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE), "%s", msg);
 }
 
-/* Runs ready fibers until every one is blocked or finished. */
+static void ready_push_front(twe_run_t *run, twe__wfiber_t *w) {
+  w->in_ready = true;
+  w->next_ready = run->ready_head;
+  run->ready_head = w;
+  if (!run->ready_tail) run->ready_tail = w;
+}
+
+/* Runs ready fibers until every one is blocked or finished, or the slice
+ * ends (TWE__RUN_SLICED: the fiber that was running goes back to the front
+ * of the queue, so it runs first when the activation resumes). */
+static int activation_run(twe_run_t *run) {
+  twe__wfiber_t *w;
+  /* Re-read after each fiber: a fiber switched out at a slice's end may be
+   * resumed by another thread (a replacement after a retirement). */
+  twe__watched_t *watch = twe__watch_self();
+  while (run->status == 0 && !run->closed && (w = ready_pop(run))) {
+    if (twe__watch_preempt_due(watch)) return preempted(run, watch);
+    if (twe__watch_yield_due(watch)) {
+      ready_push_front(run, w);
+      return TWE__RUN_SLICED;
+    }
+    run->current = w;
+    int more = twe__fiber_resume(w->fiber);
+    run->current = NULL;
+    watch = twe__watch_self();
+    if (more == TWE_FIBER_ABANDONED) {
+      /* The fiber is gone mid-function; the run's state is whatever the
+       * code left. The run is dropped after this task fails. */
+      fiber_finished(run, w);
+      return preempted(run, watch);
+    }
+    if (more) {
+      if (twe__watch_take_sliced(watch)) {
+        ready_push_front(run, w);
+        return TWE__RUN_SLICED;
+      }
+      continue;
+    }
+    bool root = w->root;
+    fiber_finished(run, w);
+    if (root && run->status == 0) close_command(run);
+  }
+  return run->status;
+}
+
+/* Begins the activation of a WORKFLOW_TASK_STARTED and runs it. */
 static int activate(twe_run_t *run, const twe_event_pb_t *started, bool replaying) {
   int rc = check_no_extra_commands(run);
   if (rc < 0) return rc;
@@ -444,25 +495,7 @@ static int activate(twe_run_t *run, const twe_event_pb_t *started, bool replayin
   run->replaying = replaying;
   if (run->closed) return 0; /* nothing runs after the workflow's end */
   if (!run->code_started && (rc = start_code(run)) < 0) return rc;
-  twe__wfiber_t *w;
-  twe__watched_t *watch = twe__watch_self();
-  while (run->status == 0 && !run->closed && (w = ready_pop(run))) {
-    if (twe__watch_preempt_due(watch)) return preempted(run, watch);
-    run->current = w;
-    int more = twe__fiber_resume(w->fiber);
-    run->current = NULL;
-    if (more == TWE_FIBER_ABANDONED) {
-      /* The fiber is gone mid-function; the run's state is whatever the
-       * code left. The run is dropped after this task fails. */
-      fiber_finished(run, w);
-      return preempted(run, watch);
-    }
-    if (more) continue;
-    bool root = w->root;
-    fiber_finished(run, w);
-    if (root && run->status == 0) close_command(run);
-  }
-  return run->status;
+  return activation_run(run);
 }
 
 /* --- events ------------------------------------------------------------------------ */
@@ -651,6 +684,7 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
         }
         return rc;
       }
+      /* (twe__run_resume finishes an activation the same way.) */
       /* A task the history shows completed ran this code before: replay
        * it. One that failed or timed out (or never finished: the workflow
        * was terminated meanwhile) left no trace: skip it. */
@@ -673,19 +707,53 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
   }
 }
 
-int twe__run_apply(twe_run_t *run, twe_event_pb_t *const *events, size_t n,
-                   twe_arena_t *out_arena, twe_run_outcome_t *out) {
+/* Applies the batch from where it stands; see twe__run_apply. */
+static int batch_go(twe_run_t *run, twe_run_outcome_t *out) {
   memset(out, 0, sizeof *out);
-  bool answered = false;
+  struct twe__run_batch *b = &run->batch;
+  int sliced = 0;
+  if (run->status == 0 && b->in_activation) {
+    int rc = activation_run(run);
+    if (rc == TWE__RUN_SLICED) {
+      sliced = 1;
+    } else {
+      b->in_activation = false;
+      if (rc == 0 && b->i + 1 == b->n) { /* the task being processed */
+        b->answered = true;
+        run->answered_last_task = true;
+      }
+      b->i++;
+    }
+  }
+  twe__watched_t *watch = twe__watch_self();
+  while (!sliced && run->status == 0 && b->i < b->n) {
+    /* Between events: a safe point to end a long replay's slice. */
+    if (b->i > 0 && twe__watch_yield_due(watch)) {
+      sliced = 1;
+      break;
+    }
+    if (apply_event(run, b->events, b->i, b->n, &b->answered) == TWE__RUN_SLICED) {
+      b->in_activation = true;
+      sliced = 1;
+      break;
+    }
+    b->i++;
+  }
+  if (sliced && run->status == 0) {
+    out->status = TWE__RUN_SLICED;
+    return TWE__RUN_SLICED;
+  }
+  bool answered = b->answered;
+  twe_event_pb_t *const *events = b->events;
+  size_t n = b->n;
+  twe_arena_t *out_arena = b->out_arena;
+  memset(b, 0, sizeof *b);
   if (run->status == 0) {
-    for (size_t i = 0; i < n && run->status == 0; i++) apply_event(run, events, i, n, &answered);
     /* A closed execution's history is complete: a command no event paired
      * with is one the code produced and the original run did not. */
-    if (run->status == 0 && !answered && n && closes_execution((int)events[n - 1]->event_type))
+    if (!answered && n && closes_execution((int)events[n - 1]->event_type))
       check_no_extra_commands(run);
     if (run->status == 0 && answered) answer(run, out_arena, out);
-  } else {
-    /* Unusable since an earlier failure: repeat it. */
   }
   out->status = run->status;
   if (run->status < 0) {
@@ -698,6 +766,24 @@ int twe__run_apply(twe_run_t *run, twe_event_pb_t *const *events, size_t n,
   }
   out->replay_only = !answered;
   return 0;
+}
+
+int twe__run_apply(twe_run_t *run, twe_event_pb_t *const *events, size_t n,
+                   twe_arena_t *out_arena, twe_run_outcome_t *out) {
+  memset(&run->batch, 0, sizeof run->batch);
+  run->batch.events = events;
+  run->batch.n = n;
+  run->batch.out_arena = out_arena;
+  run->batch.active = true;
+  /* Unusable since an earlier failure: batch_go repeats it. */
+  return batch_go(run, out);
+}
+
+int twe__run_resume(twe_run_t *run, twe_run_outcome_t *out) {
+  if (!run->batch.active)
+    twe__run_fail(run, -EINVAL, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
+                  "workflow run %s: resumed with no batch under way", run->info.run_id);
+  return batch_go(run, out);
 }
 
 int twe__run_check_replayed(twe_run_t *run, twe_run_outcome_t *out) {

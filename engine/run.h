@@ -70,14 +70,26 @@ int twe__run_create(const twe_run_env_t *env, const char *workflow_id, const cha
  * arena. NULL is a no-op. */
 void twe__run_destroy(twe_run_t *run);
 
+/* twe__run_apply's answer when the watchdog ended the task's time slice
+ * (engine/watchdog.h) before it was done: nothing is answered yet; call
+ * twe__run_resume later, with the same events and arena still alive. */
+#define TWE__RUN_SLICED 1
+
 /* Applies events[0..n) (contiguous: the first is twe__run_next_event_id)
  * and, when the last one is a WORKFLOW_TASK_STARTED, runs the code for that
  * task and fills *out. The events (and their arena) are the caller's and are
- * not referenced after return: the run copies what it keeps. out_arena holds
- * the outcome's command array. Returns out->status. After a status < 0 the
- * run is unusable: destroy it. */
+ * not referenced after return (but after TWE__RUN_SLICED: until the batch
+ * is done): the run copies what it keeps. out_arena holds the outcome's
+ * command array. Returns out->status: 0, TWE__RUN_SLICED (only on a shard
+ * thread whose task was begun sliceable), or < 0: the run is unusable;
+ * destroy it. */
 int twe__run_apply(twe_run_t *run, twe_event_pb_t *const *events, size_t n,
                    twe_arena_t *out_arena, twe_run_outcome_t *out);
+/* Carries on with the batch that twe__run_apply (or an earlier resume) left
+ * at TWE__RUN_SLICED: the fiber switched out at the end of the slice runs
+ * first, exactly where it stopped, so the order the code sees is the one an
+ * uninterrupted task would have had. Same returns. */
+int twe__run_resume(twe_run_t *run, twe_run_outcome_t *out);
 
 /* For the replayer, after the last twe__run_apply of a whole history that
  * ended without a task to answer: fails (TWE_ENONDETERMINISM, message in

@@ -115,6 +115,17 @@ struct twe_run {
   uint64_t ignored_events;
   bool ignored_logged;
 
+  /* The batch of events being applied (twe__run_apply), kept while a slice
+   * ended in its middle: the next event to apply, whether the activation
+   * of event i is under way (a fiber was switched out at the slice's end,
+   * or more are ready), and whether the task was answered. */
+  struct twe__run_batch {
+    twe_event_pb_t *const *events;
+    size_t n, i;
+    twe_arena_t *out_arena;
+    bool in_activation, answered, active;
+  } batch;
+
   /* The first fatal problem: the run is unusable after it. */
   int status;
   twe__task_cause_t cause;

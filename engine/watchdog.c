@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -55,7 +56,14 @@ static __thread twe__watched_t *tls_rec __attribute__((tls_model("initial-exec")
 #define STATE_MODE(w) ((int)((w) & 3u))
 #define STATE_SEQ(w) ((w) >> 2)
 
-static int g_signal;
+/* g_signal samples, preempts and retires (its handler runs on the thread's
+ * signal stack); g_yield_signal ends a slice (its handler runs on the
+ * interrupted fiber's own stack: the frame holding the interrupted
+ * registers must survive while other fibers use the signal stack). The
+ * sample handler raises the yield signal at itself when the fiber may be
+ * switched out, with room on its stack for the frame. */
+static int g_signal, g_yield_signal;
+static size_t g_yield_room; /* stack a yield frame needs below the fiber's sp */
 static pthread_once_t g_signal_once = PTHREAD_ONCE_INIT;
 
 static int64_t mono_ns(void) {
@@ -96,9 +104,25 @@ static uintptr_t context_pc(const ucontext_t *uc) {
 #endif
 }
 
+static uintptr_t context_sp(const ucontext_t *uc) {
+#if defined(__x86_64__)
+  return (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+  return (uintptr_t)uc->uc_mcontext.sp;
+#else
+  (void)uc;
+  return 0;
+#endif
+}
+
 /* Whether task seq is marked for preemption. */
 static bool marked(const twe__watched_t *rec, uint64_t seq) {
   return seq != 0 && atomic_load_explicit(&rec->preempt_seq, memory_order_acquire) == seq;
+}
+
+/* Whether slice seq should end. */
+static bool yield_marked(const twe__watched_t *rec, uint64_t seq) {
+  return seq != 0 && atomic_load_explicit(&rec->yield_seq, memory_order_acquire) == seq;
 }
 
 /* Async-signal-safe throughout: atomics, the codemap's lock-free lookup,
@@ -133,6 +157,60 @@ static void on_signal(int sig, siginfo_t *si, void *ucv) {
       }
       if (STATE_MODE(expected) == TWE__WATCH_RETIRED) exit_retired();
     }
+  } else if (mode == TWE__WATCH_USER && yield_marked(rec, seq) && g_yield_signal &&
+             twe__codemap_pc_is_safe(pc) &&
+             twe__fiber_room(context_sp(uc)) >= g_yield_room) {
+    /* Pending until this handler returns (it is in our sa_mask), then
+     * delivered at pc, on the fiber's stack. */
+    syscall(SYS_tgkill, getpid(), rec->tid, g_yield_signal);
+  }
+  errno = saved_errno;
+}
+
+/* The yield signal's handler, on the fiber's own stack: its frame keeps the
+ * interrupted registers while the fiber is switched out. Resumed (perhaps
+ * by another thread, when this one was retired meanwhile), it returns and
+ * the kernel restores them. */
+static void on_yield(int sig, siginfo_t *si, void *ucv) {
+  (void)sig;
+  (void)si;
+  twe__watched_t *rec = tls_rec;
+  if (!rec || !twe__fiber_current()) return;
+  ucontext_t *uc = ucv;
+  uint64_t state = atomic_load_explicit(&rec->state, memory_order_acquire);
+  uint64_t seq = STATE_SEQ(state);
+  /* A preemption mark wins: the sample handler abandons the fiber. */
+  if (STATE_MODE(state) != TWE__WATCH_USER || !yield_marked(rec, seq) || marked(rec, seq) ||
+      !twe__codemap_pc_is_safe(context_pc(uc)))
+    return;
+  uint64_t expected = state;
+  if (!atomic_compare_exchange_strong_explicit(&rec->state, &expected,
+                                               STATE(seq, TWE__WATCH_ENGINE),
+                                               memory_order_acq_rel, memory_order_acquire)) {
+    if (STATE_MODE(expected) == TWE__WATCH_RETIRED) exit_retired();
+    return;
+  }
+  int saved_errno = errno;
+  rec->sliced = true;
+  rec->depth = 0;
+  /* Other fibers and the shard run with the interrupted mask, not the
+   * handler's. */
+  sigprocmask(SIG_SETMASK, &uc->uc_sigmask, NULL);
+  twe__fiber_yield();
+  /* Resumed in a later slice, maybe on another thread: its record, its
+   * signal stack (sigreturn installs the one saved in the frame). Block
+   * our signals until sigreturn restores the interrupted mask. */
+  sigset_t block;
+  sigemptyset(&block);
+  sigaddset(&block, g_signal);
+  sigaddset(&block, g_yield_signal);
+  sigprocmask(SIG_BLOCK, &block, NULL);
+  stack_t ss;
+  if (sigaltstack(NULL, &ss) == 0) uc->uc_stack = ss;
+  rec = tls_rec;
+  if (rec) {
+    rec->depth = 0;
+    atomic_store_explicit(&rec->state, STATE(rec->seq, TWE__WATCH_USER), memory_order_release);
   }
   errno = saved_errno;
 }
@@ -150,6 +228,10 @@ static void install_signal(void) {
   if (sigaction(sig, NULL, &old) == 0 && old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)
     fprintf(stderr, "twe: watchdog: signal %d already had a handler; the watchdog takes it "
             "(set TWE_WATCHDOG_SIGNAL to move it)\n", sig);
+  int ysig = sig - 1;
+  if (ysig < SIGRTMIN || (sigaction(ysig, NULL, &old) == 0 && old.sa_handler != SIG_DFL &&
+                          old.sa_handler != SIG_IGN))
+    ysig = 0; /* taken: slices end only in engine code */
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_signal;
@@ -157,12 +239,35 @@ static void install_signal(void) {
    * only samples carries on as if nothing happened. */
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
   sigemptyset(&sa.sa_mask);
+  if (ysig) sigaddset(&sa.sa_mask, ysig);
   if (sigaction(sig, &sa, NULL) != 0) {
     fprintf(stderr, "twe: watchdog: sigaction(%d): %s; budgets will log but not preempt\n", sig,
             strerror(errno));
     sig = 0;
   }
+#if defined(__SANITIZE_THREAD__)
+  /* TSan runs handlers later, from its own frames: a handler that switches
+   * fibers there would confuse it. Slices end in engine code only. */
+  ysig = 0;
+#endif
+  if (sig && ysig) {
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_yield;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART; /* no SA_ONSTACK: on the fiber's stack */
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, sig);
+    if (sigaction(ysig, &sa, NULL) != 0) ysig = 0;
+  }
+  /* The kernel's frame (registers, FP and vector state), the handler and
+   * the switch, with a margin: what must be free below the fiber's sp. */
+#ifndef AT_MINSIGSTKSZ
+#define AT_MINSIGSTKSZ 51 /* the kernel's auxv entry (elf.h), absent from older headers */
+#endif
+  long frame = (long)getauxval(AT_MINSIGSTKSZ);
+  if (frame <= 0) frame = 4096;
+  g_yield_room = (size_t)frame + 8192;
   g_signal = sig;
+  g_yield_signal = sig ? ysig : 0;
 }
 
 /* --- on the watched thread ------------------------------------------------------ */
@@ -241,29 +346,63 @@ void twe__watch_detach(twe__watched_t *rec) {
   free_record(rec);
 }
 
-void twe__watch_task_begin(twe__watched_t *rec, const char *workflow_type, const char *run_id) {
+void twe__watch_task_begin(twe__watched_t *rec, const char *workflow_type, const char *run_id,
+                           const twe__watch_task_t *task) {
   if (!rec) return;
   pthread_mutex_lock(&rec->names_lock);
   snprintf(rec->workflow_type, sizeof rec->workflow_type, "%s", workflow_type ? workflow_type : "");
   snprintf(rec->run_id, sizeof rec->run_id, "%s", run_id ? run_id : "");
   pthread_mutex_unlock(&rec->names_lock);
-  atomic_store_explicit(&rec->task_cpu_start_ns, clock_ns(CLOCK_THREAD_CPUTIME_ID),
+  int64_t now = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+  atomic_store_explicit(&rec->task_cpu_start_ns, now - (task ? task->cpu_ns : 0),
                         memory_order_relaxed);
+  atomic_store_explicit(&rec->slice_cpu_start_ns, now, memory_order_relaxed);
+  atomic_store_explicit(&rec->task_slice_ns,
+                        task && task->sliceable ? rec->wd->opt.slice_ns : 0,
+                        memory_order_relaxed);
+  atomic_store_explicit(&rec->task_cpu_budget_ns, task ? task->cpu_budget_ns : 0,
+                        memory_order_relaxed);
+  atomic_store_explicit(&rec->carried_blocked_ns, task ? task->blocked_ns : 0,
+                        memory_order_relaxed);
+  atomic_store_explicit(&rec->blocked_now_ns, task ? task->blocked_ns : 0, memory_order_relaxed);
+  atomic_store_explicit(&rec->task_warned, task ? task->warned : 0, memory_order_relaxed);
   rec->depth = 0;
   rec->api_fn = NULL;
   rec->abandoned_pc = 0;
-  /* Release: the watchdog that sees the new sequence sees the start time. */
+  rec->sliced = false;
+  /* Release: the watchdog that sees the new sequence sees the fields above. */
   rec->seq++;
   atomic_store_explicit(&rec->state, STATE(rec->seq, TWE__WATCH_ENGINE), memory_order_release);
 }
 
-void twe__watch_task_end(twe__watched_t *rec) {
+void twe__watch_task_end(twe__watched_t *rec, twe__watch_task_t *task) {
   if (!rec) return;
   atomic_store_explicit(&rec->state, STATE(rec->seq, TWE__WATCH_IDLE), memory_order_release);
+  if (!task) return;
+  int64_t now = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+  task->cpu_ns = now - atomic_load_explicit(&rec->task_cpu_start_ns, memory_order_relaxed);
+  /* Acquire: pairs with the watchdog's release of its latest figures (a
+   * tick still under way may add a little after this; it is lost). */
+  task->blocked_ns = atomic_load_explicit(&rec->blocked_now_ns, memory_order_acquire);
+  task->warned = atomic_load_explicit(&rec->task_warned, memory_order_acquire);
 }
 
 bool twe__watch_preempt_due(const twe__watched_t *rec) {
   return rec && marked(rec, rec->seq);
+}
+
+bool twe__watch_yield_due(const twe__watched_t *rec) {
+  return rec && yield_marked(rec, rec->seq);
+}
+
+bool twe__watch_take_sliced(twe__watched_t *rec) {
+  if (!rec || !rec->sliced) return false;
+  rec->sliced = false;
+  return true;
+}
+
+int twe__watch_preempt_reason(const twe__watched_t *rec) {
+  return rec ? atomic_load_explicit(&rec->preempt_reason, memory_order_relaxed) : 0;
 }
 
 void twe__watch_user_enter(void) {
@@ -309,6 +448,12 @@ void twe__watch_api_leave(int *unused) {
     twe__fiber_abandon();
   }
   rec->api_fn = NULL;
+  if (yield_marked(rec, rec->seq) && twe__fiber_current()) {
+    /* The slice is over: back to the scheduler, in engine mode; resumed
+     * in a later slice (perhaps on another thread, with its own record). */
+    rec->sliced = true;
+    twe__fiber_yield();
+  }
   twe__watch_user_enter();
 }
 
@@ -396,6 +541,49 @@ static void where_now(twe__watched_t *rec, int64_t now, char *buf, size_t len) {
   else snprintf(buf, len, "(no sample: the thread did not take the signal)");
 }
 
+static void describe(twe__watched_t *rec, char *buf, size_t len) {
+  uint64_t st = atomic_load_explicit(&rec->state, memory_order_acquire);
+  int mode = STATE_MODE(st);
+  char type[128], run[64], where[224] = "";
+  copy_names(rec, type, sizeof type, run, sizeof run);
+  if (mode == TWE__WATCH_IDLE) {
+    snprintf(buf, len, "thread %d is between tasks", (int)rec->tid);
+    return;
+  }
+  /* Not send_signal: the last-signal time is the watchdog thread's own. */
+  uint64_t before = atomic_load_explicit(&rec->samples, memory_order_acquire);
+  uintptr_t pc = 0;
+  if (g_signal && pthread_kill(rec->thread, g_signal) == 0)
+    for (int i = 0; i < 100 && !pc; i++) {
+      if (atomic_load_explicit(&rec->samples, memory_order_acquire) != before)
+        pc = atomic_load_explicit(&rec->sampled_pc, memory_order_relaxed);
+      else nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+  if (pc) twe__codemap_symbolize(pc, where, sizeof where);
+  else snprintf(where, sizeof where, "(no sample: the thread did not take the signal)");
+  snprintf(buf, len, "thread %d is %s workflow \"%s\" (run %s), at %s", (int)rec->tid,
+           mode == TWE__WATCH_USER      ? "in the code of"
+           : mode == TWE__WATCH_RETIRED ? "retired, still in the code of"
+                                        : "in engine code for",
+           type, run, where);
+}
+
+void twe__watchdog_describe_shard(twe__watchdog_t *wd, unsigned shard, char *buf, size_t len) {
+  size_t used = 0;
+  buf[0] = 0;
+  pthread_mutex_lock(&wd->lock);
+  for (twe__watched_t *rec = wd->watched; rec && used + 1 < len; rec = rec->wd_next) {
+    if (rec->shard != shard) continue;
+    char one[512];
+    describe(rec, one, sizeof one);
+    int n = snprintf(buf + used, len - used, "%s%s", used ? "; " : "", one);
+    if (n < 0) break;
+    used += (size_t)n < len - used ? (size_t)n : len - used - 1;
+  }
+  pthread_mutex_unlock(&wd->lock);
+  if (!used) snprintf(buf, len, "no watched thread");
+}
+
 /* The thread's scheduler state from /proc: 'R', 'S', 'D', ... or 0. */
 static char thread_state(const twe__watched_t *rec) {
   if (rec->stat_fd < 0) return 0;
@@ -426,19 +614,23 @@ static void warn(twe__watched_t *rec, int reason, int64_t used, int64_t warning,
 static void retire(twe__watched_t *rec, int64_t now) {
   twe__watchdog_t *wd = rec->wd;
   uint64_t alive = atomic_load_explicit(&wd->counters.retired_alive, memory_order_relaxed);
-  if (alive >= wd->opt.max_retired) {
+  if (alive >= wd->opt.hard_max_retired) {
+    /* The cap on threads (and what each keeps: its stack, the stuck run's
+     * memory): this shard cannot get a thread. Said once per stuck task. */
     if (!rec->wd_stuck_logged) {
       char type[128], run[64];
       copy_names(rec, type, sizeof type, run, sizeof run);
-      fprintf(stderr, "twe: watchdog: shard %u is stuck in workflow \"%s\" (run %s), which "
-              "cannot be preempted where it is, and %" PRIu64 " retired thread(s) are alive "
-              "already (the most allowed): the shard stays stuck until one exits\n",
-              rec->shard, type, run, alive);
+      snprintf(rec->message, sizeof rec->message,
+               "shard %u is stuck in workflow \"%s\" (run %s), which cannot be preempted where "
+               "it is, and %" PRIu64 " retired threads are alive already (the hard cap): the "
+               "shard cannot be given a new thread", rec->shard, type, run, alive);
+      fprintf(stderr, "twe: watchdog: %s\n", rec->message);
       rec->wd_stuck_logged = true;
+      if (wd->hooks.lost_shard) wd->hooks.lost_shard(wd->hooks.arg, rec);
     }
     return;
   }
-  char type[128], run[64], use[192], where[224];
+  char type[128], run[64], use[192], where[224], count[160];
   copy_names(rec, type, sizeof type, run, sizeof run);
   int reason = atomic_load_explicit(&rec->preempt_reason, memory_order_relaxed);
   int64_t used = atomic_load_explicit(&rec->preempt_used_ns, memory_order_relaxed);
@@ -451,11 +643,17 @@ static void retire(twe__watched_t *rec, int64_t now) {
   describe_use(use, sizeof use, reason, used,
                atomic_load_explicit(&rec->preempt_budget_ns, memory_order_relaxed), "budget");
   where_now(rec, now, where, sizeof where);
+  if (alive + 1 > wd->opt.max_retired)
+    snprintf(count, sizeof count, "%" PRIu64 " retired threads alive, over the limit of %u "
+             "(hard cap %u)", alive + 1, wd->opt.max_retired, wd->opt.hard_max_retired);
+  else
+    snprintf(count, sizeof count, "%" PRIu64 " of at most %u retired threads alive", alive + 1,
+             wd->opt.max_retired);
   snprintf(rec->message, sizeof rec->message,
            "workflow task preempted by the twe watchdog: workflow \"%s\" (run %s) %s; it could "
            "not be interrupted safely at %s, so its thread (shard %u) was retired and replaced "
-           "(%" PRIu64 " of at most %u retired threads alive)",
-           type, run, use, where, rec->shard, alive + 1, wd->opt.max_retired);
+           "(%s)",
+           type, run, use, where, rec->shard, count);
   uint64_t expected = STATE(rec->wd_seq, TWE__WATCH_USER);
   /* acq_rel: the message above is published with the mode; from here on
    * the thread never touches the shard again. Only the marked task: a
@@ -474,9 +672,11 @@ static void retire(twe__watched_t *rec, int64_t now) {
   struct sched_param sp = {0};
   pthread_setschedparam(rec->thread, SCHED_IDLE, &sp);
   int rc = wd->hooks.replace_thread ? wd->hooks.replace_thread(wd->hooks.arg, rec) : -ENOSYS;
-  if (rc < 0)
+  if (rc < 0) {
     fprintf(stderr, "twe: watchdog: shard %u: no replacement thread could be started (%s); the "
             "shard is lost\n", rec->shard, strerror(-rc));
+    if (wd->hooks.lost_shard) wd->hooks.lost_shard(wd->hooks.arg, rec);
+  }
 }
 
 /* Whether rec's thread has exited (its /proc file says so: the open file
@@ -513,12 +713,12 @@ static void check(twe__watched_t *rec, int64_t now) {
   int mode = STATE_MODE(st);
   if (mode == TWE__WATCH_IDLE) return;
   uint64_t seq = STATE_SEQ(st);
-  if (seq != rec->wd_seq) { /* a new task since the last tick */
+  if (seq != rec->wd_seq) { /* a new task (or slice) since the last tick */
     rec->wd_seq = seq;
     rec->wd_last_ns = now;
-    rec->wd_blocked_ns = 0;
+    rec->wd_blocked_ns = atomic_load_explicit(&rec->carried_blocked_ns, memory_order_relaxed);
     rec->wd_marked_ns = 0;
-    rec->wd_cpu_warned = rec->wd_blocked_warned = rec->wd_stuck_logged = false;
+    rec->wd_stuck_logged = false;
   }
   int64_t cpu_now = clock_ns(rec->cpu_clock);
   int64_t cpu = cpu_now < 0 ? 0 : cpu_now - atomic_load_explicit(&rec->task_cpu_start_ns,
@@ -530,24 +730,45 @@ static void check(twe__watched_t *rec, int64_t now) {
   if (state == 'S' || state == 'D') rec->wd_blocked_ns += now - rec->wd_last_ns;
   rec->wd_last_ns = now;
   int64_t blocked = rec->wd_blocked_ns;
+  /* Release: the thread ending its slice reads this for the next one. */
+  atomic_store_explicit(&rec->blocked_now_ns, blocked, memory_order_release);
+  int64_t cpu_budget = atomic_load_explicit(&rec->task_cpu_budget_ns, memory_order_relaxed);
+  if (cpu_budget <= 0) cpu_budget = o->cpu_budget_ns;
+  int64_t cpu_warning = o->cpu_warning_ns;
+  if (cpu_warning > 0 && cpu_budget > 0 && cpu_warning >= cpu_budget) cpu_warning = cpu_budget / 2;
 
-  if (o->cpu_warning_ns > 0 && cpu >= o->cpu_warning_ns && !rec->wd_cpu_warned) {
-    rec->wd_cpu_warned = true;
-    warn(rec, TWE__WATCH_CPU, cpu, o->cpu_warning_ns, o->cpu_budget_ns, now);
+  int warned = atomic_load_explicit(&rec->task_warned, memory_order_relaxed);
+  if (cpu_warning > 0 && cpu >= cpu_warning && !(warned & TWE__WATCH_CPU)) {
+    atomic_fetch_or_explicit(&rec->task_warned, TWE__WATCH_CPU, memory_order_release);
+    warn(rec, TWE__WATCH_CPU, cpu, cpu_warning, cpu_budget, now);
   }
-  if (o->blocked_warning_ns > 0 && blocked >= o->blocked_warning_ns && !rec->wd_blocked_warned) {
-    rec->wd_blocked_warned = true;
+  if (o->blocked_warning_ns > 0 && blocked >= o->blocked_warning_ns &&
+      !(warned & TWE__WATCH_BLOCKED)) {
+    atomic_fetch_or_explicit(&rec->task_warned, TWE__WATCH_BLOCKED, memory_order_release);
     warn(rec, TWE__WATCH_BLOCKED, blocked, o->blocked_warning_ns, o->blocked_budget_ns, now);
   }
   if (!rec->wd_marked_ns) {
     int reason = 0;
     int64_t used = 0, budget = 0;
-    if (o->cpu_budget_ns > 0 && cpu >= o->cpu_budget_ns) {
-      reason = TWE__WATCH_CPU, used = cpu, budget = o->cpu_budget_ns;
+    if (cpu_budget > 0 && cpu >= cpu_budget) {
+      reason = TWE__WATCH_CPU, used = cpu, budget = cpu_budget;
     } else if (o->blocked_budget_ns > 0 && blocked >= o->blocked_budget_ns) {
       reason = TWE__WATCH_BLOCKED, used = blocked, budget = o->blocked_budget_ns;
     }
-    if (!reason) return;
+    if (!reason) {
+      /* Within budget: end the slice once it has had its share of CPU.
+       * Engine code checks the mark itself; workflow code needs the
+       * signal (again every tick: it may be inside libc at first). */
+      int64_t slice = atomic_load_explicit(&rec->task_slice_ns, memory_order_relaxed);
+      int64_t slice_cpu = cpu_now < 0 ? 0 : cpu_now - atomic_load_explicit(&rec->slice_cpu_start_ns,
+                                                                           memory_order_relaxed);
+      if (slice > 0 && slice_cpu >= slice) {
+        if (!yield_marked(rec, seq))
+          atomic_store_explicit(&rec->yield_seq, seq, memory_order_release);
+        if (mode == TWE__WATCH_USER) send_signal(rec, now);
+      }
+      return;
+    }
     atomic_store_explicit(&rec->preempt_reason, reason, memory_order_relaxed);
     atomic_store_explicit(&rec->preempt_used_ns, used, memory_order_relaxed);
     atomic_store_explicit(&rec->preempt_budget_ns, budget, memory_order_relaxed);
@@ -620,12 +841,16 @@ int twe__watchdog_create(const twe__watchdog_options_t *opts, const twe__watchdo
   wd->opt = *opts;
   if (hooks) wd->hooks = *hooks;
   if (wd->opt.max_retired == 0) wd->opt.max_retired = 1;
+  if (wd->opt.hard_max_retired == 0) wd->opt.hard_max_retired = 64;
+  if (wd->opt.hard_max_retired < wd->opt.max_retired) wd->opt.hard_max_retired = wd->opt.max_retired;
   if (wd->opt.retire_grace_ns <= 0) wd->opt.retire_grace_ns = 100 * NS_PER_MS;
   if (wd->opt.tick_ns <= 0) {
     /* A twentieth of the smallest threshold, between 1 and 10 ms: small
      * budgets (tests) are still met closely, and an idle worker wakes 100
      * times a second at most. */
     int64_t t = 10 * NS_PER_MS;
+    /* Not the slice: a slice ends within a tick of its length (10-20 ms by
+     * default), and a shorter tick would wake an idle worker more. */
     const int64_t all[] = {opts->cpu_warning_ns, opts->cpu_budget_ns, opts->blocked_warning_ns,
                            opts->blocked_budget_ns};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)

@@ -1,15 +1,25 @@
-/* engine/watchdog.h — budgets for workflow tasks, and what happens when a
- * task goes over one.
+/* engine/watchdog.h — budgets for workflow tasks, time slices, and what
+ * happens when a task goes over a budget.
  *
  * One watchdog thread per worker watches every shard thread while it
  * applies a workflow task. It charges two budgets, neither of them wall
  * time:
- *   cpu      the shard thread's CPU time since the task began (read from
- *            the thread's CPU clock);
+ *   cpu      the shard thread's CPU time in the task (read from the
+ *            thread's CPU clock);
  *   blocked  the time the thread spent asleep in a system call (state S or
  *            D in /proc/self/task/<tid>/stat, sampled every tick).
  * Time the thread is runnable but not running (a busy machine, a CPU quota
  * throttling the process) is state R and counts for neither.
+ *
+ * Time slices: a task may be applied in several slices. Once a slice has
+ * used slice_ns of CPU, the watchdog asks the thread to give the shard up
+ * at the next safe point: workflow code at a safe instruction is switched
+ * out by a second signal whose handler runs on the fiber's own stack (so
+ * the interrupted registers wait in its frame until the fiber is resumed);
+ * engine code yields at the end of a workflow API call, between fibers or
+ * between history events. The run then answers TWE__RUN_SLICED and the
+ * shard serves other tasks before it resumes this one. The budgets are
+ * charged across slices (twe__watch_task_t carries them).
  *
  * Crossing a warning threshold logs the workflow type, run id, time used
  * and the code location (sampled with a signal), once per task. Crossing a
@@ -28,7 +38,10 @@
  *      its thread: the watchdog retires it (the thread may never touch the
  *      shard again; it exits at its next safe point, if one ever comes) and
  *      the worker starts a replacement thread that takes the shard over.
- *      At most max_retired retired threads may be alive at once.
+ *      Past max_retired retired threads alive it still does so, logging
+ *      each one, up to hard_max_retired; at that cap the shard cannot be
+ *      given a thread and the lost_shard hook is told (the worker stops:
+ *      a worker that cannot serve says so instead of hanging).
  *
  * The thread's mode is one atomic word: IDLE (no task), ENGINE (a task, in
  * engine code), USER (a task, in workflow code) or RETIRED. Only the shard
@@ -59,7 +72,11 @@ typedef struct twe__watchdog_options {
   /* 0: no limit for that threshold. */
   int64_t cpu_warning_ns, cpu_budget_ns;
   int64_t blocked_warning_ns, blocked_budget_ns;
-  unsigned max_retired;      /* retired threads alive at once (>= 1) */
+  unsigned max_retired;      /* retired threads alive before each new one is
+                                logged as over the limit (>= 1) */
+  unsigned hard_max_retired; /* retired threads alive at most (0: 64; at
+                                least max_retired) */
+  int64_t slice_ns;          /* CPU per slice of a sliceable task (0: none) */
   int64_t tick_ns;           /* 0: 10 ms (or a twentieth of the smallest threshold) */
   int64_t retire_grace_ns;   /* 0: 100 ms */
 } twe__watchdog_options_t;
@@ -74,13 +91,29 @@ typedef struct twe__watchdog_hooks {
   /* A retired thread has exited: what it left behind (its run's
    * arena and fiber stacks) may go. */
   void (*retired_gone)(void *arg, twe__watched_t *rec);
+  /* rec's shard is stuck and cannot get a thread (hard_max_retired reached,
+   * or no thread could be started); rec->message says why. Called once per
+   * stuck task. */
+  void (*lost_shard)(void *arg, twe__watched_t *rec);
   void *arg;
 } twe__watchdog_hooks_t;
 
 typedef struct twe__watchdog_counters {
   _Atomic uint64_t cpu_warnings, blocked_warnings, preemptions;
   _Atomic uint64_t threads_retired, retired_alive;
+  _Atomic uint64_t slices; /* slices ended at a safe point for other tasks */
 } twe__watchdog_counters_t;
+
+/* What a task carries from one slice to the next, and its own limits. The
+ * shard keeps one per task in flight; zero it when the task begins. */
+typedef struct twe__watch_task {
+  int64_t cpu_ns, blocked_ns; /* charged in earlier slices */
+  int64_t cpu_budget_ns;      /* 0: the watchdog's (a smaller one for a run
+                                 preempted before: engine/offenders.h) */
+  int warned;                 /* warnings already logged (bits of
+                                 enum twe__watch_reason) */
+  bool sliceable;             /* may be ended at a slice */
+} twe__watch_task_t;
 
 /* One watched shard thread. Fields are written by the thread itself unless
  * marked; the watchdog reads what it needs through the atomics. */
@@ -100,7 +133,16 @@ struct twe__watched {
    * fields below. */
   _Atomic uint64_t state;
   uint64_t seq;                   /* the current task's sequence (thread-private) */
-  _Atomic int64_t task_cpu_start_ns; /* the thread's CPU clock when the task began */
+  _Atomic int64_t task_cpu_start_ns; /* the thread's CPU clock when the task began,
+                                       less what earlier slices used */
+  _Atomic int64_t slice_cpu_start_ns; /* the thread's CPU clock when the slice began */
+  _Atomic int64_t task_slice_ns;      /* this slice's length (0: not sliceable) */
+  _Atomic int64_t task_cpu_budget_ns; /* this task's CPU budget (0: the default) */
+  _Atomic int64_t carried_blocked_ns; /* blocked time of earlier slices */
+  _Atomic int task_warned;            /* warnings logged (earlier slices, or this
+                                         one: the watchdog adds bits) */
+  _Atomic int64_t blocked_now_ns;     /* watchdog -> thread: blocked time of the
+                                         task so far, for the next slice */
   pthread_mutex_t names_lock;     /* guards the two names (the watchdog copies them) */
   char workflow_type[128];
   char run_id[64];
@@ -112,6 +154,10 @@ struct twe__watched {
   _Atomic uint64_t preempt_seq;
   _Atomic int preempt_reason;
   _Atomic int64_t preempt_used_ns, preempt_budget_ns;
+  /* Watchdog -> thread: the slice to end at the next safe point (0: none).
+   * sliced: the thread ended one (thread-private; twe__watch_take_sliced). */
+  _Atomic uint64_t yield_seq;
+  bool sliced;
 
   /* Signal handler -> watchdog: the last interrupted program counter; how
    * many signals the thread took; how many of them found it marked, in
@@ -131,7 +177,7 @@ struct twe__watched {
   uint64_t wd_seq;
   int64_t wd_last_ns, wd_blocked_ns, wd_marked_ns, wd_last_signal_ns;
   uint64_t wd_unsafe_at_mark;
-  bool wd_cpu_warned, wd_blocked_warned, wd_stuck_logged;
+  bool wd_stuck_logged;
   twe__watched_t *wd_next;
 };
 
@@ -145,6 +191,11 @@ int twe__watchdog_create(const twe__watchdog_options_t *opts, const twe__watchdo
  * After every shard thread is joined. NULL is a no-op. */
 void twe__watchdog_destroy(twe__watchdog_t *wd);
 const twe__watchdog_counters_t *twe__watchdog_counters(const twe__watchdog_t *wd);
+/* Describes what the threads watched for shard `shard` are doing now, for
+ * a stop that ran past its deadline: each one's workflow type and run and,
+ * when it is in a task, where (sampled with a signal, symbolized). Thread:
+ * any but the watchdog's. */
+void twe__watchdog_describe_shard(twe__watchdog_t *wd, unsigned shard, char *buf, size_t len);
 
 /* --- on the watched shard thread --------------------------------------- */
 
@@ -159,9 +210,21 @@ twe__watched_t *twe__watch_self(void);
 /* rec's mode now (enum twe__watch_mode). Thread: any. */
 int twe__watch_mode(const twe__watched_t *rec);
 
-/* A task begins / ends on this thread (rec may be NULL: no-op). */
-void twe__watch_task_begin(twe__watched_t *rec, const char *workflow_type, const char *run_id);
-void twe__watch_task_end(twe__watched_t *rec);
+/* A task (or a slice of one) begins / ends on this thread (rec may be
+ * NULL: no-op). task may be NULL: one slice, the default budget. At the end
+ * task gets what this slice used added. */
+void twe__watch_task_begin(twe__watched_t *rec, const char *workflow_type, const char *run_id,
+                           const twe__watch_task_t *task);
+void twe__watch_task_end(twe__watched_t *rec, twe__watch_task_t *task);
+
+/* Whether the current slice should end here (checked by engine code at
+ * its safe points: between fibers, between history events). */
+bool twe__watch_yield_due(const twe__watched_t *rec);
+/* After a fiber came back to the scheduler: whether it came back because
+ * its slice ended (rather than to wait); clears the flag. */
+bool twe__watch_take_sliced(twe__watched_t *rec);
+/* Why the last preempted task was stopped: enum twe__watch_reason. */
+int twe__watch_preempt_reason(const twe__watched_t *rec);
 
 /* Whether the current task was marked for preemption (scheduler side:
  * checked before resuming a fiber). */

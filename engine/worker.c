@@ -6,7 +6,11 @@
  *
  * The shard thread's loop is sched/shard.c's, sleeping in the shard's
  * reactor (io_uring or epoll): network completions, timers, pool results
- * and the stop request all wake the same wait. */
+ * and the stop request all wake the same wait.
+ *
+ * A stop always ends: twe_worker_wait gives up on a shard whose thread is
+ * still in workflow code at the stop deadline, says which run and where,
+ * and leaves it behind (with everything it may touch). */
 #define _GNU_SOURCE /* getrandom (sys/random.h) and strdup under -std=c11 */
 #include <errno.h>
 #include <pthread.h>
@@ -16,10 +20,17 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "engine/worker_internal.h"
 #include "sched/cpu_plan.h"
 #include "twe/error.h"
+
+int64_t twe__mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
 
 /* --- the shard's loop is its reactor ------------------------------------ */
 
@@ -198,6 +209,17 @@ static int replace_shard_thread(void *arg, twe__watched_t *rec) {
   return twe__shard_replace_thread(s->thread, shard_on_takeover, s, &old);
 }
 
+/* On the watchdog thread: a shard is stuck for good (no thread can be
+ * given to it). A worker that cannot serve its task queue stops and says
+ * so, rather than look alive while it hangs. */
+static void shard_lost(void *arg, twe__watched_t *rec) {
+  twe_worker_t *w = arg;
+  fprintf(stderr, "twe: worker: shard %u is lost (%s); the worker stops (restart the process: "
+          "twe_worker_wait returns TWE_ESTUCK)\n", rec->shard, rec->message);
+  atomic_store_explicit(&w->shard_lost, 1, memory_order_relaxed);
+  twe_worker_stop(w);
+}
+
 /* On the watchdog thread: a retired thread exited; its shard may free
  * what it left (twe__wf_side_run checks every round it is woken). */
 static void retired_thread_gone(void *arg, twe__watched_t *rec) {
@@ -218,7 +240,10 @@ static int watchdog_start(twe_worker_t *w) {
       .blocked_warning_ns = budget_or(o->workflow_blocked_warning_ns, 100000000ll),
       .blocked_budget_ns = budget_or(o->workflow_blocked_budget_ns, 1000000000ll),
       .max_retired = o->max_retired_threads ? o->max_retired_threads : 4,
+      .hard_max_retired = o->retired_threads_hard_cap ? o->retired_threads_hard_cap : 64,
+      .slice_ns = budget_or(o->workflow_time_slice_ns, 10000000ll),
   };
+  if (wo.hard_max_retired < wo.max_retired) wo.hard_max_retired = wo.max_retired;
   /* A default warning at or above a budget set lower would never fire:
    * warn at half the budget instead. */
   if (o->workflow_cpu_warning_ns == 0 && wo.cpu_budget_ns > 0 &&
@@ -229,17 +254,24 @@ static int watchdog_start(twe_worker_t *w) {
     wo.blocked_warning_ns = wo.blocked_budget_ns / 2;
   if (!wo.cpu_warning_ns && !wo.cpu_budget_ns && !wo.blocked_warning_ns && !wo.blocked_budget_ns)
     return 0; /* all off: no thread */
-  twe__watchdog_hooks_t hooks = {replace_shard_thread, retired_thread_gone, w};
-  int rc = twe__watchdog_create(&wo, &hooks, &w->watchdog);
+  twe__watchdog_hooks_t hooks = {replace_shard_thread, retired_thread_gone, shard_lost, w};
+  int rc = twe__offenders_create(NULL, &w->offenders);
+  if (rc == 0) rc = twe__watchdog_create(&wo, &hooks, &w->watchdog);
   if (rc < 0) {
     fprintf(stderr, "twe: watchdog: %s\n", twe_strerror(rc));
+    twe__offenders_destroy(w->offenders);
+    w->offenders = NULL;
     return rc;
   }
+  w->cpu_budget_ns = wo.cpu_budget_ns;
+  char slice[48] = "no time slices";
+  if (wo.slice_ns > 0)
+    snprintf(slice, sizeof slice, "time slice %.0f ms", (double)wo.slice_ns / 1e6);
   fprintf(stderr, "twe: watchdog: workflow task budgets: cpu %.2f s (warning %.2f s), blocked "
-          "%.2f s (warning %.2f s); at most %u retired threads\n",
+          "%.2f s (warning %.2f s); %s; retired threads: %u before warnings, at most %u\n",
           (double)wo.cpu_budget_ns / 1e9, (double)wo.cpu_warning_ns / 1e9,
-          (double)wo.blocked_budget_ns / 1e9, (double)wo.blocked_warning_ns / 1e9,
-          wo.max_retired);
+          (double)wo.blocked_budget_ns / 1e9, (double)wo.blocked_warning_ns / 1e9, slice,
+          wo.max_retired, wo.hard_max_retired);
   return 0;
 }
 
@@ -321,6 +353,12 @@ int twe_worker_start(twe_worker_t *w) {
 }
 
 void twe_worker_stop(twe_worker_t *w) {
+  /* The first request starts the stop deadline (clock_gettime and a
+   * compare-and-swap: async-signal-safe; relaxed: twe_worker_wait only
+   * needs the value). */
+  int64_t none = 0;
+  atomic_compare_exchange_strong_explicit(&w->stop_requested_ns, &none, twe__mono_ns(),
+                                          memory_order_relaxed, memory_order_relaxed);
   /* Release: pairs with the acquire in shard_round. Then wake every shard
    * (an atomic exchange and at most one eventfd write each: both
    * async-signal-safe). shards and shard_count are written before the
@@ -330,14 +368,56 @@ void twe_worker_stop(twe_worker_t *w) {
     if (w->shards[i].thread) twe__waiter_notify(twe__shard_waiter(w->shards[i].thread));
 }
 
+/* The stop deadline once a stop was requested, else -1. */
+static int64_t stop_deadline(const twe_worker_t *w) {
+  int64_t at = atomic_load_explicit(&w->stop_requested_ns, memory_order_relaxed);
+  if (!at) return -1;
+  uint64_t d = w->opts.stop_deadline_ns;
+  if (!d) d = (w->opts.graceful_stop_timeout_ns ? w->opts.graceful_stop_timeout_ns
+                                                : 10000000000ull) + 5000000000ull;
+  return at + (int64_t)d;
+}
+
 int twe_worker_wait(twe_worker_t *w) {
+  int rc = 0;
   for (unsigned i = 0; i < w->shard_count; i++) {
     twe_wshard_t *s = &w->shards[i];
     if (!s->thread || s->joined) continue;
-    twe__shard_join(s->thread);
-    s->joined = true;
+    if (s->abandoned) {
+      rc = TWE_ESTUCK;
+      continue;
+    }
+    for (;;) {
+      /* Until a stop is asked for, look again every 100 ms for one. */
+      int64_t deadline = stop_deadline(w);
+      int64_t until = deadline >= 0 ? deadline : twe__mono_ns() + 100000000ll;
+      int r = twe__shard_join_until(s->thread, until);
+      if (r == 0) {
+        s->joined = true;
+        break;
+      }
+      if (r != -ETIMEDOUT || deadline < 0) {
+        if (r != -ETIMEDOUT) {
+          fprintf(stderr, "twe: worker: joining shard %u: %s\n", i, twe_strerror(r));
+          rc = r;
+          break;
+        }
+        continue;
+      }
+      char what[1024] = "the watchdog is off: nothing is known of the thread";
+      if (w->watchdog) twe__watchdog_describe_shard(w->watchdog, i, what, sizeof what);
+      fprintf(stderr, "twe: worker: the stop deadline (%.1f s) passed and shard %u has not "
+              "stopped: %s; it is left behind\n",
+              (double)(deadline - atomic_load_explicit(&w->stop_requested_ns,
+                                                       memory_order_relaxed)) / 1e9,
+              i, what);
+      s->abandoned = true;
+      rc = TWE_ESTUCK;
+      break;
+    }
   }
-  return 0;
+  if (rc == 0 && atomic_load_explicit(&w->shard_lost, memory_order_relaxed)) rc = TWE_ESTUCK;
+  return rc;
 }
 
 int twe_worker_run(twe_worker_t *w) {
@@ -352,6 +432,15 @@ void twe_worker_destroy(twe_worker_t *w) {
     twe_worker_stop(w);
     twe_worker_wait(w);
   }
+  /* A shard left behind at the stop deadline may still run on everything
+   * below (its reactor, cache, fibers, the registry, the watchdog's record
+   * of it): all of it stays. */
+  for (unsigned i = 0; i < w->shard_count; i++)
+    if (w->shards[i].abandoned) {
+      fprintf(stderr, "twe: worker: shard %u was left behind at stop; the worker's memory is "
+              "not freed\n", i);
+      return;
+    }
   /* Joined threads: their shard structs and reactors are ours now. */
   for (unsigned i = 0; i < w->shard_count; i++) {
     twe_wshard_t *s = &w->shards[i];
@@ -360,6 +449,7 @@ void twe_worker_destroy(twe_worker_t *w) {
   }
   /* After the shard threads: they detached from it as they ended. */
   twe__watchdog_destroy(w->watchdog);
+  twe__offenders_destroy(w->offenders);
   free(w->shards);
   twe__registry_destroy(&w->registry);
   free(w->task_queue);
@@ -385,6 +475,8 @@ void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out) {
     SUM(activities_running);
     SUM(heartbeats_sent);
     SUM(workflow_tasks_in_flight);
+    SUM(workflow_tasks_held);
+    SUM(workflow_task_slices);
 #undef SUM
   }
   if (w->watchdog) {
@@ -397,4 +489,5 @@ void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out) {
     WD(retired_threads_alive, retired_alive);
 #undef WD
   }
+  out->offending_runs = twe__offenders_count(w->offenders);
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "engine/fiber.h"
+#include "engine/offenders.h"
 #include "engine/registry.h"
 #include "engine/watchdog.h"
 #include "io/grpc_channel.h"
@@ -35,7 +36,11 @@ typedef struct twe__shard_counters {
   _Atomic uint64_t activities_completed, activities_failed, activities_running;
   _Atomic uint64_t heartbeats_sent;
   _Atomic uint64_t workflow_tasks_in_flight;
+  _Atomic uint64_t workflow_tasks_held, workflow_task_slices;
 } twe__shard_counters_t;
+
+/* CLOCK_MONOTONIC in ns (engine/worker.c). Async-signal-safe. */
+int64_t twe__mono_ns(void);
 
 static inline void twe__count(_Atomic uint64_t *c, int64_t delta) {
   /* Only the owning shard writes: load + store is enough, relaxed. */
@@ -59,8 +64,9 @@ struct twe_wshard {
   /* Shutdown, on the shard thread: set when the shard saw the worker's stop
    * flag and began draining. */
   bool draining;
-  /* Set by twe_worker_wait once the thread is joined (owner thread). */
-  bool joined;
+  /* Set by twe_worker_wait once the thread is joined, or once it gave up
+   * on it at the stop deadline (owner thread). */
+  bool joined, abandoned;
   /* The watchdog's record of the thread running the shard now (replaced
    * when a stuck thread is retired), and, while a replacement takes over,
    * the retired thread's record (written by the watchdog before it starts
@@ -89,6 +95,16 @@ struct twe_worker {
   /* Shards that finished their shutdown; twe_worker_wait joins them. */
   atomic_uint shards_done;
   twe__watchdog_t *watchdog; /* NULL: every budget off */
+  /* Runs the watchdog stopped (engine/offenders.h); NULL with no watchdog.
+   * cpu_budget_ns: the default CPU budget, which offenders get less of. */
+  twe__offenders_t *offenders;
+  int64_t cpu_budget_ns;
+  /* When the first stop was requested (CLOCK_MONOTONIC ns; 0: not yet),
+   * set by twe_worker_stop (any thread, a signal handler too). */
+  _Atomic int64_t stop_requested_ns;
+  /* A shard lost its thread for good (the watchdog's lost_shard hook): the
+   * worker stops, and twe_worker_wait says why. */
+  atomic_int shard_lost;
   /* From the CPU plan, written by start before the threads exist: the
    * process's CPUs (empty when unknown) and those left to activities. */
   twe_cpumask_t cpus, activity_cpus;

@@ -13,6 +13,17 @@
  * pollers, and a run never sees two tasks at once (the server hands out one
  * task per run at a time).
  *
+ * Time slices: applying a task may take several slices (engine/watchdog.h).
+ * A task whose slice ended waits in the side's sliced list and goes back to
+ * the end of the ready list at the next round, after the tasks that became
+ * ready meanwhile, so a long task delays the shard's others by one slice,
+ * not by its whole run.
+ *
+ * Offenders: before any code of a run runs, the worker's offender table
+ * (engine/offenders.h) is asked whether the watchdog stopped the run
+ * before: a run that blocked its thread is failed at once while it is held
+ * back; one that ran over its CPU budget gets a smaller one.
+ *
  * Sticky execution: every completion names this shard's sticky queue, so the
  * next task of the run comes back here with only the new events. A task
  * whose previous_started_event_id is not where the cached run stopped finds
@@ -25,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/offenders.h"
 #include "engine/run.h"
 #include "engine/values.h"
 #include "engine/worker_internal.h"
@@ -58,8 +70,11 @@ typedef struct cached_run {
 } cached_run_t;
 
 /* P_READY: the task's events are gathered; it waits in the side's ready
- * list for twe__wf_side_run to apply it. */
-enum poller_state { P_IDLE, P_POLLING, P_HISTORY, P_READY, P_RESPONDING, P_WAIT_RETRY, P_PARKED };
+ * list for twe__wf_side_run to apply it. P_SLICED: its last slice ended
+ * before it was done; it waits in the sliced list for its next one. */
+enum poller_state {
+  P_IDLE, P_POLLING, P_HISTORY, P_READY, P_SLICED, P_RESPONDING, P_WAIT_RETRY, P_PARKED
+};
 
 typedef struct wf_poller {
   struct twe__wf_side *side;
@@ -84,6 +99,10 @@ typedef struct wf_poller {
   size_t apply_n;
   struct wf_poller *next_ready;
   twe_run_outcome_t outcome;
+  /* The watchdog's figures carried from slice to slice, and whether the
+   * run is in the middle of the task (twe__run_resume next). */
+  twe__watch_task_t wtask;
+  bool sliced;
 } wf_poller_t;
 
 /* A run whose thread was retired while in its code: the thread may still
@@ -106,9 +125,11 @@ struct twe__wf_side {
   cached_run_t *lru_head, *lru_tail;
   twe_run_env_t env;
   bool stopping;
-  /* Tasks ready to apply, oldest first; the one being applied now. */
+  /* Tasks ready to apply, oldest first; the one being applied now; tasks
+   * whose slice ended, for the next round. */
   wf_poller_t *ready_head, *ready_tail;
   wf_poller_t *applying;
+  wf_poller_t *sliced_head, *sliced_tail;
   grave_t *graves;
   /* ShutdownWorker, sent once at stop when the shard has a sticky queue. */
   twe_grpc_request_t shutdown_req;
@@ -223,6 +244,9 @@ static twe_arena_t *task_arena(wf_poller_t *p) { return &p->arenas[p->cur]; }
 static void take_task(wf_poller_t *p, wft_pb_t *t) {
   if (!p->task) twe__count(&p->side->s->counters.workflow_tasks_in_flight, 1);
   p->task = t;
+  memset(&p->wtask, 0, sizeof p->wtask);
+  p->wtask.sliceable = true;
+  p->sliced = false;
 }
 
 static const char *task_run_id(const wft_pb_t *t) {
@@ -457,29 +481,54 @@ static const char *task_workflow_type(const wft_pb_t *t) {
 }
 
 /* Runs the task's events through its run (workflow code runs here) and
- * answers. On the shard thread, from twe__wf_side_run only. */
+ * answers, or, when the watchdog ends its slice first, puts it in the
+ * sliced list for a later round. On the shard thread, from
+ * twe__wf_side_run only. */
 static void apply_now(wf_poller_t *p) {
   struct twe__wf_side *w = p->side;
+  twe_wshard_t *s = w->s;
   twe_event_pb_t *const *events = p->apply_events;
   size_t n = p->apply_n;
-  memset(&p->outcome, 0, sizeof p->outcome);
-  /* The events must run up to this task's WORKFLOW_TASK_STARTED: anything
-   * shorter would answer a task the code has not seen. */
-  if (!n || events[n - 1]->event_id != p->task->started_event_id) {
-    char msg[200];
-    snprintf(msg, sizeof msg,
-             "the history gathered for the task ends at event %" PRId64
-             ", not at its WORKFLOW_TASK_STARTED (event %" PRId64 ")",
-             n ? events[n - 1]->event_id : (int64_t)0, p->task->started_event_id);
-    respond_failed(p, CAUSE_UNHANDLED,
-                   msg);
+  if (!p->sliced) {
+    memset(&p->outcome, 0, sizeof p->outcome);
+    /* The events must run up to this task's WORKFLOW_TASK_STARTED: anything
+     * shorter would answer a task the code has not seen. */
+    if (!n || events[n - 1]->event_id != p->task->started_event_id) {
+      char msg[200];
+      snprintf(msg, sizeof msg,
+               "the history gathered for the task ends at event %" PRId64
+               ", not at its WORKFLOW_TASK_STARTED (event %" PRId64 ")",
+               n ? events[n - 1]->event_id : (int64_t)0, p->task->started_event_id);
+      respond_failed(p, CAUSE_UNHANDLED, msg);
+      return;
+    }
+  }
+  twe__watch_task_begin(s->watch, task_workflow_type(p->task), task_run_id(p->task), &p->wtask);
+  int rc = p->sliced ? twe__run_resume(p->entry->run, &p->outcome)
+                     : twe__run_apply(p->entry->run, events, n, task_arena(p), &p->outcome);
+  /* s->watch again: the thread may be another one than at the begin (a
+   * fiber switched out at a slice's end resumes wherever the shard runs). */
+  twe__watch_task_end(s->watch, &p->wtask);
+  if (rc == TWE__RUN_SLICED) {
+    twe__count(&s->counters.workflow_task_slices, 1);
+    p->sliced = true;
+    p->state = P_SLICED;
+    p->next_ready = NULL;
+    if (w->sliced_tail) w->sliced_tail->next_ready = p;
+    else w->sliced_head = p;
+    w->sliced_tail = p;
     return;
   }
-  twe__watch_task_begin(w->s->watch, task_workflow_type(p->task), task_run_id(p->task));
-  int rc = twe__run_apply(p->entry->run, events, n, task_arena(p), &p->outcome);
-  twe__watch_task_end(w->s->watch);
+  p->sliced = false;
+  twe_worker_t *wk = s->worker;
   if (rc < 0) {
-    if (rc == TWE_ENONDETERMINISM) twe__count(&w->s->counters.nondeterminism_errors, 1);
+    if (rc == TWE_ENONDETERMINISM) twe__count(&s->counters.nondeterminism_errors, 1);
+    if (rc == TWE_EPREEMPTED)
+      twe__offenders_record(wk->offenders, task_run_id(p->task), task_workflow_type(p->task),
+                            twe__watch_preempt_reason(s->watch) == TWE__WATCH_CPU
+                                ? TWE__OFFENCE_CPU
+                                : TWE__OFFENCE_BLOCKED,
+                            NULL, twe__mono_ns());
     const char *msg = p->outcome.message[0] ? p->outcome.message : twe_strerror(rc);
     Temporal__Api__Enums__V1__WorkflowTaskFailedCause cause = p->outcome.cause;
     if (!cause)
@@ -489,6 +538,7 @@ static void apply_now(wf_poller_t *p) {
     respond_failed(p, cause, copy);
     return;
   }
+  twe__offenders_forget(wk->offenders, task_run_id(p->task));
   respond_completed(p);
 }
 
@@ -609,6 +659,21 @@ static void process_task(wf_poller_t *p) {
   Temporal__Api__History__V1__History *h = t->history;
   size_t n = h ? h->n_events : 0;
   int64_t first_id = n ? h->events[0]->event_id : 0;
+
+  twe_worker_t *wk = w->s->worker;
+  twe__offender_verdict_t verdict;
+  if (twe__offenders_check(wk->offenders, run_id, wk->cpu_budget_ns, twe__mono_ns(), &verdict)) {
+    if (verdict.hold) {
+      /* Before any of its code runs, and before the cache is touched: a
+       * held run was evicted when it was stopped. */
+      twe__count(&w->s->counters.workflow_tasks_held, 1);
+      cached_run_t *held = cache_find(w, run_id);
+      if (held && !held->busy) cache_evict(w, held);
+      respond_failed(p, CAUSE_UNHANDLED, verdict.message);
+      return;
+    }
+    p->wtask.cpu_budget_ns = verdict.cpu_budget_ns;
+  }
 
   cached_run_t *e = cache_find(w, run_id);
   if (e && !e->busy) {
@@ -775,7 +840,16 @@ size_t twe__wf_side_run(twe_wshard_t *s, size_t budget) {
   struct twe__wf_side *w = s->wf;
   if (!w) return 0;
   size_t n = w->graves ? bury(w) : 0;
-  /* A few tasks per round: the reactor gets its turn between them. */
+  /* Tasks whose slice ended in an earlier round go after those that became
+   * ready since. */
+  if (w->sliced_head) {
+    if (w->ready_tail) w->ready_tail->next_ready = w->sliced_head;
+    else w->ready_head = w->sliced_head;
+    w->ready_tail = w->sliced_tail;
+    w->sliced_head = w->sliced_tail = NULL;
+  }
+  /* A few tasks per round: the reactor gets its turn between them, and
+   * after any slice that ended (what arrived during it goes first). */
   size_t limit = budget < 8 ? budget : 8;
   while (w->ready_head && n < limit) {
     wf_poller_t *p = w->ready_head;
@@ -786,8 +860,9 @@ size_t twe__wf_side_run(twe_wshard_t *s, size_t budget) {
     apply_now(p);
     w->applying = NULL;
     n++;
+    if (p->state == P_SLICED) break;
   }
-  return w->ready_head ? budget : n;
+  return w->ready_head || w->sliced_head ? budget : n;
 }
 
 void twe__wf_side_takeover(twe_wshard_t *s, twe__watched_t *retired) {
@@ -811,6 +886,9 @@ void twe__wf_side_takeover(twe_wshard_t *s, twe__watched_t *retired) {
     if (p->entry) p->entry->run = NULL;
   }
   memset(&p->outcome, 0, sizeof p->outcome);
+  p->sliced = false;
+  twe__offenders_record(w->s->worker->offenders, task_run_id(p->task), task_workflow_type(p->task),
+                        TWE__OFFENCE_RETIRED, retired, twe__mono_ns());
   respond_failed(p, CAUSE_UNHANDLED, retired->message);
 }
 

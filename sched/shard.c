@@ -81,7 +81,11 @@ int twe__shard_create(const twe_shard_options_t *options, twe_shard_t **out) {
   twe__waiter_init(&s->waiter, s->opt.loop_ops, s->opt.loop_ctx);
   atomic_init(&s->stop, false);
   pthread_mutex_init(&s->thread_lock, NULL);
-  pthread_cond_init(&s->finished_cond, NULL);
+  pthread_condattr_t ca; /* monotonic: twe__shard_join_until's deadline */
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&s->finished_cond, &ca);
+  pthread_condattr_destroy(&ca);
   *out = s;
   return 0;
 }
@@ -324,12 +328,25 @@ void twe__shard_stop(twe_shard_t *shard) {
 }
 
 int twe__shard_join(twe_shard_t *shard) {
+  return twe__shard_join_until(shard, -1);
+}
+
+int twe__shard_join_until(twe_shard_t *shard, int64_t deadline_ns) {
   if (!shard->started || shard->joined) return 0;
   if (current_shard == shard) return -EDEADLK;
   /* Join the thread that ended the loop: a retired thread (replaced) is
    * its replacer's to join, and may never end. */
+  struct timespec until = {(time_t)(deadline_ns / 1000000000), (long)(deadline_ns % 1000000000)};
   pthread_mutex_lock(&shard->thread_lock);
-  while (!shard->finished) pthread_cond_wait(&shard->finished_cond, &shard->thread_lock);
+  while (!shard->finished) {
+    if (deadline_ns < 0) {
+      pthread_cond_wait(&shard->finished_cond, &shard->thread_lock);
+    } else if (pthread_cond_timedwait(&shard->finished_cond, &shard->thread_lock, &until) ==
+               ETIMEDOUT) {
+      pthread_mutex_unlock(&shard->thread_lock);
+      return -ETIMEDOUT;
+    }
+  }
   pthread_t t = shard->thread;
   pthread_mutex_unlock(&shard->thread_lock);
   int r = pthread_join(t, NULL);

@@ -102,6 +102,10 @@ void twe__shard_stop(twe_shard_t *shard);
 /* Waits for the thread to end (after stop). Returns 0 or a negative errno.
  * Thread: any but the shard's own. */
 int twe__shard_join(twe_shard_t *shard);
+/* twe__shard_join, giving up at deadline_ns (CLOCK_MONOTONIC; < 0: never)
+ * with -ETIMEDOUT while the loop has not ended (the shard stays joinable).
+ * Same thread rule. */
+int twe__shard_join_until(twe_shard_t *shard, int64_t deadline_ns);
 
 /* Frees the shard (joined, or never started). Thread: any. */
 void twe__shard_destroy(twe_shard_t *shard);

@@ -61,6 +61,9 @@ typedef enum twe_errcode {
   TWE_EWORKFLOW = -(TWE_ERRNO_BASE + 15),
   /* The watchdog preempted a workflow task over its CPU or blocked budget. */
   TWE_EPREEMPTED = -(TWE_ERRNO_BASE + 16),
+  /* A worker's stop ran past its deadline with a thread stuck in workflow
+   * code, or a shard lost its thread (the watchdog's hard cap). */
+  TWE_ESTUCK = -(TWE_ERRNO_BASE + 17),
 } twe_errcode_t;
 
 /* A one-line English description of err, for any negative twe return value:

@@ -76,10 +76,24 @@ typedef struct twe_worker_options {
   /* Workflow code stuck where it cannot be abandoned safely (blocked in a
    * system call, inside libc or the allocator) costs its shard thread: the
    * thread is retired (it exits when the code comes back, if ever) and a new
-   * thread takes over the shard. At most this many retired threads may be
-   * alive at once (0: 4); past that, a stuck shard stays stuck and says so
-   * on stderr. */
+   * thread takes over the shard. A run that cost a thread is not run again
+   * while that thread is alive, nor until a hold that doubles per offence
+   * has passed: its tasks fail at once (README, "Watchdog"). Retirements
+   * past max_retired_threads alive (0: 4) are logged as over the limit;
+   * retired_threads_hard_cap (0: 64) is the most ever alive: a shard stuck
+   * at the cap cannot get a thread, and the worker stops (twe_worker_wait
+   * returns TWE_ESTUCK) rather than hang. */
   unsigned max_retired_threads;
+  unsigned retired_threads_hard_cap;
+  /* A task that runs long gives its shard up after this much CPU (0:
+   * 10 ms; TWE_WATCHDOG_OFF: never) at a safe point, lets the shard serve
+   * other tasks and resumes after them; its budgets count across slices. */
+  int64_t workflow_time_slice_ns;
+  /* How long a stop may take, from the first twe_worker_stop to the return
+   * of twe_worker_wait (0: graceful_stop_timeout_ns + 5 s). Past it the
+   * worker leaves any shard still stuck in workflow code behind (logging
+   * the run and where it is) and twe_worker_wait returns TWE_ESTUCK. */
+  uint64_t stop_deadline_ns;
   /* How activity threads yield to shard threads, so that activities
    * saturating every CPU do not delay workflow tasks. */
   enum twe_activity_priority {
@@ -118,7 +132,11 @@ TWE_EXPORT int twe_worker_start(twe_worker_t *w);
  * sticky queues are handed back to the server (ShutdownWorker). Returns at
  * once. Thread: any, also a signal handler (async-signal-safe). */
 TWE_EXPORT void twe_worker_stop(twe_worker_t *w);
-/* Waits until a started worker has stopped. Returns 0. */
+/* Waits until a started worker has stopped. Returns 0; or TWE_ESTUCK when
+ * the stop ran past stop_deadline_ns with a shard thread still in workflow
+ * code, or a shard lost its thread (the reason is on stderr): the worker
+ * then leaves that thread behind, and twe_worker_destroy frees nothing it
+ * may still touch (exit the process soon). */
 TWE_EXPORT int twe_worker_wait(twe_worker_t *w);
 /* start + wait. */
 TWE_EXPORT int twe_worker_run(twe_worker_t *w);
@@ -146,6 +164,9 @@ typedef struct twe_worker_stats {
   uint64_t watchdog_preemptions;      /* tasks preempted (either budget) */
   uint64_t threads_retired;           /* shard threads retired so far */
   uint64_t retired_threads_alive;     /* of those, not exited yet */
+  uint64_t workflow_tasks_held;       /* failed at once: their run blocked a thread before */
+  uint64_t workflow_task_slices;      /* slices that ended with the task not done */
+  uint64_t offending_runs;            /* runs the watchdog stopped, remembered now */
 } twe_worker_stats_t;
 TWE_EXPORT void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out);
 

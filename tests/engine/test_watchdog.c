@@ -14,7 +14,11 @@
  * joined (engine/watchdog.c: exit_retired); its run and the pool stay
  * untouched until the retired_gone hook says it has exited. A shard thread
  * that does not finish in time (a preemption that never came) leaves the
- * fixture "broken": teardown then leaks what that thread may still use. */
+ * fixture "broken": teardown then leaks what that thread may still use.
+ *
+ * Time slices: a sliceable job is applied as engine/workflow_poller.c does,
+ * slice after slice (twe__run_resume after TWE__RUN_SLICED), with another
+ * job's whole task run in between at the first boundary. */
 #define _GNU_SOURCE /* pthread_setaffinity_np, pthread_timedjoin_np, CPU_* */
 #include <errno.h>
 #include <pthread.h>
@@ -174,6 +178,33 @@ static void wf_spin_then_complete(twe_workflow_t *wf, void *user) {
   complete_text(wf, "\"spun\"");
 }
 
+/* Register-heavy arithmetic in plain user code (integers and doubles live
+ * in registers across the loop): a slice that ends inside it must give
+ * every register back, or the result differs from an uninterrupted run's. */
+static __attribute__((noinline)) uint64_t mix(uint64_t rounds) {
+  uint64_t a = 0x9E3779B97F4A7C15ull, b = 0xBF58476D1CE4E5B9ull, c = 1, d = 7;
+  double x = 1.0, y = 0.5, z = 0.25;
+  for (uint64_t i = 0; i < rounds; i++) {
+    a ^= b + (a << 7) + (a >> 3);
+    b = b * 0x94D049BB133111EBull + c;
+    c += a ^ d;
+    d = (d << 13) | (d >> 51);
+    x = x * 1.0000001 + y;
+    y = y * 0.9999999 + z;
+    z = z + x * 1e-12;
+    if (x > 1e6) x *= 1e-6;
+  }
+  return a ^ b ^ c ^ d ^ (uint64_t)(x * 1e3) ^ (uint64_t)(y * 1e3) ^ (uint64_t)(z * 1e3);
+}
+static uint64_t mix_rounds;
+
+static void wf_mix(twe_workflow_t *wf, void *user) {
+  (void)user;
+  char text[32];
+  snprintf(text, sizeof text, "\"%016llx\"", (unsigned long long)mix(mix_rounds));
+  complete_text(wf, text);
+}
+
 static void wf_healthy(twe_workflow_t *wf, void *user) {
   (void)user;
   sink += twe_workflow_random(wf);
@@ -214,6 +245,13 @@ typedef struct job {
   size_t stacks_in_use_after; /* of the pool, once this job's run is destroyed */
   bool signal_blocked_after;  /* the watchdog's signal, after the task */
   bool on_altstack_after;     /* still on the signal stack after the task */
+  char result[64];            /* the completion's payload, as JSON */
+  /* Sliced jobs: applied in slices; `between` runs whole at the first
+   * boundary. slices: how many ended; the most CPU one took. */
+  bool sliceable;
+  struct job *between;
+  int slices;
+  int64_t max_slice_cpu_ns, charged_cpu_ns;
 } job_t;
 
 typedef struct fixture fixture_t;
@@ -319,9 +357,21 @@ static void run_job(worker_t *wk, twe__watched_t *rec, job_t *j) {
   twe_run_outcome_t out;
   int64_t c0 = thread_cpu_ns(), w0 = mono_ns();
   /* As engine/workflow_poller.c apply_now does. */
-  twe__watch_task_begin(rec, j->type, j->run_id);
+  twe__watch_task_t task = {.sliceable = j->sliceable};
+  int64_t s0 = thread_cpu_ns();
+  twe__watch_task_begin(rec, j->type, j->run_id, &task);
   j->rc = twe__run_apply(run, j->h.ev, j->h.n, &j->out_arena, &out);
-  twe__watch_task_end(rec);
+  twe__watch_task_end(rec, &task);
+  while (j->rc == TWE__RUN_SLICED) {
+    int64_t used = thread_cpu_ns() - s0;
+    if (used > j->max_slice_cpu_ns) j->max_slice_cpu_ns = used;
+    if (j->slices++ == 0 && j->between) run_job(wk, rec, j->between);
+    s0 = thread_cpu_ns();
+    twe__watch_task_begin(rec, j->type, j->run_id, &task);
+    j->rc = twe__run_resume(run, &out);
+    twe__watch_task_end(rec, &task);
+  }
+  j->charged_cpu_ns = task.cpu_ns;
   j->cpu_ns = thread_cpu_ns() - c0;
   j->wall_ns = mono_ns() - w0;
   j->cause = (int)out.cause;
@@ -329,6 +379,13 @@ static void run_job(worker_t *wk, twe__watched_t *rec, job_t *j) {
   j->n_commands = out.n_commands;
   j->first_command = out.n_commands ? (int)out.commands[0]->command_type : -1;
   j->closes_workflow = out.closes_workflow;
+  if (out.n_commands && out.commands[0]->complete_workflow_execution_command_attributes) {
+    const Temporal__Api__Common__V1__Payloads *r =
+        out.commands[0]->complete_workflow_execution_command_attributes->result;
+    if (r && r->n_payloads)
+      snprintf(j->result, sizeof j->result, "%.*s", (int)r->payloads[0]->data.len,
+               (const char *)r->payloads[0]->data.data);
+  }
   if (own) {
     twe__run_destroy(run);
     twe_fiber_pool_stats_t st;
@@ -390,6 +447,7 @@ static int setup(void **state) {
       twe__registry_add_workflow(&fx->reg, "SpinThenComplete", wf_spin_then_complete, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Healthy", wf_healthy, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "BlockedRead", wf_blocked_read, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "Mix", wf_mix, NULL), 0);
   assert_int_equal(twe__fiber_pool_create(0, &fx->pool), 0);
   fx->env = (twe_run_env_t){"default", "tq", &fx->reg, fx->pool};
   pthread_mutex_init(&fx->log.lock, NULL);
@@ -426,6 +484,7 @@ static int teardown(void **state) {
  * to be retired give it 2 s: the grace is wall time, and on a loaded
  * machine a thread that has not had the CPU to take the signal yet would
  * be retired instead of preempted. */
+static int64_t g_slice_ns; /* the next watchdog_start's slice (0: none) */
 static void watchdog_start(fixture_t *fx, int64_t cpu_warning, int64_t cpu_budget,
                            int64_t blocked_warning, int64_t blocked_budget,
                            int64_t retire_grace) {
@@ -434,8 +493,10 @@ static void watchdog_start(fixture_t *fx, int64_t cpu_warning, int64_t cpu_budge
                                .blocked_warning_ns = blocked_warning,
                                .blocked_budget_ns = blocked_budget,
                                .max_retired = 1,
+                               .slice_ns = g_slice_ns,
                                .retire_grace_ns = retire_grace};
-  twe__watchdog_hooks_t hooks = {hook_replace, hook_gone, &fx->log};
+  g_slice_ns = 0;
+  twe__watchdog_hooks_t hooks = {hook_replace, hook_gone, NULL, &fx->log};
   assert_int_equal(twe__watchdog_create(&o, &hooks, &fx->wd), 0);
 }
 
@@ -693,6 +754,98 @@ static void test_twe__watchdog_warning_only(void **state) {
   assert_int_equal(COUNTER(fx, threads_retired), 0);
 }
 
+/* A task of 300 ms of CPU with 10 ms slices: it gives the thread up many
+ * times (a healthy task runs whole in between), completes with the right
+ * result, and its CPU is charged across the slices. */
+static void test_twe__watchdog_slices_long_task(void **state) {
+  fixture_t *fx = *state;
+  g_slice_ns = 10 * MS;
+  watchdog_start(fx, 0, 5 * NS, 0, 0, 2 * NS);
+  spin_ns = 300 * MS;
+  job_init(&fx->jobs[0], "SpinThenComplete", "run-sliced");
+  job_init(&fx->jobs[1], "Healthy", "run-between");
+  fx->jobs[0].sliceable = true;
+  fx->jobs[0].between = &fx->jobs[1];
+  worker_t wk;
+  worker_start(&wk, fx, fx->wd, -1, &fx->jobs[0], NULL);
+  assert_true(worker_join(&wk, 30));
+  const job_t *j = &fx->jobs[0];
+  fprintf(stderr, "sliced: %d slices, longest %.1f ms of CPU, %.1f ms charged in all\n",
+          j->slices, (double)j->max_slice_cpu_ns / MS, (double)j->charged_cpu_ns / MS);
+  assert_completed(j);
+  assert_string_equal(j->result, "\"spun\"");
+  assert_true(j->slices >= 2);
+  /* The spin counts the thread's CPU, the healthy task's too; the charge
+   * counts this task's slices only. */
+  assert_true(j->charged_cpu_ns >= 250 * MS);
+  assert_completed(&fx->jobs[1]);
+  assert_string_equal(fx->jobs[1].result, "\"healthy\"");
+  assert_int_equal(COUNTER(fx, preemptions), 0);
+}
+
+/* Slices end inside register-heavy user code (the signal path): the result
+ * is bit for bit that of the same code run without a watchdog. */
+static void test_twe__watchdog_slice_keeps_registers(void **state) {
+  fixture_t *fx = *state;
+  /* Rounds for about 200 ms of CPU here. */
+  mix_rounds = 1024;
+  for (;;) {
+    int64_t t0 = thread_cpu_ns();
+    sink += mix(mix_rounds);
+    if (thread_cpu_ns() - t0 >= 5 * MS) break;
+    mix_rounds *= 2;
+  }
+  mix_rounds *= 40;
+  job_init(&fx->jobs[0], "Mix", "run-mix-plain");
+  worker_t plain;
+  worker_start(&plain, fx, NULL, -1, &fx->jobs[0], NULL);
+  assert_true(worker_join(&plain, 60));
+  assert_completed(&fx->jobs[0]);
+
+  g_slice_ns = 10 * MS;
+  watchdog_start(fx, 0, 30 * NS, 0, 0, 2 * NS);
+  job_init(&fx->jobs[1], "Mix", "run-mix-sliced");
+  fx->jobs[1].sliceable = true;
+  worker_t wk;
+  worker_start(&wk, fx, fx->wd, -1, &fx->jobs[1], NULL);
+  assert_true(worker_join(&wk, 60));
+  fprintf(stderr, "mix: %llu rounds, %.1f ms CPU unsliced; sliced %d times: %s vs %s\n",
+          (unsigned long long)mix_rounds, (double)fx->jobs[0].cpu_ns / MS, fx->jobs[1].slices,
+          fx->jobs[0].result, fx->jobs[1].result);
+  assert_completed(&fx->jobs[1]);
+  assert_true(fx->jobs[1].slices >= 2);
+  assert_string_equal(fx->jobs[1].result, fx->jobs[0].result);
+}
+
+/* A runaway in slices: its CPU budget counts every slice, so it is still
+ * preempted at the budget (not per slice), and no thread is retired. */
+static void test_twe__watchdog_slices_charge_one_budget(void **state) {
+  fixture_t *fx = *state;
+  g_slice_ns = 10 * MS;
+  watchdog_start(fx, 0, 200 * MS, 0, 0, 2 * NS);
+  job_init(&fx->jobs[0], "Spin", "run-spin-sliced");
+  job_init(&fx->jobs[1], "ApiLoop", "run-api-sliced");
+  fx->jobs[0].sliceable = fx->jobs[1].sliceable = true;
+  worker_t wk;
+  worker_start(&wk, fx, fx->wd, -1, &fx->jobs[0], &fx->jobs[1]);
+  assert_true(worker_join(&wk, 30));
+  for (int i = 0; i < 2; i++) {
+    const job_t *j = &fx->jobs[i];
+    fprintf(stderr, "%s sliced: %d slices (longest %.1f ms CPU), %.1f ms charged; %s\n", j->type,
+            j->slices, (double)j->max_slice_cpu_ns / MS, (double)j->charged_cpu_ns / MS,
+            j->message);
+    assert_int_equal(j->rc, TWE_EPREEMPTED);
+    assert_contains(j->message, "budget of 0.20 s");
+    assert_true(j->slices >= 2);
+    assert_true(j->charged_cpu_ns >= 200 * MS);
+    assert_int_equal(j->stacks_in_use_after, 0);
+    assert_false(j->signal_blocked_after);
+    assert_false(j->on_altstack_after);
+  }
+  assert_int_equal(COUNTER(fx, preemptions), 2);
+  assert_int_equal(COUNTER(fx, threads_retired), 0);
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -703,6 +856,9 @@ int main(void) {
       T(test_twe__watchdog_charges_cpu_not_wall),
       T(test_twe__watchdog_blocked_budget_retires_thread),
       T(test_twe__watchdog_warning_only),
+      T(test_twe__watchdog_slices_long_task),
+      T(test_twe__watchdog_slice_keeps_registers),
+      T(test_twe__watchdog_slices_charge_one_budget),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

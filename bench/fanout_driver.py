@@ -7,7 +7,8 @@ bench/bootstrap makes (the temporalio client; matplotlib for `report`).
 
     fanout_driver.py run --task-queue Q --workflows W --inputs N
                          --block-min-ms A --block-max-ms B --burn-ms C
-                         --deadline S [--address HOST:PORT] [--namespace NS]
+                         --deadline S [--runaway cpu|block]
+                         [--address HOST:PORT] [--namespace NS]
                          [--id-prefix P] [--keep]
     fanout_driver.py report ROWS.jsonl --md OUT.md [--png OUT.png]
                          [--title T] [--note TEXT]...
@@ -19,15 +20,29 @@ means the worker stalled), then fetches every history and prints ONE JSON
 line: completion times (first to last event of each closed run), workflow
 task counts (timed out by type, failed, TMPRL1101 = failed with "TMPRL1101"
 or "deadlock" in the message), workflow-task schedule-to-start
-(WORKFLOW_TASK_SCHEDULED -> STARTED) and execution (STARTED -> COMPLETED)
-latencies over every task in the histories. Open runs are described (their
-last event; the workflow task the server holds for them: state, attempt)
-and terminated (unless --keep) so the next configuration starts clean.
-Histories only hold the first failed attempt of a workflow task: the
-server's retries of a failing task are transient (PROTOCOL.md).
+(WORKFLOW_TASK_SCHEDULED -> STARTED), execution (STARTED -> COMPLETED) and
+scheduled -> completed latencies over every task in the histories. Open
+runs are described (their last event; the workflow task the server holds
+for them: state, attempt) and terminated (unless --keep) so the next
+configuration starts clean. Histories only hold the first failed attempt of
+a workflow task: the server's retries of a failing task are transient
+(PROTOCOL.md).
+
+--runaway also starts, with the Fanout workflows, one workflow of twe's
+examples/fanout that never completes: RunawayCpu (a busy loop) or
+RunawayBlock (a blocking read), with the server's default workflow task
+timeout. Nothing waits for its result and nothing above counts it. Once the
+Fanout workflows are done, and the server has handed its workflow task out
+a second time (its first attempt over; or the deadline passed), it is
+described (its pending workflow task: state, attempt = how many times the
+server has handed the task out), its history read (the first failure of its
+task: the watchdog's message) and terminated (unless --keep); the JSON line
+gets it as "runaway" (waited_s: how long that second attempt was waited
+for after the Fanout workflows).
 
 `report` turns the rows run_fanout_bench.sh collected (the driver's JSON
-plus the worker's CPU and RSS) into the markdown table and the PNG.
+plus the worker's CPU, RSS and stats) into the markdown tables and the PNG;
+rows written before a field existed show "-" for it.
 Progress goes to stderr.
 """
 
@@ -73,7 +88,7 @@ def analyse(histories):
            "wft_timed_out_start_to_close": 0, "wft_timed_out_schedule_to_start": 0,
            "wft_failed": 0, "tmprl1101": 0, "wft_failed_causes": {},
            "activity_timed_out": 0, "activity_failed": 0}
-    s2s, exe = [], []
+    s2s, exe, s2c = [], [], []
     first_failure = None
     last_event = 0.0
     for events in histories:
@@ -94,6 +109,8 @@ def analyse(histories):
                 a = e.workflow_task_completed_event_attributes
                 if a.started_event_id in when:
                     exe.append(t - when[a.started_event_id])
+                if a.scheduled_event_id in when:
+                    s2c.append(t - when[a.scheduled_event_id])
             elif et == E.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
                 out["wft_timed_out"] += 1
                 tt = e.workflow_task_timed_out_event_attributes.timeout_type
@@ -122,8 +139,61 @@ def analyse(histories):
                 out["activity_failed"] += 1
     out["wft_schedule_to_start_ms"] = summary_ms(s2s)
     out["wft_execution_ms"] = summary_ms(exe)
+    out["wft_scheduled_to_completed_ms"] = summary_ms(s2c)
     out["first_wft_failure"] = first_failure
     return out, last_event
+
+
+def pending_wft(p, now):
+    """The pending workflow task of a DescribeWorkflowExecution answer: its
+    state and attempt (a failing task's retries are only counted here)."""
+    from temporalio.api.enums.v1 import PendingWorkflowTaskState
+
+    def age(t):
+        return round(now - (t.seconds + t.nanos / 1e9), 1)
+    return {"state": PendingWorkflowTaskState.Name(p.state).replace("PENDING_WORKFLOW_TASK_STATE_", ""),
+            "attempt": p.attempt,
+            "scheduled_age_s": age(p.scheduled_time) if p.HasField("scheduled_time") else None,
+            "original_scheduled_age_s": age(p.original_scheduled_time)
+            if p.HasField("original_scheduled_time") else None}
+
+
+async def runaway_info(h, wtype, m0, deadline, keep):
+    """What the server holds for the runaway workflow, read before it is
+    terminated: its pending task, and the counts and first task failure of
+    its history. Waits first, until the deadline at most, for the server to
+    hand its task out a second time: the first attempt is then over (the
+    watchdog's verdict on it is in the history)."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    info = {"type": wtype, "id": h.id}
+    try:
+        w0 = time.monotonic()
+        while True:
+            d = await h.describe()
+            rd = d.raw_description
+            if (rd.HasField("pending_workflow_task") and rd.pending_workflow_task.attempt >= 2
+                    or time.monotonic() - m0 >= deadline):
+                break
+            await asyncio.sleep(0.2)
+        info["waited_s"] = round(time.monotonic() - w0, 1)
+        if rd.HasField("pending_workflow_task"):
+            info["pending_wft"] = pending_wft(rd.pending_workflow_task, time.time())
+        ev = list((await h.fetch_history()).events)
+        counts, _ = analyse([ev])
+        info.update(events=len(ev), wft_failed=counts["wft_failed"],
+                    wft_timed_out=counts["wft_timed_out"],
+                    first_wft_failure=counts["first_wft_failure"])
+        if not keep and d.status == WorkflowExecutionStatus.RUNNING:
+            await h.terminate(reason="fanout bench: the row is over")
+            info["terminated"] = True
+    except Exception as e:
+        log(f"describe/terminate {h.id}: {e!r}")
+    log(f"runaway: {json.dumps(info)}")
+    return info
+
+
+RUNAWAY_TYPES = {"cpu": "RunawayCpu", "block": "RunawayBlock"}
 
 
 async def run(args) -> int:
@@ -134,13 +204,18 @@ async def run(args) -> int:
            "block_max_ms": args.block_max_ms, "burn_ms": args.burn_ms}
     prefix = args.id_prefix or f"fanout-{args.task_queue}-"
     ids = [f"{prefix}{k}" for k in range(args.workflows)]
-    t0 = time.time()
+    starts = [client.start_workflow("Fanout", arg, id=wid, task_queue=args.task_queue)
+              for wid in ids]
+    runaway_type = RUNAWAY_TYPES.get(args.runaway)
+    if runaway_type:
+        starts.append(client.start_workflow(runaway_type, id=f"{prefix}runaway-{args.runaway}",
+                                            task_queue=args.task_queue))
     m0 = time.monotonic()
-    handles = await asyncio.gather(*[
-        client.start_workflow("Fanout", arg, id=wid, task_queue=args.task_queue)
-        for wid in ids])
-    log(f"started {len(handles)} Fanout workflows on {args.task_queue} "
-        f"in {time.monotonic() - m0:.2f} s, input {json.dumps(arg)}, deadline {args.deadline} s")
+    handles = await asyncio.gather(*starts)
+    runaway = handles.pop() if runaway_type else None
+    log(f"started {len(handles)} Fanout workflows{' and ' + runaway_type if runaway else ''} "
+        f"on {args.task_queue} in {time.monotonic() - m0:.2f} s, input {json.dumps(arg)}, "
+        f"deadline {args.deadline} s")
 
     async def result(h):
         return await h.result()
@@ -204,7 +279,7 @@ async def run(args) -> int:
     # Why an open run is stuck: its last event, and the workflow task the
     # server holds for it (a failing task's retries are not in the history,
     # only here: their attempt count and state).
-    from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState
+    from temporalio.api.enums.v1 import EventType
     open_runs = []
     for h, ev in zip(handles, histories):
         if h.id in results or h.id in errors:
@@ -215,16 +290,8 @@ async def run(args) -> int:
             info["last_event_age_s"] = round(now - ts(ev[-1]), 1)
         try:
             d = await h.describe()
-            p = d.raw_description.pending_workflow_task
             if d.raw_description.HasField("pending_workflow_task"):
-                info["pending_wft"] = {
-                    "state": PendingWorkflowTaskState.Name(p.state).replace("PENDING_WORKFLOW_TASK_STATE_", ""),
-                    "attempt": p.attempt,
-                    "scheduled_age_s": round(now - (p.scheduled_time.seconds + p.scheduled_time.nanos / 1e9), 1)
-                    if p.HasField("scheduled_time") else None,
-                    "original_scheduled_age_s": round(now - (p.original_scheduled_time.seconds
-                                                            + p.original_scheduled_time.nanos / 1e9), 1)
-                    if p.HasField("original_scheduled_time") else None}
+                info["pending_wft"] = pending_wft(d.raw_description.pending_workflow_task, now)
             info["pending_activities"] = len(d.raw_description.pending_activities)
             if not args.keep and d.status == WorkflowExecutionStatus.RUNNING:
                 await h.terminate(reason="fanout bench: deadline passed")
@@ -235,6 +302,8 @@ async def run(args) -> int:
         log(f"open at the deadline: {json.dumps(info)}")
     if open_runs:
         out["open_runs"] = open_runs
+    if runaway:
+        out["runaway"] = await runaway_info(runaway, runaway_type, m0, args.deadline, args.keep)
     print(json.dumps(out), flush=True)
     return 0
 
@@ -286,7 +355,43 @@ def worker_view(r, st):
         parts.append(f"{r['worker_log_lines']} log lines beyond start-up")
     if r.get("stop") == "killed":
         parts.append("**did not stop within 30 s of SIGTERM: killed**")
+    elif r.get("exit_status"):
+        parts.append(f"exit status {r['exit_status']} after SIGTERM")
     return "; ".join(parts)
+
+
+def cell(text, limit=200):
+    """Free text for a table cell: one line, no column breaks, at most limit characters."""
+    text = " ".join((text or "-").split()).replace("|", "\\|")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def runaway_table(rows):
+    """The runaway rows' own table (none when no row has a runaway)."""
+    rows = [r for r in rows if (r.get("driver") or {}).get("runaway")]
+    if not rows:
+        return []
+    lines = ["", "The runaway in the runaway rows (not counted above): how many times the server "
+             "had handed its workflow task out (the pending task's attempt, read at the end of the "
+             "row, before the runaway was terminated; the row waited after the Fanout workflows "
+             "until the first attempt was over), and what the worker counted in the whole row (its "
+             "last stats line, after SIGTERM: a task still running at the end may add a preemption):",
+             "",
+             "| worker | config | runaway | its WFT attempts | pending WFT | waited for it s "
+             "| watchdog preemptions | threads retired | WFT held | WFT slices "
+             "| its task's first failure (history) | watchdog (the worker's start-up line) |",
+             "|---|---|---|---:|---|---:|---:|---:|---:|---:|---|---|"]
+    for r in rows:
+        ra, st = r["driver"]["runaway"], r.get("worker_stats") or {}
+        p = ra.get("pending_wft") or {}
+        lines.append(
+            f"| {r['worker']} | {r['config']} | {ra['type']} | {fmt(p.get('attempt'))} "
+            f"| {p.get('state', 'none').lower()} | {fmt(ra.get('waited_s'), 1)} "
+            f"| {fmt(st.get('watchdog_preemptions'))} "
+            f"| {fmt(st.get('threads_retired'))} | {fmt(st.get('workflow_tasks_held'))} "
+            f"| {fmt(st.get('workflow_task_slices'))} | {cell(ra.get('first_wft_failure'))} "
+            f"| {cell(r.get('watchdog'))} |")
+    return lines
 
 
 def report(args) -> int:
@@ -298,17 +403,19 @@ def report(args) -> int:
         lines += [n, ""]
     lines += [
         "| worker | config | completed | completion p50 s | completion max s "
-        "| WFT sched-to-start p50 ms | p99 ms | WFT execution p50 ms | p99 ms "
+        "| WFT sched-to-start p50 ms | p99 ms | max ms | WFT execution p50 ms | p99 ms "
+        "| WFT sched -> completed max ms "
         "| WFT timed out | WFT failed | TMPRL1101 | stalled? | worker CPU s | peak RSS MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in rows:
         d = r.get("driver") or {}
         if not d:
-            lines.append(f"| {r['worker']} | {r['config']} | driver failed | | | | | | | | | | | "
+            lines.append(f"| {r['worker']} | {r['config']} | driver failed | | | | | | | | | | | | | "
                          f"{fmt(r.get('cpu_s'), 1)} | {fmt(r.get('peak_rss_mib'), 1)} |")
             continue
         s2s, exe, comp = d["wft_schedule_to_start_ms"], d["wft_execution_ms"], d["completion_s"]
+        s2c = d.get("wft_scheduled_to_completed_ms") or {}
         to = d["wft_timed_out"]
         to_txt = str(to) if not to else (
             f"{to} ({d['wft_timed_out_start_to_close']} start-to-close, "
@@ -316,9 +423,11 @@ def report(args) -> int:
         lines.append(
             f"| {r['worker']} | {r['config']} | {d['completed']}/{d['workflows']} "
             f"| {fmt(comp['p50'], 1)} | {fmt(comp['max'], 1)} "
-            f"| {fmt(s2s['p50'], 1)} | {fmt(s2s['p99'], 1)} | {fmt(exe['p50'], 1)} | {fmt(exe['p99'], 1)} "
+            f"| {fmt(s2s['p50'], 1)} | {fmt(s2s['p99'], 1)} | {fmt(s2s['max'], 1)} "
+            f"| {fmt(exe['p50'], 1)} | {fmt(exe['p99'], 1)} | {fmt(s2c.get('max'), 1)} "
             f"| {to_txt} | {d['wft_failed']} | {d['tmprl1101']} | {stalled_text(d)} "
             f"| {fmt(r.get('cpu_s'), 1)} | {fmt(r.get('peak_rss_mib'), 1)} |")
+    lines += runaway_table(rows)
     lines += ["", "What the workers said (their own counters, at SIGTERM), and how they stopped:", "",
               "| worker | config | load avg before | driver wall s | activities run | worker's view |",
               "|---|---|---:|---:|---:|---|"]
@@ -348,20 +457,26 @@ def plot(rows, path, title):
 
     def label(r):
         w = r["worker"].replace(" (Python ", "\nPython ").rstrip(")") if "(Python" in r["worker"] else r["worker"]
-        return f"{w}\n{r['config']}"
+        config = r["config"].replace(" + ", "\n+ ")
+        return f"{w}\n{config}"
 
     series = [("WFT schedule-to-start p50", "wft_schedule_to_start_ms", "p50", "#9ecae1"),
               ("WFT schedule-to-start p99", "wft_schedule_to_start_ms", "p99", "#3182bd"),
               ("WFT execution p50", "wft_execution_ms", "p50", "#fdae6b"),
-              ("WFT execution p99", "wft_execution_ms", "p99", "#e6550d")]
-    fig, ax = plt.subplots(figsize=(max(7, 1.7 * len(rows) + 2), 5.6))
+              ("WFT execution p99", "wft_execution_ms", "p99", "#e6550d"),
+              ("WFT scheduled -> completed max", "wft_scheduled_to_completed_ms", "max", "#756bb1")]
+    fig, ax = plt.subplots(figsize=(max(7, 1.7 * len(rows) + 2), 5.8))
     width = 0.8 / len(series)
     top = 0.1
     for k, (name, key, q, color) in enumerate(series):
-        xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(rows))]
+        # Rows written before a series existed have no bar for it.
+        have = [i for i, r in enumerate(rows) if key in r["driver"]]
+        if not have:
+            continue
+        xs = [i + (k - (len(series) - 1) / 2) * width for i in have]
         # Floor at 0.1 ms so that a zero still shows on the log axis.
-        ys = [max(0.1, r["driver"][key][q] or 0.1) for r in rows]
-        top = max(top, *ys)
+        ys = [max(0.1, rows[i]["driver"][key][q] or 0.1) for i in have]
+        top = max([top, *ys])
         ax.bar(xs, ys, width, label=name, color=color)
     ax.set_yscale("log")
     ax.set_ylim(0.08, max(top, 10000) * 30)
@@ -380,8 +495,11 @@ def plot(rows, path, title):
         note += f"\nWFT timed out {d['wft_timed_out']}, failed {d['wft_failed']}"
         if d.get("stalled"):
             note += "\nSTALLED"
+        ra = d.get("runaway")
+        if ra:
+            note += f"\n{ra['type']}: attempt {fmt((ra.get('pending_wft') or {}).get('attempt'))}"
         ax.text(i, max(top, 10000) * 25, note, ha="center", va="top", fontsize=7)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
     ax.set_title(title or "Fanout: workflow task latency", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -401,6 +519,8 @@ def main() -> int:
     r.add_argument("--block-max-ms", type=int, required=True)
     r.add_argument("--burn-ms", type=int, required=True)
     r.add_argument("--deadline", type=float, required=True)
+    r.add_argument("--runaway", choices=sorted(RUNAWAY_TYPES),
+                   help="also start one runaway workflow (twe's examples/fanout)")
     r.add_argument("--id-prefix", default=None)
     r.add_argument("--keep", action="store_true", help="leave open runs open")
     q = sub.add_parser("report")

@@ -8,11 +8,22 @@
 #   bench/run_fanout_bench.sh [--quick] [--workflows W] [--inputs N]
 #       [--block "A B"] [--burn MS] [--deadline S] [--twe-threads T]
 #       [--only twe|python] [--peers "TAG-pyX.Y ..."] [--python-idle]
-#       [--out DIR] [--logs DIR]
+#       [--no-runaway-rows] [--out DIR] [--logs DIR]
 #
 # Configurations, each on a fresh dev server and its own task queue:
 #   twe idle        examples/fanout, burn 0 (the activities only block)
 #   twe saturated   examples/fanout, burn MS, T activity threads (both CPUs busy)
+#   twe runaway rows (unless --no-runaway-rows) — twe saturated with one
+#                   runaway workflow started beside the W Fanout ones, the
+#                   worker's watchdog at its defaults:
+#                     + RunawayCpu               a busy loop (CPU budget, time slices)
+#                     + RunawayBlock             a blocking read (blocked budget,
+#                                                a retired thread, the run held back)
+#                     + RunawayCpu, slices off   --slice-ms off: what slicing buys
+#                   The row's figures are the Fanout workflows' only; the
+#                   runaway gets a table of its own: its workflow task's
+#                   attempts (read before the driver terminates it, once the
+#                   first attempt is over) and the worker's watchdog counters.
 #   Python          bench/peers/python/fanout_worker.py (async activities that
 #                   block: the field's mistake) on the saturated input, for
 #                   every venv bench/bootstrap made: temporalio latest and
@@ -23,17 +34,17 @@
 # The driver (bench/fanout_driver.py, the same for every worker) starts the
 # W workflows at once, waits until a deadline (open runs then = the worker
 # stalled), and reads the histories: completion times, workflow task
-# timeouts and failures, TMPRL1101, workflow task schedule-to-start and
-# execution latency. Worker CPU is utime+stime from /proc/PID/stat between
+# timeouts and failures, TMPRL1101, workflow task schedule-to-start,
+# execution and scheduled -> completed latency. Worker CPU is utime+stime from /proc/PID/stat between
 # "ready" and the driver's end; peak RSS is VmHWM.
 #
-# Defaults (full run, about 16 minutes on 2 CPUs): W=4, N=8, blocking
+# Defaults (full run, about 19 minutes on 2 CPUs): W=4, N=8, blocking
 # 500-5000 ms (a slow synchronous cloud call; above the Python SDK's 2 s
 # deadlock timer), burn 250 ms, 64 twe activity threads. A Python worker
 # runs its blocking activities one at a time on its event loop, about
 # W*N*(a+b+2*burn)/1000 s in all: that sets the sizes. --quick: W=2, N=4,
-# blocking 500-3000 ms, burn 100 ms (about 4 minutes). The deadline
-# defaults to twice that serial time plus 60 s.
+# blocking 500-3000 ms, burn 100 ms (about 4 minutes; under one with
+# --only twe). The deadline defaults to twice that serial time plus 60 s.
 #
 # Writes DIR/fanout.md, DIR/fanout.png and DIR/fanout.jsonl (the raw rows;
 # `fanout_driver.py report` redraws from them) (default DIR bench/results;
@@ -49,7 +60,7 @@ source "$root/bench/lib.sh"
 command_line="bench/run_fanout_bench.sh${*:+ $*}"
 quick=0
 workflows=4 inputs=8 block_min=500 block_max=5000 burn=250
-deadline="" twe_threads=64 only="" python_idle=0 out="" logs="" peers=""
+deadline="" twe_threads=64 only="" python_idle=0 runaway_rows=1 out="" logs="" peers=""
 set_quick() { quick=1; workflows=2 inputs=4 block_min=500 block_max=3000 burn=100; }
 # --quick first, so explicit sizes given with it win.
 for a in "$@"; do [ "$a" = --quick ] && set_quick; done
@@ -64,10 +75,11 @@ while [ $# -gt 0 ]; do
     --twe-threads) twe_threads=$2; shift ;;
     --only) only=$2; shift ;;
     --python-idle) python_idle=1 ;;
+    --no-runaway-rows) runaway_rows=0 ;;
     --out) out=$2; shift ;;
     --logs) logs=$2; shift ;;
     --peers) peers=$2; shift ;;
-    *) twe_die "usage: $0 [--quick] [--workflows W] [--inputs N] [--block \"A B\"] [--burn MS] [--deadline S] [--twe-threads T] [--only twe|python] [--peers \"latest-py3.11 ...\"] [--python-idle] [--out DIR] [--logs DIR]" ;;
+    *) twe_die "usage: $0 [--quick] [--workflows W] [--inputs N] [--block \"A B\"] [--burn MS] [--deadline S] [--twe-threads T] [--only twe|python] [--peers \"latest-py3.11 ...\"] [--python-idle] [--no-runaway-rows] [--out DIR] [--logs DIR]" ;;
   esac
   shift
 done
@@ -121,11 +133,12 @@ server_start() { bench_server_start "$state/server"; }
 proc_ticks() { local s; s=$(cat "/proc/$1/stat"); s=${s##*) }; set -- $s; echo $((${12} + ${13})); }
 hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
-# run_config LABEL CONFIG BURN CMD... — one row: fresh server, the worker
-# (CMD plus --task-queue), the driver, then the worker stopped.
+# run_config LABEL CONFIG BURN RUNAWAY CMD... — one row: fresh server, the
+# worker (CMD plus --task-queue), the driver (RUNAWAY: cpu, block, or "" for
+# none: its --runaway), then the worker stopped.
 nrun=0
 run_config() {
-  local label=$1 config=$2 burn_ms=$3; shift 3
+  local label=$1 config=$2 burn_ms=$3 runaway=$4; shift 4
   nrun=$((nrun + 1))
   local tq="fanout-$nrun-$$" wout=$state/worker-$nrun.out werr=$state/worker-$nrun.err
   log "[$nrun] $label, $config: fresh dev server"
@@ -151,10 +164,11 @@ run_config() {
   fi
   local c0 c1 hwm t0 t1 dout
   c0=$(proc_ticks "$worker_pid"); t0=$(date +%s)
-  log "[$nrun] $workflows workflows x $inputs inputs, blocking $block_min-$block_max ms, burn $burn_ms ms, deadline $deadline s"
+  log "[$nrun] $workflows workflows x $inputs inputs, blocking $block_min-$block_max ms, burn $burn_ms ms, deadline $deadline s${runaway:+, one $runaway runaway}"
   dout=$("$bench_py" bench/fanout_driver.py run --task-queue "$tq" --workflows "$workflows" \
            --inputs "$inputs" --block-min-ms "$block_min" --block-max-ms "$block_max" \
            --burn-ms "$burn_ms" --deadline "$deadline" --id-prefix "fanout-$nrun-$$-" \
+           ${runaway:+--runaway "$runaway"} \
            2> >(sed "s/^/bench: [$nrun]   /" >&2)) || log "[$nrun] the driver failed"
   t1=$(date +%s)
   if kill -0 "$worker_pid" 2>/dev/null; then
@@ -171,10 +185,12 @@ run_config() {
     kill -KILL "$worker_pid" 2>/dev/null || true
     stop=killed
   fi
-  wait "$worker_pid" 2>/dev/null || true
+  local status=0
+  wait "$worker_pid" 2>/dev/null || status=$?
   worker_pid=""
-  local stats
+  local stats watchdog
   stats=$(sed -n 's/^stats //p' "$wout" | tail -1)
+  watchdog=$(sed -n 's/^twe: watchdog: workflow task budgets: //p' "$werr" | head -1)
   log "[$nrun] $((t1 - t0)) s; worker stats: ${stats:-none}"
   # What the worker logged beyond its start-up lines (SDK warnings, stack
   # traces, twe warnings; the Python SDK's core logs to stdout): a count and
@@ -189,9 +205,9 @@ run_config() {
       grep -v '^twe: io backend\|^twe: cpu plan\|^twe: watchdog: workflow task budgets\|^twe: worker on task queue\|^fanout_worker: temporalio' "$werr" || true
     } | head -6 | cut -c1-240 | sed 's/^/bench:   /' >&2 || true
   fi
-  python3 - "$label" "$config" "$dout" "$stats" "$c0" "$c1" "$tick" "$hwm" "$n" "$stop" "$load" >>"$rows" <<'EOF'
+  python3 - "$label" "$config" "$dout" "$stats" "$c0" "$c1" "$tick" "$hwm" "$n" "$stop" "$status" "$load" "$watchdog" >>"$rows" <<'EOF'
 import json, sys
-label, config, dout, stats, c0, c1, tick, hwm, nlog, stop, load = sys.argv[1:]
+label, config, dout, stats, c0, c1, tick, hwm, nlog, stop, status, load, watchdog = sys.argv[1:]
 def parse(s):
     try:
         return json.loads(s)
@@ -200,7 +216,8 @@ def parse(s):
 print(json.dumps({"worker": label, "config": config, "driver": parse(dout),
                   "worker_stats": parse(stats), "cpu_s": (int(c1) - int(c0)) / int(tick),
                   "peak_rss_mib": int(hwm) / 1024, "worker_log_lines": int(nlog),
-                  "stop": stop, "loadavg_before": float(load)}))
+                  "stop": stop, "exit_status": int(status), "loadavg_before": float(load),
+                  "watchdog": watchdog or None}))
 EOF
   if [ -n "$logs" ]; then
     mkdir -p "$logs"
@@ -211,8 +228,14 @@ EOF
 
 # --- the configurations ------------------------------------------------------------
 if [ -n "$fanout_bin" ]; then
-  run_config "twe" "idle (burn 0)" 0 "$fanout_bin" --worker-only --activity-threads "$twe_threads"
-  run_config "twe" "saturated (burn $burn)" "$burn" "$fanout_bin" --worker-only --activity-threads "$twe_threads"
+  twe_worker=("$fanout_bin" --worker-only --activity-threads "$twe_threads")
+  run_config "twe" "idle (burn 0)" 0 "" "${twe_worker[@]}"
+  run_config "twe" "saturated (burn $burn)" "$burn" "" "${twe_worker[@]}"
+  if [ $runaway_rows -eq 1 ]; then
+    run_config "twe" "saturated (burn $burn) + RunawayCpu" "$burn" cpu "${twe_worker[@]}"
+    run_config "twe" "saturated (burn $burn) + RunawayBlock" "$burn" block "${twe_worker[@]}"
+    run_config "twe" "saturated (burn $burn) + RunawayCpu, slices off" "$burn" cpu "${twe_worker[@]}" --slice-ms off
+  fi
 fi
 peer=$root/bench/peers/python/fanout_worker.py
 if [ "$only" != twe ]; then
@@ -224,9 +247,9 @@ if [ "$only" != twe ]; then
       sdk=$("$v/bin/python" -c 'from importlib.metadata import version; print(version("temporalio"))')
       pyv=$("$v/bin/python" -c 'import sys; print(sys.version.split()[0])')
       label="Python SDK $sdk (Python $pyv)"
-      run_config "$label" "saturated (burn $burn)" "$burn" "$v/bin/python" -u "$peer"
+      run_config "$label" "saturated (burn $burn)" "$burn" "" "$v/bin/python" -u "$peer"
       if [ $python_idle -eq 1 ]; then
-        run_config "$label" "idle (burn 0)" 0 "$v/bin/python" -u "$peer"
+        run_config "$label" "idle (burn 0)" 0 "" "$v/bin/python" -u "$peer"
       fi
     done
   done
@@ -238,10 +261,15 @@ elapsed=$((t_end - t_begin))
 machine="$(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')
 dirty=$(git -C "$root" status --porcelain 2>/dev/null | grep -q . && echo ' + uncommitted changes' || true)
+runaway_note=()
+if [ -n "$fanout_bin" ] && [ $runaway_rows -eq 1 ]; then
+  runaway_note=(--note "Runaway rows (twe saturated + a runaway): one RunawayCpu (a busy loop in workflow code) or RunawayBlock (read() on a pipe nobody writes) started with the Fanout workflows, with the default workflow task timeout (10 s); the worker's watchdog at its defaults (as the worker logged them: the runaway table's last column), \`--slice-ms off\` in the last row. The main table counts the Fanout workflows only. The runaway's result is not waited for: once the Fanout workflows are done, and its workflow task's first attempt is over (the server hands it out again), it is described (attempt = how many times the server has handed its workflow task out) and terminated.")
+fi
 "$bench_py" bench/fanout_driver.py report "$rows" --md "$out/$name.md" --png "$out/$name.png" \
   --title "Fanout: $workflows workflows x $inputs inputs x 4 activities (blocking $block_min-$block_max ms, burn $burn ms)" \
   --note "\`$command_line\` — $(date -u '+%Y-%m-%d %H:%M UTC'), $(printf '%dm%02ds' $((elapsed / 60)) $((elapsed % 60))) in all. Machine: $machine; Temporal dev server $TWE_TEMPORAL_SERVER_VERSION (in memory, a fresh one per row, on the same CPUs as the worker and the driver). twe $commit$dirty, ${build_type:-?} build, $twe_threads activity threads (SCHED_IDLE by default). Python SDK pins: bench/peers/python/requirements-*.txt." \
   --note "Each row: $workflows Fanout workflows started at once; Init, Prepare, then $inputs inputs x (Download: sleep, Lookup: recv() with a timeout, each a random ${block_min}-${block_max} ms; Transform, Score: burn the row's CPU ms), then Aggregate, Notify; deadline $deadline s (a run still open then = stalled; it is terminated). The Python activities are \`async def\` calling blocking code, as in the field report, so they run one at a time on the worker's event loop." \
-  --note "Workflow task (WFT) latencies are from the histories: schedule-to-start = WorkflowTaskScheduled -> Started, execution = Started -> Completed, p50/p99 over all tasks of the row. TMPRL1101 = WorkflowTaskFailed whose message names it (or a deadlock); a failing task's retries are transient and not in the history, so failures count streaks. Worker CPU = utime+stime between ready and the driver's end; peak RSS = VmHWM."
+  "${runaway_note[@]}" \
+  --note "Workflow task (WFT) latencies are from the histories: schedule-to-start = WorkflowTaskScheduled -> Started, execution = Started -> Completed, sched -> completed = Scheduled -> Completed; p50/p99/max over all tasks of the row. TMPRL1101 = WorkflowTaskFailed whose message names it (or a deadlock); a failing task's retries are transient and not in the history, so failures count streaks. Worker CPU = utime+stime between ready and the driver's end; peak RSS = VmHWM."
 cp "$rows" "$out/$name.jsonl"
 log "wrote $out/$name.md, $name.png and $name.jsonl (the rows: \`bench/fanout_driver.py report\` redraws from them) ($((elapsed / 60)) min $((elapsed % 60)) s)"

@@ -264,14 +264,18 @@ static int watchdog_start(twe_worker_t *w) {
     return rc;
   }
   w->cpu_budget_ns = wo.cpu_budget_ns;
-  char slice[48] = "no time slices";
+  char slice[48] = "no time slices", fig[4][16];
   if (wo.slice_ns > 0)
     snprintf(slice, sizeof slice, "time slice %.0f ms", (double)wo.slice_ns / 1e6);
-  fprintf(stderr, "twe: watchdog: workflow task budgets: cpu %.2f s (warning %.2f s), blocked "
-          "%.2f s (warning %.2f s); %s; retired threads: %u before warnings, at most %u\n",
-          (double)wo.cpu_budget_ns / 1e9, (double)wo.cpu_warning_ns / 1e9,
-          (double)wo.blocked_budget_ns / 1e9, (double)wo.blocked_warning_ns / 1e9, slice,
-          wo.max_retired, wo.hard_max_retired);
+  const int64_t figs[4] = {wo.cpu_budget_ns, wo.cpu_warning_ns, wo.blocked_budget_ns,
+                           wo.blocked_warning_ns};
+  for (int i = 0; i < 4; i++) {
+    if (figs[i] > 0) snprintf(fig[i], sizeof fig[i], "%.2f s", (double)figs[i] / 1e9);
+    else snprintf(fig[i], sizeof fig[i], "off");
+  }
+  fprintf(stderr, "twe: watchdog: workflow task budgets: cpu %s (warning %s), blocked %s "
+          "(warning %s); %s; retired threads: %u before warnings, at most %u\n",
+          fig[0], fig[1], fig[2], fig[3], slice, wo.max_retired, wo.hard_max_retired);
   return 0;
 }
 

@@ -6,12 +6,17 @@
  * Each poller carries one task at a time through its states:
  *
  *   POLL -> (task) -> [HISTORY: GetWorkflowExecutionHistory pages]
- *        -> apply to the run -> RESPOND -> (a new task in the response?
- *           process it) -> POLL
+ *        -> apply to the run (in slices) -> RESPOND -> (a new task in the
+ *           response? process it) -> IDLE (or POLL, if a queue needs one)
  *
- * so the number of workflow tasks a shard works on at once is its number of
- * pollers, and a run never sees two tasks at once (the server hands out one
- * task per run at a time).
+ * and a run never sees two tasks at once (the server hands out one task per
+ * run at a time). Each queue keeps its configured number of polls
+ * outstanding (normal: workflow_pollers, sticky: one) while any poller is
+ * free: a poller that gets a task is replaced at once by an idle one, so a
+ * shard works on up to MAX_POLLERS minus the polls tasks at once. Tasks
+ * that arrive while others run (a long task in its slices, a burst on the
+ * sticky queue) wait here, in the ready list, rather than in the server's
+ * queue for a poll to come back.
  *
  * Time slices: applying a task may take several slices (engine/watchdog.h).
  * A task whose slice ended waits in the side's sliced list and goes back to
@@ -118,6 +123,7 @@ struct twe__wf_side {
   twe_wshard_t *s;
   wf_poller_t pollers[MAX_POLLERS];
   unsigned n_pollers;
+  unsigned want[2]; /* polls outstanding per queue: [0] normal, [1] sticky */
   /* The cache: a chained hash of run ids plus an LRU list. */
   cached_run_t **buckets;
   size_t n_buckets;
@@ -310,12 +316,37 @@ static void task_finish(wf_poller_t *p, bool evict) {
   if (parked) process_task(parked);
 }
 
-static void next_poll(wf_poller_t *p) {
-  if (p->side->stopping) {
-    p->state = P_IDLE;
-    return;
+/* Polls of a queue outstanding, or waiting to be retried. */
+static unsigned polling(const struct twe__wf_side *w, bool sticky) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < w->n_pollers; i++) {
+    const wf_poller_t *p = &w->pollers[i];
+    n += p->sticky == sticky && (p->state == P_POLLING || p->state == P_WAIT_RETRY);
   }
-  poll_start(p);
+  return n;
+}
+
+/* Starts polls on idle pollers until each queue has its polls outstanding
+ * (the sticky queue first: its tasks have a short schedule-to-start). */
+static void refill(struct twe__wf_side *w) {
+  if (w->stopping) return;
+  for (int sticky = 1; sticky >= 0; sticky--) {
+    unsigned have = polling(w, sticky);
+    for (unsigned i = 0; i < w->n_pollers && have < w->want[sticky]; i++) {
+      wf_poller_t *p = &w->pollers[i];
+      if (p->state != P_IDLE) continue;
+      p->sticky = sticky;
+      poll_start(p);
+      have++;
+    }
+  }
+}
+
+/* p is done with its task (or its poll came back empty): it polls again
+ * if a queue needs it, else it waits for the next poll to end. */
+static void next_poll(wf_poller_t *p) {
+  p->state = P_IDLE;
+  refill(p->side);
 }
 
 /* --- answering ----------------------------------------------------------- */
@@ -647,6 +678,52 @@ static void answer_query(wf_poller_t *p) {
   }
 }
 
+/* Removes p from the list head..tail (linked by next_ready); false if it
+ * is not in it. */
+static bool list_remove(wf_poller_t **head, wf_poller_t **tail, wf_poller_t *p) {
+  wf_poller_t *prev = NULL;
+  for (wf_poller_t *q = *head; q; prev = q, q = q->next_ready) {
+    if (q != p) continue;
+    if (prev) prev->next_ready = q->next_ready;
+    else *head = q->next_ready;
+    if (*tail == q) *tail = prev;
+    q->next_ready = NULL;
+    return true;
+  }
+  return false;
+}
+
+/* The server re-issued a task of a run whose earlier task is still here,
+ * waiting for its next slice or its turn (not in a call): that one timed
+ * out at the server and is dead. It is dropped with its run (the new task
+ * replays), and its poller polls again at once, so that one run never
+ * holds two pollers. A task that had run slices was still running when the
+ * server gave up on it: that costs it like a CPU preemption (a smaller
+ * budget next time), or a long task would be re-run in slices forever.
+ * Returns whether it dropped one. */
+static bool supersede(struct twe__wf_side *w, cached_run_t *e, const wft_pb_t *t) {
+  wf_poller_t *old = NULL;
+  for (unsigned i = 0; i < w->n_pollers && !old; i++)
+    if (w->pollers[i].entry == e && w->pollers[i].task != t) old = &w->pollers[i];
+  if (!old || (old->state != P_READY && old->state != P_SLICED) || e->parked) return false;
+  if (!list_remove(&w->ready_head, &w->ready_tail, old) &&
+      !list_remove(&w->sliced_head, &w->sliced_tail, old))
+    return false;
+  if (old->sliced) {
+    fprintf(stderr, "twe: shard %u: workflow %s run %s: the server re-issued its workflow task "
+            "(attempt %d) while attempt %d was still running here after %.2f s of CPU in "
+            "slices; that one is dropped, and the next runs with a smaller CPU budget\n",
+            w->s->index, task_workflow_id(t), task_run_id(t), t->attempt, old->task->attempt,
+            (double)old->wtask.cpu_ns / 1e9);
+    twe__offenders_record(w->s->worker->offenders, task_run_id(old->task),
+                          task_workflow_type(old->task), TWE__OFFENCE_CPU, NULL, twe__mono_ns());
+  }
+  old->sliced = false;
+  task_finish(old, true);
+  next_poll(old);
+  return true;
+}
+
 static void process_task(wf_poller_t *p) {
   struct twe__wf_side *w = p->side;
   wft_pb_t *t = p->task;
@@ -710,10 +787,15 @@ static void process_task(wf_poller_t *p) {
      * worker, or a completion of ours was lost). Replay from scratch. */
     cache_evict(w, e);
     e = NULL;
+  } else if (e && supersede(w, e, t)) {
+    e = NULL; /* the stale task is gone, and its run with it: replay */
+    if (twe__offenders_check(wk->offenders, run_id, wk->cpu_budget_ns, twe__mono_ns(), &verdict))
+      p->wtask.cpu_budget_ns = verdict.cpu_budget_ns; /* the offence it just recorded */
   } else if (e) {
-    /* A task of this run is still in flight here: the server re-issued it
-     * after a timeout. Wait for ours to end (it will fail as stale), then
-     * take this one against the evicted or updated cache. */
+    /* A task of this run is still in flight here, in the middle of a call
+     * (history, respond): the server re-issued it after a timeout. Wait for
+     * ours to end (it will fail as stale), then take this one against the
+     * evicted or updated cache. */
     if (!e->parked) {
       e->parked = p;
       p->state = P_PARKED;
@@ -815,6 +897,7 @@ static void on_poll(twe_grpc_request_t *req) {
   }
   take_task(p, t);
   process_task(p);
+  refill(w); /* another poller takes over the poll */
 }
 
 /* --- applying, takeover, graves ------------------------------------------- */
@@ -906,18 +989,20 @@ int twe__wf_side_start(twe_wshard_t *s) {
   twe__arena_init(&w->shutdown_arena, 0);
   unsigned normal = s->worker->opts.workflow_pollers ? s->worker->opts.workflow_pollers : 2;
   if (normal > MAX_POLLERS - 1) normal = MAX_POLLERS - 1;
+  w->want[0] = normal;
   /* Without a cache there is no sticky queue to poll. */
-  w->n_pollers = normal + (s->cache_capacity > 0 ? 1 : 0);
+  w->want[1] = s->cache_capacity > 0 ? 1 : 0;
+  w->n_pollers = MAX_POLLERS;
   for (unsigned i = 0; i < w->n_pollers; i++) {
     wf_poller_t *p = &w->pollers[i];
     p->side = w;
-    p->sticky = i >= normal;
+    p->state = P_IDLE;
     twe__arena_init(&p->arenas[0], 0);
     twe__arena_init(&p->arenas[1], 0);
     twe__timer_init(s->reactor, &p->retry_timer, on_retry_timer);
     p->retry_timer.data = p;
-    poll_start(p);
   }
+  refill(w);
   return 0;
 }
 

@@ -17,9 +17,11 @@
  * Worker options: --task-queue Q (fanout) --activity-threads N
  *   --shard-threads N --cache N --cpu-budget-ms X --cpu-warning-ms X
  *   --blocked-budget-ms X --blocked-warning-ms X (milliseconds or "off")
- *   --max-retired N --activity-priority idle|nice|normal --activity-nice N
+ *   --max-retired N --hard-cap N --slice-ms X (or "off") --stop-deadline-ms X
+ *   --activity-priority idle|nice|normal --activity-nice N
  *   (absent: the engine's defaults). Exit status of the starter: 0 when all
- *   W workflows completed, 1 otherwise.
+ *   W workflows completed, 1 otherwise; of --worker-only: 0 after a clean
+ *   stop, 3 when the stop left a stuck shard behind (TWE_ESTUCK).
  *
  * Workflow types:
  *   Fanout       input {"inputs":N,"block_min_ms":a,"block_max_ms":b,"burn_ms":c}
@@ -370,8 +372,9 @@ typedef struct config {
   const char *task_queue, *id_prefix, *runaway;
   long workflows, inputs, block_min_ms, block_max_ms, burn_ms, cache, timeout_s;
   bool worker_only;
-  unsigned activity_threads, shard_threads, max_retired;
+  unsigned activity_threads, shard_threads, max_retired, hard_cap;
   int64_t cpu_budget, cpu_warning, blocked_budget, blocked_warning; /* ns, 0, or OFF */
+  int64_t slice, stop_deadline;                                     /* ns, 0, or OFF */
   int activity_priority, activity_nice;
 } config_t;
 
@@ -404,7 +407,8 @@ static int usage(const char *argv0) {
           "         [--runaway cpu|block|both] [--id-prefix P] [--timeout-s S]\n"
           "         [--worker-only] [--activity-threads N] [--shard-threads N] [--cache N]\n"
           "         [--cpu-budget-ms X] [--cpu-warning-ms X] [--blocked-budget-ms X]\n"
-          "         [--blocked-warning-ms X] [--max-retired N]\n"
+          "         [--blocked-warning-ms X] [--max-retired N] [--hard-cap N]\n"
+          "         [--slice-ms X] [--stop-deadline-ms X]\n"
           "         [--activity-priority idle|nice|normal] [--activity-nice N]\n"
           "Budgets: milliseconds, or off.\n",
           argv0);
@@ -415,7 +419,7 @@ enum {
   OPT_QUEUE = 256, OPT_WORKFLOWS, OPT_INPUTS, OPT_BMIN, OPT_BMAX, OPT_BURN, OPT_RUNAWAY,
   OPT_PREFIX, OPT_WORKER_ONLY, OPT_ACT_THREADS, OPT_SHARD_THREADS, OPT_CACHE, OPT_CPU_BUDGET,
   OPT_CPU_WARNING, OPT_BLK_BUDGET, OPT_BLK_WARNING, OPT_MAX_RETIRED, OPT_PRIORITY, OPT_NICE,
-  OPT_TIMEOUT,
+  OPT_TIMEOUT, OPT_HARD_CAP, OPT_SLICE, OPT_STOP_DEADLINE,
 };
 
 /* Returns 0, or 2 after printing the usage. */
@@ -439,6 +443,9 @@ static int parse_args(int argc, char **argv, config_t *c) {
       {"blocked-budget-ms", required_argument, NULL, OPT_BLK_BUDGET},
       {"blocked-warning-ms", required_argument, NULL, OPT_BLK_WARNING},
       {"max-retired", required_argument, NULL, OPT_MAX_RETIRED},
+      {"hard-cap", required_argument, NULL, OPT_HARD_CAP},
+      {"slice-ms", required_argument, NULL, OPT_SLICE},
+      {"stop-deadline-ms", required_argument, NULL, OPT_STOP_DEADLINE},
       {"activity-priority", required_argument, NULL, OPT_PRIORITY},
       {"activity-nice", required_argument, NULL, OPT_NICE},
       {NULL, 0, NULL, 0},
@@ -469,6 +476,11 @@ static int parse_args(int argc, char **argv, config_t *c) {
     case OPT_BLK_BUDGET: ok = parse_budget(optarg, &c->blocked_budget); break;
     case OPT_BLK_WARNING: ok = parse_budget(optarg, &c->blocked_warning); break;
     case OPT_MAX_RETIRED: ok = parse_long(optarg, 0, &v); c->max_retired = (unsigned)v; break;
+    case OPT_HARD_CAP: ok = parse_long(optarg, 0, &v); c->hard_cap = (unsigned)v; break;
+    case OPT_SLICE: ok = parse_budget(optarg, &c->slice); break;
+    case OPT_STOP_DEADLINE:
+      ok = parse_budget(optarg, &c->stop_deadline) && c->stop_deadline >= 0;
+      break;
     case OPT_PRIORITY:
       if (!strcmp(optarg, "idle")) c->activity_priority = TWE_ACTIVITY_PRIORITY_IDLE;
       else if (!strcmp(optarg, "nice")) c->activity_priority = TWE_ACTIVITY_PRIORITY_NICE;
@@ -505,6 +517,9 @@ static int create_worker(twe_client_t *client, const config_t *c) {
   o.workflow_blocked_budget_ns = c->blocked_budget;
   o.workflow_blocked_warning_ns = c->blocked_warning;
   o.max_retired_threads = c->max_retired;
+  o.retired_threads_hard_cap = c->hard_cap;
+  o.workflow_time_slice_ns = c->slice;
+  o.stop_deadline_ns = (uint64_t)c->stop_deadline;
   o.activity_priority = (enum twe_activity_priority)c->activity_priority;
   o.activity_nice = c->activity_nice;
   int rc;
@@ -565,13 +580,15 @@ static void print_stats(FILE *out, const char *prefix) {
           ",\"workflow_tasks_in_flight\":%" PRIu64 ",\"watchdog_cpu_warnings\":%" PRIu64
           ",\"watchdog_blocked_warnings\":%" PRIu64 ",\"watchdog_preemptions\":%" PRIu64
           ",\"threads_retired\":%" PRIu64 ",\"retired_threads_alive\":%" PRIu64
-          ",\"threads\":%ld,\"rss_kb\":%ld}\n",
+          ",\"workflow_tasks_held\":%" PRIu64 ",\"workflow_task_slices\":%" PRIu64
+          ",\"offending_runs\":%" PRIu64 ",\"threads\":%ld,\"rss_kb\":%ld}\n",
           prefix, s.workflow_tasks_completed, s.workflow_tasks_failed, s.nondeterminism_errors,
           s.cache_hits, s.cache_misses, s.cache_evictions, s.cached_workflows,
           s.history_pages_fetched, s.activities_completed, s.activities_failed,
           s.activities_running, s.heartbeats_sent, s.workflow_tasks_in_flight,
           s.watchdog_cpu_warnings, s.watchdog_blocked_warnings, s.watchdog_preemptions,
-          s.threads_retired, s.retired_threads_alive, threads, rss);
+          s.threads_retired, s.retired_threads_alive, s.workflow_tasks_held,
+          s.workflow_task_slices, s.offending_runs, threads, rss);
   fflush(out);
 }
 
@@ -597,6 +614,18 @@ static void on_signal(int sig) {
     (void)w;
   }
   errno = saved;
+}
+
+/* Waits for the worker in the background: it may stop by itself (a shard
+ * lost for good), and the main loop must hear of it. */
+static int g_wait_rc;
+static void *worker_wait_thread(void *arg) {
+  (void)arg;
+  g_wait_rc = twe_worker_wait(g_worker);
+  char c = 'w';
+  ssize_t w = write(g_self_pipe[1], &c, 1);
+  (void)w;
+  return NULL;
 }
 
 static int run_worker_only(twe_client_t *client) {
@@ -633,16 +662,34 @@ static int run_worker_only(twe_client_t *client) {
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
   printf("ready\n");
-  for (;;) {
+  pthread_t waiter;
+  bool waiting = pthread_create(&waiter, NULL, worker_wait_thread, NULL) == 0;
+  for (bool stopped = false;;) {
     char c;
     ssize_t n = read(g_self_pipe[0], &c, 1);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     if (c == 'u') print_stats(stdout, "stats ");
-    if (c == 't') break;
+    if (c == 't' && !waiting) break;
+    if (c == 'w') break; /* the worker stopped, asked to or by itself */
+    if (c == 't' && !stopped) {
+      fprintf(stderr, "fanout: stopping the worker\n");
+      stopped = true;
+    }
   }
-  twe_worker_wait(g_worker);
+  if (waiting) {
+    pthread_join(waiter, NULL);
+    rc = g_wait_rc;
+  } else {
+    rc = twe_worker_wait(g_worker);
+  }
   print_stats(stdout, "stats ");
+  if (rc == TWE_ESTUCK) {
+    /* A shard was left behind (the reason is on stderr): leave without
+     * freeing what its thread may still touch. */
+    fflush(NULL);
+    _exit(3);
+  }
   return 0;
 }
 

@@ -1,6 +1,6 @@
 # tests/integration/lib.sh — shared by the engine's integration tests:
 # the CLI against the fixture's server, starting and stopping a worker
-# process, reading histories. Source it; needs TEMPORAL_ADDRESS and
+# process, reading histories, a cgroup with a CPU quota. Source it; needs TEMPORAL_ADDRESS and
 # TEMPORAL_CLI (tests/support/run_integration sets both).
 : "${TEMPORAL_ADDRESS:?set by tests/support/run_integration}"
 : "${TEMPORAL_CLI:?set by tests/support/run_integration}"
@@ -72,3 +72,31 @@ PY
 
 # unique NAME: a name no other test run uses.
 unique() { echo "$1-$$-$RANDOM"; }
+
+# cgroup_quota NAME QUOTA_US: a cgroup (v1 cpu controller) with a CPU quota
+# of QUOTA_US per 100 ms period, removed at exit (after lib.sh's cleanup
+# killed the workers, and whatever is left in it). Sets cg (its directory)
+# and launcher (a command prefix that moves the command into it before it
+# execs, so every thread it makes is created inside and its CPU plan sees
+# the quota). Skips the test (exit 77) when it cannot be made: not root, no
+# v1 cpu controller, read-only.
+cgroup_quota() {
+  local root=/sys/fs/cgroup/cpu
+  [ "$(id -u)" = 0 ] || { echo "SKIP: not root: cannot create a cgroup"; exit 77; }
+  [ -f "$root/cpu.cfs_quota_us" ] || { echo "SKIP: no cgroup v1 cpu controller at $root"; exit 77; }
+  cg="$root/twe-it-$1"
+  mkdir "$cg" 2>/dev/null || { echo "SKIP: cannot create $cg (read-only?)"; exit 77; }
+  echo 100000 >"$cg/cpu.cfs_period_us" && echo "$2" >"$cg/cpu.cfs_quota_us" ||
+    { rmdir "$cg"; echo "SKIP: cannot set the quota in $cg"; exit 77; }
+  trap cgroup_remove EXIT
+  launcher=(bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _ "$cg")
+}
+cgroup_remove() {
+  cleanup
+  for _ in $(seq 1 50); do
+    [ -s "$cg/cgroup.procs" ] || break
+    while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$cg/cgroup.procs"
+    sleep 0.1
+  done
+  rmdir "$cg" 2>/dev/null || echo "warning: could not remove $cg" >&2
+}

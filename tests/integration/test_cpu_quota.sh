@@ -12,28 +12,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 fanout=${1:?usage: test_cpu_quota.sh FANOUT_BIN}
 q=$(unique cpuquota)
-root=/sys/fs/cgroup/cpu
-skip() { echo "SKIP: $*"; exit 77; }
-
-[ "$(id -u)" = 0 ] || skip "not root: cannot create a cgroup"
-[ -f "$root/cpu.cfs_quota_us" ] || skip "no cgroup v1 cpu controller at $root"
-cg="$root/twe-it-$q"
-mkdir "$cg" 2>/dev/null || skip "cannot create $cg (read-only?)"
-echo 100000 >"$cg/cpu.cfs_period_us" && echo 50000 >"$cg/cpu.cfs_quota_us" ||
-  { rmdir "$cg"; skip "cannot set the quota in $cg"; }
-
-# Remove the cgroup at exit: kill the worker first (lib.sh's cleanup), wait
-# until no task is left in it.
-cg_remove() {
-  cleanup
-  for _ in $(seq 1 50); do
-    [ -s "$cg/cgroup.procs" ] || break
-    while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$cg/cgroup.procs"
-    sleep 0.1
-  done
-  rmdir "$cg" 2>/dev/null || echo "warning: could not remove $cg" >&2
-}
-trap cg_remove EXIT
+cgroup_quota "$q" 50000
 
 cpu_stat() { awk -v k="$1" '$1 == k {print $2}' "$cg/cpu.stat"; }
 thr0=$(cpu_stat nr_throttled)
@@ -41,8 +20,7 @@ tt0=$(cpu_stat throttled_time)
 
 # The worker moves itself into the cgroup before exec: all its threads are
 # created inside it and its CPU plan sees the quota.
-start_worker w bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _ "$cg" \
-  "$fanout" --worker-only --task-queue "$q"
+start_worker w "${launcher[@]}" "$fanout" --worker-only --task-queue "$q"
 pid=$WORKER_PID
 grep -qx "$pid" "$cg/cgroup.procs" || fail "worker $pid is not in $cg"
 grep '^twe:' "$TWE_IT_TMP/w.err" || true

@@ -53,20 +53,7 @@ PY
 ok "the stuck shard thread was retired and replaced"
 
 t workflow terminate --workflow-id "$rw" --reason "test done" >/dev/null
-# Each 64-byte write wakes one blocked read(); the retired threads then
-# return into the engine and exit.
-for i in $(seq 1 50); do
-  [ $((i % 5)) = 1 ] && kill -USR2 "$pid"
-  sleep 0.2
-  stats "$TWE_IT_TMP/after.json"
-  [ "$(sget "$TWE_IT_TMP/after.json" retired_threads_alive)" = 0 ] &&
-    [ "$(status_field Threads)" = "$base_threads" ] && break
-done
-threads=$(status_field Threads)
-echo "after terminate + wake-ups: threads $threads (baseline $base_threads), stats $(cat "$TWE_IT_TMP/after.json")"
-[ "$(sget "$TWE_IT_TMP/after.json" retired_threads_alive)" = 0 ] ||
-  fail "retired threads still alive 10 s after their reads were woken up"
-[ "$threads" = "$base_threads" ] || fail "thread count $threads, baseline $base_threads"
+wake_retired "$base_threads"
 [ "$(sget "$TWE_IT_TMP/after.json" workflow_tasks_in_flight)" = "$(sget "$TWE_IT_TMP/base.json" workflow_tasks_in_flight)" ] ||
   fail "workflow task slots in use: $(sget "$TWE_IT_TMP/after.json" workflow_tasks_in_flight)"
 ok "the retired threads exited once woken: thread count back to $base_threads"

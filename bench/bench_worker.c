@@ -153,7 +153,7 @@ int main(int argc, char **argv) {
           task_queue, cache, fiber_stack, fiber_stack ? "" : " (engine default)");
   printf("ready\n");
   fflush(stdout);
-  twe_worker_wait(g_worker);
+  if (twe_worker_wait(g_worker) == TWE_ESTUCK) return 3; /* a thread stuck in workflow code */
   atomic_store(&g_exiting, 1);
   pthread_join(stats, NULL);
   print_stats("stopped");

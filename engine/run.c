@@ -677,6 +677,8 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
             e->workflow_task_started_event_attributes->suggest_continue_as_new;
       }
       if (i + 1 == n) { /* the task being processed */
+        /* TWE__RUN_SLICED: batch_go finishes it the same way once the
+         * activation is over. */
         int rc = activate(run, e, false);
         if (rc == 0) {
           *answered = true;
@@ -684,7 +686,6 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
         }
         return rc;
       }
-      /* (twe__run_resume finishes an activation the same way.) */
       /* A task the history shows completed ran this code before: replay
        * it. One that failed or timed out (or never finished: the workflow
        * was terminated meanwhile) left no trace: skip it. */

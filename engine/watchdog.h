@@ -101,7 +101,6 @@ typedef struct twe__watchdog_hooks {
 typedef struct twe__watchdog_counters {
   _Atomic uint64_t cpu_warnings, blocked_warnings, preemptions;
   _Atomic uint64_t threads_retired, retired_alive;
-  _Atomic uint64_t slices; /* slices ended at a safe point for other tasks */
 } twe__watchdog_counters_t;
 
 /* What a task carries from one slice to the next, and its own limits. The
@@ -212,7 +211,7 @@ int twe__watch_mode(const twe__watched_t *rec);
 
 /* A task (or a slice of one) begins / ends on this thread (rec may be
  * NULL: no-op). task may be NULL: one slice, the default budget. At the end
- * task gets what this slice used added. */
+ * task holds the totals so far (this slice's use included). */
 void twe__watch_task_begin(twe__watched_t *rec, const char *workflow_type, const char *run_id,
                            const twe__watch_task_t *task);
 void twe__watch_task_end(twe__watched_t *rec, twe__watch_task_t *task);

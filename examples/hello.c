@@ -168,7 +168,12 @@ int main(int argc, char **argv) {
     return 1;
   }
   fprintf(stderr, "hello: worker running on task queue \"%s\"; Ctrl-C stops it\n", task_queue);
-  twe_worker_wait(g_worker);
+  if ((rc = twe_worker_wait(g_worker)) == TWE_ESTUCK) {
+    /* A shard thread is stuck in workflow code (the reason is on stderr):
+     * leave without freeing what it may still touch. */
+    fprintf(stderr, "hello: stopped with a worker thread stuck in workflow code\n");
+    return 3;
+  }
   twe_worker_stats_t st;
   twe_worker_stats(g_worker, &st);
   fprintf(stderr,

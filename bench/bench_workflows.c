@@ -67,8 +67,8 @@ static void fan_out_100(twe_workflow_t *wf, void *user) {
   (void)user;
   twe_future_t *fs[FANOUT]; /* 800 bytes of the fiber's stack */
   for (int i = 0; i < FANOUT; i++) {
-    int rc = 0;
-    if (!(fs[i] = twe_workflow_start_activity(wf, "Noop", &activity_opts, NULL, 0, &rc))) {
+    int rc = twe_workflow_start_activity(wf, "Noop", &activity_opts, NULL, 0, &fs[i]);
+    if (rc < 0) {
       fail_with(wf, "StartFailed", twe_strerror(rc));
       return;
     }
@@ -175,8 +175,8 @@ static void hello(twe_workflow_t *wf, void *user) {
     char greeting[16];
     snprintf(greeting, sizeof greeting, "\"Hi %d\"", i);
     twe_payload_t args[2] = {twe_payload_json(greeting), name};
-    int rc = 0;
-    if (!(fs[i] = twe_workflow_start_activity(wf, "Greet", &activity_opts, args, 2, &rc))) {
+    int rc = twe_workflow_start_activity(wf, "Greet", &activity_opts, args, 2, &fs[i]);
+    if (rc < 0) {
       fail_with(wf, "StartFailed", twe_strerror(rc));
       goto out;
     }

@@ -87,7 +87,7 @@ static void wf_fanout(twe_workflow_t *wf, void *user) {
   (void)user;
   static twe_future_t *fs[FANOUT]; /* one run at a time */
   for (size_t i = 0; i < FANOUT; i++)
-    if (!(fs[i] = twe_workflow_start_activity(wf, "Par", &opts, NULL, 0, NULL))) abort();
+    if (twe_workflow_start_activity(wf, "Par", &opts, NULL, 0, &fs[i]) < 0) abort();
   if (twe_future_wait_all(wf, fs, FANOUT) != 0) abort();
   for (size_t i = 0; i < FANOUT; i++) {
     twe_payload_t r;

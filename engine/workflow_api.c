@@ -105,10 +105,11 @@ static Google__Protobuf__Duration *duration(twe_run_t *run, uint64_t ns, bool *o
   return d;
 }
 
-twe_future_t *twe_workflow_start_activity(twe_workflow_t *wf, const char *type,
-                                          const twe_activity_options_t *options,
-                                          const twe_payload_t *args, size_t nargs, int *err) {
-  TWE__WATCH_API_GUARD();
+/* The bodies of twe_workflow_start_activity / _start_timer: the future, or
+ * NULL with the reason in *err. */
+static twe_future_t *start_activity(twe_workflow_t *wf, const char *type,
+                                    const twe_activity_options_t *options,
+                                    const twe_payload_t *args, size_t nargs, int *err) {
   twe_run_t *run = twe__run_of(wf, __func__);
   if (!type || !*type || !options || (nargs && !args)) return fail_with(err, -EINVAL);
   if (!options->schedule_to_close_timeout_ns && !options->start_to_close_timeout_ns)
@@ -166,8 +167,7 @@ twe_future_t *twe_workflow_start_activity(twe_workflow_t *wf, const char *type,
   return f;
 }
 
-twe_future_t *twe_workflow_start_timer(twe_workflow_t *wf, uint64_t duration_ns, int *err) {
-  TWE__WATCH_API_GUARD();
+static twe_future_t *start_timer(twe_workflow_t *wf, uint64_t duration_ns, int *err) {
   twe_run_t *run = twe__run_of(wf, __func__);
   if (!duration_ns || run->closed) return fail_with(err, -EINVAL);
   /* The server counts timers in whole milliseconds: round up, never down
@@ -259,14 +259,32 @@ int twe_future_error(const twe_future_t *f, twe_error_info_t *out) {
   return 0;
 }
 
+int twe_workflow_start_activity(twe_workflow_t *wf, const char *type,
+                                const twe_activity_options_t *options, const twe_payload_t *args,
+                                size_t nargs, twe_future_t **out) {
+  TWE__WATCH_API_GUARD();
+  int rc = 0;
+  twe_future_t *f = start_activity(wf, type, options, args, nargs, &rc);
+  if (out) *out = f;
+  return f ? 0 : rc;
+}
+
+int twe_workflow_start_timer(twe_workflow_t *wf, uint64_t duration_ns, twe_future_t **out) {
+  TWE__WATCH_API_GUARD();
+  int rc = 0;
+  twe_future_t *f = start_timer(wf, duration_ns, &rc);
+  if (out) *out = f;
+  return f ? 0 : rc;
+}
+
 int twe_workflow_execute_activity(twe_workflow_t *wf, const char *type,
                                   const twe_activity_options_t *options,
                                   const twe_payload_t *args, size_t nargs, twe_payload_t *result,
                                   twe_error_info_t *error) {
   TWE__WATCH_API_GUARD();
-  int rc;
-  twe_future_t *f = twe_workflow_start_activity(wf, type, options, args, nargs, &rc);
-  if (!f) return rc;
+  twe_future_t *f;
+  int rc = twe_workflow_start_activity(wf, type, options, args, nargs, &f);
+  if (rc < 0) return rc;
   rc = twe_future_wait(wf, f);
   if (rc == 0 && result) twe_future_result(f, result);
   if (rc == TWE_EFAILED && error) twe_future_error(f, error);
@@ -275,9 +293,9 @@ int twe_workflow_execute_activity(twe_workflow_t *wf, const char *type,
 
 int twe_workflow_sleep(twe_workflow_t *wf, uint64_t duration_ns) {
   TWE__WATCH_API_GUARD();
-  int rc;
-  twe_future_t *f = twe_workflow_start_timer(wf, duration_ns, &rc);
-  if (!f) return rc;
+  twe_future_t *f;
+  int rc = twe_workflow_start_timer(wf, duration_ns, &f);
+  if (rc < 0) return rc;
   twe_future_wait(wf, f);
   return 0;
 }

@@ -302,9 +302,8 @@ static void wf_fanout(twe_workflow_t *wf, void *user) {
       char text[64];
       snprintf(text, sizeof text, "{\"i\":%ld,\"ms\":%ld}", i, ms);
       twe_payload_t arg = twe_payload_json(text);
-      int err = 0;
-      fs[i * 4 + k] = twe_workflow_start_activity(wf, types[k], &o, &arg, 1, &err);
-      if (!fs[i * 4 + k]) {
+      int err = twe_workflow_start_activity(wf, types[k], &o, &arg, 1, &fs[i * 4 + k]);
+      if (err < 0) {
         fail_workflow(wf, "StartFailed", twe_strerror(err));
         return;
       }

@@ -92,9 +92,8 @@ static void hello(twe_workflow_t *wf, void *user) {
     char greeting[16];
     snprintf(greeting, sizeof greeting, "\"Hi %d\"", i);
     twe_payload_t args[2] = {twe_payload_json(greeting), name_arg};
-    int err = 0;
-    futures[i] = twe_workflow_start_activity(wf, "Greet", &opts, args, 2, &err);
-    if (!futures[i]) {
+    int err = twe_workflow_start_activity(wf, "Greet", &opts, args, 2, &futures[i]);
+    if (err < 0) {
       twe_error_info_t e = {.type = "StartFailed", .message = twe_strerror(err)};
       twe_workflow_fail(wf, &e);
       goto out;

@@ -87,17 +87,17 @@ typedef struct twe_activity_options {
   const twe_retry_policy_t *retry_policy;
 } twe_activity_options_t;
 
-/* Schedules activity `type` with args (copied) and returns its future, or
- * NULL with errno-style reason in *err (may be NULL): -EINVAL (no timeout,
- * bad options), -ENOMEM. The future lives with the run. */
-TWE_EXPORT twe_future_t *twe_workflow_start_activity(twe_workflow_t *wf, const char *type,
-                                                     const twe_activity_options_t *options,
-                                                     const twe_payload_t *args, size_t nargs,
-                                                     int *err);
+/* Schedules activity `type` with args (copied) and hands its future out in
+ * *out (NULL on failure). Returns 0, -EINVAL (no timeout, bad options, the
+ * workflow already ended), -ENOMEM. The future lives with the run. */
+TWE_EXPORT int twe_workflow_start_activity(twe_workflow_t *wf, const char *type,
+                                           const twe_activity_options_t *options,
+                                           const twe_payload_t *args, size_t nargs,
+                                           twe_future_t **out);
 /* Starts a timer of duration_ns (at least 1 ms, rounded up to whole ms) and
- * returns its future (NULL as above). */
-TWE_EXPORT twe_future_t *twe_workflow_start_timer(twe_workflow_t *wf, uint64_t duration_ns,
-                                                  int *err);
+ * hands its future out in *out. Returns as above. */
+TWE_EXPORT int twe_workflow_start_timer(twe_workflow_t *wf, uint64_t duration_ns,
+                                        twe_future_t **out);
 
 /* --- futures ------------------------------------------------------------- */
 /* Whether f has its outcome. */

@@ -236,10 +236,9 @@ static void wf_fanout(twe_workflow_t *wf, void *user) {
     assert_int_equal(twe_workflow_execute_activity(wf, "Step", &opts, NULL, 0, &last, NULL), 0);
   twe_future_t *fs[10];
   for (int i = 0; i < 10; i++) {
-    int err = -1;
-    fs[i] = twe_workflow_start_activity(wf, "Par", &opts, NULL, 0, &err);
+    fs[i] = NULL;
+    assert_int_equal(twe_workflow_start_activity(wf, "Par", &opts, NULL, 0, &fs[i]), 0);
     assert_non_null(fs[i]);
-    assert_int_equal(err, 0);
   }
   assert_int_equal(twe_future_wait_all(wf, fs, 10), 0);
   int ok = 0;
@@ -251,8 +250,8 @@ static void wf_fanout(twe_workflow_t *wf, void *user) {
 static void wf_any(twe_workflow_t *wf, void *user) {
   (void)user;
   twe_future_t *fs[2];
-  fs[0] = twe_workflow_start_activity(wf, "A", &opts, NULL, 0, NULL);
-  fs[1] = twe_workflow_start_activity(wf, "B", &opts, NULL, 0, NULL);
+  assert_int_equal(twe_workflow_start_activity(wf, "A", &opts, NULL, 0, &fs[0]), 0);
+  assert_int_equal(twe_workflow_start_activity(wf, "B", &opts, NULL, 0, &fs[1]), 0);
   size_t i = twe_future_wait_any(wf, fs, 2);
   assert_true(twe_future_ready(fs[i]));
   complete_json(wf, "%zu", i);
@@ -288,18 +287,18 @@ static void wf_variant(twe_workflow_t *wf, void *user) {
   (void)user;
   twe_future_t *f = NULL, *g = NULL;
   switch (variant) {
-    case V_ACTIVITY_A: f = twe_workflow_start_activity(wf, "A", &opts, NULL, 0, NULL); break;
-    case V_ACTIVITY_B: f = twe_workflow_start_activity(wf, "B", &opts, NULL, 0, NULL); break;
+    case V_ACTIVITY_A: twe_workflow_start_activity(wf, "A", &opts, NULL, 0, &f); break;
+    case V_ACTIVITY_B: twe_workflow_start_activity(wf, "B", &opts, NULL, 0, &f); break;
     case V_ACTIVITY_A_OWN_ID: {
       twe_activity_options_t own = opts;
       own.activity_id = "mine";
-      f = twe_workflow_start_activity(wf, "A", &own, NULL, 0, NULL);
+      twe_workflow_start_activity(wf, "A", &own, NULL, 0, &f);
       break;
     }
-    case V_TIMER: f = twe_workflow_start_timer(wf, NS, NULL); break;
+    case V_TIMER: twe_workflow_start_timer(wf, NS, &f); break;
     case V_TWO:
-      f = twe_workflow_start_activity(wf, "A", &opts, NULL, 0, NULL);
-      g = twe_workflow_start_activity(wf, "B", &opts, NULL, 0, NULL);
+      twe_workflow_start_activity(wf, "A", &opts, NULL, 0, &f);
+      twe_workflow_start_activity(wf, "B", &opts, NULL, 0, &g);
       break;
     case V_NOTHING: break;
   }
@@ -324,18 +323,25 @@ static int validation_rc[4];
 static void wf_validation(twe_workflow_t *wf, void *user) {
   (void)user;
   twe_activity_options_t none = {0};
-  int err = 0;
-  assert_null(twe_workflow_start_activity(wf, "", &opts, NULL, 0, &err));
-  validation_rc[0] = err;
-  assert_null(twe_workflow_start_activity(wf, "A", &none, NULL, 0, &err));
-  validation_rc[1] = err;
-  assert_null(twe_workflow_start_activity(wf, "A", NULL, NULL, 0, &err));
-  validation_rc[2] = err;
-  assert_null(twe_workflow_start_timer(wf, 0, &err));
-  validation_rc[3] = err;
+  /* A failed call sets *out to NULL: start each from something else. */
+  static char not_null;
+  twe_future_t *const poison = (twe_future_t *)(void *)&not_null;
+  twe_future_t *f = poison;
+  validation_rc[0] = twe_workflow_start_activity(wf, "", &opts, NULL, 0, &f);
+  assert_null(f);
+  f = poison;
+  validation_rc[1] = twe_workflow_start_activity(wf, "A", &none, NULL, 0, &f);
+  assert_null(f);
+  f = poison;
+  validation_rc[2] = twe_workflow_start_activity(wf, "A", NULL, NULL, 0, &f);
+  assert_null(f);
+  f = poison;
+  validation_rc[3] = twe_workflow_start_timer(wf, 0, &f);
+  assert_null(f);
   /* Failed calls use no sequence number: this one is "1". */
   twe_activity_options_t s2c = {.schedule_to_close_timeout_ns = NS, .heartbeat_timeout_ns = NS};
-  assert_non_null(twe_workflow_start_activity(wf, "A", &s2c, NULL, 0, &err));
+  assert_int_equal(twe_workflow_start_activity(wf, "A", &s2c, NULL, 0, &f), 0);
+  assert_non_null(f);
 }
 
 /* --- fixture ------------------------------------------------------------------------ */

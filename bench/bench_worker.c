@@ -87,7 +87,7 @@ static int usage(const char *argv0) {
 
 int main(int argc, char **argv) {
   const char *task_queue = "bench";
-  long cache = TWE_CACHE_DEFAULT;
+  long cache = -1; /* --cache N; not given: the default; 0: no cache */
   size_t fiber_stack = 0;
   unsigned wf_pollers = 0, act_pollers = 0;
   for (int i = 1; i < argc; i++) {
@@ -111,7 +111,7 @@ int main(int argc, char **argv) {
   twe_worker_options_t opts;
   twe_worker_options_init(&opts);
   opts.task_queue = task_queue;
-  opts.max_cached_workflows = cache;
+  opts.max_cached_workflows = cache < 0 ? TWE_CACHE_DEFAULT : cache == 0 ? TWE_CACHE_OFF : cache;
   opts.fiber_stack_size = fiber_stack;
   opts.workflow_pollers = wf_pollers;
   opts.activity_pollers = act_pollers;

@@ -54,7 +54,7 @@ int twe_worker_create(twe_client_t *client, const twe_worker_options_t *opts,
   if (!w) return -ENOMEM;
   w->client = client;
   w->opts = *opts;
-  if (w->opts.max_cached_workflows < 0) w->opts.max_cached_workflows = 10000;
+  if (w->opts.max_cached_workflows == TWE_CACHE_DEFAULT) w->opts.max_cached_workflows = 10000;
   const char *identity = opts->identity                  ? opts->identity
                          : client                        ? twe__client_identity(client)
                                                          : "twe-replayer";
@@ -323,7 +323,7 @@ int twe_worker_start(twe_worker_t *w) {
     twe_wshard_t *s = &w->shards[i];
     s->worker = w;
     s->index = i;
-    s->cache_capacity = cache <= 0 ? 0 : (size_t)((cache + n - 1) / n);
+    s->cache_capacity = cache < 0 ? 0 : (size_t)((cache + n - 1) / n); /* < 0: TWE_CACHE_OFF */
     s->pool_threads = plan.activity_threads / n ? plan.activity_threads / n : 1;
     snprintf(s->sticky_queue, sizeof s->sticky_queue, "%s-twe-%u-%016" PRIx64, w->identity, i,
              tag);

@@ -508,7 +508,9 @@ static int create_worker(twe_client_t *client, const config_t *c) {
   twe_worker_options_t o;
   twe_worker_options_init(&o);
   o.task_queue = c->task_queue;
-  o.max_cached_workflows = c->cache;
+  o.max_cached_workflows = c->cache < 0    ? TWE_CACHE_DEFAULT
+                           : c->cache == 0 ? TWE_CACHE_OFF
+                                           : c->cache;
   o.shard_threads = c->shard_threads;
   o.activity_threads = c->activity_threads;
   o.workflow_cpu_budget_ns = c->cpu_budget;
@@ -861,7 +863,7 @@ static int run_starter(twe_client_t *client, const config_t *c) {
 
 int main(int argc, char **argv) {
   config_t c = {.task_queue = "fanout", .workflows = 5, .inputs = 120, .block_min_ms = 500,
-                .block_max_ms = 5000, .burn_ms = 50, .cache = TWE_CACHE_DEFAULT,
+                .block_max_ms = 5000, .burn_ms = 50, .cache = -1 /* --cache not given */,
                 .timeout_s = 600, .activity_priority = TWE_ACTIVITY_PRIORITY_IDLE};
   int rc = parse_args(argc, argv, &c);
   if (rc) return rc;

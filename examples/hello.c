@@ -131,7 +131,7 @@ static void on_signal(int sig) {
 
 int main(int argc, char **argv) {
   const char *task_queue = "hello";
-  long cache = TWE_CACHE_DEFAULT;
+  long cache = -1; /* --cache N; not given: the default; 0: no cache */
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--task-queue") == 0 && i + 1 < argc) task_queue = argv[++i];
     else if (strcmp(argv[i], "--cache") == 0 && i + 1 < argc) cache = atol(argv[++i]);
@@ -150,7 +150,7 @@ int main(int argc, char **argv) {
   twe_worker_options_t opts;
   twe_worker_options_init(&opts);
   opts.task_queue = task_queue;
-  opts.max_cached_workflows = cache;
+  opts.max_cached_workflows = cache < 0 ? TWE_CACHE_DEFAULT : cache == 0 ? TWE_CACHE_OFF : cache;
   if ((rc = twe_worker_create(client, &opts, &g_worker)) < 0 ||
       (rc = twe_worker_register_workflow(g_worker, "Hello", hello, NULL)) < 0 ||
       (rc = twe_worker_register_activity(g_worker, "Greet", greet, NULL)) < 0) {

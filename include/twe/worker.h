@@ -34,8 +34,9 @@ typedef struct twe_worker_options {
   const char *task_queue;  /* required */
   const char *identity;    /* NULL: the client's ("<pid>@<host>") */
   /* Workflow runs kept in memory across tasks, over all shards (each shard
-   * keeps its share in an LRU). 0 disables the cache: every workflow task
-   * replays the run's full history. Default (TWE_CACHE_DEFAULT): 10000. */
+   * keeps its share in an LRU). 0 (TWE_CACHE_DEFAULT): 10000, like every
+   * other zero here. TWE_CACHE_OFF: no cache, every workflow task replays
+   * the run's full history. */
   long max_cached_workflows;
   /* Threads (0: from the CPU plan; TWE_SHARD_THREADS / TWE_ACTIVITY_THREADS
    * override). activity_threads is the most activities running at once. */
@@ -107,7 +108,8 @@ typedef struct twe_worker_options {
   } activity_priority;
   int activity_nice; /* 1..19 with TWE_ACTIVITY_PRIORITY_NICE (0: 10) */
 } twe_worker_options_t;
-#define TWE_CACHE_DEFAULT (-1L)
+#define TWE_CACHE_DEFAULT 0L
+#define TWE_CACHE_OFF (-1L)
 #define TWE_WATCHDOG_OFF (-1LL)
 
 /* Fills opts with the defaults (task_queue NULL: set it). */

@@ -208,7 +208,7 @@ static void on_signal(int sig) {
 
 static int run_worker(int argc, char **argv) {
   const char *queue = NULL;
-  long cache = TWE_CACHE_DEFAULT;
+  long cache = -1; /* --cache N; not given: the default; 0: no cache */
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--task-queue") == 0 && i + 1 < argc) queue = argv[++i];
     else if (strcmp(argv[i], "--cache") == 0 && i + 1 < argc) cache = atol(argv[++i]);
@@ -227,7 +227,7 @@ static int run_worker(int argc, char **argv) {
   twe_worker_options_t o;
   twe_worker_options_init(&o);
   o.task_queue = queue;
-  o.max_cached_workflows = cache;
+  o.max_cached_workflows = cache < 0 ? TWE_CACHE_DEFAULT : cache == 0 ? TWE_CACHE_OFF : cache;
   if ((rc = twe_worker_create(client, &o, &g_worker)) < 0 || (rc = register_all(g_worker)) < 0) {
     fprintf(stderr, "worker: %s\n", twe_strerror(rc));
     return 1;

@@ -1,6 +1,6 @@
 /* engine/workflow_poller.c — the workflow side of a shard: polls the normal
- * and the shard's sticky task queue, keeps the shard's workflow cache (an
- * LRU of runs), fetches full histories on cache misses, feeds runs
+ * and the shard's sticky task queue, keeps the shard's workflow cache
+ * (engine/run_cache.h: an LRU of runs), fetches full histories on cache misses, feeds runs
  * (engine/run.h) and sends their answers.
  *
  * Each poller carries one task at a time through its states:
@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "engine/offenders.h"
+#include "engine/run_cache.h"
 #include "engine/run.h"
 #include "engine/values.h"
 #include "engine/worker_internal.h"
@@ -60,19 +61,7 @@
 
 typedef Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueResponse wft_pb_t;
 
-/* A run in the shard's cache. */
-typedef struct cached_run {
-  twe_run_t *run;
-  const char *run_id; /* the run's own copy */
-  uint64_t hash;
-  struct cached_run *hash_next;
-  struct cached_run *lru_prev, *lru_next; /* most recent at the head */
-  bool busy;                              /* a task of this run is in flight */
-  /* A poller holding a second task for this run (the server re-issued a
-   * task that timed out while ours was still in flight); it goes on when
-   * the first one ends. */
-  struct wf_poller *parked;
-} cached_run_t;
+typedef twe__cached_run_t cached_run_t;
 
 /* P_READY: the task's events are gathered; it waits in the side's ready
  * list for twe__wf_side_run to apply it. P_SLICED: its last slice ended
@@ -124,11 +113,7 @@ struct twe__wf_side {
   wf_poller_t pollers[MAX_POLLERS];
   unsigned n_pollers;
   unsigned want[2]; /* polls outstanding per queue: [0] normal, [1] sticky */
-  /* The cache: a chained hash of run ids plus an LRU list. */
-  cached_run_t **buckets;
-  size_t n_buckets;
-  size_t n_cached;
-  cached_run_t *lru_head, *lru_tail;
+  twe__run_cache_t cache;
   twe_run_env_t env;
   bool stopping;
   /* Tasks ready to apply, oldest first; the one being applied now; tasks
@@ -145,102 +130,6 @@ struct twe__wf_side {
 
 static void poll_start(wf_poller_t *p);
 static void process_task(wf_poller_t *p);
-
-/* --- the cache ----------------------------------------------------------- */
-
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-  return h;
-}
-
-static cached_run_t *cache_find(struct twe__wf_side *w, const char *run_id) {
-  if (!w->n_buckets) return NULL;
-  uint64_t h = hash_str(run_id);
-  for (cached_run_t *e = w->buckets[h & (w->n_buckets - 1)]; e; e = e->hash_next)
-    if (e->hash == h && strcmp(e->run_id, run_id) == 0) return e;
-  return NULL;
-}
-
-static void lru_unlink(struct twe__wf_side *w, cached_run_t *e) {
-  if (e->lru_prev) e->lru_prev->lru_next = e->lru_next;
-  else w->lru_head = e->lru_next;
-  if (e->lru_next) e->lru_next->lru_prev = e->lru_prev;
-  else w->lru_tail = e->lru_prev;
-  e->lru_prev = e->lru_next = NULL;
-}
-
-static void lru_push_front(struct twe__wf_side *w, cached_run_t *e) {
-  e->lru_prev = NULL;
-  e->lru_next = w->lru_head;
-  if (w->lru_head) w->lru_head->lru_prev = e;
-  w->lru_head = e;
-  if (!w->lru_tail) w->lru_tail = e;
-}
-
-static int cache_grow(struct twe__wf_side *w) {
-  size_t n = w->n_buckets ? w->n_buckets * 2 : 64;
-  cached_run_t **b = calloc(n, sizeof *b);
-  if (!b) return -ENOMEM;
-  for (size_t i = 0; i < w->n_buckets; i++) {
-    cached_run_t *e = w->buckets[i];
-    while (e) {
-      cached_run_t *next = e->hash_next;
-      e->hash_next = b[e->hash & (n - 1)];
-      b[e->hash & (n - 1)] = e;
-      e = next;
-    }
-  }
-  free(w->buckets);
-  w->buckets = b;
-  w->n_buckets = n;
-  return 0;
-}
-
-/* Adds a new run (busy: its first task is being processed). */
-static cached_run_t *cache_insert(struct twe__wf_side *w, twe_run_t *run) {
-  if (w->n_cached + 1 > w->n_buckets && cache_grow(w) < 0) return NULL;
-  cached_run_t *e = calloc(1, sizeof *e);
-  if (!e) return NULL;
-  e->run = run;
-  e->run_id = twe__run_id(run);
-  e->hash = hash_str(e->run_id);
-  size_t b = e->hash & (w->n_buckets - 1);
-  e->hash_next = w->buckets[b];
-  w->buckets[b] = e;
-  lru_push_front(w, e);
-  e->busy = true;
-  w->n_cached++;
-  atomic_store_explicit(&w->s->counters.cached_workflows, w->n_cached, memory_order_relaxed);
-  return e;
-}
-
-/* Drops a run from the cache and frees it (abandoning its fibers). */
-static void cache_evict(struct twe__wf_side *w, cached_run_t *e) {
-  size_t b = e->hash & (w->n_buckets - 1);
-  for (cached_run_t **pp = &w->buckets[b]; *pp; pp = &(*pp)->hash_next)
-    if (*pp == e) {
-      *pp = e->hash_next;
-      break;
-    }
-  lru_unlink(w, e);
-  twe__run_destroy(e->run);
-  free(e);
-  w->n_cached--;
-  twe__count(&w->s->counters.cache_evictions, 1);
-  atomic_store_explicit(&w->s->counters.cached_workflows, w->n_cached, memory_order_relaxed);
-}
-
-/* Evicts least recently used runs that are not in flight until the cache
- * holds at most its capacity. */
-static void cache_trim(struct twe__wf_side *w) {
-  cached_run_t *e = w->lru_tail;
-  while (w->n_cached > w->s->cache_capacity && e) {
-    cached_run_t *prev = e->lru_prev;
-    if (!e->busy) cache_evict(w, e);
-    e = prev;
-  }
-}
 
 /* --- helpers ------------------------------------------------------------- */
 
@@ -301,9 +190,9 @@ static void task_finish(wf_poller_t *p, bool evict) {
     parked = p->entry->parked;
     p->entry->parked = NULL;
     p->entry->busy = false;
-    if (evict || w->s->cache_capacity == 0) cache_evict(w, p->entry);
+    if (evict || w->s->cache_capacity == 0) twe__run_cache_evict(&w->cache, p->entry);
     p->entry = NULL;
-    cache_trim(w);
+    twe__run_cache_trim(&w->cache, w->s->cache_capacity);
   }
   free(p->events);
   p->events = NULL;
@@ -364,7 +253,7 @@ static void respond_failed(wf_poller_t *p, Temporal__Api__Enums__V1__WorkflowTas
   if (p->entry) {
     wf_poller_t *parked = p->entry->parked;
     p->entry->busy = false;
-    cache_evict(w, p->entry);
+    twe__run_cache_evict(&w->cache, p->entry);
     p->entry = NULL;
     if (parked) process_task(parked);
   }
@@ -495,16 +384,20 @@ static void on_responded(twe_grpc_request_t *req) {
 
 /* --- applying a task to its run ----------------------------------------- */
 
+/* Appends p to the list head..tail (linked by next_ready). */
+static void list_append(wf_poller_t **head, wf_poller_t **tail, wf_poller_t *p) {
+  p->next_ready = NULL;
+  if (*tail) (*tail)->next_ready = p;
+  else *head = p;
+  *tail = p;
+}
+
 /* The task's events are all here: queue it for twe__wf_side_run. */
 static void apply_and_respond(wf_poller_t *p, twe_event_pb_t *const *events, size_t n) {
-  struct twe__wf_side *w = p->side;
   p->apply_events = events;
   p->apply_n = n;
   p->state = P_READY;
-  p->next_ready = NULL;
-  if (w->ready_tail) w->ready_tail->next_ready = p;
-  else w->ready_head = p;
-  w->ready_tail = p;
+  list_append(&p->side->ready_head, &p->side->ready_tail, p);
 }
 
 static const char *task_workflow_type(const wft_pb_t *t) {
@@ -544,10 +437,7 @@ static void apply_now(wf_poller_t *p) {
     twe__count(&s->counters.workflow_task_slices, 1);
     p->sliced = true;
     p->state = P_SLICED;
-    p->next_ready = NULL;
-    if (w->sliced_tail) w->sliced_tail->next_ready = p;
-    else w->sliced_head = p;
-    w->sliced_tail = p;
+    list_append(&w->sliced_head, &w->sliced_tail, p);
     return;
   }
   p->sliced = false;
@@ -744,15 +634,15 @@ static void process_task(wf_poller_t *p) {
       /* Before any of its code runs, and before the cache is touched: a
        * held run was evicted when it was stopped. */
       twe__count(&w->s->counters.workflow_tasks_held, 1);
-      cached_run_t *held = cache_find(w, run_id);
-      if (held && !held->busy) cache_evict(w, held);
+      cached_run_t *held = twe__run_cache_find(&w->cache, run_id);
+      if (held && !held->busy) twe__run_cache_evict(&w->cache, held);
       respond_failed(p, CAUSE_UNHANDLED, verdict.message);
       return;
     }
     p->wtask.cpu_budget_ns = verdict.cpu_budget_ns;
   }
 
-  cached_run_t *e = cache_find(w, run_id);
+  cached_run_t *e = twe__run_cache_find(&w->cache, run_id);
   if (e && !e->busy) {
     int64_t next = twe__run_next_event_id(e->run);
     /* Usable when the run stopped exactly where this task's history picks
@@ -762,8 +652,7 @@ static void process_task(wf_poller_t *p) {
         first_id <= next && h->events[n - 1]->event_id >= next) {
       twe__count(&w->s->counters.cache_hits, 1);
       e->busy = true;
-      lru_unlink(w, e);
-      lru_push_front(w, e);
+      twe__run_cache_touch(&w->cache, e);
       p->entry = e;
       size_t skip = (size_t)(next - first_id);
       if (t->next_page_token.len) {
@@ -785,7 +674,7 @@ static void process_task(wf_poller_t *p) {
     }
     /* Stale: the server moved on without us (the task went to another
      * worker, or a completion of ours was lost). Replay from scratch. */
-    cache_evict(w, e);
+    twe__run_cache_evict(&w->cache, e);
     e = NULL;
   } else if (e && supersede(w, e, t)) {
     e = NULL; /* the stale task is gone, and its run with it: replay */
@@ -810,7 +699,7 @@ static void process_task(wf_poller_t *p) {
 
   twe_run_t *run = NULL;
   int rc = twe__run_create(&w->env, task_workflow_id(t), run_id, &run);
-  if (rc == 0 && !(p->entry = cache_insert(w, run))) {
+  if (rc == 0 && !(p->entry = twe__run_cache_insert(&w->cache, run))) {
     twe__run_destroy(run);
     rc = -ENOMEM;
   }
@@ -982,6 +871,7 @@ int twe__wf_side_start(twe_wshard_t *s) {
   if (!w) return -ENOMEM;
   w->s = s;
   s->wf = w;
+  w->cache.counters = &s->counters;
   w->env.namespace_name = s->worker->namespace_name;
   w->env.task_queue = s->worker->task_queue;
   w->env.registry = &s->worker->registry;
@@ -1072,7 +962,7 @@ void twe__wf_side_destroy(twe_wshard_t *s) {
     twe__arena_destroy(&p->arenas[0]);
     twe__arena_destroy(&p->arenas[1]);
   }
-  while (w->lru_head) cache_evict(w, w->lru_head);
+  twe__run_cache_destroy(&w->cache);
   bury(w);
   if (w->graves) {
     /* Retired threads still alive may run on these runs' fibers: their
@@ -1086,7 +976,6 @@ void twe__wf_side_destroy(twe_wshard_t *s) {
             "memory\n", s->index, left);
     s->fibers_pinned = true;
   }
-  free(w->buckets);
   twe__arena_destroy(&w->shutdown_arena);
   free(w);
   s->wf = NULL;

@@ -9,11 +9,16 @@
 # - once the runaway is terminated, nothing is left behind: no workflow task
 #   slot in use, no cached run, no extra thread, and at most 16 MiB more
 #   resident memory than after a warm-up of the same healthy load.
+# With "cache0" the worker keeps no cache (--cache 0): every workflow task
+# replays its run's full history, the runaway's in time slices too.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-fanout=${1:?usage: test_watchdog_cpu.sh FANOUT_BIN}
+fanout=${1:?usage: test_watchdog_cpu.sh FANOUT_BIN [cache0]}
+cache=()
+[ "${2:-}" = cache0 ] && cache=(--cache 0)
 q=$(unique wdcpu)
-start_worker w "$fanout" --worker-only --task-queue "$q" --cpu-budget-ms 300 --cpu-warning-ms 100
+start_worker w "$fanout" --worker-only --task-queue "$q" --cpu-budget-ms 300 --cpu-warning-ms 100 \
+  "${cache[@]}"
 pid=$WORKER_PID
 
 source "$(dirname "$0")/fanout_lib.sh"

@@ -1,0 +1,110 @@
+/* engine/run_cache.c — a shard's workflow cache (engine/run_cache.h): a
+ * chained hash of run ids (FNV-1a, power-of-two buckets doubled as it
+ * fills) plus an LRU list. */
+#include "engine/run_cache.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t hash_str(const char *s) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+  return h;
+}
+
+twe__cached_run_t *twe__run_cache_find(twe__run_cache_t *c, const char *run_id) {
+  if (!c->n_buckets) return NULL;
+  uint64_t h = hash_str(run_id);
+  for (twe__cached_run_t *e = c->buckets[h & (c->n_buckets - 1)]; e; e = e->hash_next)
+    if (e->hash == h && strcmp(e->run_id, run_id) == 0) return e;
+  return NULL;
+}
+
+static void lru_unlink(twe__run_cache_t *c, twe__cached_run_t *e) {
+  if (e->lru_prev) e->lru_prev->lru_next = e->lru_next;
+  else c->lru_head = e->lru_next;
+  if (e->lru_next) e->lru_next->lru_prev = e->lru_prev;
+  else c->lru_tail = e->lru_prev;
+  e->lru_prev = e->lru_next = NULL;
+}
+
+static void lru_push_front(twe__run_cache_t *c, twe__cached_run_t *e) {
+  e->lru_prev = NULL;
+  e->lru_next = c->lru_head;
+  if (c->lru_head) c->lru_head->lru_prev = e;
+  c->lru_head = e;
+  if (!c->lru_tail) c->lru_tail = e;
+}
+
+void twe__run_cache_touch(twe__run_cache_t *c, twe__cached_run_t *e) {
+  lru_unlink(c, e);
+  lru_push_front(c, e);
+}
+
+static int grow(twe__run_cache_t *c) {
+  size_t n = c->n_buckets ? c->n_buckets * 2 : 64;
+  twe__cached_run_t **b = calloc(n, sizeof *b);
+  if (!b) return -ENOMEM;
+  for (size_t i = 0; i < c->n_buckets; i++) {
+    twe__cached_run_t *e = c->buckets[i];
+    while (e) {
+      twe__cached_run_t *next = e->hash_next;
+      e->hash_next = b[e->hash & (n - 1)];
+      b[e->hash & (n - 1)] = e;
+      e = next;
+    }
+  }
+  free(c->buckets);
+  c->buckets = b;
+  c->n_buckets = n;
+  return 0;
+}
+
+twe__cached_run_t *twe__run_cache_insert(twe__run_cache_t *c, twe_run_t *run) {
+  if (c->n_cached + 1 > c->n_buckets && grow(c) < 0) return NULL;
+  twe__cached_run_t *e = calloc(1, sizeof *e);
+  if (!e) return NULL;
+  e->run = run;
+  e->run_id = twe__run_id(run);
+  e->hash = hash_str(e->run_id);
+  size_t b = e->hash & (c->n_buckets - 1);
+  e->hash_next = c->buckets[b];
+  c->buckets[b] = e;
+  lru_push_front(c, e);
+  e->busy = true;
+  c->n_cached++;
+  atomic_store_explicit(&c->counters->cached_workflows, c->n_cached, memory_order_relaxed);
+  return e;
+}
+
+void twe__run_cache_evict(twe__run_cache_t *c, twe__cached_run_t *e) {
+  size_t b = e->hash & (c->n_buckets - 1);
+  for (twe__cached_run_t **pp = &c->buckets[b]; *pp; pp = &(*pp)->hash_next)
+    if (*pp == e) {
+      *pp = e->hash_next;
+      break;
+    }
+  lru_unlink(c, e);
+  twe__run_destroy(e->run);
+  free(e);
+  c->n_cached--;
+  twe__count(&c->counters->cache_evictions, 1);
+  atomic_store_explicit(&c->counters->cached_workflows, c->n_cached, memory_order_relaxed);
+}
+
+void twe__run_cache_trim(twe__run_cache_t *c, size_t capacity) {
+  twe__cached_run_t *e = c->lru_tail;
+  while (c->n_cached > capacity && e) {
+    twe__cached_run_t *prev = e->lru_prev;
+    if (!e->busy) twe__run_cache_evict(c, e);
+    e = prev;
+  }
+}
+
+void twe__run_cache_destroy(twe__run_cache_t *c) {
+  while (c->lru_head) twe__run_cache_evict(c, c->lru_head);
+  free(c->buckets);
+  c->buckets = NULL;
+  c->n_buckets = 0;
+}

@@ -43,7 +43,7 @@
 
 #include "engine/fiber.h"
 #include "engine/registry.h"
-#include "engine/run.h"
+#include "engine/workflow/run.h"
 #include "engine/values.h"
 #include "proto/codec.h"
 #include "temporal/api/enums/v1/event_type.pb-c.h"

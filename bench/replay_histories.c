@@ -11,7 +11,7 @@
  * each file, two loops of N reps, after WARMUP_REPS of each not counted:
  *   decode+replay  twe_worker_replay_json on a replay-only worker (public
  *                  API, what a user's replay test calls): JSON text ->
- *                  protobuf messages -> engine/run.c, every time;
+ *                  protobuf messages -> engine/workflow/run.c, every time;
  *   replay         the history decoded once (proto/json.h), then only the
  *                  replay, the way engine/replay.c does it (twe__run_create,
  *                  one twe__run_apply of the whole history,
@@ -37,7 +37,7 @@
 #include "bench_workflows.h"
 #include "engine/fiber.h"
 #include "engine/registry.h"
-#include "engine/run.h"
+#include "engine/workflow/run.h"
 #include "proto/arena.h"
 #include "proto/json.h"
 #include "twe/twe.h"

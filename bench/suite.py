@@ -383,7 +383,7 @@ def report(args):
         out += ["## Replay ceiling (no server)", "",
                 "Histories recorded in this run (the Go SDK worker's cells: the Go SDK's replayer "
                 "compares activity and timer ids, which it numbers its own way), replayed in one process: twe's "
-                "`replay_histories` (engine/run.c through twe_worker_replay_json) beside the Go SDK's "
+                "`replay_histories` (engine/workflow/run.c through twe_worker_replay_json) beside the Go SDK's "
                 "WorkflowReplayer, with the same workflow code. Events per second of process CPU "
                 "(user + system, all threads), from the JSON text (decode + replay) and from the "
                 "decoded history (replay only). Median [min–max] over the runs.", ""]

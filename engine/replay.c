@@ -3,13 +3,13 @@
  * the code still makes the calls its history records (before deploying a
  * change, or in tests).
  *
- * The history runs through the same engine/run.c as live tasks: every
+ * The history runs through the same engine/workflow/run.c as live tasks: every
  * workflow task the history shows is replayed and its commands matched. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/run.h"
+#include "engine/workflow/run.h"
 #include "engine/worker_internal.h"
 #include "proto/json.h"
 #include "twe/error.h"

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "engine/run.h"
+#include "engine/workflow/run.h"
 #include "engine/worker_internal.h"
 
 struct wf_poller; /* engine/workflow_poller.c */

@@ -232,7 +232,7 @@ bool twe__watch_preempt_due(const twe__watched_t *rec);
  * time used, budget and where (symbolized here, off the signal path). */
 void twe__watch_preempt_message(twe__watched_t *rec, char *buf, size_t len);
 
-/* --- on a workflow fiber (engine/run.c, engine/workflow_api.c) ------------ */
+/* --- on a workflow fiber (engine/workflow/run.c, engine/workflow/workflow_api.c) ------------ */
 
 /* Workflow code starts / stops running on this fiber (the workflow
  * function's entry and return). Leaving exits the thread if it was retired

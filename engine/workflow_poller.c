@@ -1,7 +1,7 @@
 /* engine/workflow_poller.c — the workflow side of a shard: polls the normal
  * and the shard's sticky task queue, keeps the shard's workflow cache
  * (engine/run_cache.h: an LRU of runs), fetches full histories on cache misses, feeds runs
- * (engine/run.h) and sends their answers.
+ * (engine/workflow/run.h) and sends their answers.
  *
  * Each poller carries one task at a time through its states:
  *
@@ -43,7 +43,7 @@
 
 #include "engine/offenders.h"
 #include "engine/run_cache.h"
-#include "engine/run.h"
+#include "engine/workflow/run.h"
 #include "engine/values.h"
 #include "engine/worker_internal.h"
 #include "io/grpc_retry.h"

@@ -1,4 +1,4 @@
-/* engine/run_internal.h — the insides of a workflow run, shared by run.c
+/* engine/workflow/run_internal.h — the insides of a workflow run, shared by run.c
  * (history -> activations), machines.c (the command/event state machines)
  * and workflow_api.c (the calls workflow code makes).
  *
@@ -7,15 +7,15 @@
  * records and the machine index are arena memory, freed in one go when the
  * run is destroyed.
  *
- * Thread: the run's shard thread, like engine/run.h. */
+ * Thread: the run's shard thread, like engine/workflow/run.h. */
 #ifndef TWE_ENGINE_RUN_INTERNAL_H
 #define TWE_ENGINE_RUN_INTERNAL_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "engine/fiber.h"
-#include "engine/machines.h"
-#include "engine/run.h"
+#include "engine/workflow/machines.h"
+#include "engine/workflow/run.h"
 #include "engine/values.h"
 #include "twe/workflow.h"
 

@@ -1,7 +1,7 @@
-/* engine/workflow_api.c — what workflow code calls (include/twe/workflow.h):
+/* engine/workflow/workflow_api.c — what workflow code calls (include/twe/workflow.h):
  * info, arguments, deterministic time and randomness, activities, timers,
  * futures, and how the workflow ends. Builds the commands in the run's
- * arena and hands them to the run (engine/run_internal.h).
+ * arena and hands them to the run (engine/workflow/run_internal.h).
  *
  * Every function taking a twe_workflow_t must be called by the workflow
  * code of that run, on its fiber, during an activation: anything else is a
@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/machines.h"
-#include "engine/run_internal.h"
+#include "engine/workflow/machines.h"
+#include "engine/workflow/run_internal.h"
 #include "engine/values.h"
 #include "engine/watchdog.h"
 #include "twe/error.h"

@@ -1,8 +1,8 @@
-/* engine/run.c — one workflow run: applies history events, runs the code
+/* engine/workflow/run.c — one workflow run: applies history events, runs the code
  * on its fibers at each workflow task (replaying the tasks the history
  * already completed), pairs the commands it produces with the history's
- * command events, and answers the task being processed. See engine/run.h
- * for the contract and engine/machines.h for the state machines.
+ * command events, and answers the task being processed. See engine/workflow/run.h
+ * for the contract and engine/workflow/machines.h for the state machines.
  *
  * Scheduling: fibers run from a FIFO ready queue; a future's resolution
  * makes the fibers whose wait it ends ready, in resolution order. An
@@ -27,7 +27,7 @@
  *     which is not an open activity of this run
  *   history event 6 ACTIVITY_TASK_COMPLETED is not valid in state INITIATED
  *     of the activity machine of SCHEDULE_ACTIVITY_TASK (...) (event 5) */
-#include "engine/run.h"
+#include "engine/workflow/run.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -36,8 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/machines.h"
-#include "engine/run_internal.h"
+#include "engine/workflow/machines.h"
+#include "engine/workflow/run_internal.h"
 #include "engine/values.h"
 #include "engine/watchdog.h"
 #include "proto/codec.h"

@@ -1,4 +1,4 @@
-/* engine/run.h — one workflow run in memory: its history applied so far,
+/* engine/workflow/run.h — one workflow run in memory: its history applied so far,
  * its state machines, its fibers and its arena. The worker feeds it the
  * events of each workflow task; it answers with the commands to send, or
  * with why the task must fail.

@@ -1,4 +1,4 @@
-/* engine/machines.h — the state machines that pair a workflow's commands
+/* engine/workflow/machines.h — the state machines that pair a workflow's commands
  * with the history events they cause.
  *
  * Every command the code produces (schedule an activity, start a timer,
@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "engine/run.h"
+#include "engine/workflow/run.h"
 #include "twe/workflow.h"
 
 typedef enum twe__mkind {

@@ -1,15 +1,15 @@
-/* engine/machines.c — the command/event state machines of a workflow run:
+/* engine/workflow/machines.c — the command/event state machines of a workflow run:
  * the kind table, the transition tables, the classification of history
  * events, and the descriptions non-determinism messages are made of. See
- * engine/machines.h. */
-#include "engine/machines.h"
+ * engine/workflow/machines.h. */
+#include "engine/workflow/machines.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/run_internal.h"
+#include "engine/workflow/run_internal.h"
 #include "temporal/api/enums/v1/command_type.pb-c.h"
 #include "temporal/api/enums/v1/event_type.pb-c.h"
 #include "twe/error.h"

@@ -1,13 +1,13 @@
-/* engine/workflow/run.c — one workflow run: applies history events, runs the code
- * on its fibers at each workflow task (replaying the tasks the history
- * already completed), pairs the commands it produces with the history's
- * command events, and answers the task being processed. See engine/workflow/run.h
- * for the contract and engine/workflow/machines.h for the state machines.
+/* engine/workflow/run.c — one workflow run: applies history events, runs the
+ * code on its fibers at each workflow task (replaying the tasks the history
+ * already completed), hands command events and follow-ups to the state
+ * machines (machine.h), and answers the task being processed. See
+ * engine/workflow/run.h for the contract.
  *
- * Scheduling: fibers run from a FIFO ready queue; a future's resolution
- * makes the fibers whose wait it ends ready, in resolution order. An
- * activation runs until the queue is empty. Only the root fiber (the
- * workflow function) exists so far; its return closes the workflow.
+ * Scheduling: fibers run from a FIFO ready queue (futures.c); a future's
+ * resolution makes the fibers whose wait it ends ready, in resolution
+ * order. An activation runs until the queue is empty. Only the root fiber
+ * (the workflow function) exists so far; its return closes the workflow.
  *
  * Slices: the watchdog may end a task's time slice (engine/watchdog.h)
  * while the fiber runs (switched out at a safe point), between fibers or
@@ -36,7 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/workflow/machines.h"
+#include "engine/workflow/machine.h"
 #include "engine/workflow/run_internal.h"
 #include "engine/values.h"
 #include "engine/watchdog.h"
@@ -114,142 +114,11 @@ static char *run_strdup(twe_run_t *run, const char *s) {
   return twe__str(&run->arena, s);
 }
 
-/* --- the machine index --------------------------------------------------------------- */
-
-static size_t slot_of(int64_t key, size_t cap) {
-  uint64_t h = (uint64_t)key * 0x9E3779B97F4A7C15ull;
-  return (size_t)(h >> 32) & (cap - 1);
-}
-
-static int index_grow(twe_run_t *run) {
-  twe__machine_index_t *ix = &run->index;
-  size_t cap = ix->cap ? ix->cap * 2 : 16;
-  int64_t *keys = twe__arena_alloc(&run->arena, cap * sizeof *keys);
-  twe__machine_t **vals = twe__arena_alloc(&run->arena, cap * sizeof *vals);
-  if (!keys || !vals) return twe__run_oom(run);
-  memset(keys, 0, cap * sizeof *keys);
-  for (size_t i = 0; i < ix->cap; i++) {
-    if (!ix->keys[i]) continue;
-    size_t j = slot_of(ix->keys[i], cap);
-    while (keys[j]) j = (j + 1) & (cap - 1);
-    keys[j] = ix->keys[i];
-    vals[j] = ix->vals[i];
-  }
-  /* The old slots stay in the arena until the run ends: growth doubles, so
-   * the waste is at most the size of the final table. */
-  ix->keys = keys;
-  ix->vals = vals;
-  ix->cap = cap;
-  return 0;
-}
-
-int twe__run_index_machine(twe_run_t *run, int64_t event_id, twe__machine_t *m) {
-  twe__machine_index_t *ix = &run->index;
-  if ((ix->count + 1) * 4 > ix->cap * 3) {
-    int rc = index_grow(run);
-    if (rc < 0) return rc;
-  }
-  size_t j = slot_of(event_id, ix->cap);
-  while (ix->keys[j] && ix->keys[j] != event_id) j = (j + 1) & (ix->cap - 1);
-  if (!ix->keys[j]) ix->count++;
-  ix->keys[j] = event_id;
-  ix->vals[j] = m;
-  return 0;
-}
-
-static twe__machine_t *index_find(const twe_run_t *run, int64_t event_id) {
-  const twe__machine_index_t *ix = &run->index;
-  if (!ix->cap || event_id <= 0) return NULL;
-  for (size_t j = slot_of(event_id, ix->cap); ix->keys[j]; j = (j + 1) & (ix->cap - 1))
-    if (ix->keys[j] == event_id) return ix->vals[j];
-  return NULL;
-}
-
-void twe__run_unindex_machine(twe_run_t *run, int64_t event_id) {
-  twe__machine_index_t *ix = &run->index;
-  if (!ix->cap || event_id <= 0) return;
-  size_t mask = ix->cap - 1, j = slot_of(event_id, ix->cap);
-  while (ix->keys[j] && ix->keys[j] != event_id) j = (j + 1) & mask;
-  if (!ix->keys[j]) return;
-  /* Backward-shift deletion: pull later members of the probe run into the
-   * hole so lookups never stop early, with no tombstones. */
-  size_t hole = j;
-  for (size_t k = (j + 1) & mask; ix->keys[k]; k = (k + 1) & mask) {
-    size_t home = slot_of(ix->keys[k], ix->cap);
-    bool movable = hole <= k ? (home <= hole || home > k) : (home <= hole && home > k);
-    if (movable) {
-      ix->keys[hole] = ix->keys[k];
-      ix->vals[hole] = ix->vals[k];
-      hole = k;
-    }
-  }
-  ix->keys[hole] = 0;
-  ix->count--;
-}
-
 /* --- commands --------------------------------------------------------------------- */
-
-twe__machine_t *twe__run_add_command(twe_run_t *run, twe__mkind_t kind, twe_command_pb_t *command,
-                                     twe_future_t *future) {
-  twe__machine_t *m = twe__arena_alloc(&run->arena, sizeof *m);
-  if (!m) return NULL;
-  memset(m, 0, sizeof *m);
-  m->kind = kind;
-  m->state = TWE__MS_CREATED;
-  m->command = command;
-  m->future = future;
-  if (future) future->machine = m;
-  if (run->pending_tail)
-    run->pending_tail->next_pending = m;
-  else
-    run->pending_head = m;
-  run->pending_tail = m;
-  run->pending_count++;
-  return m;
-}
-
-static twe__machine_t *pending_pop(twe_run_t *run) {
-  twe__machine_t *m = run->pending_head;
-  if (!m) return NULL;
-  run->pending_head = m->next_pending;
-  if (!run->pending_head) run->pending_tail = NULL;
-  m->next_pending = NULL;
-  run->pending_count--;
-  return m;
-}
 
 /* The complete or fail command, once the workflow function returned. */
 static int close_command(twe_run_t *run) {
-  twe_arena_t *a = &run->arena;
-  twe_command_pb_t *c = twe__arena_alloc(a, sizeof *c);
-  if (!c) return twe__run_oom(run);
-  temporal__api__command__v1__command__init(c);
-  twe__mkind_t kind;
-  if (run->failure) {
-    Temporal__Api__Command__V1__FailWorkflowExecutionCommandAttributes *f =
-        twe__arena_alloc(a, sizeof *f);
-    if (!f) return twe__run_oom(run);
-    temporal__api__command__v1__fail_workflow_execution_command_attributes__init(f);
-    f->failure = run->failure;
-    c->attributes_case = CATTR(FAIL_WORKFLOW_EXECUTION);
-    c->fail_workflow_execution_command_attributes = f;
-    kind = TWE__MK_FAIL_WORKFLOW;
-  } else {
-    Temporal__Api__Command__V1__CompleteWorkflowExecutionCommandAttributes *done =
-        twe__arena_alloc(a, sizeof *done);
-    if (!done) return twe__run_oom(run);
-    temporal__api__command__v1__complete_workflow_execution_command_attributes__init(done);
-    twe_payload_pb_t *result = run->result;
-    if (!result && twe__payload_new_null(a, &result) < 0) return twe__run_oom(run);
-    if (twe__payloads_new(a, &result, 1, &done->result) < 0) return twe__run_oom(run);
-    c->attributes_case = CATTR(COMPLETE_WORKFLOW_EXECUTION);
-    c->complete_workflow_execution_command_attributes = done;
-    kind = TWE__MK_COMPLETE_WORKFLOW;
-  }
-  c->command_type = (Temporal__Api__Enums__V1__CommandType)twe__mkind_command_type(kind);
-  if (!twe__run_add_command(run, kind, c, NULL)) return twe__run_oom(run);
-  run->closed = true;
-  return 0;
+  return run->failure ? twe__fail_workflow_command(run) : twe__complete_workflow_command(run);
 }
 
 /* The workflow fails before its code runs: an input is not valid JSON. */
@@ -260,112 +129,7 @@ static int input_failure_command(twe_run_t *run) {
   return close_command(run);
 }
 
-/* --- futures and fibers --------------------------------------------------------------- */
-
-static void ready_push(twe_run_t *run, twe__wfiber_t *w) {
-  if (w->in_ready) return;
-  w->in_ready = true;
-  w->next_ready = NULL;
-  if (run->ready_tail)
-    run->ready_tail->next_ready = w;
-  else
-    run->ready_head = w;
-  run->ready_tail = w;
-}
-
-static twe__wfiber_t *ready_pop(twe_run_t *run) {
-  twe__wfiber_t *w = run->ready_head;
-  if (!w) return NULL;
-  run->ready_head = w->next_ready;
-  if (!run->ready_head) run->ready_tail = NULL;
-  w->in_ready = false;
-  w->next_ready = NULL;
-  return w;
-}
-
-static bool wait_satisfied(twe__wfiber_t *w) {
-  switch (w->wait_mode) {
-    case TWE__WAIT_ANY:
-      for (size_t i = 0; i < w->wait_n; i++)
-        if (w->wait_fs[i]->ready) return true;
-      return false;
-    case TWE__WAIT_ALL:
-      /* Futures never become unready: the index only moves forward. */
-      while (w->wait_next < w->wait_n && w->wait_fs[w->wait_next]->ready) w->wait_next++;
-      return w->wait_next == w->wait_n;
-    default:
-      return true;
-  }
-}
-
-/* A future resolved: fibers whose wait is now over become ready, in
- * creation order; across resolutions, in the order of resolution. */
-static void wake(twe_run_t *run) {
-  for (twe__wfiber_t *w = run->all_fibers; w; w = w->next_all) {
-    if (w->wait_mode == TWE__WAIT_NONE || w->in_ready) continue;
-    if (wait_satisfied(w)) {
-      w->wait_mode = TWE__WAIT_NONE;
-      ready_push(run, w);
-    }
-  }
-}
-
-int twe__run_resolve_ok(twe_run_t *run, twe_future_t *f, const twe_payloads_pb_t *result) {
-  if (!f) return 0;
-  if (result && result->n_payloads) {
-    twe_payload_pb_t *copy = twe__run_copy_msg(run, &result->payloads[0]->base);
-    if (!copy || twe__value_from_payload(&run->arena, copy, &f->result) < 0)
-      return twe__run_oom(run);
-  } else {
-    f->result = twe_payload_null();
-  }
-  f->ready = true;
-  wake(run);
-  return 0;
-}
-
-int twe__run_resolve_failed(twe_run_t *run, twe_future_t *f, const twe_failure_pb_t *failure) {
-  if (!f) return 0;
-  twe_failure_pb_t *copy = twe__run_copy_msg(run, &failure->base);
-  if (!copy || twe__error_from_failure(&run->arena, copy, &f->error) < 0)
-    return twe__run_oom(run);
-  f->failed = true;
-  f->ready = true;
-  wake(run);
-  return 0;
-}
-
-int twe__run_resolve_error(twe_run_t *run, twe_future_t *f, const char *type,
-                           const char *message) {
-  if (!f) return 0;
-  memset(&f->error, 0, sizeof f->error);
-  f->error.type = run_strdup(run, type);
-  f->error.message = run_strdup(run, message);
-  if (!f->error.type || !f->error.message) return twe__run_oom(run);
-  f->failed = true;
-  f->ready = true;
-  wake(run);
-  return 0;
-}
-
-void twe__run_wait(twe_run_t *run, twe__wait_mode_t mode, twe_future_t *const *fs, size_t n) {
-  twe__wfiber_t *w = run->current;
-  w->wait_mode = mode;
-  w->wait_fs = fs;
-  w->wait_n = n;
-  w->wait_next = 0;
-  if (wait_satisfied(w)) {
-    w->wait_mode = TWE__WAIT_NONE;
-    return;
-  }
-  /* wake() clears wait_mode when it queues us; the scheduler resumes a
-   * fiber only from the ready queue. */
-  while (w->wait_mode != TWE__WAIT_NONE) {
-    int depth = twe__watch_depth_save();
-    twe__fiber_yield();
-    twe__watch_depth_restore(depth);
-  }
-}
+/* --- fibers ------------------------------------------------------------------------------ */
 
 twe_run_t *twe__run_of(twe_workflow_t *wf, const char *fn) {
   if (!wf || wf->magic != TWE__WORKFLOW_MAGIC) {
@@ -408,7 +172,7 @@ static int start_code(twe_run_t *run) {
                          twe_strerror(rc));
   w->next_all = run->all_fibers;
   run->all_fibers = w;
-  ready_push(run, w);
+  twe__run_ready_push(run, w);
   return 0;
 }
 
@@ -428,7 +192,7 @@ static void fiber_finished(twe_run_t *run, twe__wfiber_t *w) {
 static int check_no_extra_commands(twe_run_t *run) {
   if (!run->pending_head) return 0;
   char cmd[256];
-  twe__command_describe(run->pending_head->command, cmd, sizeof cmd);
+  twe__command_describe(run->pending_head->pb, cmd, sizeof cmd);
   return twe__run_nondeterminism(
       run, "the code produced %s but the history has no matching event after event %" PRId64, cmd,
       run->match_point_event_id);
@@ -442,13 +206,6 @@ static int preempted(twe_run_t *run, twe__watched_t *watch) {
   return twe__run_fail(run, TWE_EPREEMPTED, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE), "%s", msg);
 }
 
-static void ready_push_front(twe_run_t *run, twe__wfiber_t *w) {
-  w->in_ready = true;
-  w->next_ready = run->ready_head;
-  run->ready_head = w;
-  if (!run->ready_tail) run->ready_tail = w;
-}
-
 /* Runs ready fibers until every one is blocked or finished, or the slice
  * ends (TWE__RUN_SLICED: the fiber that was running goes back to the front
  * of the queue, so it runs first when the activation resumes). */
@@ -457,10 +214,10 @@ static int activation_run(twe_run_t *run) {
   /* Re-read after each fiber: a fiber switched out at a slice's end may be
    * resumed by another thread (a replacement after a retirement). */
   twe__watched_t *watch = twe__watch_self();
-  while (run->status == 0 && !run->closed && (w = ready_pop(run))) {
+  while (run->status == 0 && !run->closed && (w = twe__run_ready_pop(run))) {
     if (twe__watch_preempt_due(watch)) return preempted(run, watch);
     if (twe__watch_yield_due(watch)) {
-      ready_push_front(run, w);
+      twe__run_ready_push_front(run, w);
       return TWE__RUN_SLICED;
     }
     run->current = w;
@@ -475,7 +232,7 @@ static int activation_run(twe_run_t *run) {
     }
     if (more) {
       if (twe__watch_take_sliced(watch)) {
-        ready_push_front(run, w);
+        twe__run_ready_push_front(run, w);
         return TWE__RUN_SLICED;
       }
       continue;
@@ -569,45 +326,18 @@ static int on_workflow_started(twe_run_t *run, const twe_event_pb_t *e) {
 }
 
 static int on_command_event(twe_run_t *run, const twe_event_pb_t *e) {
-  twe__machine_t *m = pending_pop(run);
-  if (!m) {
-    char ev[256];
-    twe__event_describe(e, ev, sizeof ev);
-    return twe__run_nondeterminism(run,
-                                   "history has event %" PRId64
-                                   " %s but the code produced no command",
-                                   e->event_id, ev);
-  }
-  int rc = twe__machine_match(run, m, e);
+  int rc = twe__machine_record(run, e);
   if (rc == 0) run->match_point_event_id = e->event_id;
   return rc;
-}
-
-static int on_follow_up(twe_run_t *run, const twe_event_pb_t *e, const twe__event_class_t *c) {
-  twe__machine_t *m = index_find(run, c->ref_event_id);
-  if (!m || m->kind != c->kind)
-    return twe__run_nondeterminism(run,
-                                   "history event %" PRId64 " %s refers to %s event %" PRId64
-                                   ", which is not an open %s of this run",
-                                   e->event_id, twe__event_type_name((int)e->event_type),
-                                   c->ref_name, c->ref_event_id, twe__mkind_name(c->kind));
-  return twe__machine_apply(run, m, e);
 }
 
 /* Fills *out with the answer to the task whose WORKFLOW_TASK_STARTED was
  * the batch's last event. */
 static int answer(twe_run_t *run, twe_arena_t *out_arena, twe_run_outcome_t *out) {
-  size_t n = run->pending_count;
-  twe_command_pb_t **cmds = twe__arena_alloc(out_arena, (n ? n : 1) * sizeof *cmds);
-  if (!cmds)
-    return twe__run_fail(run, twe__arena_error(out_arena),
-                         CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
-                         "workflow run %s: out of memory for the task's answer", run->info.run_id);
-  size_t i = 0;
-  for (twe__machine_t *m = run->pending_head; m; m = m->next_pending) {
-    cmds[i++] = m->command;
-    twe__machine_sent(m);
-  }
+  twe_command_pb_t **cmds;
+  size_t n;
+  int rc = twe__machine_send_all(run, out_arena, &cmds, &n);
+  if (rc < 0) return rc;
   out->commands = cmds;
   out->n_commands = n;
   out->closes_workflow = run->closed;
@@ -644,31 +374,37 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
                            twe__event_type_name(type));
   }
   twe__event_class_t c;
-  twe__event_classify(e, &c);
-  if (!run->started_seen && c.role != TWE__EVENT_WORKFLOW_STARTED)
+  twe__machine_classify(e, &c);
+  if (!run->started_seen && type != EV(WORKFLOW_EXECUTION_STARTED))
     return twe__run_fail(run, TWE_EDECODE, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
                          "history of run %s must begin with WORKFLOW_EXECUTION_STARTED, not "
                          "event %" PRId64 " %s",
                          run->info.run_id, e->event_id, twe__event_type_name(type));
-  if (c.malformed)
+  if (c.malformed || (type == EV(WORKFLOW_EXECUTION_STARTED) &&
+                      (e->attributes_case != HATTR(WORKFLOW_EXECUTION_STARTED) ||
+                       !e->workflow_execution_started_event_attributes)))
     return twe__run_fail(run, TWE_EDECODE, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
                          "history of run %s: event %" PRId64 " %s lacks its attributes",
                          run->info.run_id, e->event_id, twe__event_type_name(type));
-  switch (c.role) {
-    case TWE__EVENT_WORKFLOW_STARTED:
+  if (c.role == TWE__EVENT_COMMAND) return on_command_event(run, e);
+  if (c.role == TWE__EVENT_FOLLOW_UP) return twe__machine_follow_up(run, e, &c);
+  switch (type) {
+    case EV(WORKFLOW_EXECUTION_STARTED):
       if (run->started_seen)
         return twe__run_fail(run, TWE_EDECODE, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
                              "history of run %s: a second WORKFLOW_EXECUTION_STARTED "
                              "(event %" PRId64 ")",
                              run->info.run_id, e->event_id);
       return on_workflow_started(run, e);
-    case TWE__EVENT_TASK:
-      if (type == EV(WORKFLOW_TASK_COMPLETED)) {
-        run->last_completed_event_id = e->event_id;
-        run->match_point_event_id = e->event_id;
-        return 0;
-      }
-      if (type != EV(WORKFLOW_TASK_STARTED)) return 0;
+    case EV(WORKFLOW_TASK_SCHEDULED):
+    case EV(WORKFLOW_TASK_FAILED):
+    case EV(WORKFLOW_TASK_TIMED_OUT):
+      return 0;
+    case EV(WORKFLOW_TASK_COMPLETED):
+      run->last_completed_event_id = e->event_id;
+      run->match_point_event_id = e->event_id;
+      return 0;
+    case EV(WORKFLOW_TASK_STARTED):
       run->last_started_event_id = e->event_id;
       if (e->attributes_case == HATTR(WORKFLOW_TASK_STARTED) &&
           e->workflow_task_started_event_attributes) {
@@ -692,18 +428,54 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
       if ((int)events[i + 1]->event_type == EV(WORKFLOW_TASK_COMPLETED))
         return activate(run, e, true);
       return 0;
-    case TWE__EVENT_COMMAND:
-      return on_command_event(run, e);
-    case TWE__EVENT_FOLLOW_UP:
-      return on_follow_up(run, e, &c);
-    case TWE__EVENT_JOB:
-      log_ignored_once(run, e, c.feature);
+
+    case EV(WORKFLOW_EXECUTION_SIGNALED):
+      log_ignored_once(run, e, "signals are not supported yet");
       return 0;
-    case TWE__EVENT_INFO:
+    case EV(WORKFLOW_EXECUTION_CANCEL_REQUESTED):
+      log_ignored_once(run, e, "workflow cancellation is not supported yet");
       return 0;
-    case TWE__EVENT_UNKNOWN:
+    case EV(WORKFLOW_EXECUTION_UPDATE_ADMITTED):
+    case EV(WORKFLOW_EXECUTION_UPDATE_ACCEPTED):
+    case EV(WORKFLOW_EXECUTION_UPDATE_REJECTED):
+    case EV(WORKFLOW_EXECUTION_UPDATE_COMPLETED):
+      log_ignored_once(run, e, "updates are not supported yet");
+      return 0;
+    /* Results of commands the code cannot send yet (children, external
+     * signals and cancellations, Nexus): nothing can be waiting for them. */
+    case EV(START_CHILD_WORKFLOW_EXECUTION_FAILED):
+    case EV(CHILD_WORKFLOW_EXECUTION_STARTED):
+    case EV(CHILD_WORKFLOW_EXECUTION_COMPLETED):
+    case EV(CHILD_WORKFLOW_EXECUTION_FAILED):
+    case EV(CHILD_WORKFLOW_EXECUTION_CANCELED):
+    case EV(CHILD_WORKFLOW_EXECUTION_TIMED_OUT):
+    case EV(CHILD_WORKFLOW_EXECUTION_TERMINATED):
+    case EV(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED):
+    case EV(EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED):
+    case EV(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED):
+    case EV(EXTERNAL_WORKFLOW_EXECUTION_SIGNALED):
+    case EV(NEXUS_OPERATION_STARTED):
+    case EV(NEXUS_OPERATION_COMPLETED):
+    case EV(NEXUS_OPERATION_FAILED):
+    case EV(NEXUS_OPERATION_CANCELED):
+    case EV(NEXUS_OPERATION_TIMED_OUT):
+    case EV(NEXUS_OPERATION_CANCEL_REQUEST_COMPLETED):
+    case EV(NEXUS_OPERATION_CANCEL_REQUEST_FAILED):
+      log_ignored_once(run, e, "child workflows, external signals and Nexus are not supported yet");
+      return 0;
+
+    /* Nothing the code sees changes. */
+    case EV(WORKFLOW_EXECUTION_TERMINATED):
+    case EV(WORKFLOW_EXECUTION_TIMED_OUT):
+    case EV(WORKFLOW_PROPERTIES_MODIFIED_EXTERNALLY):
+    case EV(ACTIVITY_PROPERTIES_MODIFIED_EXTERNALLY):
+    case EV(WORKFLOW_EXECUTION_OPTIONS_UPDATED):
+    case EV(WORKFLOW_EXECUTION_PAUSED):
+    case EV(WORKFLOW_EXECUTION_UNPAUSED):
+      return 0;
     default:
-      log_ignored_once(run, e, "an event type this engine does not know");
+      if (!e->worker_may_ignore)
+        log_ignored_once(run, e, "an event type this engine does not know");
       return 0;
   }
 }

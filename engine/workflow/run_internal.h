@@ -1,6 +1,7 @@
-/* engine/workflow/run_internal.h — the insides of a workflow run, shared by run.c
- * (history -> activations), machines.c (the command/event state machines)
- * and workflow_api.c (the calls workflow code makes).
+/* engine/workflow/run_internal.h — the insides of a workflow run, shared by
+ * run.c (history -> activations), futures.c (futures, waits, the ready
+ * queue), machine.c and machine_<kind>.c (the state machines and the calls
+ * that create them) and workflow_api.c (the rest of the workflow calls).
  *
  * Everything a run keeps lives in its arena: the struct itself is malloc'd,
  * but futures, machines, commands, copies of payloads and failures, fiber
@@ -14,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "engine/fiber.h"
-#include "engine/workflow/machines.h"
+#include "engine/workflow/machine.h"
 #include "engine/workflow/run.h"
 #include "engine/values.h"
 #include "twe/workflow.h"
@@ -100,8 +101,8 @@ struct twe_run {
   twe__wfiber_t *current; /* the fiber running right now, else NULL */
   bool code_started;      /* the root fiber exists (or the input failed) */
 
-  /* Machines whose command no event has matched yet, oldest first. */
-  twe__machine_t *pending_head, *pending_tail;
+  /* Commands no event has matched yet, oldest first (machine.c). */
+  twe__command_t *pending_head, *pending_tail;
   size_t pending_count;
   twe__machine_index_t index;
   uint32_t seq; /* one sequence for activity and timer ids: "1", "2", ... */
@@ -146,14 +147,12 @@ int twe__run_oom(twe_run_t *run);
 /* A deep copy of msg in the run's arena (NULL when out of memory). */
 void *twe__run_copy_msg(twe_run_t *run, const ProtobufCMessage *msg);
 
-/* Appends a machine of kind for command (in the run arena) to the pending
- * queue; future may be NULL. Returns the machine or NULL (out of memory). */
-twe__machine_t *twe__run_add_command(twe_run_t *run, twe__mkind_t kind,
-                                     twe_command_pb_t *command, twe_future_t *future);
-/* Indexes m under its initiating event id, so follow-up events find it. */
-int twe__run_index_machine(twe_run_t *run, int64_t event_id, twe__machine_t *m);
-void twe__run_unindex_machine(twe_run_t *run, int64_t event_id);
-
+/* --- futures.c --- */
+/* A new unresolved future of run (arena), or NULL. */
+twe_future_t *twe__future_new(twe_run_t *run);
+/* Cancels what f waits for (twe_future_cancel). Returns 0, -ENOTSUP (its
+ * kind cannot be cancelled) or a fatal status. */
+int twe__future_cancel(twe_run_t *run, twe_future_t *f);
 /* Resolves a future: with the first payload of result (binary/null when
  * NULL or empty), or with failure. Both are copied into the run arena.
  * Fibers waiting on it become ready, in the order of resolution. Returns 0 or
@@ -167,6 +166,22 @@ int twe__run_resolve_error(twe_run_t *run, twe_future_t *f, const char *type,
 /* Suspends the current fiber until fs[0..n) satisfy mode. On the run's
  * fiber only. */
 void twe__run_wait(twe_run_t *run, twe__wait_mode_t mode, twe_future_t *const *fs, size_t n);
+/* The ready queue: push (no-op when queued), push at the front (the fiber a
+ * slice interrupted runs first), pop (NULL when empty). */
+void twe__run_ready_push(twe_run_t *run, twe__wfiber_t *w);
+void twe__run_ready_push_front(twe_run_t *run, twe__wfiber_t *w);
+twe__wfiber_t *twe__run_ready_pop(twe_run_t *run);
+
+/* --- the kinds' calls (machine_<kind>.c) --- */
+/* A timer of duration_ns (rounded up to whole ms) and its future in *out.
+ * Returns 0, -EINVAL (zero duration, the workflow ended), or the arena's
+ * error. */
+int twe__run_start_timer(twe_run_t *run, uint64_t duration_ns, twe_future_t **out);
+/* The close command once the workflow function returned: complete (with
+ * run->result) or fail (with run->failure). Set run->closed. Return 0 or a
+ * fatal status. */
+int twe__complete_workflow_command(twe_run_t *run);
+int twe__fail_workflow_command(twe_run_t *run);
 
 /* The run of wf, checking that the caller is workflow code of that run
  * running on one of its fibers; aborts with a message naming fn otherwise

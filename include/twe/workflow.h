@@ -112,6 +112,13 @@ TWE_EXPORT size_t twe_future_wait_any(twe_workflow_t *wf, twe_future_t *const *f
 /* Suspends until all of fs[0..n) are ready. Returns 0 if all succeeded, else
  * TWE_EFAILED (check each). */
 TWE_EXPORT int twe_future_wait_all(twe_workflow_t *wf, twe_future_t *const *fs, size_t n);
+/* Cancels what f waits for. A timer is cancelled at once: f fails with a
+ * CanceledError and, when the timer had started, a CANCEL_TIMER command goes
+ * out (TIMER_CANCELED in history); one cancelled before its start went out
+ * leaves no trace. A no-op once f is ready. Returns 0, -ENOTSUP for a
+ * future that cannot be cancelled yet (an activity's), or -ENOMEM (the task
+ * then fails). */
+TWE_EXPORT int twe_future_cancel(twe_workflow_t *wf, twe_future_t *f);
 /* The activity's result (binary/null for a timer) once ready and succeeded.
  * Returns 0, -EAGAIN (not ready) or TWE_EFAILED. */
 TWE_EXPORT int twe_future_result(const twe_future_t *f, twe_payload_t *out);

@@ -1,0 +1,273 @@
+/* tests/engine/hist.h — synthetic histories for the unit tests of workflow
+ * runs: events built in C, in an arena, numbered from 1, event i stamped
+ * T0 + i seconds; and a fixture to apply them to runs. Header-only (static
+ * inline), for test_run.c and test_machines.c. */
+#ifndef TWE_TESTS_ENGINE_HIST_H
+#define TWE_TESTS_ENGINE_HIST_H
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+
+#include "engine/fiber.h"
+#include "engine/registry.h"
+#include "engine/values.h"
+#include "engine/workflow/run.h"
+#include "temporal/api/enums/v1/event_type.pb-c.h"
+
+#ifndef EV
+#define EV(x) TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_##x
+#endif
+#ifndef HATTR
+#define HATTR(x) TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_##x##_EVENT_ATTRIBUTES
+#endif
+#ifndef NS
+#define NS 1000000000LL
+#endif
+#define T0 (1700000000LL * NS) /* event 1's time; event i is i seconds later */
+
+typedef struct hist {
+  twe_arena_t arena;
+  twe_event_pb_t *ev[512];
+  size_t n;
+} hist_t;
+
+static inline void *halloc(hist_t *h, size_t size) {
+  void *p = twe__arena_alloc(&h->arena, size);
+  assert_non_null(p);
+  memset(p, 0, size);
+  return p;
+}
+
+static inline char *hstr(hist_t *h, const char *s) {
+  return twe__str(&h->arena, s);
+}
+
+static inline twe_event_pb_t *add(hist_t *h, int type) {
+  assert_true(h->n < sizeof h->ev / sizeof h->ev[0]);
+  twe_event_pb_t *e = halloc(h, sizeof *e);
+  temporal__api__history__v1__history_event__init(e);
+  e->event_id = (int64_t)h->n + 1;
+  e->event_type = (Temporal__Api__Enums__V1__EventType)type;
+  Google__Protobuf__Timestamp *t = halloc(h, sizeof *t);
+  google__protobuf__timestamp__init(t);
+  int64_t ns = T0 + e->event_id * NS;
+  t->seconds = ns / NS;
+  t->nanos = (int32_t)(ns % NS);
+  e->event_time = t;
+  h->ev[h->n++] = e;
+  return e;
+}
+
+static inline twe_payloads_pb_t *json_payloads(hist_t *h, const char *json) {
+  if (!json) return NULL;
+  twe_payload_t v = {"json/plain", json, strlen(json)};
+  twe_payloads_pb_t *p;
+  /* twe__values_to_payloads does not check the JSON: bad input on purpose. */
+  assert_int_equal(twe__values_to_payloads(&h->arena, &v, 1, &p), 0);
+  return p;
+}
+
+static inline void h_started(hist_t *h, const char *type, const char *input_json) {
+  twe_event_pb_t *e = add(h, EV(WORKFLOW_EXECUTION_STARTED));
+  Temporal__Api__History__V1__WorkflowExecutionStartedEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__workflow_execution_started_event_attributes__init(a);
+  Temporal__Api__Common__V1__WorkflowType *wt = halloc(h, sizeof *wt);
+  temporal__api__common__v1__workflow_type__init(wt);
+  wt->name = hstr(h, type);
+  a->workflow_type = wt;
+  Temporal__Api__Taskqueue__V1__TaskQueue *tq = halloc(h, sizeof *tq);
+  temporal__api__taskqueue__v1__task_queue__init(tq);
+  tq->name = hstr(h, "tq");
+  a->task_queue = tq;
+  a->input = json_payloads(h, input_json);
+  a->attempt = 1;
+  a->original_execution_run_id = hstr(h, "original-run-1");
+  e->attributes_case = HATTR(WORKFLOW_EXECUTION_STARTED);
+  e->workflow_execution_started_event_attributes = a;
+}
+
+/* WORKFLOW_TASK_SCHEDULED + WORKFLOW_TASK_STARTED; returns the started id. */
+static inline int64_t h_task(hist_t *h) {
+  add(h, EV(WORKFLOW_TASK_SCHEDULED));
+  twe_event_pb_t *e = add(h, EV(WORKFLOW_TASK_STARTED));
+  Temporal__Api__History__V1__WorkflowTaskStartedEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__workflow_task_started_event_attributes__init(a);
+  a->scheduled_event_id = e->event_id - 1;
+  e->attributes_case = HATTR(WORKFLOW_TASK_STARTED);
+  e->workflow_task_started_event_attributes = a;
+  return e->event_id;
+}
+
+static inline void h_task_completed(hist_t *h) {
+  add(h, EV(WORKFLOW_TASK_COMPLETED));
+}
+
+static inline void h_task_failed(hist_t *h) {
+  add(h, EV(WORKFLOW_TASK_FAILED));
+}
+
+static inline int64_t h_act_scheduled(hist_t *h, const char *id, const char *type) {
+  twe_event_pb_t *e = add(h, EV(ACTIVITY_TASK_SCHEDULED));
+  Temporal__Api__History__V1__ActivityTaskScheduledEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__activity_task_scheduled_event_attributes__init(a);
+  a->activity_id = hstr(h, id);
+  Temporal__Api__Common__V1__ActivityType *at = halloc(h, sizeof *at);
+  temporal__api__common__v1__activity_type__init(at);
+  at->name = hstr(h, type);
+  a->activity_type = at;
+  e->attributes_case = HATTR(ACTIVITY_TASK_SCHEDULED);
+  e->activity_task_scheduled_event_attributes = a;
+  return e->event_id;
+}
+
+static inline int64_t h_act_started(hist_t *h, int64_t scheduled) {
+  twe_event_pb_t *e = add(h, EV(ACTIVITY_TASK_STARTED));
+  Temporal__Api__History__V1__ActivityTaskStartedEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__activity_task_started_event_attributes__init(a);
+  a->scheduled_event_id = scheduled;
+  e->attributes_case = HATTR(ACTIVITY_TASK_STARTED);
+  e->activity_task_started_event_attributes = a;
+  return e->event_id;
+}
+
+/* STARTED + COMPLETED with a JSON result. */
+static inline void h_act_done(hist_t *h, int64_t scheduled, const char *result_json) {
+  int64_t started = h_act_started(h, scheduled);
+  twe_event_pb_t *e = add(h, EV(ACTIVITY_TASK_COMPLETED));
+  Temporal__Api__History__V1__ActivityTaskCompletedEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__activity_task_completed_event_attributes__init(a);
+  a->scheduled_event_id = scheduled;
+  a->started_event_id = started;
+  a->result = json_payloads(h, result_json);
+  e->attributes_case = HATTR(ACTIVITY_TASK_COMPLETED);
+  e->activity_task_completed_event_attributes = a;
+}
+
+static inline twe_failure_pb_t *app_failure(hist_t *h, const char *type, const char *message,
+                                     bool non_retryable) {
+  twe_failure_pb_t *f;
+  assert_int_equal(twe__failure_new(&h->arena, type, message, non_retryable, &f), 0);
+  return f;
+}
+
+/* STARTED + FAILED with failure. */
+static inline void h_act_failed(hist_t *h, int64_t scheduled, twe_failure_pb_t *failure) {
+  int64_t started = h_act_started(h, scheduled);
+  twe_event_pb_t *e = add(h, EV(ACTIVITY_TASK_FAILED));
+  Temporal__Api__History__V1__ActivityTaskFailedEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__activity_task_failed_event_attributes__init(a);
+  a->scheduled_event_id = scheduled;
+  a->started_event_id = started;
+  a->failure = failure;
+  e->attributes_case = HATTR(ACTIVITY_TASK_FAILED);
+  e->activity_task_failed_event_attributes = a;
+}
+
+static inline int64_t h_timer_started(hist_t *h, const char *id) {
+  twe_event_pb_t *e = add(h, EV(TIMER_STARTED));
+  Temporal__Api__History__V1__TimerStartedEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__timer_started_event_attributes__init(a);
+  a->timer_id = hstr(h, id);
+  e->attributes_case = HATTR(TIMER_STARTED);
+  e->timer_started_event_attributes = a;
+  return e->event_id;
+}
+
+static inline void h_timer_fired(hist_t *h, int64_t started, const char *id) {
+  twe_event_pb_t *e = add(h, EV(TIMER_FIRED));
+  Temporal__Api__History__V1__TimerFiredEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__timer_fired_event_attributes__init(a);
+  a->timer_id = hstr(h, id);
+  a->started_event_id = started;
+  e->attributes_case = HATTR(TIMER_FIRED);
+  e->timer_fired_event_attributes = a;
+}
+
+static inline void h_workflow_completed(hist_t *h) {
+  twe_event_pb_t *e = add(h, EV(WORKFLOW_EXECUTION_COMPLETED));
+  Temporal__Api__History__V1__WorkflowExecutionCompletedEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__workflow_execution_completed_event_attributes__init(a);
+  e->attributes_case = HATTR(WORKFLOW_EXECUTION_COMPLETED);
+  e->workflow_execution_completed_event_attributes = a;
+}
+
+static inline void h_workflow_failed(hist_t *h) {
+  twe_event_pb_t *e = add(h, EV(WORKFLOW_EXECUTION_FAILED));
+  Temporal__Api__History__V1__WorkflowExecutionFailedEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__workflow_execution_failed_event_attributes__init(a);
+  e->attributes_case = HATTR(WORKFLOW_EXECUTION_FAILED);
+  e->workflow_execution_failed_event_attributes = a;
+}
+
+static inline void h_act_timed_out(hist_t *h, int64_t scheduled, int64_t started) {
+  twe_event_pb_t *e = add(h, EV(ACTIVITY_TASK_TIMED_OUT));
+  Temporal__Api__History__V1__ActivityTaskTimedOutEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__activity_task_timed_out_event_attributes__init(a);
+  a->scheduled_event_id = scheduled;
+  a->started_event_id = started;
+  e->attributes_case = HATTR(ACTIVITY_TASK_TIMED_OUT);
+  e->activity_task_timed_out_event_attributes = a;
+}
+
+static inline void h_timer_canceled(hist_t *h, int64_t started, const char *id) {
+  twe_event_pb_t *e = add(h, EV(TIMER_CANCELED));
+  Temporal__Api__History__V1__TimerCanceledEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__timer_canceled_event_attributes__init(a);
+  a->timer_id = hstr(h, id);
+  a->started_event_id = started;
+  e->attributes_case = HATTR(TIMER_CANCELED);
+  e->timer_canceled_event_attributes = a;
+}
+
+/* --- a fixture: a registry, fibers, a history, a run ----------------------------- */
+
+typedef struct fixture {
+  twe_registry_t reg;
+  twe_fiber_pool_t *pool;
+  twe_run_env_t env;
+  hist_t h;
+  twe_arena_t out_arena;
+  twe_run_outcome_t out;
+  twe_run_t *run;
+} fixture_t;
+
+/* An empty fixture: register the workflows, then build the history. */
+static inline fixture_t *fixture_open(void) {
+  fixture_t *fx = calloc(1, sizeof *fx);
+  assert_non_null(fx);
+  twe__registry_init(&fx->reg);
+  assert_int_equal(twe__fiber_pool_create(0, &fx->pool), 0);
+  fx->env = (twe_run_env_t){"default", "tq", &fx->reg, fx->pool};
+  twe__arena_init(&fx->h.arena, 0);
+  twe__arena_init(&fx->out_arena, 0);
+  return fx;
+}
+
+static inline void fixture_close(fixture_t *fx) {
+  twe__run_destroy(fx->run);
+  twe_fiber_pool_stats_t st;
+  twe__fiber_pool_stats(fx->pool, &st);
+  assert_int_equal(st.stacks_in_use, 0); /* destroy gave every stack back */
+  twe__fiber_pool_destroy(fx->pool);
+  twe__registry_destroy(&fx->reg);
+  twe__arena_destroy(&fx->h.arena);
+  twe__arena_destroy(&fx->out_arena);
+  free(fx);
+}
+
+/* A new run "wf-1" / "run-1" of the fixture (not fx->run: the caller keeps it). */
+static inline twe_run_t *new_run(fixture_t *fx) {
+  twe_run_t *run = NULL;
+  assert_int_equal(twe__run_create(&fx->env, "wf-1", "run-1", &run), 0);
+  assert_int_equal(twe__run_next_event_id(run), 1);
+  return run;
+}
+
+#endif /* TWE_TESTS_ENGINE_HIST_H */

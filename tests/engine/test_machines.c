@@ -1,0 +1,395 @@
+/* tests/engine/test_machines.c — every row of every state machine kind,
+ * driven from synthetic histories: live (the task answered, then the next
+ * events applied to the cached run) and replayed (a whole history at
+ * once). The last test prints the rows no test reached and fails when there
+ * are any (built with TWE_MACHINE_COVERAGE, as scripts/test does; skipped
+ * otherwise). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine/fiber.h"
+#include "engine/registry.h"
+#include "engine/values.h"
+#include "engine/workflow/machine.h"
+#include "engine/workflow/run.h"
+#include "tests/engine/hist.h"
+#include "twe/error.h"
+#include "twe/workflow.h"
+
+#define CMD(x) TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_##x
+
+/* --- workflows ---------------------------------------------------------------------- */
+
+static const twe_activity_options_t opts = {.start_to_close_timeout_ns = 10 * NS};
+
+/* Runs activity A: completes with its result, or fails with its error. */
+static void wf_act(twe_workflow_t *wf, void *user) {
+  (void)user;
+  twe_payload_t result;
+  twe_error_info_t err;
+  if (twe_workflow_execute_activity(wf, "A", &opts, NULL, 0, &result, &err) == 0)
+    twe_workflow_complete(wf, &result);
+  else
+    twe_workflow_fail(wf, &err);
+}
+
+/* Sleeps 1 s. */
+static void wf_sleep(twe_workflow_t *wf, void *user) {
+  (void)user;
+  assert_int_equal(twe_workflow_sleep(wf, NS), 0);
+}
+
+/* What the cancelled timer's future said: the wait's return and the error. */
+static int cancel_wait_rc;
+static char cancel_error_type[64];
+
+static void record_cancel(twe_workflow_t *wf, twe_future_t *t) {
+  cancel_wait_rc = twe_future_wait(wf, t);
+  twe_error_info_t e;
+  assert_int_equal(twe_future_error(t, &e), 0);
+  snprintf(cancel_error_type, sizeof cancel_error_type, "%s", e.type);
+}
+
+/* Starts a timer and cancels it at once: nothing goes out for it. */
+static void wf_cancel_early(twe_workflow_t *wf, void *user) {
+  (void)user;
+  twe_future_t *t;
+  assert_int_equal(twe_workflow_start_timer(wf, 60 * NS, &t), 0);
+  assert_int_equal(twe_future_cancel(wf, t), 0);
+  record_cancel(wf, t);
+  assert_int_equal(twe_future_cancel(wf, t), 0); /* again: a no-op */
+}
+
+/* Starts a 60 s timer, runs activity A, then cancels the timer. */
+static void wf_cancel_later(twe_workflow_t *wf, void *user) {
+  (void)user;
+  twe_future_t *t;
+  assert_int_equal(twe_workflow_start_timer(wf, 60 * NS, &t), 0);
+  assert_int_equal(twe_workflow_execute_activity(wf, "A", &opts, NULL, 0, NULL, NULL), 0);
+  assert_int_equal(twe_future_cancel(wf, t), 0);
+  record_cancel(wf, t);
+}
+
+/* Activities cannot be cancelled yet: the call says so. */
+static int activity_cancel_rc;
+static void wf_cancel_activity(twe_workflow_t *wf, void *user) {
+  (void)user;
+  twe_future_t *f;
+  assert_int_equal(twe_workflow_start_activity(wf, "A", &opts, NULL, 0, &f), 0);
+  activity_cancel_rc = twe_future_cancel(wf, f);
+}
+
+/* --- fixture ------------------------------------------------------------------------ */
+
+static int setup(void **state) {
+  fixture_t *fx = fixture_open();
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "Act", wf_act, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "Sleep", wf_sleep, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "CancelEarly", wf_cancel_early, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "CancelLater", wf_cancel_later, NULL), 0);
+  assert_int_equal(
+      twe__registry_add_workflow(&fx->reg, "CancelActivity", wf_cancel_activity, NULL), 0);
+  cancel_wait_rc = 0;
+  cancel_error_type[0] = 0;
+  *state = fx;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture_close(*state);
+  return 0;
+}
+
+/* Applies events [from, to) (0-based indexes) to fx->run. */
+static int apply(fixture_t *fx, size_t from, size_t to) {
+  return twe__run_apply(fx->run, fx->h.ev + from, to - from, &fx->out_arena, &fx->out);
+}
+
+static void assert_commands(const twe_run_outcome_t *out, size_t n, ...) {
+  assert_int_equal(out->status, 0);
+  assert_int_equal(out->n_commands, n);
+  va_list ap;
+  va_start(ap, n);
+  for (size_t i = 0; i < n; i++) assert_int_equal(out->commands[i]->command_type, va_arg(ap, int));
+  va_end(ap);
+}
+
+/* --- activity, complete and fail ---------------------------------------------------- */
+
+static void test_activity_live_completes(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "Act", NULL);                   /* 1 */
+  h_task(h);                                   /* 2, 3 */
+  h_task_completed(h);                         /* 4 */
+  int64_t s = h_act_scheduled(h, "1", "A");    /* 5 */
+  h_act_done(h, s, "\"ok\"");                  /* 6, 7 */
+  h_task(h);                                   /* 8, 9 */
+  h_task_completed(h);                         /* 10 */
+  h_workflow_completed(h);                     /* 11 */
+  fx->run = new_run(fx);
+  /* CREATED --SENT--> SCHEDULE_SENT */
+  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_commands(&fx->out, 1, CMD(SCHEDULE_ACTIVITY_TASK));
+  /* SCHEDULE_SENT --SCHEDULED--> SCHEDULED --STARTED--> --COMPLETED-->; the
+   * complete machine: CREATED --SENT--> COMMAND_SENT */
+  assert_int_equal(apply(fx, 3, 9), 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+  assert_true(fx->out.closes_workflow);
+  /* COMMAND_SENT --WORKFLOW_EXECUTION_COMPLETED--> COMPLETED */
+  assert_int_equal(apply(fx, 9, 11), 0);
+  assert_true(fx->out.replay_only);
+}
+
+static void test_activity_replay_fails(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "Act", NULL);
+  h_task(h);
+  h_task_completed(h);
+  int64_t s = h_act_scheduled(h, "1", "A");
+  h_act_failed(h, s, app_failure(h, "Oops", "it broke", true));
+  h_task(h);
+  h_task_completed(h);
+  h_workflow_failed(h);
+  /* The whole history at once: CREATED --SCHEDULED--> (replay), STARTED
+   * --FAILED-->, and the fail machine's CREATED --FAILED--> FAILED. */
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_true(fx->out.replay_only);
+  twe_run_outcome_t check;
+  assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
+}
+
+static void test_fail_workflow_live(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "Act", NULL);
+  h_task(h);
+  h_task_completed(h);
+  int64_t s = h_act_scheduled(h, "1", "A");
+  h_act_failed(h, s, app_failure(h, "Oops", "it broke", true)); /* 6, 7 */
+  h_task(h);                                                     /* 8, 9 */
+  h_task_completed(h);                                           /* 10 */
+  h_workflow_failed(h);                                          /* 11 */
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, 9), 0);
+  assert_commands(&fx->out, 1, CMD(FAIL_WORKFLOW_EXECUTION));
+  assert_string_equal(
+      fx->out.commands[0]->fail_workflow_execution_command_attributes->failure->message,
+      "it broke");
+  /* COMMAND_SENT --WORKFLOW_EXECUTION_FAILED--> FAILED */
+  assert_int_equal(apply(fx, 9, 11), 0);
+}
+
+/* A timeout before the activity started, and one after. */
+static void timed_out(void **state, bool started) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "Act", NULL);
+  h_task(h);
+  h_task_completed(h);
+  int64_t s = h_act_scheduled(h, "1", "A");
+  int64_t st = started ? h_act_started(h, s) : 0;
+  h_act_timed_out(h, s, st);
+  h_task(h);
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_commands(&fx->out, 1, CMD(FAIL_WORKFLOW_EXECUTION));
+  assert_string_equal(
+      fx->out.commands[0]->fail_workflow_execution_command_attributes->failure->message,
+      "activity timed out");
+}
+
+static void test_activity_timed_out_scheduled(void **state) {
+  timed_out(state, false);
+}
+
+static void test_activity_timed_out_started(void **state) {
+  timed_out(state, true);
+}
+
+/* A TIMED_OUT for an activity that is done is no row's input. */
+static void test_activity_event_after_end_is_nondeterminism(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "Act", NULL);
+  h_task(h);
+  h_task_completed(h);
+  int64_t s = h_act_scheduled(h, "1", "A");
+  int64_t st = h_act_started(h, s);
+  h_act_timed_out(h, s, st);
+  h_act_timed_out(h, s, st);
+  h_task(h);
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, h->n), TWE_ENONDETERMINISM);
+  /* The first timeout resolved the machine and took it out of the index. */
+  assert_non_null(strstr(fx->out.message, "history event 8 ACTIVITY_TASK_TIMED_OUT refers to "
+                                          "scheduled event 5, which is not an open activity"));
+}
+
+static void test_activity_cannot_be_cancelled_yet(void **state) {
+  fixture_t *fx = *state;
+  h_started(&fx->h, "CancelActivity", NULL);
+  h_task(&fx->h);
+  fx->run = new_run(fx);
+  activity_cancel_rc = 0;
+  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_int_equal(activity_cancel_rc, -ENOTSUP);
+}
+
+/* --- timer ---------------------------------------------------------------------------- */
+
+static void test_timer_live_fires(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "Sleep", NULL);               /* 1 */
+  h_task(h);                                 /* 2, 3 */
+  h_task_completed(h);                       /* 4 */
+  int64_t t = h_timer_started(h, "1");       /* 5 */
+  h_timer_fired(h, t, "1");                  /* 6 */
+  h_task(h);                                 /* 7, 8 */
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, 3), 0); /* CREATED --SENT--> START_SENT */
+  assert_commands(&fx->out, 1, CMD(START_TIMER));
+  const Temporal__Api__Command__V1__StartTimerCommandAttributes *a =
+      fx->out.commands[0]->start_timer_command_attributes;
+  assert_string_equal(a->timer_id, "1");
+  assert_int_equal(a->start_to_fire_timeout->seconds, 1);
+  /* START_SENT --TIMER_STARTED--> STARTED --TIMER_FIRED--> FIRED */
+  assert_int_equal(apply(fx, 3, 8), 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+}
+
+static void test_timer_replay_fires(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "Sleep", NULL);
+  h_task(h);
+  h_task_completed(h);
+  int64_t t = h_timer_started(h, "1");
+  h_timer_fired(h, t, "1");
+  h_task(h);
+  fx->run = new_run(fx);
+  /* CREATED --TIMER_STARTED--> STARTED (replay) */
+  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+}
+
+static void test_timer_cancel_before_sent(void **state) {
+  fixture_t *fx = *state;
+  h_started(&fx->h, "CancelEarly", NULL);
+  h_task(&fx->h);
+  fx->run = new_run(fx);
+  /* CREATED --CANCEL--> CANCELED: the start is dropped, only the end goes. */
+  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+  assert_int_equal(cancel_wait_rc, TWE_EFAILED);
+  assert_string_equal(cancel_error_type, "CanceledError");
+}
+
+/* The CancelLater history up to its second task: events 1..10. */
+static void cancel_later_history(hist_t *h) {
+  h_started(h, "CancelLater", NULL);         /* 1 */
+  h_task(h);                                 /* 2, 3 */
+  h_task_completed(h);                       /* 4 */
+  int64_t t = h_timer_started(h, "1");       /* 5 */
+  int64_t s = h_act_scheduled(h, "2", "A");  /* 6 */
+  h_act_done(h, s, "1");                     /* 7, 8 */
+  h_task(h);                                 /* 9, 10 */
+  h_task_completed(h);                       /* 11 */
+  h_timer_canceled(h, t, "1");               /* 12 */
+  h_workflow_completed(h);                   /* 13 */
+}
+
+static void test_timer_cancel_live(void **state) {
+  fixture_t *fx = *state;
+  cancel_later_history(&fx->h);
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_commands(&fx->out, 2, CMD(START_TIMER), CMD(SCHEDULE_ACTIVITY_TASK));
+  /* STARTED --CANCEL--> CANCEL_CREATED --SENT--> CANCEL_SENT */
+  assert_int_equal(apply(fx, 3, 10), 0);
+  assert_commands(&fx->out, 2, CMD(CANCEL_TIMER), CMD(COMPLETE_WORKFLOW_EXECUTION));
+  assert_string_equal(fx->out.commands[0]->cancel_timer_command_attributes->timer_id, "1");
+  assert_int_equal(cancel_wait_rc, TWE_EFAILED);
+  assert_string_equal(cancel_error_type, "CanceledError");
+  /* CANCEL_SENT --TIMER_CANCELED--> CANCELED, then the completion. */
+  assert_int_equal(apply(fx, 10, 13), 0);
+  assert_true(fx->out.replay_only);
+}
+
+static void test_timer_cancel_replay(void **state) {
+  fixture_t *fx = *state;
+  cancel_later_history(&fx->h);
+  fx->run = new_run(fx);
+  /* CANCEL_CREATED --TIMER_CANCELED--> CANCELED (replay) */
+  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_true(fx->out.replay_only);
+  twe_run_outcome_t check;
+  assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
+}
+
+/* A history whose timer fired where the code cancels it: the code's
+ * CANCEL_TIMER finds the completion's event instead. */
+static void test_timer_cancel_missing_is_nondeterminism(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "CancelLater", NULL);
+  h_task(h);
+  h_task_completed(h);
+  h_timer_started(h, "1");
+  int64_t s = h_act_scheduled(h, "2", "A");
+  h_act_done(h, s, "1");
+  h_task(h);
+  h_task_completed(h);
+  h_workflow_completed(h); /* 12: no TIMER_CANCELED */
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, h->n), TWE_ENONDETERMINISM);
+  assert_non_null(strstr(fx->out.message,
+                         "history event 12 WORKFLOW_EXECUTION_COMPLETED does not match the "
+                         "command the code produced: CANCEL_TIMER (timer id \"1\")"));
+}
+
+/* --- coverage ------------------------------------------------------------------------- */
+
+static void test_every_row_reached(void **state) {
+  (void)state;
+  int n = twe__machine_rows_unreached(stderr);
+  if (n == -ENOTSUP) {
+    fprintf(stderr, "built without TWE_MACHINE_COVERAGE: rows not counted\n");
+    skip();
+  }
+  if (n > 0) fprintf(stderr, "%d row(s) above were reached by no test\n", n);
+  assert_int_equal(n, 0);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      T(test_activity_live_completes),
+      T(test_activity_replay_fails),
+      T(test_fail_workflow_live),
+      T(test_activity_timed_out_scheduled),
+      T(test_activity_timed_out_started),
+      T(test_activity_event_after_end_is_nondeterminism),
+      T(test_activity_cannot_be_cancelled_yet),
+      T(test_timer_live_fires),
+      T(test_timer_replay_fires),
+      T(test_timer_cancel_before_sent),
+      T(test_timer_cancel_live),
+      T(test_timer_cancel_replay),
+      T(test_timer_cancel_missing_is_nondeterminism),
+      /* Last: after every other test ran its rows. */
+      cmocka_unit_test(test_every_row_reached),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,7 +1,9 @@
 /* engine/workflow/futures.c — futures and the fibers that wait on them:
  * resolution (a machine's outcome copied into the run), the ready queue the
  * activation runs fibers from, waits, and the twe_future_* calls
- * (include/twe/workflow.h).
+ * (include/twe/workflow.h), and waiting on a condition
+ * (twe_workflow_wait_condition: the fiber looks at its predicate each time
+ * the scheduler rechecks it, run.c).
  *
  * Order: a resolution makes the fibers whose wait it ends ready, in their
  * creation order; across resolutions, in the order of resolution. The
@@ -59,6 +61,10 @@ static bool wait_satisfied(twe__wfiber_t *w) {
       /* Futures never become unready: the index only moves forward. */
       while (w->wait_next < w->wait_n && w->wait_fs[w->wait_next]->ready) w->wait_next++;
       return w->wait_next == w->wait_n;
+    case TWE__WAIT_CONDITION:
+      /* Only its timeout wakes it here; the predicate is rechecked by the
+       * scheduler. */
+      return w->wait_n && w->wait_fs[0]->ready;
     default:
       return true;
   }
@@ -75,6 +81,17 @@ static void wake(twe_run_t *run) {
   }
 }
 
+/* Yields until whoever queues w (wake, or a condition recheck) has
+ * cleared its wait_mode: the scheduler resumes a fiber only from the ready
+ * queue. */
+static void suspend(twe__wfiber_t *w) {
+  while (w->wait_mode != TWE__WAIT_NONE) {
+    int depth = twe__watch_depth_save();
+    twe__fiber_yield();
+    twe__watch_depth_restore(depth);
+  }
+}
+
 void twe__run_wait(twe_run_t *run, twe__wait_mode_t mode, twe_future_t *const *fs, size_t n) {
   twe__wfiber_t *w = run->current;
   w->wait_mode = mode;
@@ -85,12 +102,48 @@ void twe__run_wait(twe_run_t *run, twe__wait_mode_t mode, twe_future_t *const *f
     w->wait_mode = TWE__WAIT_NONE;
     return;
   }
-  /* wake() clears wait_mode when it queues us; the scheduler resumes a
-   * fiber only from the ready queue. */
-  while (w->wait_mode != TWE__WAIT_NONE) {
-    int depth = twe__watch_depth_save();
-    twe__fiber_yield();
-    twe__watch_depth_restore(depth);
+  suspend(w);
+}
+
+/* The predicate is the workflow's own code, called from inside an API
+ * call: run it as user code (outside the call's nesting), so the watchdog
+ * may stop a predicate that spins like any other workflow code. */
+static bool evaluate(twe_workflow_t *wf, twe_condition_fn cond, void *arg) {
+  int depth = twe__watch_depth_save();
+  twe__watch_depth_restore(0);
+  twe__watch_user_enter();
+  bool ok = cond(wf, arg);
+  twe__watch_user_leave();
+  twe__watch_depth_restore(depth);
+  return ok;
+}
+
+int twe_workflow_wait_condition(twe_workflow_t *wf, twe_condition_fn cond, void *arg,
+                                uint64_t timeout_ns) {
+  TWE__WATCH_API_GUARD();
+  twe_run_t *run = twe__run_of(wf, __func__);
+  if (!cond) return -EINVAL;
+  if (evaluate(wf, cond, arg)) return 0;
+  twe_future_t *timer = NULL;
+  if (timeout_ns) {
+    int rc = twe__run_start_timer(run, timeout_ns, &timer);
+    if (rc < 0) return rc;
+  }
+  twe__wfiber_t *w = run->current;
+  for (;;) {
+    /* Queued by a recheck and still false, nothing else done: say so, so
+     * the activation can end (run.c, recheck_conditions). */
+    if (w->rechecking) w->recheck_idle = true;
+    w->wait_mode = TWE__WAIT_CONDITION;
+    w->wait_fs = timer ? &timer : NULL;
+    w->wait_n = timer ? 1 : 0;
+    suspend(w);
+    /* The condition first: true wins over a timer that fired meanwhile. */
+    if (evaluate(wf, cond, arg)) {
+      if (timer) twe__future_cancel(run, timer);
+      return 0;
+    }
+    if (timer && timer->ready) return -ETIMEDOUT;
   }
 }
 

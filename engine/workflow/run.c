@@ -6,8 +6,11 @@
  *
  * Scheduling: fibers run from a FIFO ready queue (futures.c); a future's
  * resolution makes the fibers whose wait it ends ready, in resolution
- * order. An activation runs until the queue is empty. Only the root fiber
- * (the workflow function) exists so far; its return closes the workflow.
+ * order. The root fiber runs the workflow function, and its return closes
+ * the workflow; signal handlers run on fibers of their own (signals.c). An
+ * activation runs until the queue is empty and no fiber waiting on a
+ * condition finds it true any more: when the queue drains after any fiber
+ * ran, each condition waiter is queued to look at its predicate again.
  *
  * Slices: the watchdog may end a task's time slice (engine/watchdog.h)
  * while the fiber runs (switched out at a safe point), between fibers or
@@ -118,6 +121,7 @@ static char *run_strdup(twe_run_t *run, const char *s) {
 
 /* The complete or fail command, once the workflow function returned. */
 static int close_command(twe_run_t *run) {
+  twe__signals_report_unhandled(run);
   return run->failure ? twe__fail_workflow_command(run) : twe__complete_workflow_command(run);
 }
 
@@ -147,41 +151,58 @@ twe_run_t *twe__run_of(twe_workflow_t *wf, const char *fn) {
   return run;
 }
 
-static void root_main(void *arg) {
+static void fiber_main(void *arg) {
   twe__wfiber_t *w = arg;
-  twe_run_t *run = w->run;
   /* From here to the return, the watchdog may abandon this fiber at any
    * safe instruction (engine/watchdog.h). */
   twe__watch_user_enter();
-  run->registered->fn(&run->wf, run->registered->user);
+  w->body(w);
   twe__watch_user_leave();
+}
+
+int twe__run_spawn(twe_run_t *run, void (*body)(twe__wfiber_t *w), void *arg) {
+  twe__wfiber_t *w = twe__arena_alloc(&run->arena, sizeof *w);
+  if (!w) return twe__run_oom(run);
+  memset(w, 0, sizeof *w);
+  w->run = run;
+  w->body = body;
+  w->body_arg = arg;
+  int rc = twe__fiber_create(run->env.fibers, fiber_main, w, &w->fiber);
+  if (rc < 0)
+    return twe__run_fail(run, rc, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
+                         "workflow run %s: cannot create a fiber: %s", run->info.run_id,
+                         twe_strerror(rc));
+  /* Creation order: wake() and the condition rechecks go by it. */
+  if (run->all_fibers_tail)
+    run->all_fibers_tail->next_all = w;
+  else
+    run->all_fibers = w;
+  run->all_fibers_tail = w;
+  twe__run_ready_push(run, w);
+  return 0;
+}
+
+static void root_body(twe__wfiber_t *w) {
+  twe_run_t *run = w->run;
+  run->registered->fn(&run->wf, run->registered->user);
 }
 
 static int start_code(twe_run_t *run) {
   run->code_started = true;
   if (run->input_error) return input_failure_command(run);
-  twe__wfiber_t *w = twe__arena_alloc(&run->arena, sizeof *w);
-  if (!w) return twe__run_oom(run);
-  memset(w, 0, sizeof *w);
-  w->run = run;
-  w->root = true;
-  int rc = twe__fiber_create(run->env.fibers, root_main, w, &w->fiber);
-  if (rc < 0)
-    return twe__run_fail(run, rc, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
-                         "workflow run %s: cannot create a fiber: %s", run->info.run_id,
-                         twe_strerror(rc));
-  w->next_all = run->all_fibers;
-  run->all_fibers = w;
-  twe__run_ready_push(run, w);
-  return 0;
+  int rc = twe__run_spawn(run, root_body, NULL);
+  if (rc == 0) run->all_fibers_tail->root = true;
+  return rc;
 }
 
 static void fiber_finished(twe_run_t *run, twe__wfiber_t *w) {
   twe__fiber_destroy(w->fiber);
   w->fiber = NULL;
-  for (twe__wfiber_t **p = &run->all_fibers; *p; p = &(*p)->next_all)
+  twe__wfiber_t *prev = NULL;
+  for (twe__wfiber_t **p = &run->all_fibers; *p; prev = *p, p = &(*p)->next_all)
     if (*p == w) {
       *p = w->next_all;
+      if (run->all_fibers_tail == w) run->all_fibers_tail = prev;
       break;
     }
 }
@@ -209,12 +230,32 @@ static int preempted(twe_run_t *run, twe__watched_t *watch) {
 /* Runs ready fibers until every one is blocked or finished, or the slice
  * ends (TWE__RUN_SLICED: the fiber that was running goes back to the front
  * of the queue, so it runs first when the activation resumes). */
+/* The ready queue is empty: queues every fiber waiting on a condition to
+ * look at its predicate again, if any fiber ran since the last time (one
+ * whose look found its predicate false and changed nothing does not
+ * count). Returns whether it queued any. */
+static bool recheck_conditions(twe_run_t *run) {
+  if (!run->cond_changed) return false;
+  run->cond_changed = false;
+  bool any = false;
+  for (twe__wfiber_t *w = run->all_fibers; w; w = w->next_all) {
+    if (w->wait_mode != TWE__WAIT_CONDITION || w->in_ready) continue;
+    w->wait_mode = TWE__WAIT_NONE;
+    w->rechecking = true;
+    twe__run_ready_push(run, w);
+    any = true;
+  }
+  return any;
+}
+
 static int activation_run(twe_run_t *run) {
   twe__wfiber_t *w;
   /* Re-read after each fiber: a fiber switched out at a slice's end may be
    * resumed by another thread (a replacement after a retirement). */
   twe__watched_t *watch = twe__watch_self();
-  while (run->status == 0 && !run->closed && (w = twe__run_ready_pop(run))) {
+  while (run->status == 0 && !run->closed &&
+         ((w = twe__run_ready_pop(run)) || (recheck_conditions(run) &&
+                                            (w = twe__run_ready_pop(run))))) {
     if (twe__watch_preempt_due(watch)) return preempted(run, watch);
     if (twe__watch_yield_due(watch)) {
       twe__run_ready_push_front(run, w);
@@ -230,13 +271,13 @@ static int activation_run(twe_run_t *run) {
       fiber_finished(run, w);
       return preempted(run, watch);
     }
-    if (more) {
-      if (twe__watch_take_sliced(watch)) {
-        twe__run_ready_push_front(run, w);
-        return TWE__RUN_SLICED;
-      }
-      continue;
+    if (more && twe__watch_take_sliced(watch)) {
+      twe__run_ready_push_front(run, w);
+      return TWE__RUN_SLICED;
     }
+    if (!w->recheck_idle) run->cond_changed = true;
+    w->rechecking = w->recheck_idle = false;
+    if (more) continue;
     bool root = w->root;
     fiber_finished(run, w);
     if (root && run->status == 0) close_command(run);
@@ -252,6 +293,7 @@ static int activate(twe_run_t *run, const twe_event_pb_t *started, bool replayin
   run->replaying = replaying;
   if (run->closed) return 0; /* nothing runs after the workflow's end */
   if (!run->code_started && (rc = start_code(run)) < 0) return rc;
+  run->cond_changed = true;
   return activation_run(run);
 }
 
@@ -430,8 +472,12 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
       return 0;
 
     case EV(WORKFLOW_EXECUTION_SIGNALED):
-      log_ignored_once(run, e, "signals are not supported yet");
-      return 0;
+      if (e->attributes_case != HATTR(WORKFLOW_EXECUTION_SIGNALED) ||
+          !e->workflow_execution_signaled_event_attributes)
+        return twe__run_fail(run, TWE_EDECODE, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
+                             "history of run %s: event %" PRId64 " %s lacks its attributes",
+                             run->info.run_id, e->event_id, twe__event_type_name(type));
+      return twe__signals_on_event(run, e);
     case EV(WORKFLOW_EXECUTION_CANCEL_REQUESTED):
       log_ignored_once(run, e, "workflow cancellation is not supported yet");
       return 0;

@@ -40,21 +40,52 @@ struct twe_future {
 
 /* What a suspended fiber waits for: any or all of fs[0..n). fs is the
  * caller's array (on the suspended fiber's own stack, which stays put). */
-typedef enum twe__wait_mode { TWE__WAIT_NONE, TWE__WAIT_ANY, TWE__WAIT_ALL } twe__wait_mode_t;
+/* TWE__WAIT_CONDITION: a predicate (twe_workflow_wait_condition) that the
+ * fiber itself re-evaluates when the scheduler rechecks it, plus an
+ * optional timer future in fs[0] whose resolution wakes it. */
+typedef enum twe__wait_mode {
+  TWE__WAIT_NONE,
+  TWE__WAIT_ANY,
+  TWE__WAIT_ALL,
+  TWE__WAIT_CONDITION
+} twe__wait_mode_t;
 
-/* One coroutine of the run. */
-typedef struct twe__wfiber {
+/* One coroutine of the run: the workflow function (root) or a handler. */
+typedef struct twe__wfiber twe__wfiber_t;
+struct twe__wfiber {
   twe_run_t *run;
   twe_fiber_t *fiber; /* NULL once finished and returned to the pool */
   bool root;          /* runs the workflow function */
   bool in_ready;      /* queued in run->ready */
+  /* What it runs (user code, between twe__watch_user_enter and _leave). */
+  void (*body)(twe__wfiber_t *w);
+  void *body_arg;
+  /* TWE__WAIT_CONDITION: queued by the scheduler to look at its predicate
+   * again; set by the fiber when it did, found it false and changed
+   * nothing. */
+  bool rechecking, recheck_idle;
   twe__wait_mode_t wait_mode;
   twe_future_t *const *wait_fs;
   size_t wait_n;
   size_t wait_next; /* TWE__WAIT_ALL: fs before this index are ready */
   struct twe__wfiber *next_ready;
   struct twe__wfiber *next_all; /* every live fiber, in creation order */
-} twe__wfiber_t;
+};
+
+/* Signals (signals.c): handlers by name, and signals no handler took yet. */
+typedef struct twe__signal_handler {
+  const char *name; /* NULL: the catch-all */
+  twe_signal_fn fn;
+  void *user;
+  struct twe__signal_handler *next;
+} twe__signal_handler_t;
+
+typedef struct twe__signal {
+  twe_signal_t pub;
+  twe_signal_fn fn; /* the handler it was given to */
+  void *user;
+  struct twe__signal *next;
+} twe__signal_t;
 
 /* Open machines by their initiating event id (scheduled / started event).
  * Linear probing with backward-shift deletion; slots in the run arena. */
@@ -96,10 +127,17 @@ struct twe_run {
   uint64_t rng[4];
 
   /* Fibers. */
-  twe__wfiber_t *all_fibers;
+  twe__wfiber_t *all_fibers, *all_fibers_tail;
   twe__wfiber_t *ready_head, *ready_tail;
   twe__wfiber_t *current; /* the fiber running right now, else NULL */
   bool code_started;      /* the root fiber exists (or the input failed) */
+  /* A fiber ran since the last time condition waiters were rechecked. */
+  bool cond_changed;
+
+  /* Signals. */
+  twe__signal_handler_t *signal_handlers;
+  twe__signal_t *signals_head, *signals_tail; /* buffered: no handler yet */
+  uint64_t signals_received;
 
   /* Commands no event has matched yet, oldest first (machine.c). */
   twe__command_t *pending_head, *pending_tail;
@@ -171,6 +209,19 @@ void twe__run_wait(twe_run_t *run, twe__wait_mode_t mode, twe_future_t *const *f
 void twe__run_ready_push(twe_run_t *run, twe__wfiber_t *w);
 void twe__run_ready_push_front(twe_run_t *run, twe__wfiber_t *w);
 twe__wfiber_t *twe__run_ready_pop(twe_run_t *run);
+
+/* --- run.c --- */
+/* A new coroutine that runs body(w) (w->body_arg = arg), queued ready.
+ * Returns 0 or a fatal status. */
+int twe__run_spawn(twe_run_t *run, void (*body)(twe__wfiber_t *w), void *arg);
+
+/* --- signals.c --- */
+/* A WORKFLOW_EXECUTION_SIGNALED event: buffered, and handed to its handler
+ * if there is one. Returns 0 or a fatal status. */
+int twe__signals_on_event(twe_run_t *run, const twe_event_pb_t *e);
+/* The workflow ends: one warning line naming the signals no handler took
+ * (not while replaying: the live run said it). */
+void twe__signals_report_unhandled(twe_run_t *run);
 
 /* --- the kinds' calls (machine_<kind>.c) --- */
 /* A timer of duration_ns (rounded up to whole ms) and its future in *out.

@@ -139,6 +139,52 @@ TWE_EXPORT int twe_workflow_execute_activity(twe_workflow_t *wf, const char *typ
  * negative errno from start_timer. */
 TWE_EXPORT int twe_workflow_sleep(twe_workflow_t *wf, uint64_t duration_ns);
 
+/* --- signals -------------------------------------------------------------- */
+/* A signal as its handler sees it. Everything lives in the run's arena. */
+typedef struct twe_signal {
+  const char *name;
+  const twe_payload_t *args; /* the signal's input, one value per argument */
+  size_t nargs;
+  /* Non-NULL when an argument claims json/plain but is not JSON: what is
+   * wrong with it (args still hold the bytes as sent). The handler decides
+   * what to do; the workflow goes on either way. */
+  const char *input_error;
+  const char *identity; /* of the sender, as the server recorded it ("" if none) */
+  uint64_t seq;         /* 1 for the run's first signal, 2 for the next ... */
+} twe_signal_t;
+
+/* A signal handler. It runs on a coroutine of its own, so it may start
+ * activities and timers and wait, like the workflow function; it must be
+ * deterministic in the same way. */
+typedef void (*twe_signal_fn)(twe_workflow_t *wf, const twe_signal_t *sig, void *user);
+
+/* Sets the handler of signals called name (copied), or of every signal no
+ * named handler takes when name is NULL (the catch-all); fn NULL removes it.
+ * Signals that arrived before their handler existed are buffered, never
+ * dropped, and handed to it now, in the order they arrived; each handler
+ * call starts once the calling coroutine next waits or returns. Signals no
+ * handler took when the workflow ends are named in one warning line in the
+ * worker's log. Returns 0, -EINVAL or -ENOMEM. */
+TWE_EXPORT int twe_workflow_set_signal_handler(twe_workflow_t *wf, const char *name,
+                                               twe_signal_fn fn, void *user);
+
+/* --- waiting on a condition --------------------------------------------------- */
+/* A predicate over the workflow's own state. Called on the workflow's
+ * coroutines (it may call twe_workflow_* functions that do not wait); it
+ * must not wait, and should be cheap: it runs after every change the run
+ * sees until it is true. */
+typedef bool (*twe_condition_fn)(twe_workflow_t *wf, void *arg);
+
+/* Suspends until cond(wf, arg) is true, re-evaluated whenever the run's
+ * coroutines have run (a signal handled, an activity resolved ...). With a
+ * timeout_ns (0: none), a durable timer runs beside it: cancelled (TIMER_
+ * CANCELED in history) when the condition comes true first. Returns 0 when
+ * the condition is true (checked first, also when the timer fired in the
+ * same task), -ETIMEDOUT when the timeout passed, or a negative errno from
+ * starting the timer. */
+TWE_EXPORT int twe_workflow_wait_condition(twe_workflow_t *wf, twe_condition_fn cond, void *arg,
+                                           uint64_t timeout_ns);
+
 /* --- ending the run ------------------------------------------------------ */
 /* Sets the workflow's result (copied); the workflow completes when its
  * function returns. Returns 0 or -ENOMEM. */

@@ -1,7 +1,7 @@
 /* tests/engine/hist.h — synthetic histories for the unit tests of workflow
  * runs: events built in C, in an arena, numbered from 1, event i stamped
  * T0 + i seconds; and a fixture to apply them to runs. Header-only (static
- * inline), for test_run.c and test_machines.c. */
+ * inline), for test_run.c, test_machines.c and test_signals.c. */
 #ifndef TWE_TESTS_ENGINE_HIST_H
 #define TWE_TESTS_ENGINE_HIST_H
 #include <setjmp.h>
@@ -224,6 +224,18 @@ static inline void h_timer_canceled(hist_t *h, int64_t started, const char *id) 
   a->started_event_id = started;
   e->attributes_case = HATTR(TIMER_CANCELED);
   e->timer_canceled_event_attributes = a;
+}
+
+/* A signal name with one JSON argument (none when json is NULL). */
+static inline void h_signal(hist_t *h, const char *name, const char *json) {
+  twe_event_pb_t *e = add(h, EV(WORKFLOW_EXECUTION_SIGNALED));
+  Temporal__Api__History__V1__WorkflowExecutionSignaledEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__workflow_execution_signaled_event_attributes__init(a);
+  a->signal_name = hstr(h, name);
+  a->input = json_payloads(h, json);
+  a->identity = hstr(h, "tester@host");
+  e->attributes_case = HATTR(WORKFLOW_EXECUTION_SIGNALED);
+  e->workflow_execution_signaled_event_attributes = a;
 }
 
 /* --- a fixture: a registry, fibers, a history, a run ----------------------------- */

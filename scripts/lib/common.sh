@@ -24,6 +24,10 @@ TWE_PROTO_DIR="$TWE_CACHE_DIR/protos/temporalio-core-bridge-$TWE_PROTO_NPM_VERSI
 # Inside the tarball.
 TWE_PROTO_TAR_ROOT="package/sdk-core/crates/protos/protos"
 
+# The integration tests' Python client: a venv with the pinned temporalio
+# (tests/support/requirements-tests.txt), made by scripts/bootstrap.
+TWE_TEST_VENV="$TWE_CACHE_DIR/venv-tests"
+
 twe_say() { printf 'twe: %s\n' "$*"; }
 twe_die() { printf 'twe: error: %s\n' "$*" >&2; exit 1; }
 

@@ -11,6 +11,11 @@ ok() { echo "ok: $*"; }
 # json_get FILE EXPR: evaluates a Python expression on the JSON document d.
 json_get() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 
+# py ARGS...: the tests' Python client (tests/integration/py_client.py) on
+# the venv scripts/bootstrap made.
+TWE_TEST_PYTHON=${TWE_TEST_PYTHON:-${TWE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/twe}/venv-tests/bin/python}
+py() { "$TWE_TEST_PYTHON" "$(dirname "${BASH_SOURCE[0]}")/py_client.py" "$@"; }
+
 TWE_IT_TMP=$(mktemp -d)
 TWE_IT_PIDS=()
 cleanup() {

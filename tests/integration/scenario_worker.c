@@ -7,15 +7,18 @@
  *       "stats {json}" with twe_worker_stats to stdout.
  *   scenario_worker replay FILE [--changed]
  *       Replays an exported history; --changed registers a version of
- *       "Sequential" that schedules a different activity at step 3.
+ *       "Sequential" that schedules a different activity at step 3, and of
+ *       "Approval" that waits for its signal with no timeout.
  *       Exit 0 when it matches; 3 on non-determinism (message on stderr).
  *   scenario_worker start-raw TYPE QUEUE WORKFLOW_ID TEXT
  *       Starts TYPE with one json/plain argument holding TEXT unchecked.
  *
- * Workflows: RetryOnce, NonRetryable, HeartbeatResume, Sequential, Timer.
+ * Workflows: RetryOnce, NonRetryable, HeartbeatResume, Sequential, Timer,
+ * Approval and Collect (signals and condition waits: see below).
  * Activities: FailFirstAttempt, FailHard, CountWithHeartbeat, Echo,
  * EchoChanged. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -181,6 +184,101 @@ static void timer_wf(twe_workflow_t *wf, void *user) {
   twe_workflow_complete(wf, &out);
 }
 
+/* --- signals and conditions ------------------------------------------------ */
+
+/* An integer field of the first argument (a JSON object), or def. */
+static long arg_field(twe_workflow_t *wf, const char *field, long def) {
+  twe_payload_t in;
+  long v = def;
+  if (twe_workflow_arg_count(wf) > 0 && twe_workflow_arg(wf, 0, &in) == 0 &&
+      twe_payload_is_json(&in)) {
+    json_t *o = json_loadb(in.data, in.len, JSON_DECODE_ANY, NULL);
+    json_t *f = json_object_get(o, field);
+    if (json_is_integer(f)) v = (long)json_integer_value(f);
+    json_decref(o);
+  }
+  return v;
+}
+
+/* Workflow state in the run's arena (never malloc across a wait). */
+typedef struct signal_state {
+  int count, want;
+  char values[2048]; /* the signals' first arguments, JSON, comma-separated */
+  char error[512];   /* the first input_error seen */
+} signal_state_t;
+
+static void on_value(twe_workflow_t *wf, const twe_signal_t *sig, void *user) {
+  (void)wf;
+  signal_state_t *st = user;
+  size_t n = strlen(st->values);
+  if (sig->input_error && !st->error[0])
+    snprintf(st->error, sizeof st->error, "%s", sig->input_error);
+  else if (!sig->input_error)
+    snprintf(st->values + n, sizeof st->values - n, "%s%.*s", n ? "," : "",
+             sig->nargs ? (int)sig->args[0].len : 4,
+             sig->nargs ? (const char *)sig->args[0].data : "null");
+  st->count++;
+}
+
+static bool got_one(twe_workflow_t *wf, void *arg) {
+  (void)wf;
+  return ((signal_state_t *)arg)->count >= 1;
+}
+
+static bool got_want(twe_workflow_t *wf, void *arg) {
+  (void)wf;
+  const signal_state_t *st = arg;
+  return st->count >= st->want;
+}
+
+static void complete_text(twe_workflow_t *wf, const char *json) {
+  twe_payload_t out = twe_payload_json(json);
+  twe_workflow_complete(wf, &out);
+}
+
+/* Approval {"timeout_ms": N}: waits up to N ms (default 30 s) for the
+ * "approve" signal. Result {"approved": <its argument>}, {"timeout": true},
+ * or {"error": "<what was wrong with its input>"}. */
+static void approval(twe_workflow_t *wf, void *user) {
+  (void)user;
+  signal_state_t *st = twe_workflow_alloc(wf, sizeof *st);
+  char *text = twe_workflow_alloc(wf, sizeof st->values + 600);
+  if (!st || !text) return;
+  memset(st, 0, sizeof *st);
+  twe_workflow_set_signal_handler(wf, "approve", on_value, st);
+  long ms = g_changed ? 0 : arg_field(wf, "timeout_ms", 30000);
+  int rc = twe_workflow_wait_condition(wf, got_one, st, (uint64_t)ms * 1000000u);
+  if (rc == -ETIMEDOUT) {
+    snprintf(text, sizeof st->values + 600, "{\"timeout\":true}");
+  } else if (st->error[0]) {
+    json_t *o = json_pack("{s:s}", "error", st->error);
+    char *d = json_dumps(o, JSON_COMPACT);
+    snprintf(text, sizeof st->values + 600, "%s", d);
+    free(d);
+    json_decref(o);
+  } else {
+    snprintf(text, sizeof st->values + 600, "{\"approved\":%s}", st->values);
+  }
+  complete_text(wf, text);
+}
+
+/* Collect {"sleep_ms": N, "want": K}: sleeps N ms (default 3 s) before it
+ * sets its "add" handler, then waits for K (default 3) signals. Result: the
+ * signals' arguments in the order the handler got them, a JSON array. */
+static void collect(twe_workflow_t *wf, void *user) {
+  (void)user;
+  signal_state_t *st = twe_workflow_alloc(wf, sizeof *st);
+  char *text = twe_workflow_alloc(wf, sizeof st->values + 4);
+  if (!st || !text) return;
+  memset(st, 0, sizeof *st);
+  twe_workflow_sleep(wf, (uint64_t)arg_field(wf, "sleep_ms", 3000) * 1000000u);
+  twe_workflow_set_signal_handler(wf, "add", on_value, st);
+  st->want = (int)arg_field(wf, "want", 3);
+  twe_workflow_wait_condition(wf, got_want, st, 0);
+  snprintf(text, sizeof st->values + 4, "[%s]", st->values);
+  complete_text(wf, text);
+}
+
 static int register_all(twe_worker_t *w) {
   int rc = 0;
   if ((rc = twe_worker_register_workflow(w, "RetryOnce", retry_once, NULL)) < 0 ||
@@ -188,6 +286,8 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "HeartbeatResume", heartbeat_resume, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Sequential", sequential, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Timer", timer_wf, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Approval", approval, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Collect", collect, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailFirstAttempt", fail_first_attempt, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailHard", fail_hard, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "CountWithHeartbeat", count_with_heartbeat, NULL)) <

@@ -1,0 +1,102 @@
+"""tests/integration/py_client.py — the Python SDK's client (temporalio)
+driving twe workflows, as a Python user would. Run with the tests' venv
+(scripts/bootstrap makes it; lib.sh's `py` runs it).
+
+  py_client.py signal WORKFLOW_ID NAME JSON
+      handle.signal(NAME, <JSON decoded>)
+  py_client.py signal-with-start TYPE QUEUE WORKFLOW_ID START_JSON NAME JSON
+      client.start_workflow(..., start_signal=NAME, start_signal_args=[...]),
+      then prints the workflow's result as JSON
+  py_client.py signal-raw WORKFLOW_ID NAME BYTES
+      SignalWorkflowExecution with one payload marked json/plain holding
+      BYTES unchecked (input a Python user's converter would refuse)
+  py_client.py worker QUEUE
+      A Python SDK worker with the Python twins of twe's test workflows
+      (Approval below), until SIGTERM; prints "ready" once polling. Their
+      histories replay on twe (test_signals.sh).
+
+Address: TEMPORAL_ADDRESS; namespace "default".
+"""
+import asyncio
+import json
+import os
+import signal
+import sys
+from datetime import timedelta
+
+from temporalio.api.common.v1 import Payload, Payloads, WorkflowExecution
+from temporalio.api.workflowservice.v1 import SignalWorkflowExecutionRequest
+from temporalio import workflow
+from temporalio.client import Client
+
+
+@workflow.defn(name="Approval")
+class Approval:
+    """The twin of scenario_worker.c's Approval: waits up to timeout_ms for
+    the "approve" signal."""
+
+    def __init__(self) -> None:
+        self.values: list = []
+
+    @workflow.signal(name="approve")
+    def approve(self, value) -> None:
+        self.values.append(value)
+
+    @workflow.run
+    async def run(self, args: dict) -> dict:
+        try:
+            await workflow.wait_condition(
+                lambda: len(self.values) >= 1,
+                timeout=timedelta(milliseconds=args.get("timeout_ms", 30000)))
+        except asyncio.TimeoutError:
+            return {"timeout": True}
+        return {"approved": self.values[0]}
+
+
+async def run_worker(client, queue):
+    # Imported here: the client commands exit cleanly without the worker's
+    # machinery loaded.
+    from temporalio.worker import Worker
+
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with Worker(client, task_queue=queue, workflows=[Approval]):
+        print("ready", flush=True)
+        await stop.wait()
+
+
+async def main(argv):
+    client = await Client.connect(os.environ["TEMPORAL_ADDRESS"], namespace="default")
+    cmd = argv[0]
+    if cmd == "signal":
+        wid, name, arg = argv[1], argv[2], json.loads(argv[3])
+        await client.get_workflow_handle(wid).signal(name, arg)
+    elif cmd == "signal-with-start":
+        wtype, queue, wid, start, name, arg = argv[1:7]
+        handle = await client.start_workflow(
+            wtype, json.loads(start), id=wid, task_queue=queue,
+            start_signal=name, start_signal_args=[json.loads(arg)])
+        print(json.dumps(await handle.result()))
+    elif cmd == "signal-raw":
+        wid, name, data = argv[1], argv[2], argv[3].encode()
+        await client.workflow_service.signal_workflow_execution(
+            SignalWorkflowExecutionRequest(
+                namespace="default",
+                workflow_execution=WorkflowExecution(workflow_id=wid),
+                signal_name=name,
+                input=Payloads(payloads=[Payload(metadata={"encoding": b"json/plain"}, data=data)]),
+                identity="py_client signal-raw"))
+    elif cmd == "worker":
+        await run_worker(client, argv[1])
+    else:
+        sys.exit("unknown command " + cmd)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
+    # Done: leave without the interpreter's finalisation, during which the
+    # SDK's native runtime threads sometimes abort the process ("Fatal
+    # Python error: PyGILState_Release", seen here with temporalio 1.35.0).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

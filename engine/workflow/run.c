@@ -28,7 +28,7 @@
  *     matching event after event 5
  *   history event 9 ACTIVITY_TASK_COMPLETED refers to scheduled event 4,
  *     which is not an open activity of this run
- *   history event 6 ACTIVITY_TASK_COMPLETED is not valid in state INITIATED
+ *   history event 6 ACTIVITY_TASK_COMPLETED is not valid in state SCHEDULED
  *     of the activity machine of SCHEDULE_ACTIVITY_TASK (...) (event 5) */
 #include "engine/workflow/run.h"
 
@@ -227,9 +227,6 @@ static int preempted(twe_run_t *run, twe__watched_t *watch) {
   return twe__run_fail(run, TWE_EPREEMPTED, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE), "%s", msg);
 }
 
-/* Runs ready fibers until every one is blocked or finished, or the slice
- * ends (TWE__RUN_SLICED: the fiber that was running goes back to the front
- * of the queue, so it runs first when the activation resumes). */
 /* The ready queue is empty: queues every fiber waiting on a condition to
  * look at its predicate again, if any fiber ran since the last time (one
  * whose look found its predicate false and changed nothing does not
@@ -248,6 +245,10 @@ static bool recheck_conditions(twe_run_t *run) {
   return any;
 }
 
+/* Runs ready fibers (and condition rechecks) until every one is blocked or
+ * finished, or the slice ends (TWE__RUN_SLICED: the fiber that was running
+ * goes back to the front of the queue, so it runs first when the activation
+ * resumes). */
 static int activation_run(twe_run_t *run) {
   twe__wfiber_t *w;
   /* Re-read after each fiber: a fiber switched out at a slice's end may be

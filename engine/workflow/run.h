@@ -105,7 +105,7 @@ int64_t twe__run_last_started_event_id(const twe_run_t *run);
 const char *twe__run_workflow_type(const twe_run_t *run);
 const char *twe__run_id(const twe_run_t *run);
 /* History events ignored because what they carry is not supported yet
- * (signals, cancellation requests, updates ...); the first is logged. */
+ * (cancellation requests, updates ...); the first is logged. */
 uint64_t twe__run_ignored_events(const twe_run_t *run);
 /* Bytes the run holds (arena blocks plus fiber stacks touched estimate):
  * for cache accounting and metrics. */

@@ -39,8 +39,8 @@ struct twe_future {
 };
 
 /* What a suspended fiber waits for: any or all of fs[0..n). fs is the
- * caller's array (on the suspended fiber's own stack, which stays put). */
-/* TWE__WAIT_CONDITION: a predicate (twe_workflow_wait_condition) that the
+ * caller's array (on the suspended fiber's own stack, which stays put).
+ * TWE__WAIT_CONDITION: a predicate (twe_workflow_wait_condition) that the
  * fiber itself re-evaluates when the scheduler rechecks it, plus an
  * optional timer future in fs[0] whose resolution wakes it. */
 typedef enum twe__wait_mode {

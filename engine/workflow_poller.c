@@ -44,98 +44,20 @@
 #include "engine/offenders.h"
 #include "engine/run_cache.h"
 #include "engine/workflow/run.h"
+#include "engine/workflow_poller_internal.h"
+#include "engine/workflow_query.h"
 #include "engine/values.h"
 #include "engine/worker_internal.h"
 #include "io/grpc_retry.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 #include "twe/error.h"
 
-#define SVC "/temporal.api.workflowservice.v1.WorkflowService/"
-#define POLL_TIMEOUT_NS (70ull * 1000000000ull)
-/* Responds and history pages: within the default workflow task timeout
- * (10 s), after which the server hands the task out again anyway. */
-#define CALL_TIMEOUT_NS (10ull * 1000000000ull)
-#define MAX_POLLERS 16
-#define CAUSE_UNHANDLED \
-  TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE
-
-typedef Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueResponse wft_pb_t;
-
-typedef twe__cached_run_t cached_run_t;
-
-/* P_READY: the task's events are gathered; it waits in the side's ready
- * list for twe__wf_side_run to apply it. P_SLICED: its last slice ended
- * before it was done; it waits in the sliced list for its next one. */
-enum poller_state {
-  P_IDLE, P_POLLING, P_HISTORY, P_READY, P_SLICED, P_RESPONDING, P_WAIT_RETRY, P_PARKED
-};
-
-typedef struct wf_poller {
-  struct twe__wf_side *side;
-  bool sticky;
-  enum poller_state state;
-  twe_grpc_request_t req;
-  twe_timer_t retry_timer;
-  /* Two arenas: the current task lives in arenas[cur]; a respond's answer
-   * (which may carry the next task) decodes into the other one. */
-  twe_arena_t arenas[2];
-  int cur;
-  wft_pb_t *task;
-  cached_run_t *entry; /* the run the task is for, once known */
-  /* The full history being gathered on a cache miss (events in the task's
-   * arena; the array is malloc'd). */
-  twe_event_pb_t **events;
-  size_t n_events, cap_events;
-  ProtobufCBinaryData page_token;
-  /* P_READY: the events to apply (into events, or into the task's own
-   * history) and the next poller in the ready list. */
-  twe_event_pb_t *const *apply_events;
-  size_t apply_n;
-  struct wf_poller *next_ready;
-  twe_run_outcome_t outcome;
-  /* The watchdog's figures carried from slice to slice, and whether the
-   * run is in the middle of the task (twe__run_resume next). */
-  twe__watch_task_t wtask;
-  bool sliced;
-} wf_poller_t;
-
-/* A run whose thread was retired while in its code: the thread may still
- * wake up on the run's fiber and touch its arena, so both stay until the
- * thread is gone. */
-typedef struct grave {
-  twe_run_t *run;
-  twe__watched_t *retired;
-  struct grave *next;
-} grave_t;
-
-struct twe__wf_side {
-  twe_wshard_t *s;
-  wf_poller_t pollers[MAX_POLLERS];
-  unsigned n_pollers;
-  unsigned want[2]; /* polls outstanding per queue: [0] normal, [1] sticky */
-  twe__run_cache_t cache;
-  twe_run_env_t env;
-  bool stopping;
-  /* Tasks ready to apply, oldest first; the one being applied now; tasks
-   * whose slice ended, for the next round. */
-  wf_poller_t *ready_head, *ready_tail;
-  wf_poller_t *applying;
-  wf_poller_t *sliced_head, *sliced_tail;
-  grave_t *graves;
-  /* ShutdownWorker, sent once at stop when the shard has a sticky queue. */
-  twe_grpc_request_t shutdown_req;
-  twe_arena_t shutdown_arena;
-  int shutdown_state; /* 0 not sent, 1 in flight, 2 done */
-};
-
 static void poll_start(wf_poller_t *p);
-static void process_task(wf_poller_t *p);
 
 /* --- helpers ------------------------------------------------------------- */
 
-static twe_arena_t *task_arena(wf_poller_t *p) { return &p->arenas[p->cur]; }
 
-/* The poller holds a task from here to task_finish: a slot in use. */
+/* The poller holds a task from here to twe__wfp_task_finish: a slot in use. */
 static void take_task(wf_poller_t *p, wft_pb_t *t) {
   if (!p->task) twe__count(&p->side->s->counters.workflow_tasks_in_flight, 1);
   p->task = t;
@@ -144,15 +66,6 @@ static void take_task(wf_poller_t *p, wft_pb_t *t) {
   p->sliced = false;
 }
 
-static const char *task_run_id(const wft_pb_t *t) {
-  return (t->workflow_execution && t->workflow_execution->run_id) ? t->workflow_execution->run_id
-                                                                  : "";
-}
-static const char *task_workflow_id(const wft_pb_t *t) {
-  return (t->workflow_execution && t->workflow_execution->workflow_id)
-             ? t->workflow_execution->workflow_id
-             : "";
-}
 
 static Temporal__Api__Taskqueue__V1__TaskQueue *task_queue_pb(twe_arena_t *a, const char *name,
                                                                bool sticky, const char *normal) {
@@ -166,7 +79,7 @@ static Temporal__Api__Taskqueue__V1__TaskQueue *task_queue_pb(twe_arena_t *a, co
   return tq;
 }
 
-static void request_init(wf_poller_t *p, const char *method, const ProtobufCMessage *msg,
+void twe__wfp_request_init(wf_poller_t *p, const char *method, const ProtobufCMessage *msg,
                          const ProtobufCMessageDescriptor *resp_type, twe_arena_t *arena,
                          uint64_t timeout_ns, twe_grpc_request_cb done) {
   twe_grpc_request_t *r = &p->req;
@@ -183,7 +96,7 @@ static void request_init(wf_poller_t *p, const char *method, const ProtobufCMess
 
 /* Ends the current task: unpins its run (keeping it cached, or evicting it
  * when evict is set or the cache holds nothing) and frees the task. */
-static void task_finish(wf_poller_t *p, bool evict) {
+void twe__wfp_task_finish(wf_poller_t *p, bool evict) {
   struct twe__wf_side *w = p->side;
   wf_poller_t *parked = NULL;
   if (p->entry) {
@@ -197,12 +110,16 @@ static void task_finish(wf_poller_t *p, bool evict) {
   free(p->events);
   p->events = NULL;
   p->n_events = p->cap_events = 0;
+  twe__run_destroy(p->qrun);
+  p->qrun = NULL;
+  p->query_results = NULL;
+  p->n_query_results = 0;
   p->page_token.data = NULL;
   p->page_token.len = 0;
   if (p->task) twe__count(&w->s->counters.workflow_tasks_in_flight, -1);
   p->task = NULL;
   twe__arena_reset(task_arena(p));
-  if (parked) process_task(parked);
+  if (parked) twe__wfp_process_task(parked);
 }
 
 /* Polls of a queue outstanding, or waiting to be retried. */
@@ -233,7 +150,7 @@ static void refill(struct twe__wf_side *w) {
 
 /* p is done with its task (or its poll came back empty): it polls again
  * if a queue needs it, else it waits for the next poll to end. */
-static void next_poll(wf_poller_t *p) {
+void twe__wfp_next_poll(wf_poller_t *p) {
   p->state = P_IDLE;
   refill(p->side);
 }
@@ -255,13 +172,13 @@ static void respond_failed(wf_poller_t *p, Temporal__Api__Enums__V1__WorkflowTas
     p->entry->busy = false;
     twe__run_cache_evict(&w->cache, p->entry);
     p->entry = NULL;
-    if (parked) process_task(parked);
+    if (parked) twe__wfp_process_task(parked);
   }
   /* Later attempts are retried by the server without new events; reporting
    * them again only adds load (the failure is already in the history). */
   if (p->task->attempt > 1) {
-    task_finish(p, true);
-    next_poll(p);
+    twe__wfp_task_finish(p, true);
+    twe__wfp_next_poll(p);
     return;
   }
   twe_arena_t *a = task_arena(p);
@@ -269,8 +186,8 @@ static void respond_failed(wf_poller_t *p, Temporal__Api__Enums__V1__WorkflowTas
       twe__arena_alloc(a, sizeof *rq);
   twe_failure_pb_t *failure = NULL;
   if (!rq || twe__failure_new(a, "twe.WorkflowTaskFailed", message, false, &failure) < 0) {
-    task_finish(p, true);
-    next_poll(p);
+    twe__wfp_task_finish(p, true);
+    twe__wfp_next_poll(p);
     return;
   }
   temporal__api__workflowservice__v1__respond_workflow_task_failed_request__init(rq);
@@ -279,14 +196,14 @@ static void respond_failed(wf_poller_t *p, Temporal__Api__Enums__V1__WorkflowTas
   rq->failure = failure;
   rq->identity = w->s->worker->identity;
   rq->namespace_ = (char *)w->s->worker->namespace_name;
-  request_init(p, SVC "RespondWorkflowTaskFailed", &rq->base,
+  twe__wfp_request_init(p, SVC "RespondWorkflowTaskFailed", &rq->base,
                &temporal__api__workflowservice__v1__respond_workflow_task_failed_response__descriptor,
                a, CALL_TIMEOUT_NS, on_responded);
   p->state = P_RESPONDING;
   p->outcome.status = -1;
   if (twe__grpc_channel_start(w->s->channel, &p->req) < 0) {
-    task_finish(p, true);
-    next_poll(p);
+    twe__wfp_task_finish(p, true);
+    twe__wfp_next_poll(p);
   }
 }
 
@@ -308,6 +225,8 @@ static void respond_completed(wf_poller_t *p) {
   rq->task_token = p->task->task_token;
   rq->commands = p->outcome.commands;
   rq->n_commands = p->outcome.n_commands;
+  rq->query_results = p->query_results;
+  rq->n_query_results = p->n_query_results;
   rq->identity = s->worker->identity;
   rq->namespace_ = (char *)s->worker->namespace_name;
   temporal__api__sdk__v1__workflow_task_completed_metadata__init(meta);
@@ -325,7 +244,7 @@ static void respond_completed(wf_poller_t *p) {
     rq->sticky_attributes = sticky;
     rq->return_new_workflow_task = true;
   }
-  request_init(p, SVC "RespondWorkflowTaskCompleted", &rq->base,
+  twe__wfp_request_init(p, SVC "RespondWorkflowTaskCompleted", &rq->base,
                &temporal__api__workflowservice__v1__respond_workflow_task_completed_response__descriptor,
                &p->arenas[1 - p->cur], CALL_TIMEOUT_NS, on_responded);
   p->state = P_RESPONDING;
@@ -354,20 +273,20 @@ static void on_responded(twe_grpc_request_t *req) {
             task_workflow_id(p->task), task_run_id(p->task),
             twe__grpc_code_name(req->status.code), req->status.message);
     twe__arena_reset(&p->arenas[1 - p->cur]);
-    task_finish(p, true);
-    next_poll(p);
+    twe__wfp_task_finish(p, true);
+    twe__wfp_next_poll(p);
     return;
   }
   if (failed_task) {
-    task_finish(p, true);
-    next_poll(p);
+    twe__wfp_task_finish(p, true);
+    twe__wfp_next_poll(p);
     return;
   }
   twe__count(&w->s->counters.workflow_tasks_completed, 1);
   Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedResponse *resp =
       (void *)req->response;
   bool closes = p->outcome.closes_workflow;
-  task_finish(p, closes);
+  twe__wfp_task_finish(p, closes);
   /* The task's arena is free now; the answer (and the next task in it)
    * lives in the other one, which becomes the current one. */
   p->cur = 1 - p->cur;
@@ -375,11 +294,11 @@ static void on_responded(twe_grpc_request_t *req) {
    * to time out. The draining shard waits for it. */
   if (resp && resp->workflow_task && resp->workflow_task->task_token.len) {
     take_task(p, resp->workflow_task);
-    process_task(p);
+    twe__wfp_process_task(p);
     return;
   }
   twe__arena_reset(task_arena(p));
-  next_poll(p);
+  twe__wfp_next_poll(p);
 }
 
 /* --- applying a task to its run ----------------------------------------- */
@@ -393,16 +312,13 @@ static void list_append(wf_poller_t **head, wf_poller_t **tail, wf_poller_t *p) 
 }
 
 /* The task's events are all here: queue it for twe__wf_side_run. */
-static void apply_and_respond(wf_poller_t *p, twe_event_pb_t *const *events, size_t n) {
+void twe__wfp_apply_and_respond(wf_poller_t *p, twe_event_pb_t *const *events, size_t n) {
   p->apply_events = events;
   p->apply_n = n;
   p->state = P_READY;
   list_append(&p->side->ready_head, &p->side->ready_tail, p);
 }
 
-static const char *task_workflow_type(const wft_pb_t *t) {
-  return t->workflow_type && t->workflow_type->name ? t->workflow_type->name : "";
-}
 
 /* Runs the task's events through its run (workflow code runs here) and
  * answers, or, when the watchdog ends its slice first, puts it in the
@@ -413,6 +329,10 @@ static void apply_now(wf_poller_t *p) {
   twe_wshard_t *s = w->s;
   twe_event_pb_t *const *events = p->apply_events;
   size_t n = p->apply_n;
+  if (p->task->query) {
+    twe__wfp_query_now(p);
+    return;
+  }
   if (!p->sliced) {
     memset(&p->outcome, 0, sizeof p->outcome);
     /* The events must run up to this task's WORKFLOW_TASK_STARTED: anything
@@ -460,10 +380,24 @@ static void apply_now(wf_poller_t *p) {
     return;
   }
   twe__offenders_forget(wk->offenders, task_run_id(p->task));
+  if (p->task->n_queries) {
+    /* Queries that came with the task, answered from the state the task
+     * left: under the watchdog too (their handlers are workflow code). */
+    twe__watch_task_begin(s->watch, task_workflow_type(p->task), task_run_id(p->task), NULL);
+    rc = twe__query_answer_task_queries(p->entry->run, p->task, task_arena(p), &p->query_results,
+                                        &p->n_query_results);
+    twe__watch_task_end(s->watch, NULL);
+    if (rc < 0) {
+      char msg[sizeof p->outcome.message];
+      snprintf(msg, sizeof msg, "answering the task's queries: %s", twe_strerror(rc));
+      respond_failed(p, CAUSE_UNHANDLED, msg);
+      return;
+    }
+  }
   respond_completed(p);
 }
 
-static int events_append(wf_poller_t *p, Temporal__Api__History__V1__History *h) {
+int twe__wfp_events_append(wf_poller_t *p, Temporal__Api__History__V1__History *h) {
   if (!h) return 0;
   if (p->n_events + h->n_events > p->cap_events) {
     size_t cap = p->cap_events ? p->cap_events : 64;
@@ -477,8 +411,6 @@ static int events_append(wf_poller_t *p, Temporal__Api__History__V1__History *h)
   return 0;
 }
 
-static void history_fetch(wf_poller_t *p);
-
 static void on_history_page(twe_grpc_request_t *req) {
   wf_poller_t *p = req->data;
   struct twe__wf_side *w = p->side;
@@ -486,33 +418,44 @@ static void on_history_page(twe_grpc_request_t *req) {
     fprintf(stderr, "twe: shard %u: GetWorkflowExecutionHistory for workflow %s run %s: %s: %s\n",
             w->s->index, task_workflow_id(p->task), task_run_id(p->task),
             twe__grpc_code_name(req->status.code), req->status.message);
+    if (p->task->query) {
+      char why[300];
+      snprintf(why, sizeof why, "the history could not be fetched to answer the query: %s",
+               twe__grpc_code_name(req->status.code));
+      twe__wfp_query_respond(p, NULL, why);
+      return;
+    }
     /* Without the history the task cannot be processed; the server times it
      * out and retries. Not reported as failed: it is not the code's fault. */
-    task_finish(p, true);
-    next_poll(p);
+    twe__wfp_task_finish(p, true);
+    twe__wfp_next_poll(p);
     return;
   }
   Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryResponse *resp =
       (void *)req->response;
   twe__count(&w->s->counters.history_pages_fetched, 1);
-  if (events_append(p, resp->history) < 0) {
+  if (twe__wfp_events_append(p, resp->history) < 0) {
     respond_failed(p, CAUSE_UNHANDLED,
                    "out of memory gathering the history");
     return;
   }
   if (resp->next_page_token.len) {
     p->page_token = resp->next_page_token;
-    history_fetch(p);
+    twe__wfp_history_fetch(p);
+    return;
+  }
+  if (p->task->query) { /* a legacy query: the whole history */
+    twe__wfp_apply_and_respond(p, p->events, p->n_events);
     return;
   }
   /* The full history may run past the task's started event (events that
    * arrived since); the run must stop at the task's WORKFLOW_TASK_STARTED. */
   size_t n = p->n_events;
   while (n && p->events[n - 1]->event_id > p->task->started_event_id) n--;
-  apply_and_respond(p, p->events, n);
+  twe__wfp_apply_and_respond(p, p->events, n);
 }
 
-static void history_fetch(wf_poller_t *p) {
+void twe__wfp_history_fetch(wf_poller_t *p) {
   struct twe__wf_side *w = p->side;
   twe_arena_t *a = task_arena(p);
   Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryRequest *rq =
@@ -530,41 +473,13 @@ static void history_fetch(wf_poller_t *p) {
   rq->namespace_ = (char *)w->s->worker->namespace_name;
   rq->execution = ex;
   rq->next_page_token = p->page_token;
-  request_init(p, SVC "GetWorkflowExecutionHistory", &rq->base,
+  twe__wfp_request_init(p, SVC "GetWorkflowExecutionHistory", &rq->base,
                &temporal__api__workflowservice__v1__get_workflow_execution_history_response__descriptor,
                a, CALL_TIMEOUT_NS, on_history_page);
   p->state = P_HISTORY;
   if (twe__grpc_channel_start(w->s->channel, &p->req) < 0) {
-    task_finish(p, true);
-    next_poll(p);
-  }
-}
-
-/* A legacy query task (a poll response with `query`): twe does not run
- * queries yet; say so rather than leave the caller waiting. */
-static void answer_query(wf_poller_t *p) {
-  struct twe__wf_side *w = p->side;
-  twe_arena_t *a = task_arena(p);
-  Temporal__Api__Workflowservice__V1__RespondQueryTaskCompletedRequest *rq =
-      twe__arena_alloc(a, sizeof *rq);
-  if (!rq) {
-    task_finish(p, false);
-    next_poll(p);
-    return;
-  }
-  temporal__api__workflowservice__v1__respond_query_task_completed_request__init(rq);
-  rq->task_token = p->task->task_token;
-  rq->completed_type = TEMPORAL__API__ENUMS__V1__QUERY_RESULT_TYPE__QUERY_RESULT_TYPE_FAILED;
-  rq->error_message = "queries are not supported by this twe worker yet";
-  rq->namespace_ = (char *)w->s->worker->namespace_name;
-  request_init(p, SVC "RespondQueryTaskCompleted", &rq->base,
-               &temporal__api__workflowservice__v1__respond_query_task_completed_response__descriptor,
-               a, CALL_TIMEOUT_NS, on_responded);
-  p->state = P_RESPONDING;
-  p->outcome.status = -1; /* nothing to count as completed, nothing cached */
-  if (twe__grpc_channel_start(w->s->channel, &p->req) < 0) {
-    task_finish(p, false);
-    next_poll(p);
+    twe__wfp_task_finish(p, true);
+    twe__wfp_next_poll(p);
   }
 }
 
@@ -609,17 +524,17 @@ static bool supersede(struct twe__wf_side *w, cached_run_t *e, const wft_pb_t *t
                           task_workflow_type(old->task), TWE__OFFENCE_CPU, NULL, twe__mono_ns());
   }
   old->sliced = false;
-  task_finish(old, true);
-  next_poll(old);
+  twe__wfp_task_finish(old, true);
+  twe__wfp_next_poll(old);
   return true;
 }
 
-static void process_task(wf_poller_t *p) {
+void twe__wfp_process_task(wf_poller_t *p) {
   struct twe__wf_side *w = p->side;
   wft_pb_t *t = p->task;
   memset(&p->outcome, 0, sizeof p->outcome);
   if (t->query) {
-    answer_query(p);
+    twe__wfp_query_task(p);
     return;
   }
   const char *run_id = task_run_id(t);
@@ -660,16 +575,16 @@ static void process_task(wf_poller_t *p) {
         Temporal__Api__History__V1__History rest = *h;
         rest.events = h->events + skip;
         rest.n_events = n - skip;
-        if (events_append(p, &rest) < 0) {
+        if (twe__wfp_events_append(p, &rest) < 0) {
           respond_failed(p, CAUSE_UNHANDLED,
                          "out of memory gathering the history");
           return;
         }
         p->page_token = t->next_page_token;
-        history_fetch(p);
+        twe__wfp_history_fetch(p);
         return;
       }
-      apply_and_respond(p, h->events + skip, n - skip);
+      twe__wfp_apply_and_respond(p, h->events + skip, n - skip);
       return;
     }
     /* Stale: the server moved on without us (the task went to another
@@ -692,8 +607,8 @@ static void process_task(wf_poller_t *p) {
     }
     fprintf(stderr, "twe: shard %u: a third task at once for run %s; leaving it to time out\n",
             w->s->index, run_id);
-    task_finish(p, false);
-    next_poll(p);
+    twe__wfp_task_finish(p, false);
+    twe__wfp_next_poll(p);
     return;
   }
 
@@ -711,19 +626,19 @@ static void process_task(wf_poller_t *p) {
   /* A run with earlier tasks is a replay from the full history: a miss. */
   if (t->previous_started_event_id > 0) twe__count(&w->s->counters.cache_misses, 1);
   if (first_id == 1 && !t->next_page_token.len) {
-    apply_and_respond(p, h->events, n);
+    twe__wfp_apply_and_respond(p, h->events, n);
     return;
   }
   if (first_id == 1) {
     /* The first page came with the task; fetch the rest. */
-    if (events_append(p, h) < 0) {
+    if (twe__wfp_events_append(p, h) < 0) {
       respond_failed(p, CAUSE_UNHANDLED,
                      "out of memory gathering the history");
       return;
     }
     p->page_token = t->next_page_token;
   }
-  history_fetch(p);
+  twe__wfp_history_fetch(p);
 }
 
 /* --- polling ------------------------------------------------------------- */
@@ -732,7 +647,7 @@ static void on_poll(twe_grpc_request_t *req);
 
 static void on_retry_timer(twe_timer_t *timer) {
   wf_poller_t *p = timer->data;
-  next_poll(p);
+  twe__wfp_next_poll(p);
 }
 
 static void poll_start(wf_poller_t *p) {
@@ -752,7 +667,7 @@ static void poll_start(wf_poller_t *p) {
   rq->task_queue = p->sticky ? task_queue_pb(a, s->sticky_queue, true, s->worker->task_queue)
                              : task_queue_pb(a, s->worker->task_queue, false, NULL);
   rq->identity = s->worker->identity;
-  request_init(p, SVC "PollWorkflowTaskQueue", &rq->base,
+  twe__wfp_request_init(p, SVC "PollWorkflowTaskQueue", &rq->base,
                &temporal__api__workflowservice__v1__poll_workflow_task_queue_response__descriptor,
                a, POLL_TIMEOUT_NS, on_poll);
   p->req.retry = &twe__retry_policy_poll;
@@ -781,11 +696,11 @@ static void on_poll(twe_grpc_request_t *req) {
   }
   wft_pb_t *t = (void *)req->response;
   if (!t || !t->task_token.len) { /* the long poll ended without a task */
-    next_poll(p);
+    twe__wfp_next_poll(p);
     return;
   }
   take_task(p, t);
-  process_task(p);
+  twe__wfp_process_task(p);
   refill(w); /* another poller takes over the poll */
 }
 
@@ -845,22 +760,28 @@ void twe__wf_side_takeover(twe_wshard_t *s, twe__watched_t *retired) {
   /* The run's memory stays in a grave while the retired thread may still
    * run on its fiber; the cache entry goes now. */
   grave_t *g = calloc(1, sizeof *g);
-  if (g && p->entry) {
-    g->run = p->entry->run;
+  twe_run_t *stuck = p->qrun ? p->qrun : p->entry ? p->entry->run : NULL;
+  if (g && stuck) {
+    g->run = stuck;
     g->retired = retired;
     g->next = w->graves;
     w->graves = g;
-    p->entry->run = NULL;
   } else {
     free(g);
     /* Out of memory for a grave: leak the run rather than free memory a
      * thread may still use. */
-    if (p->entry) p->entry->run = NULL;
   }
+  p->qrun = NULL;
+  if (p->entry) p->entry->run = NULL;
   memset(&p->outcome, 0, sizeof p->outcome);
   p->sliced = false;
   twe__offenders_record(w->s->worker->offenders, task_run_id(p->task), task_workflow_type(p->task),
                         TWE__OFFENCE_RETIRED, retired, twe__mono_ns());
+  if (p->task->query) {
+    if (p->entry) twe__run_cache_evict(&w->cache, p->entry), p->entry = NULL;
+    twe__wfp_query_respond(p, NULL, retired->message);
+    return;
+  }
   respond_failed(p, CAUSE_UNHANDLED, retired->message);
 }
 

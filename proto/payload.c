@@ -99,6 +99,26 @@ int twe__payload_new_json_value(twe_arena_t *arena, const json_t *value, twe_pay
   return 0;
 }
 
+int twe__payload_new_json_protobuf(twe_arena_t *arena, const json_t *value,
+                                   const char *message_type, twe_payload_pb_t **out) {
+  const size_t flags = JSON_COMPACT;
+  size_t len = json_dumpb(value, NULL, 0, flags);
+  if (len == 0) return TWE_EJSON;
+  char *type = twe__arena_alloc(arena, strlen(message_type) + 1);
+  uint8_t *buf = twe__arena_alloc(arena, len);
+  if (!type || !buf) return twe__arena_error(arena);
+  strcpy(type, message_type);
+  if (json_dumpb(value, (char *)buf, len, flags) != len) return TWE_EJSON;
+  int rc = payload_alloc(arena, 2, NULL, 0, out);
+  if (rc < 0) return rc;
+  set_meta((*out)->metadata[0], META_ENCODING,
+           twe__payload_encoding_name(TWE_PAYLOAD_JSON_PROTOBUF));
+  set_meta((*out)->metadata[1], META_MESSAGE_TYPE, type);
+  (*out)->data.data = buf;
+  (*out)->data.len = len;
+  return 0;
+}
+
 int twe__payload_new_protobuf(twe_arena_t *arena, const ProtobufCMessage *msg,
                               twe_payload_pb_t **out) {
   uint8_t *bytes;

@@ -55,6 +55,12 @@ int twe__payload_new_json(twe_arena_t *arena, const char *json, size_t len,
  * it: no spaces). TWE_EJSON if jansson cannot serialise it. */
 int twe__payload_new_json_value(twe_arena_t *arena, const json_t *value, twe_payload_pb_t **out);
 
+/* json/protobuf holding value (the proto3 JSON of a message, built by the
+ * caller) serialised compactly, with "messageType" message_type (copied).
+ * TWE_EJSON if jansson cannot serialise it. */
+int twe__payload_new_json_protobuf(twe_arena_t *arena, const json_t *value,
+                                   const char *message_type, twe_payload_pb_t **out);
+
 /* binary/protobuf holding msg's wire bytes, with "messageType" set to the
  * message's full name (e.g. "temporal.api.common.v1.WorkflowExecution"). */
 int twe__payload_new_protobuf(twe_arena_t *arena, const ProtobufCMessage *msg,

@@ -123,10 +123,12 @@ int twe_workflow_wait_condition(twe_workflow_t *wf, twe_condition_fn cond, void 
   TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
   if (!cond) return -EINVAL;
+  int rc = twe__run_refuse_in_query(run, __func__);
+  if (rc < 0) return rc;
   if (evaluate(wf, cond, arg)) return 0;
   twe_future_t *timer = NULL;
   if (timeout_ns) {
-    int rc = twe__run_start_timer(run, timeout_ns, &timer);
+    rc = twe__run_start_timer(run, timeout_ns, &timer);
     if (rc < 0) return rc;
   }
   twe__wfiber_t *w = run->current;
@@ -222,6 +224,8 @@ int twe_future_wait(twe_workflow_t *wf, twe_future_t *f) {
   TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
   check_future(run, f, __func__);
+  int rc = twe__run_refuse_in_query(run, __func__);
+  if (rc < 0) return rc;
   twe__run_wait(run, TWE__WAIT_ALL, &f, 1);
   return f->failed ? TWE_EFAILED : 0;
 }
@@ -234,6 +238,8 @@ size_t twe_future_wait_any(twe_workflow_t *wf, twe_future_t *const *fs, size_t n
     abort();
   }
   for (size_t i = 0; i < n; i++) check_future(run, fs[i], __func__);
+  /* In a query: no wait; the query fails whatever this returns. */
+  if (twe__run_refuse_in_query(run, __func__) < 0) return 0;
   twe__run_wait(run, TWE__WAIT_ANY, fs, n);
   for (size_t i = 0; i < n; i++)
     if (fs[i]->ready) return i;
@@ -244,6 +250,8 @@ int twe_future_wait_all(twe_workflow_t *wf, twe_future_t *const *fs, size_t n) {
   TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
   for (size_t i = 0; i < n; i++) check_future(run, fs[i], __func__);
+  int rc = twe__run_refuse_in_query(run, __func__);
+  if (rc < 0) return rc;
   if (n) twe__run_wait(run, TWE__WAIT_ALL, fs, n);
   for (size_t i = 0; i < n; i++)
     if (fs[i]->failed) return TWE_EFAILED;
@@ -254,7 +262,8 @@ int twe_future_cancel(twe_workflow_t *wf, twe_future_t *f) {
   TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
   check_future(run, f, __func__);
-  return twe__future_cancel(run, f);
+  int rc = twe__run_refuse_in_query(run, __func__);
+  return rc < 0 ? rc : twe__future_cancel(run, f);
 }
 
 int twe_future_result(const twe_future_t *f, twe_payload_t *out) {

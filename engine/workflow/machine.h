@@ -92,6 +92,9 @@ struct twe__mkind {
    * is over. NULL: the kind cannot be cancelled. Returns 0 or a fatal
    * status. */
   int (*cancel)(twe_run_t *run, twe__machine_t *m);
+  /* What a fiber waiting on m waits for, for __stack_trace: "activity Greet
+   * (id 3)", "timer 2 (30.000 s)". NULL: the kind's name. */
+  void (*describe)(const twe__machine_t *m, char *buf, size_t len);
   unsigned *hits; /* per row, counted with TWE_MACHINE_COVERAGE */
 };
 

@@ -135,6 +135,12 @@ static bool same_key(const twe__machine_t *m, const twe_command_pb_t *c, const t
                 b->activity_type ? b->activity_type->name : NULL);
 }
 
+static void describe(const twe__machine_t *m, char *buf, size_t len) {
+  const twe_command_pb_t *c = m->origin;
+  snprintf(buf, len, "activity %s (id %s)", ((const activity_machine_t *)m)->type,
+           c->schedule_activity_task_command_attributes->activity_id);
+}
+
 const twe__mkind_t twe__mk_activity = {
     .name = "activity",
     .states = state_names,
@@ -143,6 +149,7 @@ const twe__mkind_t twe__mk_activity = {
     .follow_ups = follow_ups,
     .n_follow_ups = sizeof follow_ups / sizeof follow_ups[0],
     .same_key = same_key,
+    .describe = describe,
     .hits = hits,
 };
 
@@ -205,6 +212,8 @@ int twe_workflow_start_activity(twe_workflow_t *wf, const char *type,
   TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
   if (out) *out = NULL;
+  int rc = twe__run_refuse_in_query(run, __func__);
+  if (rc < 0) return rc;
   if (!type || !*type || !options || (nargs && !args)) return -EINVAL;
   if (!options->schedule_to_close_timeout_ns && !options->start_to_close_timeout_ns)
     return -EINVAL;
@@ -217,7 +226,7 @@ int twe_workflow_start_activity(twe_workflow_t *wf, const char *type,
   char idbuf[16];
   snprintf(idbuf, sizeof idbuf, "%u", seq);
   twe_command_pb_t *c;
-  int rc = build_command(run, type, options->activity_id ? options->activity_id : idbuf, options,
+  rc = build_command(run, type, options->activity_id ? options->activity_id : idbuf, options,
                          args, nargs, &c);
   if (rc < 0) return rc;
   twe_future_t *f = twe__future_new(run);
@@ -238,8 +247,10 @@ int twe_workflow_execute_activity(twe_workflow_t *wf, const char *type,
                                   const twe_payload_t *args, size_t nargs, twe_payload_t *result,
                                   twe_error_info_t *error) {
   TWE__WATCH_API_GUARD();
+  int rc = twe__run_refuse_in_query(twe__run_of(wf, __func__), __func__);
+  if (rc < 0) return rc;
   twe_future_t *f;
-  int rc = twe_workflow_start_activity(wf, type, options, args, nargs, &f);
+  rc = twe_workflow_start_activity(wf, type, options, args, nargs, &f);
   if (rc < 0) return rc;
   rc = twe_future_wait(wf, f);
   if (rc == 0 && result) twe_future_result(f, result);

@@ -132,6 +132,11 @@ static bool same_key(const twe__machine_t *m, const twe_command_pb_t *c, const t
                 e->timer_canceled_event_attributes->timer_id);
 }
 
+static void describe(const twe__machine_t *m, char *buf, size_t len) {
+  const timer_machine_t *tm = (const timer_machine_t *)m;
+  snprintf(buf, len, "timer %s (%.3f s)", tm->timer_id, (double)tm->duration_ns / 1e9);
+}
+
 const twe__mkind_t twe__mk_timer = {
     .name = "timer",
     .states = state_names,
@@ -141,6 +146,7 @@ const twe__mkind_t twe__mk_timer = {
     .n_follow_ups = sizeof follow_ups / sizeof follow_ups[0],
     .same_key = same_key,
     .cancel = cancel,
+    .describe = describe,
     .hits = hits,
 };
 
@@ -185,16 +191,21 @@ int twe__run_start_timer(twe_run_t *run, uint64_t duration_ns, twe_future_t **ou
 int twe_workflow_start_timer(twe_workflow_t *wf, uint64_t duration_ns, twe_future_t **out) {
   TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
+  if (out) *out = NULL;
+  int rc = twe__run_refuse_in_query(run, __func__);
+  if (rc < 0) return rc;
   twe_future_t *f;
-  int rc = twe__run_start_timer(run, duration_ns, &f);
+  rc = twe__run_start_timer(run, duration_ns, &f);
   if (out) *out = f;
   return rc;
 }
 
 int twe_workflow_sleep(twe_workflow_t *wf, uint64_t duration_ns) {
   TWE__WATCH_API_GUARD();
+  int rc = twe__run_refuse_in_query(twe__run_of(wf, __func__), __func__);
+  if (rc < 0) return rc;
   twe_future_t *f;
-  int rc = twe_workflow_start_timer(wf, duration_ns, &f);
+  rc = twe_workflow_start_timer(wf, duration_ns, &f);
   if (rc < 0) return rc;
   twe_future_wait(wf, f);
   return 0;

@@ -160,18 +160,25 @@ static void fiber_main(void *arg) {
   twe__watch_user_leave();
 }
 
-int twe__run_spawn(twe_run_t *run, void (*body)(twe__wfiber_t *w), void *arg) {
+int twe__run_fiber_create(twe_run_t *run, twe__wfiber_t *w) {
+  int rc = twe__fiber_create(run->env.fibers, fiber_main, w, &w->fiber);
+  if (rc < 0)
+    return twe__run_fail(run, rc, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
+                         "workflow run %s: cannot create a fiber: %s", run->info.run_id,
+                         twe_strerror(rc));
+  return 0;
+}
+
+int twe__run_spawn(twe_run_t *run, void (*body)(twe__wfiber_t *w), void *arg, const char *label) {
   twe__wfiber_t *w = twe__arena_alloc(&run->arena, sizeof *w);
   if (!w) return twe__run_oom(run);
   memset(w, 0, sizeof *w);
   w->run = run;
   w->body = body;
   w->body_arg = arg;
-  int rc = twe__fiber_create(run->env.fibers, fiber_main, w, &w->fiber);
-  if (rc < 0)
-    return twe__run_fail(run, rc, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
-                         "workflow run %s: cannot create a fiber: %s", run->info.run_id,
-                         twe_strerror(rc));
+  w->label = label;
+  int rc = twe__run_fiber_create(run, w);
+  if (rc < 0) return rc;
   /* Creation order: wake() and the condition rechecks go by it. */
   if (run->all_fibers_tail)
     run->all_fibers_tail->next_all = w;
@@ -190,7 +197,7 @@ static void root_body(twe__wfiber_t *w) {
 static int start_code(twe_run_t *run) {
   run->code_started = true;
   if (run->input_error) return input_failure_command(run);
-  int rc = twe__run_spawn(run, root_body, NULL);
+  int rc = twe__run_spawn(run, root_body, NULL, "workflow function");
   if (rc == 0) run->all_fibers_tail->root = true;
   return rc;
 }

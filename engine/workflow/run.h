@@ -97,6 +97,21 @@ int twe__run_resume(twe_run_t *run, twe_run_outcome_t *out);
  * out->status. */
 int twe__run_check_replayed(twe_run_t *run, twe_run_outcome_t *out);
 
+/* Answers query name (args may be NULL) from the run's state as of its
+ * last activation (queries.c): the handler runs on a coroutine of its own,
+ * nothing else of the run runs, and it may change nothing. Fills *res: the
+ * answer (Payloads in out), or failed with a message. Returns 0, or a fatal
+ * status (the watchdog stopped the handler): the run is unusable, destroy
+ * it. */
+typedef struct twe_run_query_result {
+  bool failed;
+  Temporal__Api__Common__V1__Payloads *answer;
+  char message[1024];
+} twe_run_query_result_t;
+int twe__run_answer_query(twe_run_t *run, const char *name,
+                          const Temporal__Api__Common__V1__Payloads *args, twe_arena_t *out,
+                          twe_run_query_result_t *res);
+
 /* The id of the next event the run expects (1 for a new run). */
 int64_t twe__run_next_event_id(const twe_run_t *run);
 /* The event id of the last WORKFLOW_TASK_STARTED applied (0: none). A task

@@ -57,9 +57,12 @@ struct twe__wfiber {
   twe_fiber_t *fiber; /* NULL once finished and returned to the pool */
   bool root;          /* runs the workflow function */
   bool in_ready;      /* queued in run->ready */
-  /* What it runs (user code, between twe__watch_user_enter and _leave). */
+  /* What it runs (user code, between twe__watch_user_enter and _leave),
+   * and what __stack_trace calls it ("workflow function", "signal handler
+   * \"approve\" (signal 1)"). */
   void (*body)(twe__wfiber_t *w);
   void *body_arg;
+  const char *label;
   /* TWE__WAIT_CONDITION: queued by the scheduler to look at its predicate
    * again; set by the fiber when it did, found it false and changed
    * nothing. */
@@ -71,6 +74,14 @@ struct twe__wfiber {
   struct twe__wfiber *next_ready;
   struct twe__wfiber *next_all; /* every live fiber, in creation order */
 };
+
+/* Query handlers by name (queries.c). */
+typedef struct twe__query_handler {
+  const char *name;
+  twe_query_fn fn;
+  void *user;
+  struct twe__query_handler *next;
+} twe__query_handler_t;
 
 /* Signals (signals.c): handlers by name, and signals no handler took yet. */
 typedef struct twe__signal_handler {
@@ -133,6 +144,13 @@ struct twe_run {
   bool code_started;      /* the root fiber exists (or the input failed) */
   /* A fiber ran since the last time condition waiters were rechecked. */
   bool cond_changed;
+
+  /* Queries: a query handler is running (the API refuses what would change
+   * the run), and the first call it was refused ("twe_workflow_sleep"). */
+  twe__query_handler_t *query_handlers;
+  bool in_query;
+  const char *query_refused;
+  twe__wfiber_t query_fiber; /* the coroutine of the query being answered */
 
   /* Signals. */
   twe__signal_handler_t *signal_handlers;
@@ -211,10 +229,19 @@ void twe__run_ready_push_front(twe_run_t *run, twe__wfiber_t *w);
 twe__wfiber_t *twe__run_ready_pop(twe_run_t *run);
 
 /* --- run.c --- */
-/* A new coroutine that runs body(w) (w->body_arg = arg), queued ready.
- * Returns 0 or a fatal status. */
-int twe__run_spawn(twe_run_t *run, void (*body)(twe__wfiber_t *w), void *arg);
+/* A new coroutine that runs body(w) (w->body_arg = arg), called label
+ * (kept: a static string or the run arena's), queued ready. Returns 0 or a
+ * fatal status. */
+int twe__run_spawn(twe_run_t *run, void (*body)(twe__wfiber_t *w), void *arg, const char *label);
 
+/* Creates w's fiber (running w->body), linked nowhere: twe__run_spawn's
+ * first half. Returns 0 or a fatal status. */
+int twe__run_fiber_create(twe_run_t *run, twe__wfiber_t *w);
+
+/* --- queries.c --- */
+/* In a query handler: refuses fn (a call that would change the run), and
+ * remembers it to fail the query with. Returns -EPERM; 0 outside a query. */
+int twe__run_refuse_in_query(twe_run_t *run, const char *fn);
 /* --- signals.c --- */
 /* A WORKFLOW_EXECUTION_SIGNALED event: buffered, and handed to its handler
  * if there is one. Returns 0 or a fatal status. */

@@ -53,7 +53,12 @@ static int dispatch(twe_run_t *run) {
     s->next = NULL;
     s->fn = h->fn;
     s->user = h->user;
-    int rc = twe__run_spawn(run, handler_body, s);
+    char label[200];
+    snprintf(label, sizeof label, "signal handler \"%s\" (signal %" PRIu64 ")", s->pub.name,
+             s->pub.seq);
+    const char *kept = twe__str(&run->arena, label);
+    if (!kept) return twe__run_oom(run);
+    int rc = twe__run_spawn(run, handler_body, s, kept);
     if (rc < 0) return rc;
   }
   run->signals_tail = last;
@@ -117,6 +122,8 @@ int twe_workflow_set_signal_handler(twe_workflow_t *wf, const char *name, twe_si
                                     void *user) {
   TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
+  int rc = twe__run_refuse_in_query(run, __func__);
+  if (rc < 0) return rc;
   if (name && !*name) return -EINVAL;
   twe__signal_handler_t **p = &run->signal_handlers;
   for (; *p; p = &(*p)->next)

@@ -53,7 +53,13 @@ static uint64_t rotl(uint64_t x, int k) {
 uint64_t twe_workflow_random(twe_workflow_t *wf) {
   TWE__WATCH_API_GUARD();
   /* xoshiro256**, seeded in run.c from the original run id. */
-  uint64_t *s = twe__run_of(wf, __func__)->rng;
+  twe_run_t *run = twe__run_of(wf, __func__);
+  /* A query changes nothing: it draws from a copy of the state. */
+  uint64_t copy[4], *s = run->rng;
+  if (run->in_query) {
+    memcpy(copy, run->rng, sizeof copy);
+    s = copy;
+  }
   uint64_t result = rotl(s[1] * 5, 7) * 9;
   uint64_t t = s[1] << 17;
   s[2] ^= s[0];
@@ -80,9 +86,11 @@ void *twe_workflow_alloc(twe_workflow_t *wf, size_t size) {
 int twe_workflow_complete(twe_workflow_t *wf, const twe_payload_t *result) {
   TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
+  int rc = twe__run_refuse_in_query(run, __func__);
+  if (rc < 0) return rc;
   twe_payload_t null_value = twe_payload_null();
   twe_payload_pb_t *pb;
-  int rc = twe__value_to_payload(&run->arena, result ? result : &null_value, &pb);
+  rc = twe__value_to_payload(&run->arena, result ? result : &null_value, &pb);
   if (rc < 0) return rc;
   run->result = pb;
   return 0;
@@ -91,9 +99,11 @@ int twe_workflow_complete(twe_workflow_t *wf, const twe_payload_t *result) {
 int twe_workflow_fail(twe_workflow_t *wf, const twe_error_info_t *err) {
   TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
+  int rc = twe__run_refuse_in_query(run, __func__);
+  if (rc < 0) return rc;
   if (!err) return -EINVAL;
   twe_failure_pb_t *f;
-  int rc = twe__failure_from_error(&run->arena, err, &f);
+  rc = twe__failure_from_error(&run->arena, err, &f);
   if (rc < 0) return rc;
   run->failure = f;
   return 0;

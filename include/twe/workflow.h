@@ -168,6 +168,44 @@ typedef void (*twe_signal_fn)(twe_workflow_t *wf, const twe_signal_t *sig, void 
 TWE_EXPORT int twe_workflow_set_signal_handler(twe_workflow_t *wf, const char *name,
                                                twe_signal_fn fn, void *user);
 
+/* --- queries -------------------------------------------------------------- */
+/* A query as its handler sees it. Everything lives in memory that ends with
+ * the query: copy what must outlive it. */
+typedef struct twe_query {
+  const char *name;
+  const twe_payload_t *args;
+  size_t nargs;
+  const char *input_error; /* as in twe_signal_t */
+  void *twe_private;       /* twe's: for twe_query_alloc */
+} twe_query_t;
+
+/* A query handler: reads the workflow's state and answers. It is read-only:
+ * starting an activity or a timer, waiting, cancelling, setting handlers or
+ * ending the workflow returns -EPERM and fails the query with a message
+ * naming the call (twe_future_wait_any returns 0 at once); twe_workflow_random
+ * returns a number without moving the sequence. Set *result (null when left
+ * alone) and return 0, or return non-zero to fail the query with
+ * error->message (set it; a default otherwise). Both are copied after the
+ * handler returns, so they must not point to its own stack: build them in
+ * twe_query_alloc memory (or the workflow's state, or static strings).
+ * Memory from twe_workflow_alloc stays with the run: avoid it here. */
+typedef int (*twe_query_fn)(twe_workflow_t *wf, const twe_query_t *q, void *user,
+                            twe_payload_t *result, twe_error_info_t *error);
+
+/* size bytes that live until the query's answer is sent (then freed). For
+ * a handler's result and message. NULL when out of memory. */
+TWE_EXPORT void *twe_query_alloc(const twe_query_t *q, size_t size);
+
+/* Sets the handler of queries called name (copied); fn NULL removes it.
+ * Queries are answered from the run's state as of its last workflow task:
+ * from the cached run, or after replaying the history (a run not in the
+ * cache, a closed workflow). Built in: "__stack_trace" (each coroutine and
+ * what it waits on) and "__temporal_workflow_metadata" (the handlers). An
+ * unknown name fails with the known ones listed. Returns 0, -EINVAL or
+ * -ENOMEM. */
+TWE_EXPORT int twe_workflow_set_query_handler(twe_workflow_t *wf, const char *name,
+                                              twe_query_fn fn, void *user);
+
 /* --- waiting on a condition --------------------------------------------------- */
 /* A predicate over the workflow's own state. Called on the workflow's
  * coroutines (it may call twe_workflow_* functions that do not wait); it

@@ -1,7 +1,8 @@
 /* tests/engine/hist.h — synthetic histories for the unit tests of workflow
  * runs: events built in C, in an arena, numbered from 1, event i stamped
  * T0 + i seconds; and a fixture to apply them to runs. Header-only (static
- * inline), for test_run.c, test_machines.c and test_signals.c. */
+ * inline), for the unit tests of workflow runs (test_run.c, test_machines.c,
+ * test_signals.c, test_queries.c). */
 #ifndef TWE_TESTS_ENGINE_HIST_H
 #define TWE_TESTS_ENGINE_HIST_H
 #include <setjmp.h>

@@ -10,6 +10,9 @@ driving twe workflows, as a Python user would. Run with the tests' venv
   py_client.py signal-raw WORKFLOW_ID NAME BYTES
       SignalWorkflowExecution with one payload marked json/plain holding
       BYTES unchecked (input a Python user's converter would refuse)
+  py_client.py query WORKFLOW_ID NAME
+      handle.query(NAME): prints the answer as JSON, or "error: <message>"
+      (exit 3) when the query failed
   py_client.py worker QUEUE
       A Python SDK worker with the Python twins of twe's test workflows
       (Approval below), until SIGTERM; prints "ready" once polling. Their
@@ -86,6 +89,14 @@ async def main(argv):
                 signal_name=name,
                 input=Payloads(payloads=[Payload(metadata={"encoding": b"json/plain"}, data=data)]),
                 identity="py_client signal-raw"))
+    elif cmd == "query":
+        from temporalio.client import WorkflowQueryFailedError
+        try:
+            print(json.dumps(await client.get_workflow_handle(argv[1]).query(argv[2])))
+        except WorkflowQueryFailedError as e:
+            print("error: " + str(e))
+            sys.stdout.flush()
+            os._exit(3)
     elif cmd == "worker":
         await run_worker(client, argv[1])
     else:

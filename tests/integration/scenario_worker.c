@@ -14,7 +14,7 @@
  *       Starts TYPE with one json/plain argument holding TEXT unchecked.
  *
  * Workflows: RetryOnce, NonRetryable, HeartbeatResume, Sequential, Timer,
- * Approval and Collect (signals and condition waits: see below).
+ * Approval and Collect (signals, condition waits and queries: see below).
  * Activities: FailFirstAttempt, FailHard, CountWithHeartbeat, Echo,
  * EchoChanged. */
 #define _POSIX_C_SOURCE 200809L
@@ -236,6 +236,42 @@ static void complete_text(twe_workflow_t *wf, const char *json) {
   twe_workflow_complete(wf, &out);
 }
 
+/* Query "status": {"count": N, "values": [the signals' arguments]}. */
+static int q_status(twe_workflow_t *wf, const twe_query_t *q, void *user, twe_payload_t *result,
+                    twe_error_info_t *error) {
+  (void)error;
+  (void)wf;
+  signal_state_t *st = user;
+  size_t len = sizeof st->values + 64;
+  char *text = twe_query_alloc(q, len); /* lives until the answer is sent */
+  if (!text) return -1;
+  snprintf(text, len, "{\"count\":%d,\"values\":[%s]}", st->count, st->values);
+  *result = twe_payload_json(text);
+  return 0;
+}
+
+/* Query "sneaky": tries to sleep (refused: the query fails). */
+static int q_sneaky(twe_workflow_t *wf, const twe_query_t *q, void *user, twe_payload_t *result,
+                    twe_error_info_t *error) {
+  (void)q, (void)user, (void)result, (void)error;
+  twe_workflow_sleep(wf, SEC);
+  return 0;
+}
+
+/* Query "fail": fails with the message given as its argument. */
+static int q_fail(twe_workflow_t *wf, const twe_query_t *q, void *user, twe_payload_t *result,
+                  twe_error_info_t *error) {
+  (void)wf, (void)user, (void)result;
+  error->message = q->nargs ? "failed as asked" : "failed";
+  return -1;
+}
+
+static void set_queries(twe_workflow_t *wf, signal_state_t *st) {
+  twe_workflow_set_query_handler(wf, "status", q_status, st);
+  twe_workflow_set_query_handler(wf, "sneaky", q_sneaky, st);
+  twe_workflow_set_query_handler(wf, "fail", q_fail, st);
+}
+
 /* Approval {"timeout_ms": N}: waits up to N ms (default 30 s) for the
  * "approve" signal. Result {"approved": <its argument>}, {"timeout": true},
  * or {"error": "<what was wrong with its input>"}. */
@@ -246,6 +282,7 @@ static void approval(twe_workflow_t *wf, void *user) {
   if (!st || !text) return;
   memset(st, 0, sizeof *st);
   twe_workflow_set_signal_handler(wf, "approve", on_value, st);
+  set_queries(wf, st);
   long ms = g_changed ? 0 : arg_field(wf, "timeout_ms", 30000);
   int rc = twe_workflow_wait_condition(wf, got_one, st, (uint64_t)ms * 1000000u);
   if (rc == -ETIMEDOUT) {
@@ -264,13 +301,15 @@ static void approval(twe_workflow_t *wf, void *user) {
 
 /* Collect {"sleep_ms": N, "want": K}: sleeps N ms (default 3 s) before it
  * sets its "add" handler, then waits for K (default 3) signals. Result: the
- * signals' arguments in the order the handler got them, a JSON array. */
+ * signals' arguments in the order the handler got them, a JSON array.
+ * Both workflows answer the queries "status", "sneaky" and "fail". */
 static void collect(twe_workflow_t *wf, void *user) {
   (void)user;
   signal_state_t *st = twe_workflow_alloc(wf, sizeof *st);
   char *text = twe_workflow_alloc(wf, sizeof st->values + 4);
   if (!st || !text) return;
   memset(st, 0, sizeof *st);
+  set_queries(wf, st);
   twe_workflow_sleep(wf, (uint64_t)arg_field(wf, "sleep_ms", 3000) * 1000000u);
   twe_workflow_set_signal_handler(wf, "add", on_value, st);
   st->want = (int)arg_field(wf, "want", 3);

@@ -1,0 +1,147 @@
+/* engine/workflow_poller_internal.h — the workflow side of a shard, shared
+ * by workflow_poller.c (polls, tasks, the cache, answers) and
+ * workflow_query.c (legacy query tasks): the pollers, their states, and the
+ * steps of a task both files take. See engine/workflow_poller.c for how a
+ * task goes through them.
+ *
+ * Thread: the shard thread. */
+#ifndef TWE_ENGINE_WORKFLOW_POLLER_INTERNAL_H
+#define TWE_ENGINE_WORKFLOW_POLLER_INTERNAL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/run_cache.h"
+#include "engine/watchdog.h"
+#include "engine/worker_internal.h"
+#include "engine/workflow/run.h"
+#include "engine/workflow_query.h"
+#include "temporal/api/workflowservice/v1/request_response.pb-c.h"
+
+#define SVC "/temporal.api.workflowservice.v1.WorkflowService/"
+#define POLL_TIMEOUT_NS (70ull * 1000000000ull)
+/* Responds and history pages: within the default workflow task timeout
+ * (10 s), after which the server hands the task out again anyway. */
+#define CALL_TIMEOUT_NS (10ull * 1000000000ull)
+#define MAX_POLLERS 16
+#define CAUSE_UNHANDLED \
+  TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE
+
+typedef Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueResponse wft_pb_t;
+
+typedef twe__cached_run_t cached_run_t;
+
+/* P_READY: the task's events are gathered; it waits in the side's ready
+ * list for twe__wf_side_run to apply it. P_SLICED: its last slice ended
+ * before it was done; it waits in the sliced list for its next one. */
+enum poller_state {
+  P_IDLE, P_POLLING, P_HISTORY, P_READY, P_SLICED, P_RESPONDING, P_WAIT_RETRY, P_PARKED
+};
+
+typedef struct wf_poller {
+  struct twe__wf_side *side;
+  bool sticky;
+  enum poller_state state;
+  twe_grpc_request_t req;
+  twe_timer_t retry_timer;
+  /* Two arenas: the current task lives in arenas[cur]; a respond's answer
+   * (which may carry the next task) decodes into the other one. */
+  twe_arena_t arenas[2];
+  int cur;
+  wft_pb_t *task;
+  cached_run_t *entry; /* the run the task is for, once known */
+  /* The full history being gathered on a cache miss (events in the task's
+   * arena; the array is malloc'd). */
+  twe_event_pb_t **events;
+  size_t n_events, cap_events;
+  ProtobufCBinaryData page_token;
+  /* P_READY: the events to apply (into events, or into the task's own
+   * history) and the next poller in the ready list. */
+  twe_event_pb_t *const *apply_events;
+  size_t apply_n;
+  struct wf_poller *next_ready;
+  twe_run_outcome_t outcome;
+  /* The watchdog's figures carried from slice to slice, and whether the
+   * run is in the middle of the task (twe__run_resume next). */
+  twe__watch_task_t wtask;
+  bool sliced;
+  /* Answers to the queries that came with the task, for its completion. */
+  twe__query_result_entry_t **query_results;
+  size_t n_query_results;
+  /* A legacy query task for a run not in the cache: the run replayed to
+   * answer it, never cached. */
+  twe_run_t *qrun;
+} wf_poller_t;
+
+/* A run whose thread was retired while in its code: the thread may still
+ * wake up on the run's fiber and touch its arena, so both stay until the
+ * thread is gone. */
+typedef struct grave {
+  twe_run_t *run;
+  twe__watched_t *retired;
+  struct grave *next;
+} grave_t;
+
+struct twe__wf_side {
+  twe_wshard_t *s;
+  wf_poller_t pollers[MAX_POLLERS];
+  unsigned n_pollers;
+  unsigned want[2]; /* polls outstanding per queue: [0] normal, [1] sticky */
+  twe__run_cache_t cache;
+  twe_run_env_t env;
+  bool stopping;
+  /* Tasks ready to apply, oldest first; the one being applied now; tasks
+   * whose slice ended, for the next round. */
+  wf_poller_t *ready_head, *ready_tail;
+  wf_poller_t *applying;
+  wf_poller_t *sliced_head, *sliced_tail;
+  grave_t *graves;
+  /* ShutdownWorker, sent once at stop when the shard has a sticky queue. */
+  twe_grpc_request_t shutdown_req;
+  twe_arena_t shutdown_arena;
+  int shutdown_state; /* 0 not sent, 1 in flight, 2 done */
+};
+
+static inline twe_arena_t *task_arena(wf_poller_t *p) { return &p->arenas[p->cur]; }
+
+static inline const char *task_run_id(const wft_pb_t *t) {
+  return (t->workflow_execution && t->workflow_execution->run_id) ? t->workflow_execution->run_id
+                                                                  : "";
+}
+static inline const char *task_workflow_id(const wft_pb_t *t) {
+  return (t->workflow_execution && t->workflow_execution->workflow_id)
+             ? t->workflow_execution->workflow_id
+             : "";
+}
+static inline const char *task_workflow_type(const wft_pb_t *t) {
+  return t->workflow_type && t->workflow_type->name ? t->workflow_type->name : "";
+}
+
+/* The steps of a task (workflow_poller.c). */
+void twe__wfp_request_init(wf_poller_t *p, const char *method, const ProtobufCMessage *msg,
+                           const ProtobufCMessageDescriptor *resp_type, twe_arena_t *arena,
+                           uint64_t timeout_ns, twe_grpc_request_cb done);
+/* Ends the current task: unpins its run (keeping it cached, or evicting it
+ * when evict is set or the cache holds nothing) and frees the task. */
+void twe__wfp_task_finish(wf_poller_t *p, bool evict);
+/* p is done with its task: it polls again if a queue needs it. */
+void twe__wfp_next_poll(wf_poller_t *p);
+/* The task's events are all here: queue it for twe__wf_side_run. */
+void twe__wfp_apply_and_respond(wf_poller_t *p, twe_event_pb_t *const *events, size_t n);
+/* Appends h's events to p->events. Returns 0 or -ENOMEM. */
+int twe__wfp_events_append(wf_poller_t *p, Temporal__Api__History__V1__History *h);
+/* Fetches the next page of the run's history (p->page_token). */
+void twe__wfp_history_fetch(wf_poller_t *p);
+/* Takes p->task from the top (cache, history, queue to apply). */
+void twe__wfp_process_task(wf_poller_t *p);
+
+/* Legacy query tasks (workflow_query.c). */
+/* Starts answering legacy query task p: from the cached run, or from a run
+ * of its own replayed from the full history. */
+void twe__wfp_query_task(wf_poller_t *p);
+/* Its turn in the ready list: replays (if it has its own run) and answers. */
+void twe__wfp_query_now(wf_poller_t *p);
+/* Sends the answer: from run, or failed with why (run NULL). */
+void twe__wfp_query_respond(wf_poller_t *p, twe_run_t *run, const char *why);
+
+#endif /* TWE_ENGINE_WORKFLOW_POLLER_INTERNAL_H */

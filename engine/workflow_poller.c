@@ -227,6 +227,8 @@ static void respond_completed(wf_poller_t *p) {
   rq->n_commands = p->outcome.n_commands;
   rq->query_results = p->query_results;
   rq->n_query_results = p->n_query_results;
+  rq->messages = p->outcome.messages;
+  rq->n_messages = p->outcome.n_messages;
   rq->identity = s->worker->identity;
   rq->namespace_ = (char *)s->worker->namespace_name;
   temporal__api__sdk__v1__workflow_task_completed_metadata__init(meta);
@@ -285,7 +287,10 @@ static void on_responded(twe_grpc_request_t *req) {
   twe__count(&w->s->counters.workflow_tasks_completed, 1);
   Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedResponse *resp =
       (void *)req->response;
-  bool closes = p->outcome.closes_workflow;
+  /* reset_history_event_id: the server dropped a speculative task (an
+   * update rejected, nothing else): the cached run went past the history.
+   * The next task replays it. */
+  bool closes = p->outcome.closes_workflow || (resp && resp->reset_history_event_id > 0);
   twe__wfp_task_finish(p, closes);
   /* The task's arena is free now; the answer (and the next task in it)
    * lives in the other one, which becomes the current one. */
@@ -348,6 +353,7 @@ static void apply_now(wf_poller_t *p) {
     }
   }
   twe__watch_task_begin(s->watch, task_workflow_type(p->task), task_run_id(p->task), &p->wtask);
+  if (!p->sliced) twe__run_set_messages(p->entry->run, p->task->messages, p->task->n_messages);
   int rc = p->sliced ? twe__run_resume(p->entry->run, &p->outcome)
                      : twe__run_apply(p->entry->run, events, n, task_arena(p), &p->outcome);
   /* s->watch again: the thread may be another one than at the begin (a
@@ -443,6 +449,23 @@ static void on_history_page(twe_grpc_request_t *req) {
     p->page_token = resp->next_page_token;
     twe__wfp_history_fetch(p);
     return;
+  }
+  /* A speculative task's own events (an update's task: not persisted until
+   * it completes) are not in the fetched history: they come with the task. */
+  Temporal__Api__History__V1__History *own = p->task->history;
+  int64_t last = p->n_events ? p->events[p->n_events - 1]->event_id : 0;
+  if (own && last < p->task->started_event_id) {
+    size_t k = 0;
+    while (k < own->n_events && own->events[k]->event_id <= last) k++;
+    if (k < own->n_events && own->events[k]->event_id == last + 1) {
+      Temporal__Api__History__V1__History rest = *own;
+      rest.events = own->events + k;
+      rest.n_events = own->n_events - k;
+      if (twe__wfp_events_append(p, &rest) < 0) {
+        respond_failed(p, CAUSE_UNHANDLED, "out of memory gathering the history");
+        return;
+      }
+    }
   }
   if (p->task->query) { /* a legacy query: the whole history */
     twe__wfp_apply_and_respond(p, p->events, p->n_events);

@@ -27,6 +27,7 @@ static const twe__mkind_t *const all_kinds[] = {
     &twe__mk_timer,
     &twe__mk_complete_workflow,
     &twe__mk_fail_workflow,
+    &twe__mk_update,
 };
 #define N_KINDS (sizeof all_kinds / sizeof all_kinds[0])
 
@@ -60,6 +61,12 @@ static const char *input_name(int input) {
       return "SENT";
     case TWE__IN_CANCEL:
       return "CANCEL";
+    case TWE__IN_ACCEPT:
+      return "ACCEPT";
+    case TWE__IN_REJECT:
+      return "REJECT";
+    case TWE__IN_COMPLETE:
+      return "COMPLETE";
     default:
       return twe__event_type_name(input);
   }
@@ -100,6 +107,11 @@ static const struct recorded {
     {CMD(SCHEDULE_NEXUS_OPERATION), EV(NEXUS_OPERATION_SCHEDULED), ATTR(NEXUS_OPERATION_SCHEDULED)},
     {CMD(REQUEST_CANCEL_NEXUS_OPERATION), EV(NEXUS_OPERATION_CANCEL_REQUESTED),
      ATTR(NEXUS_OPERATION_CANCEL_REQUESTED)},
+    /* A protocol message's command: an update accepted, or completed. */
+    {CMD(PROTOCOL_MESSAGE), EV(WORKFLOW_EXECUTION_UPDATE_ACCEPTED),
+     ATTR(WORKFLOW_EXECUTION_UPDATE_ACCEPTED)},
+    {CMD(PROTOCOL_MESSAGE), EV(WORKFLOW_EXECUTION_UPDATE_COMPLETED),
+     ATTR(WORKFLOW_EXECUTION_UPDATE_COMPLETED)},
 };
 #define N_RECORDED (sizeof recorded_events / sizeof recorded_events[0])
 
@@ -109,10 +121,13 @@ static const struct recorded *recorded_for_event(int event_type) {
   return NULL;
 }
 
-static int recorded_event_of(int command_type) {
+/* Whether the server records command_type as event_type. */
+static bool records_as(int command_type, int event_type) {
   for (size_t i = 0; i < N_RECORDED; i++)
-    if (recorded_events[i].command_type == command_type) return recorded_events[i].event_type;
-  return 0;
+    if (recorded_events[i].command_type == command_type &&
+        recorded_events[i].event_type == event_type)
+      return true;
+  return false;
 }
 
 /* --- descriptions ------------------------------------------------------------------ */
@@ -172,6 +187,12 @@ void twe__event_describe(const twe_event_pb_t *e, char *buf, size_t len) {
   }
 }
 
+static bool takes_input(const twe__mkind_t *k, int input) {
+  for (size_t i = 0; i < k->n_rows; i++)
+    if (k->rows[i].input == input) return true;
+  return false;
+}
+
 /* --- the row engine ------------------------------------------------------------------- */
 
 int twe__machine_input(twe_run_t *run, twe__machine_t *m, int input, const twe_event_pb_t *e) {
@@ -189,7 +210,12 @@ int twe__machine_input(twe_run_t *run, twe__machine_t *m, int input, const twe_e
     return rc;
   }
   char cmd[256];
-  twe__command_describe(m->origin, cmd, sizeof cmd);
+  if (m->origin)
+    twe__command_describe(m->origin, cmd, sizeof cmd);
+  else if (k->describe)
+    k->describe(m, cmd, sizeof cmd);
+  else
+    snprintf(cmd, sizeof cmd, "%s", k->name);
   if (e)
     return twe__run_nondeterminism(
         run,
@@ -250,7 +276,7 @@ static void unlink_command(twe_run_t *run, twe__command_t *c) {
     run->pending_tail = c->prev;
   c->prev = c->next = NULL;
   run->pending_count--;
-  c->machine->command = NULL;
+  if (c->machine->command == c) c->machine->command = NULL;
 }
 
 void twe__machine_drop_command(twe_run_t *run, twe__machine_t *m) {
@@ -272,7 +298,7 @@ int twe__machine_record(twe_run_t *run, const twe_event_pb_t *e) {
         ev);
   }
   twe__machine_t *m = c->machine;
-  if ((int)e->event_type != recorded_event_of((int)c->pb->command_type) ||
+  if (!records_as((int)c->pb->command_type, (int)e->event_type) ||
       !m->kind->same_key(m, c->pb, e)) {
     twe__event_describe(e, ev, sizeof ev);
     twe__command_describe(c->pb, cmd, sizeof cmd);
@@ -297,6 +323,8 @@ int twe__machine_send_all(twe_run_t *run, twe_arena_t *out_arena, twe_command_pb
     out[i++] = c->pb;
     if (c->sent) continue;
     c->sent = true;
+    /* Kinds whose states do not track sending (the update's) take no SENT. */
+    if (!takes_input(c->machine->kind, TWE__IN_SENT)) continue;
     int rc = twe__machine_input(run, c->machine, TWE__IN_SENT, NULL);
     if (rc < 0) return rc;
   }

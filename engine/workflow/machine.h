@@ -18,7 +18,8 @@
  * with the machine's kind, state and command.
  *
  * Commands: a machine queues its commands (twe__machine_command) on the
- * run's pending queue, where they wait, in the order the code produced
+ * run's pending queue (a machine may have more than one there: an update's
+ * acceptance and completion), where they wait, in the order the code produced
  * them, for the history event recorded for them. A command not sent yet can
  * be dropped (twe__machine_drop_command: cancelled before it went out).
  * Command events pair with the oldest pending command; a kind's same_key
@@ -45,6 +46,9 @@ typedef struct twe__mkind twe__mkind_t;
 enum {
   TWE__IN_SENT = -1,   /* the machine's command went out in a task's answer */
   TWE__IN_CANCEL = -2, /* the code cancels what the machine started */
+  TWE__IN_ACCEPT = -3,   /* an update passed its validator (or was replayed) */
+  TWE__IN_REJECT = -4,   /* an update failed its validator, or has no handler */
+  TWE__IN_COMPLETE = -5, /* an update's handler returned */
 };
 
 /* An action: e is the event (NULL for TWE__IN_* inputs); *to holds the
@@ -129,6 +133,7 @@ extern const twe__mkind_t twe__mk_activity;
 extern const twe__mkind_t twe__mk_timer;
 extern const twe__mkind_t twe__mk_complete_workflow;
 extern const twe__mkind_t twe__mk_fail_workflow;
+extern const twe__mkind_t twe__mk_update;
 
 /* A new machine of kind in state 0, size bytes (its per-kind struct) from
  * the run arena, zeroed. NULL when out of memory. */

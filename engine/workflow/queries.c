@@ -212,17 +212,18 @@ static void known_names(const twe_run_t *run, char *buf, size_t len) {
     append(buf, len, &used, ", %s", h->name);
 }
 
-/* Runs the handler on a coroutine of its own, outside the ready queue, to
- * its end: it cannot wait (the calls that would are refused), so it only
- * comes back early when a time slice ends (resumed at once: a query is one
- * piece) or when the watchdog abandons it. */
-static int run_handler(twe_run_t *run, query_call_t *c) {
+/* Runs body on a coroutine of its own, outside the ready queue, to its
+ * end: it cannot wait (the calls that would are refused), so it only comes
+ * back early when a time slice ends (resumed at once: a read-only call is
+ * one piece) or when the watchdog abandons it. */
+int twe__run_readonly_call(twe_run_t *run, void (*body)(twe__wfiber_t *w), void *arg,
+                           const char *label) {
   twe__wfiber_t *w = &run->query_fiber;
   memset(w, 0, sizeof *w);
   w->run = run;
-  w->body = query_body;
-  w->body_arg = c;
-  w->label = "query handler";
+  w->body = body;
+  w->body_arg = arg;
+  w->label = label;
   int rc = twe__run_fiber_create(run, w);
   if (rc < 0) return rc;
   run->in_query = true;
@@ -294,7 +295,7 @@ int twe__run_answer_query(twe_run_t *run, const char *name,
       c.q.args = values;
       c.q.nargs = args->n_payloads;
     }
-    if ((rc = run_handler(run, &c)) < 0) {
+    if ((rc = twe__run_readonly_call(run, query_body, &c, "query handler")) < 0) {
       fail_answer(res, "%s", run->message);
       return rc;
     }

@@ -262,8 +262,9 @@ static int activation_run(twe_run_t *run) {
    * resumed by another thread (a replacement after a retirement). */
   twe__watched_t *watch = twe__watch_self();
   while (run->status == 0 && !run->closed &&
-         ((w = twe__run_ready_pop(run)) || (recheck_conditions(run) &&
-                                            (w = twe__run_ready_pop(run))))) {
+         ((w = twe__run_ready_pop(run)) ||
+          (recheck_conditions(run) && (w = twe__run_ready_pop(run))) ||
+          (twe__updates_deliver(run) > 0 && (w = twe__run_ready_pop(run))))) {
     if (twe__watch_preempt_due(watch)) return preempted(run, watch);
     if (twe__watch_yield_due(watch)) {
       twe__run_ready_push_front(run, w);
@@ -299,6 +300,16 @@ static int activate(twe_run_t *run, const twe_event_pb_t *started, bool replayin
   if (rc < 0) return rc;
   run->now_ns = twe__timestamp_ns(started->event_time);
   run->replaying = replaying;
+  /* Messages of an earlier activation went out with its answer, or were
+   * replayed (their originals went out long ago). */
+  run->messages_head = run->messages_tail = NULL;
+  run->n_messages = 0;
+  if (!replaying && run->n_live_messages) {
+    rc = twe__updates_take_messages(run, run->live_messages, run->n_live_messages);
+    run->live_messages = NULL;
+    run->n_live_messages = 0;
+    if (rc < 0) return rc;
+  }
   if (run->closed) return 0; /* nothing runs after the workflow's end */
   if (!run->code_started && (rc = start_code(run)) < 0) return rc;
   run->cond_changed = true;
@@ -388,6 +399,17 @@ static int answer(twe_run_t *run, twe_arena_t *out_arena, twe_run_outcome_t *out
   size_t n;
   int rc = twe__machine_send_all(run, out_arena, &cmds, &n);
   if (rc < 0) return rc;
+  if (run->n_messages) {
+    out->messages = twe__arena_alloc(out_arena, run->n_messages * sizeof *out->messages);
+    if (!out->messages)
+      return twe__run_fail(run, twe__arena_error(out_arena),
+                           CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
+                           "workflow run %s: out of memory for the task's answer",
+                           run->info.run_id);
+    size_t k = 0;
+    for (twe__message_t *m = run->messages_head; m; m = m->next) out->messages[k++] = m->pb;
+    out->n_messages = k;
+  }
   out->commands = cmds;
   out->n_commands = n;
   out->closes_workflow = run->closed;
@@ -475,8 +497,12 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
       /* A task the history shows completed ran this code before: replay
        * it. One that failed or timed out (or never finished: the workflow
        * was terminated meanwhile) left no trace: skip it. */
-      if ((int)events[i + 1]->event_type == EV(WORKFLOW_TASK_COMPLETED))
-        return activate(run, e, true);
+      if ((int)events[i + 1]->event_type == EV(WORKFLOW_TASK_COMPLETED)) {
+        /* The updates that task took came as messages: the history has
+         * them in the UPDATE_ACCEPTED events after its completion. */
+        int rc = twe__updates_lookahead(run, events, i + 2, n);
+        return rc < 0 ? rc : activate(run, e, true);
+      }
       return 0;
 
     case EV(WORKFLOW_EXECUTION_SIGNALED):
@@ -490,10 +516,9 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
       log_ignored_once(run, e, "workflow cancellation is not supported yet");
       return 0;
     case EV(WORKFLOW_EXECUTION_UPDATE_ADMITTED):
-    case EV(WORKFLOW_EXECUTION_UPDATE_ACCEPTED):
-    case EV(WORKFLOW_EXECUTION_UPDATE_REJECTED):
-    case EV(WORKFLOW_EXECUTION_UPDATE_COMPLETED):
-      log_ignored_once(run, e, "updates are not supported yet");
+      log_ignored_once(run, e, "update-with-start (UPDATE_ADMITTED) is not supported yet");
+      return 0;
+    case EV(WORKFLOW_EXECUTION_UPDATE_REJECTED): /* written by old servers only */
       return 0;
     /* Results of commands the code cannot send yet (children, external
      * signals and cancellations, Nexus): nothing can be waiting for them. */
@@ -588,6 +613,8 @@ static int batch_go(twe_run_t *run, twe_run_outcome_t *out) {
     snprintf(out->message, sizeof out->message, "%s", run->message);
     out->commands = NULL;
     out->n_commands = 0;
+    out->messages = NULL;
+    out->n_messages = 0;
     out->closes_workflow = false;
     return out->status;
   }
@@ -658,6 +685,12 @@ void twe__run_destroy(twe_run_t *run) {
     if (w->fiber) twe__fiber_destroy(w->fiber);
   twe__arena_destroy(&run->arena);
   free(run);
+}
+
+void twe__run_set_messages(twe_run_t *run, Temporal__Api__Protocol__V1__Message *const *msgs,
+                           size_t n) {
+  run->live_messages = msgs;
+  run->n_live_messages = n;
 }
 
 int64_t twe__run_next_event_id(const twe_run_t *run) {

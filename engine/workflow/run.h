@@ -26,6 +26,7 @@
 #include "temporal/api/command/v1/message.pb-c.h"
 #include "temporal/api/enums/v1/failed_cause.pb-c.h"
 #include "temporal/api/history/v1/message.pb-c.h"
+#include "temporal/api/protocol/v1/message.pb-c.h"
 
 typedef struct twe_run twe_run_t;
 typedef Temporal__Api__History__V1__HistoryEvent twe_event_pb_t;
@@ -52,6 +53,10 @@ typedef struct twe_run_outcome {
    * valid until the next twe__run_apply or twe__run_destroy. */
   twe_command_pb_t **commands;
   size_t n_commands;
+  /* Protocol messages (update acceptances, rejections, completions) for the
+   * completion's messages, in the run's arena; valid as commands are. */
+  Temporal__Api__Protocol__V1__Message **messages;
+  size_t n_messages;
   /* The commands close the workflow (complete or fail): evict after the
    * completion was accepted. */
   bool closes_workflow;
@@ -85,6 +90,13 @@ void twe__run_destroy(twe_run_t *run);
  * destroy it. */
 int twe__run_apply(twe_run_t *run, twe_event_pb_t *const *events, size_t n,
                    twe_arena_t *out_arena, twe_run_outcome_t *out);
+/* The protocol messages of the task the next twe__run_apply answers (the
+ * poll response's messages[]: update requests), delivered in its
+ * activation. msgs stay the caller's until that apply (or its resume)
+ * returns an answer. */
+void twe__run_set_messages(twe_run_t *run, Temporal__Api__Protocol__V1__Message *const *msgs,
+                           size_t n);
+
 /* Carries on with the batch that twe__run_apply (or an earlier resume) left
  * at TWE__RUN_SLICED: the fiber switched out at the end of the slice runs
  * first, exactly where it stopped, so the order the code sees is the one an

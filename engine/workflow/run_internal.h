@@ -18,6 +18,8 @@
 #include "engine/workflow/machine.h"
 #include "engine/workflow/run.h"
 #include "engine/values.h"
+#include "temporal/api/protocol/v1/message.pb-c.h"
+#include "temporal/api/update/v1/message.pb-c.h"
 #include "twe/workflow.h"
 
 typedef Temporal__Api__Enums__V1__WorkflowTaskFailedCause twe__task_cause_t;
@@ -82,6 +84,28 @@ typedef struct twe__query_handler {
   void *user;
   struct twe__query_handler *next;
 } twe__query_handler_t;
+
+/* Updates (machine_update.c): handlers by name, requests waiting to be
+ * delivered, every update of the run, and the protocol messages for the
+ * task's answer. */
+typedef struct twe__update twe__update_t;
+typedef struct twe__update_handler {
+  const char *name;
+  twe_update_fn fn;
+  twe_update_validator_fn validator;
+  void *user;
+  struct twe__update_handler *next;
+} twe__update_handler_t;
+typedef struct twe__update_request {
+  const char *message_id;
+  int64_t sequencing_event_id;
+  Temporal__Api__Update__V1__Request *request; /* run arena */
+  struct twe__update_request *next;
+} twe__update_request_t;
+typedef struct twe__message {
+  Temporal__Api__Protocol__V1__Message *pb; /* run arena */
+  struct twe__message *next;
+} twe__message_t;
 
 /* Signals (signals.c): handlers by name, and signals no handler took yet. */
 typedef struct twe__signal_handler {
@@ -151,6 +175,16 @@ struct twe_run {
   bool in_query;
   const char *query_refused;
   twe__wfiber_t query_fiber; /* the coroutine of the query being answered */
+
+  /* Updates. live_messages: the protocol messages of the task being
+   * processed (the caller's memory), taken when its activation begins. */
+  twe__update_handler_t *update_handlers;
+  twe__update_request_t *requests_head, *requests_tail;
+  twe__update_t *updates;
+  twe__message_t *messages_head, *messages_tail;
+  size_t n_messages;
+  Temporal__Api__Protocol__V1__Message *const *live_messages;
+  size_t n_live_messages;
 
   /* Signals. */
   twe__signal_handler_t *signal_handlers;
@@ -242,6 +276,25 @@ int twe__run_fiber_create(twe_run_t *run, twe__wfiber_t *w);
 /* In a query handler: refuses fn (a call that would change the run), and
  * remembers it to fail the query with. Returns -EPERM; 0 outside a query. */
 int twe__run_refuse_in_query(twe_run_t *run, const char *fn);
+/* Runs body(w) (w->body_arg = arg) read-only, to its end, on the run's
+ * query coroutine, nothing else of the run running (query handlers, update
+ * validators). run->query_refused says what it was refused. Returns 0 or a
+ * fatal status (the watchdog stopped it). */
+int twe__run_readonly_call(twe_run_t *run, void (*body)(twe__wfiber_t *w), void *arg,
+                           const char *label);
+/* --- machine_update.c --- */
+/* The task's protocol messages (update requests) become requests to
+ * deliver. Returns 0 or a fatal status. */
+int twe__updates_take_messages(twe_run_t *run, Temporal__Api__Protocol__V1__Message *const *msgs,
+                               size_t n);
+/* Replay: the requests of the task whose WORKFLOW_TASK_COMPLETED precedes
+ * events[from], rebuilt from the UPDATE_ACCEPTED events up to the next
+ * workflow task. Returns 0 or a fatal status. */
+int twe__updates_lookahead(twe_run_t *run, twe_event_pb_t *const *events, size_t from, size_t n);
+/* Delivers the waiting requests (validate, accept or reject, start the
+ * handlers). Returns 1 if there were any, 0 if none, or a fatal status. */
+int twe__updates_deliver(twe_run_t *run);
+
 /* --- signals.c --- */
 /* A WORKFLOW_EXECUTION_SIGNALED event: buffered, and handed to its handler
  * if there is one. Returns 0 or a fatal status. */

@@ -206,6 +206,41 @@ TWE_EXPORT void *twe_query_alloc(const twe_query_t *q, size_t size);
 TWE_EXPORT int twe_workflow_set_query_handler(twe_workflow_t *wf, const char *name,
                                               twe_query_fn fn, void *user);
 
+/* --- updates --------------------------------------------------------------- */
+/* An update as its validator and handler see it (run arena). */
+typedef struct twe_update {
+  const char *name;
+  const char *id;       /* the update id the caller chose (or the server) */
+  const twe_payload_t *args;
+  size_t nargs;
+  const char *input_error; /* as in twe_signal_t */
+  const char *identity;    /* of the caller ("" if none) */
+} twe_update_t;
+
+/* Decides whether to accept an update, before anything is recorded:
+ * read-only like a query handler. Return 0 to accept; non-zero rejects it
+ * with error->message (static, or in the workflow's state: it is copied
+ * after the validator returns). A rejection leaves no event in history. */
+typedef int (*twe_update_validator_fn)(twe_workflow_t *wf, const twe_update_t *u, void *user,
+                                       twe_error_info_t *error);
+/* Runs an accepted update on a coroutine of its own (it may run activities
+ * and wait). Return 0 with *result set (null when left alone), or non-zero
+ * with *error set: the update completes with that failure and the workflow
+ * goes on. Both are copied after the handler returns, so they must not
+ * point to its own stack (use twe_workflow_alloc or the workflow's state). */
+typedef int (*twe_update_fn)(twe_workflow_t *wf, const twe_update_t *u, void *user,
+                             twe_payload_t *result, twe_error_info_t *error);
+
+/* Sets the handler (and validator, may be NULL) of updates called name
+ * (copied); fn NULL removes it. Updates are delivered once the workflow's
+ * coroutines have run as far as they can in a task, so handlers set at the
+ * start of the workflow see updates that came with its first task. An
+ * update with no handler then is rejected naming the known ones. Returns 0,
+ * -EINVAL or -ENOMEM. */
+TWE_EXPORT int twe_workflow_set_update_handler(twe_workflow_t *wf, const char *name,
+                                               twe_update_fn fn,
+                                               twe_update_validator_fn validator, void *user);
+
 /* --- waiting on a condition --------------------------------------------------- */
 /* A predicate over the workflow's own state. Called on the workflow's
  * coroutines (it may call twe_workflow_* functions that do not wait); it

@@ -19,6 +19,9 @@
 #include "engine/fiber.h"
 #include "engine/registry.h"
 #include "engine/values.h"
+#include "proto/codec.h"
+#include "temporal/api/protocol/v1/message.pb-c.h"
+#include "temporal/api/update/v1/message.pb-c.h"
 #include "engine/workflow/run.h"
 #include "temporal/api/enums/v1/event_type.pb-c.h"
 
@@ -237,6 +240,72 @@ static inline void h_signal(hist_t *h, const char *name, const char *json) {
   a->identity = hstr(h, "tester@host");
   e->attributes_case = HATTR(WORKFLOW_EXECUTION_SIGNALED);
   e->workflow_execution_signaled_event_attributes = a;
+}
+
+/* An update request for name with one JSON argument (none when json is
+ * NULL), id update_id. */
+static inline Temporal__Api__Update__V1__Request *h_update_request(hist_t *h, const char *update_id,
+                                                                   const char *name,
+                                                                   const char *json) {
+  Temporal__Api__Update__V1__Request *r = halloc(h, sizeof *r);
+  Temporal__Api__Update__V1__Meta *meta = halloc(h, sizeof *meta);
+  Temporal__Api__Update__V1__Input *in = halloc(h, sizeof *in);
+  temporal__api__update__v1__request__init(r);
+  temporal__api__update__v1__meta__init(meta);
+  temporal__api__update__v1__input__init(in);
+  meta->update_id = hstr(h, update_id);
+  meta->identity = hstr(h, "tester@host");
+  in->name = hstr(h, name);
+  in->args = json_payloads(h, json);
+  r->meta = meta;
+  r->input = in;
+  return r;
+}
+
+/* The protocol message that carries an update request in a task. */
+static inline Temporal__Api__Protocol__V1__Message *h_update_message(hist_t *h, const char *msg_id,
+                                                                     int64_t after_event,
+                                                                     Temporal__Api__Update__V1__Request *r) {
+  Temporal__Api__Protocol__V1__Message *m = halloc(h, sizeof *m);
+  Google__Protobuf__Any *any = halloc(h, sizeof *any);
+  temporal__api__protocol__v1__message__init(m);
+  google__protobuf__any__init(any);
+  any->type_url = hstr(h, "type.googleapis.com/temporal.api.update.v1.Request");
+  assert_int_equal(twe__proto_encode(&r->base, &h->arena, &any->value.data, &any->value.len), 0);
+  m->id = hstr(h, msg_id);
+  m->protocol_instance_id = r->meta->update_id;
+  m->body = any;
+  m->sequencing_id_case = TEMPORAL__API__PROTOCOL__V1__MESSAGE__SEQUENCING_ID_EVENT_ID;
+  m->event_id = after_event;
+  return m;
+}
+
+static inline int64_t h_update_accepted(hist_t *h, const char *msg_id,
+                                        Temporal__Api__Update__V1__Request *r) {
+  twe_event_pb_t *e = add(h, EV(WORKFLOW_EXECUTION_UPDATE_ACCEPTED));
+  Temporal__Api__History__V1__WorkflowExecutionUpdateAcceptedEventAttributes *a =
+      halloc(h, sizeof *a);
+  temporal__api__history__v1__workflow_execution_update_accepted_event_attributes__init(a);
+  a->protocol_instance_id = r->meta->update_id;
+  a->accepted_request_message_id = hstr(h, msg_id);
+  a->accepted_request = r;
+  e->attributes_case = HATTR(WORKFLOW_EXECUTION_UPDATE_ACCEPTED);
+  e->workflow_execution_update_accepted_event_attributes = a;
+  return e->event_id;
+}
+
+static inline void h_update_completed(hist_t *h, const char *update_id, int64_t accepted) {
+  twe_event_pb_t *e = add(h, EV(WORKFLOW_EXECUTION_UPDATE_COMPLETED));
+  Temporal__Api__History__V1__WorkflowExecutionUpdateCompletedEventAttributes *a =
+      halloc(h, sizeof *a);
+  Temporal__Api__Update__V1__Meta *meta = halloc(h, sizeof *meta);
+  temporal__api__history__v1__workflow_execution_update_completed_event_attributes__init(a);
+  temporal__api__update__v1__meta__init(meta);
+  meta->update_id = hstr(h, update_id);
+  a->meta = meta;
+  a->accepted_event_id = accepted;
+  e->attributes_case = HATTR(WORKFLOW_EXECUTION_UPDATE_COMPLETED);
+  e->workflow_execution_update_completed_event_attributes = a;
 }
 
 /* --- a fixture: a registry, fibers, a history, a run ----------------------------- */

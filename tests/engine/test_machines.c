@@ -19,6 +19,7 @@
 #include "engine/values.h"
 #include "engine/workflow/machine.h"
 #include "engine/workflow/run.h"
+#include "temporal/api/update/v1/message.pb-c.h"
 #include "tests/engine/hist.h"
 #include "twe/error.h"
 #include "twe/workflow.h"
@@ -86,6 +87,64 @@ static void wf_cancel_activity(twe_workflow_t *wf, void *user) {
   activity_cancel_rc = twe_future_cancel(wf, f);
 }
 
+/* Updates: "add" (validator: rejects negative numbers; returns the new
+ * total), "slow" (sleeps 1 s, returns "done"), "boom" (fails); the
+ * workflow ends when its total reaches 10. */
+typedef struct upd_state {
+  long total;
+} upd_state_t;
+
+static int v_add(twe_workflow_t *wf, const twe_update_t *u, void *user, twe_error_info_t *error) {
+  (void)wf, (void)user;
+  if (u->nargs && u->args[0].len && ((const char *)u->args[0].data)[0] == '-') {
+    error->message = "negative numbers are not added";
+    return 1;
+  }
+  return 0;
+}
+
+static int u_add(twe_workflow_t *wf, const twe_update_t *u, void *user, twe_payload_t *result,
+                 twe_error_info_t *error) {
+  (void)error;
+  upd_state_t *st = user;
+  st->total += u->nargs ? strtol((const char *)u->args[0].data, NULL, 10) : 0;
+  char *text = twe_workflow_alloc(wf, 32);
+  snprintf(text, 32, "%ld", st->total);
+  *result = twe_payload_json(text);
+  return 0;
+}
+
+static int u_slow(twe_workflow_t *wf, const twe_update_t *u, void *user, twe_payload_t *result,
+                  twe_error_info_t *error) {
+  (void)u, (void)user, (void)error;
+  twe_workflow_sleep(wf, NS);
+  *result = twe_payload_json("\"done\"");
+  return 0;
+}
+
+static int u_boom(twe_workflow_t *wf, const twe_update_t *u, void *user, twe_payload_t *result,
+                  twe_error_info_t *error) {
+  (void)wf, (void)u, (void)user, (void)result;
+  error->type = "Boom";
+  error->message = "it went boom";
+  return 1;
+}
+
+static bool total_ten(twe_workflow_t *wf, void *arg) {
+  (void)wf;
+  return ((upd_state_t *)arg)->total >= 10;
+}
+
+static void wf_updated(twe_workflow_t *wf, void *user) {
+  (void)user;
+  upd_state_t *st = twe_workflow_alloc(wf, sizeof *st);
+  st->total = 0;
+  assert_int_equal(twe_workflow_set_update_handler(wf, "add", u_add, v_add, st), 0);
+  assert_int_equal(twe_workflow_set_update_handler(wf, "slow", u_slow, NULL, st), 0);
+  assert_int_equal(twe_workflow_set_update_handler(wf, "boom", u_boom, NULL, st), 0);
+  assert_int_equal(twe_workflow_wait_condition(wf, total_ten, st, 0), 0);
+}
+
 /* --- fixture ------------------------------------------------------------------------ */
 
 static int setup(void **state) {
@@ -96,6 +155,7 @@ static int setup(void **state) {
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "CancelLater", wf_cancel_later, NULL), 0);
   assert_int_equal(
       twe__registry_add_workflow(&fx->reg, "CancelActivity", wf_cancel_activity, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "Updated", wf_updated, NULL), 0);
   cancel_wait_rc = 0;
   cancel_error_type[0] = 0;
   *state = fx;
@@ -358,6 +418,142 @@ static void test_timer_cancel_missing_is_nondeterminism(void **state) {
                          "command the code produced: CANCEL_TIMER (timer id \"1\")"));
 }
 
+/* --- update -------------------------------------------------------------------------- */
+
+/* The protocol message the answer carries at i: its id and body type. */
+static void assert_message(const twe_run_outcome_t *out, size_t i, const char *id,
+                           const char *type) {
+  assert_true(i < out->n_messages);
+  assert_string_equal(out->messages[i]->id, id);
+  assert_string_equal(out->messages[i]->body->type_url, type);
+}
+#define ACCEPTANCE "type.googleapis.com/temporal.api.update.v1.Acceptance"
+#define REJECTION "type.googleapis.com/temporal.api.update.v1.Rejection"
+#define RESPONSE "type.googleapis.com/temporal.api.update.v1.Response"
+
+/* "add 10" accepted and completed in the task that brought it, then the
+ * events recorded for both. Events 1..10. */
+static void test_update_done_in_one_task(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  Temporal__Api__Update__V1__Request *r = h_update_request(h, "u-1", "add", "10");
+  h_started(h, "Updated", NULL);             /* 1 */
+  h_task(h);                                 /* 2, 3 */
+  h_task_completed(h);                       /* 4 */
+  int64_t acc = h_update_accepted(h, "m-1", r); /* 5 */
+  h_update_completed(h, "u-1", acc);         /* 6 */
+  h_workflow_completed(h);                   /* 7 */
+  Temporal__Api__Protocol__V1__Message *msg = h_update_message(h, "m-1", 2, r);
+  fx->run = new_run(fx);
+  twe__run_set_messages(fx->run, &msg, 1);
+  /* REQUESTED --ACCEPT--> ACCEPT_PENDING --COMPLETE--> ACCEPT_PENDING_COMPLETE */
+  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_commands(&fx->out, 3, CMD(PROTOCOL_MESSAGE), CMD(PROTOCOL_MESSAGE),
+                  CMD(COMPLETE_WORKFLOW_EXECUTION));
+  assert_string_equal(fx->out.commands[0]->protocol_message_command_attributes->message_id,
+                      "m-1/accept");
+  assert_string_equal(fx->out.commands[1]->protocol_message_command_attributes->message_id,
+                      "m-1/complete");
+  assert_int_equal(fx->out.n_messages, 2);
+  assert_message(&fx->out, 0, "m-1/accept", ACCEPTANCE);
+  assert_message(&fx->out, 1, "m-1/complete", RESPONSE);
+  assert_string_equal(fx->out.messages[1]->protocol_instance_id, "u-1");
+  Temporal__Api__Update__V1__Response *resp = (void *)protobuf_c_message_unpack(
+      &temporal__api__update__v1__response__descriptor, NULL, fx->out.messages[1]->body->value.len,
+      fx->out.messages[1]->body->value.data);
+  assert_non_null(resp);
+  assert_int_equal(resp->outcome->value_case, TEMPORAL__API__UPDATE__V1__OUTCOME__VALUE_SUCCESS);
+  assert_memory_equal(resp->outcome->success->payloads[0]->data.data, "10", 2);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  /* ACCEPT_PENDING_COMPLETE --ACCEPTED--> COMPLETE_PENDING --COMPLETED--> COMPLETED */
+  assert_int_equal(apply(fx, 3, 7), 0);
+  assert_true(fx->out.replay_only);
+}
+
+/* The same history replayed: the request comes from the ACCEPTED event. */
+static void test_update_replayed(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  Temporal__Api__Update__V1__Request *r = h_update_request(h, "u-1", "add", "10");
+  h_started(h, "Updated", NULL);
+  h_task(h);
+  h_task_completed(h);
+  int64_t acc = h_update_accepted(h, "m-1", r);
+  h_update_completed(h, "u-1", acc);
+  h_workflow_completed(h);
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, h->n), 0);
+  twe_run_outcome_t check;
+  assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
+}
+
+/* "slow" waits in its handler: accepted in one task, completed in a later
+ * one (ACCEPT_PENDING --ACCEPTED--> ACCEPTED --COMPLETE--> COMPLETE_PENDING). */
+static void test_update_completed_later(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  Temporal__Api__Update__V1__Request *r = h_update_request(h, "u-2", "slow", NULL);
+  h_started(h, "Updated", NULL);             /* 1 */
+  h_task(h);                                 /* 2, 3 */
+  h_task_completed(h);                       /* 4 */
+  int64_t acc = h_update_accepted(h, "m-2", r); /* 5 */
+  int64_t t = h_timer_started(h, "1");       /* 6 */
+  h_timer_fired(h, t, "1");                  /* 7 */
+  h_task(h);                                 /* 8, 9 */
+  h_task_completed(h);                       /* 10 */
+  h_update_completed(h, "u-2", acc);         /* 11 */
+  Temporal__Api__Protocol__V1__Message *msg = h_update_message(h, "m-2", 2, r);
+  fx->run = new_run(fx);
+  twe__run_set_messages(fx->run, &msg, 1);
+  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_commands(&fx->out, 2, CMD(PROTOCOL_MESSAGE), CMD(START_TIMER));
+  assert_int_equal(fx->out.n_messages, 1);
+  assert_message(&fx->out, 0, "m-2/accept", ACCEPTANCE);
+  assert_int_equal(apply(fx, 3, 9), 0);
+  assert_commands(&fx->out, 1, CMD(PROTOCOL_MESSAGE));
+  assert_message(&fx->out, 0, "m-2/complete", RESPONSE);
+  assert_int_equal(apply(fx, 9, 11), 0);
+}
+
+/* A validator's rejection and an unknown name: a Rejection message each,
+ * no command; a handler's failure completes the update with it. */
+static void test_update_rejected_and_failed(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "Updated", NULL);
+  h_task(h);
+  Temporal__Api__Protocol__V1__Message *msgs[3] = {
+      h_update_message(h, "m-3", 2, h_update_request(h, "u-3", "add", "-1")),
+      h_update_message(h, "m-4", 2, h_update_request(h, "u-4", "nope", NULL)),
+      h_update_message(h, "m-5", 2, h_update_request(h, "u-5", "boom", NULL)),
+  };
+  fx->run = new_run(fx);
+  twe__run_set_messages(fx->run, msgs, 3);
+  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_commands(&fx->out, 2, CMD(PROTOCOL_MESSAGE), CMD(PROTOCOL_MESSAGE));
+  assert_int_equal(fx->out.n_messages, 4);
+  assert_message(&fx->out, 0, "m-3/reject", REJECTION);
+  assert_message(&fx->out, 1, "m-4/reject", REJECTION);
+  assert_message(&fx->out, 2, "m-5/accept", ACCEPTANCE);
+  assert_message(&fx->out, 3, "m-5/complete", RESPONSE);
+  const char *why[2] = {"negative numbers are not added",
+                        "unknown update \"nope\" for workflow \"Updated\" (known: add, slow, boom)"};
+  for (int i = 0; i < 2; i++) {
+    Temporal__Api__Update__V1__Rejection *rej = (void *)protobuf_c_message_unpack(
+        &temporal__api__update__v1__rejection__descriptor, NULL,
+        fx->out.messages[i]->body->value.len, fx->out.messages[i]->body->value.data);
+    assert_non_null(rej);
+    assert_string_equal(rej->failure->message, why[i]);
+    protobuf_c_message_free_unpacked(&rej->base, NULL);
+  }
+  Temporal__Api__Update__V1__Response *resp = (void *)protobuf_c_message_unpack(
+      &temporal__api__update__v1__response__descriptor, NULL, fx->out.messages[3]->body->value.len,
+      fx->out.messages[3]->body->value.data);
+  assert_int_equal(resp->outcome->value_case, TEMPORAL__API__UPDATE__V1__OUTCOME__VALUE_FAILURE);
+  assert_string_equal(resp->outcome->failure->message, "it went boom");
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+}
+
 /* --- coverage ------------------------------------------------------------------------- */
 
 static void test_every_row_reached(void **state) {
@@ -388,6 +584,10 @@ int main(void) {
       T(test_timer_cancel_live),
       T(test_timer_cancel_replay),
       T(test_timer_cancel_missing_is_nondeterminism),
+      T(test_update_done_in_one_task),
+      T(test_update_replayed),
+      T(test_update_completed_later),
+      T(test_update_rejected_and_failed),
       /* Last: after every other test ran its rows. */
       cmocka_unit_test(test_every_row_reached),
   };

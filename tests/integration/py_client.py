@@ -13,9 +13,13 @@ driving twe workflows, as a Python user would. Run with the tests' venv
   py_client.py query WORKFLOW_ID NAME
       handle.query(NAME): prints the answer as JSON, or "error: <message>"
       (exit 3) when the query failed
+  py_client.py update WORKFLOW_ID NAME JSON
+      handle.execute_update(NAME, <JSON decoded>): prints the result as
+      JSON, or "error: <message>" (exit 3) when the update failed or was
+      rejected
   py_client.py worker QUEUE
       A Python SDK worker with the Python twins of twe's test workflows
-      (Approval below), until SIGTERM; prints "ready" once polling. Their
+      (Approval and Counter below), until SIGTERM; prints "ready" once polling. Their
       histories replay on twe (test_signals.sh).
 
 Address: TEMPORAL_ADDRESS; namespace "default".
@@ -30,6 +34,7 @@ from datetime import timedelta
 from temporalio.api.common.v1 import Payload, Payloads, WorkflowExecution
 from temporalio.api.workflowservice.v1 import SignalWorkflowExecutionRequest
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 from temporalio.client import Client
 
 
@@ -56,6 +61,43 @@ class Approval:
         return {"approved": self.values[0]}
 
 
+@workflow.defn(name="Counter")
+class Counter:
+    """The twin of scenario_worker.c's Counter: updates add (validated),
+    fail, finish; query total."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.finished = False
+
+    @workflow.update(name="add")
+    def add(self, n: int) -> int:
+        self.total += n
+        return self.total
+
+    @add.validator
+    def validate_add(self, n: int) -> None:
+        if n < 0:
+            raise ValueError("negative numbers cannot be added")
+
+    @workflow.update(name="fail")
+    def fail(self, arg) -> None:
+        raise ApplicationError("failed as asked")
+
+    @workflow.update(name="finish")
+    def finish(self, arg=None) -> None:
+        self.finished = True
+
+    @workflow.query(name="total")
+    def total_query(self) -> int:
+        return self.total
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.finished)
+        return self.total
+
+
 async def run_worker(client, queue):
     # Imported here: the client commands exit cleanly without the worker's
     # machinery loaded.
@@ -63,7 +105,7 @@ async def run_worker(client, queue):
 
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with Worker(client, task_queue=queue, workflows=[Approval]):
+    async with Worker(client, task_queue=queue, workflows=[Approval, Counter]):
         print("ready", flush=True)
         await stop.wait()
 
@@ -95,6 +137,15 @@ async def main(argv):
             print(json.dumps(await client.get_workflow_handle(argv[1]).query(argv[2])))
         except WorkflowQueryFailedError as e:
             print("error: " + str(e))
+            sys.stdout.flush()
+            os._exit(3)
+    elif cmd == "update":
+        from temporalio.client import WorkflowUpdateFailedError
+        try:
+            print(json.dumps(await client.get_workflow_handle(argv[1]).execute_update(
+                argv[2], json.loads(argv[3]))))
+        except WorkflowUpdateFailedError as e:
+            print("error: " + str(e.cause.message if e.cause else e))
             sys.stdout.flush()
             os._exit(3)
     elif cmd == "worker":

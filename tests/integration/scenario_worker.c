@@ -14,7 +14,8 @@
  *       Starts TYPE with one json/plain argument holding TEXT unchecked.
  *
  * Workflows: RetryOnce, NonRetryable, HeartbeatResume, Sequential, Timer,
- * Approval and Collect (signals, condition waits and queries: see below).
+ * Approval and Collect (signals, condition waits and queries), Counter
+ * (updates): see below.
  * Activities: FailFirstAttempt, FailHard, CountWithHeartbeat, Echo,
  * EchoChanged. */
 #define _POSIX_C_SOURCE 200809L
@@ -318,6 +319,95 @@ static void collect(twe_workflow_t *wf, void *user) {
   complete_text(wf, text);
 }
 
+/* --- updates ------------------------------------------------------------------ */
+
+/* Counter: updates "add" (an integer; the validator rejects negative
+ * ones; returns the new total), "fail" (fails with the message it was
+ * given) and "finish" (ends the workflow, which completes with the total);
+ * query "total". */
+typedef struct counter {
+  long total;
+  bool finished;
+} counter_t;
+
+static long int_arg(const twe_update_t *u) {
+  if (!u->nargs || u->input_error) return 0;
+  json_t *v = json_loadb(u->args[0].data, u->args[0].len, JSON_DECODE_ANY, NULL);
+  long n = json_is_integer(v) ? (long)json_integer_value(v) : 0;
+  json_decref(v);
+  return n;
+}
+
+static int v_add(twe_workflow_t *wf, const twe_update_t *u, void *user, twe_error_info_t *error) {
+  (void)wf, (void)user;
+  if (u->input_error) {
+    error->message = "add takes an integer";
+    return 1;
+  }
+  if (int_arg(u) < 0) {
+    error->message = "negative numbers cannot be added";
+    return 1;
+  }
+  return 0;
+}
+
+static int u_add(twe_workflow_t *wf, const twe_update_t *u, void *user, twe_payload_t *result,
+                 twe_error_info_t *error) {
+  (void)error;
+  counter_t *c = user;
+  c->total += int_arg(u);
+  char *text = twe_workflow_alloc(wf, 32); /* outlives the handler */
+  if (!text) return 1;
+  snprintf(text, 32, "%ld", c->total);
+  *result = twe_payload_json(text);
+  return 0;
+}
+
+static int u_fail(twe_workflow_t *wf, const twe_update_t *u, void *user, twe_payload_t *result,
+                  twe_error_info_t *error) {
+  (void)wf, (void)user, (void)result;
+  error->type = "CounterError";
+  error->message = u->nargs ? "failed as asked" : "failed";
+  return 1;
+}
+
+static int u_finish(twe_workflow_t *wf, const twe_update_t *u, void *user, twe_payload_t *result,
+                    twe_error_info_t *error) {
+  (void)wf, (void)u, (void)result, (void)error;
+  ((counter_t *)user)->finished = true;
+  return 0;
+}
+
+static int q_total(twe_workflow_t *wf, const twe_query_t *q, void *user, twe_payload_t *result,
+                   twe_error_info_t *error) {
+  (void)wf, (void)error;
+  char *text = twe_query_alloc(q, 32);
+  if (!text) return 1;
+  snprintf(text, 32, "%ld", ((counter_t *)user)->total);
+  *result = twe_payload_json(text);
+  return 0;
+}
+
+static bool finished(twe_workflow_t *wf, void *arg) {
+  (void)wf;
+  return ((counter_t *)arg)->finished;
+}
+
+static void counter_wf(twe_workflow_t *wf, void *user) {
+  (void)user;
+  counter_t *c = twe_workflow_alloc(wf, sizeof *c);
+  if (!c) return;
+  memset(c, 0, sizeof *c);
+  twe_workflow_set_update_handler(wf, "add", u_add, v_add, c);
+  twe_workflow_set_update_handler(wf, "fail", u_fail, NULL, c);
+  twe_workflow_set_update_handler(wf, "finish", u_finish, NULL, c);
+  twe_workflow_set_query_handler(wf, "total", q_total, c);
+  twe_workflow_wait_condition(wf, finished, c, 0);
+  char text[32];
+  snprintf(text, sizeof text, "%ld", c->total);
+  complete_text(wf, text);
+}
+
 static int register_all(twe_worker_t *w) {
   int rc = 0;
   if ((rc = twe_worker_register_workflow(w, "RetryOnce", retry_once, NULL)) < 0 ||
@@ -327,6 +417,7 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Timer", timer_wf, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Approval", approval, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Collect", collect, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Counter", counter_wf, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailFirstAttempt", fail_first_attempt, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailHard", fail_hard, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "CountWithHeartbeat", count_with_heartbeat, NULL)) <

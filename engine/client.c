@@ -52,9 +52,7 @@ struct twe_client {
 
 /* --- small helpers --------------------------------------------------------- */
 
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t err_len, const char *fmt, ...) {
+void twe__client_set_err(char *err, size_t err_len, const char *fmt, ...) {
   if (!err || !err_len) return;
   va_list ap;
   va_start(ap, fmt);
@@ -102,8 +100,8 @@ int twe__client_errno_from_grpc(int code) {
 }
 
 /* Writes "<what>: <CODE>: <message>" for a failed call. */
-static int call_error(const twe_grpc_request_t *req, const char *what, char *err, size_t err_len) {
-  set_err(err, err_len, "%s: %s: %s", what, twe__grpc_code_name(req->status.code),
+int twe__client_call_error(const twe_grpc_request_t *req, const char *what, char *err, size_t err_len) {
+  twe__client_set_err(err, err_len, "%s: %s: %s", what, twe__grpc_code_name(req->status.code),
           req->status.message ? req->status.message : "");
   return twe__client_errno_from_grpc(req->status.code);
 }
@@ -210,13 +208,13 @@ int twe__client_create_unchecked(const twe_connection_options_t *opts, twe_clien
   }
   rc = twe__reactor_create(&c->reactor, NULL);
   if (rc < 0) {
-    set_err(err, err_len, "cannot create the io reactor: %s", twe_strerror(rc));
+    twe__client_set_err(err, err_len, "cannot create the io reactor: %s", twe_strerror(rc));
     twe_client_close(c);
     return rc;
   }
   rc = twe__grpc_channel_create(c->reactor, &c->opts, &c->channel, err, err_len);
   if (rc < 0) {
-    if (err && err_len && !err[0]) set_err(err, err_len, "%s", twe_strerror(rc));
+    if (err && err_len && !err[0]) twe__client_set_err(err, err_len, "%s", twe_strerror(rc));
     twe_client_close(c);
     return rc;
   }
@@ -239,7 +237,7 @@ static int check_call(twe_client_t *c, twe_grpc_request_t *req, const char *what
   req->data = &done;
   int rc = twe__grpc_channel_start(c->channel, req);
   if (rc < 0) {
-    set_err(err, err_len, "%s: %s", what, twe_strerror(rc));
+    twe__client_set_err(err, err_len, "%s: %s", what, twe_strerror(rc));
     return rc;
   }
   while (!done) {
@@ -250,19 +248,19 @@ static int check_call(twe_client_t *c, twe_grpc_request_t *req, const char *what
     if (n < 0 || (st.connects_succeeded == 0 && st.last_error[0])) {
       twe__grpc_channel_cancel(c->channel, req); /* its callback runs now */
       if (n < 0) {
-        set_err(err, err_len, "%s: the io reactor failed: %s", what, twe_strerror(n));
+        twe__client_set_err(err, err_len, "%s: the io reactor failed: %s", what, twe_strerror(n));
         return n;
       }
-      set_err(err, err_len, "%s", st.last_error);
+      twe__client_set_err(err, err_len, "%s", st.last_error);
       return connection_errno(st.last_error);
     }
   }
   if (req->status.code == TWE_GRPC_OK) return 0;
   if (req->status.code == TWE_GRPC_DEADLINE_EXCEEDED) {
-    call_error(req, what, err, err_len);
+    twe__client_call_error(req, what, err, err_len);
     return -ETIMEDOUT;
   }
-  return call_error(req, what, err, err_len);
+  return twe__client_call_error(req, what, err, err_len);
 }
 
 int twe_client_connect(const twe_connection_options_t *opts, twe_client_t **out, char *err,
@@ -303,7 +301,7 @@ int twe_client_connect(const twe_connection_options_t *opts, twe_client_t **out,
   };
   rc = check_call(c, &nreq, "DescribeNamespace", err, err_len);
   if (rc == -ENOENT) {
-    set_err(err, err_len, "namespace \"%s\" does not exist on %s: %s", c->opts.namespace_name,
+    twe__client_set_err(err, err_len, "namespace \"%s\" does not exist on %s: %s", c->opts.namespace_name,
             c->opts.address, nreq.status.message ? nreq.status.message : "");
     goto fail;
   }
@@ -338,7 +336,7 @@ int twe__client_call(twe_client_t *c, twe_grpc_request_t *req) {
 
 /* A random (version 4) UUID: StartWorkflowExecution's request_id, which
  * makes a retried start idempotent. */
-static void uuid_v4(char out[37]) {
+void twe__client_uuid(char out[37]) {
   uint8_t b[16];
   size_t got = 0;
   while (got < sizeof b) {
@@ -367,7 +365,7 @@ int twe_client_start_workflow(twe_client_t *c, const char *type,
   if (run_id && run_id_len) run_id[0] = '\0';
   if (!c || !type || !*type || !opts || !opts->workflow_id || !*opts->workflow_id ||
       !opts->task_queue || !*opts->task_queue || (nargs && !args)) {
-    set_err(err, err_len,
+    twe__client_set_err(err, err_len,
             "start workflow: a client, a type, a workflow id and a task queue are required");
     return -EINVAL;
   }
@@ -379,7 +377,7 @@ int twe_client_start_workflow(twe_client_t *c, const char *type,
   Temporal__Api__Common__V1__WorkflowType wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
   Temporal__Api__Taskqueue__V1__TaskQueue tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
   char request_id[37];
-  uuid_v4(request_id);
+  twe__client_uuid(request_id);
   wt.name = (char *)type;
   tq.name = (char *)opts->task_queue;
   tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
@@ -394,7 +392,7 @@ int twe_client_start_workflow(twe_client_t *c, const char *type,
   if (nargs) {
     rc = twe__values_to_payloads(&arena, args, nargs, &r.input);
     if (rc < 0) {
-      set_err(err, err_len, "start workflow: an argument cannot be encoded (%s)",
+      twe__client_set_err(err, err_len, "start workflow: an argument cannot be encoded (%s)",
               rc == -EINVAL ? "no encoding" : twe_strerror(rc));
       goto out;
     }
@@ -418,11 +416,11 @@ int twe_client_start_workflow(twe_client_t *c, const char *type,
   };
   rc = twe__client_call(c, &req);
   if (rc < 0) {
-    set_err(err, err_len, "StartWorkflowExecution: %s", twe_strerror(rc));
+    twe__client_set_err(err, err_len, "StartWorkflowExecution: %s", twe_strerror(rc));
     goto out;
   }
   if (req.status.code != TWE_GRPC_OK) {
-    rc = call_error(&req, "StartWorkflowExecution", err, err_len);
+    rc = twe__client_call_error(&req, "StartWorkflowExecution", err, err_len);
     goto out;
   }
   const Temporal__Api__Workflowservice__V1__StartWorkflowExecutionResponse *resp =
@@ -470,7 +468,7 @@ static int read_close_event(twe_arena_t *arena, const event_pb_t *ev, twe_workfl
     case CLOSE_EVENT(COMPLETED): {
       const Temporal__Api__History__V1__WorkflowExecutionCompletedEventAttributes *a =
           ev->workflow_execution_completed_event_attributes;
-      out->status = "COMPLETED";
+      out->status = TWE_WORKFLOW_STATUS_COMPLETED;
       out->result = twe_payload_null();
       if (a && a->result && a->result->n_payloads) {
         rc = twe__value_from_payload(arena, a->result->payloads[0], &out->result);
@@ -482,7 +480,7 @@ static int read_close_event(twe_arena_t *arena, const event_pb_t *ev, twe_workfl
     case CLOSE_EVENT(FAILED): {
       const Temporal__Api__History__V1__WorkflowExecutionFailedEventAttributes *a =
           ev->workflow_execution_failed_event_attributes;
-      out->status = "FAILED";
+      out->status = TWE_WORKFLOW_STATUS_FAILED;
       if (a && a->failure) {
         rc = twe__error_from_failure(arena, a->failure, &out->error);
         if (rc < 0) return rc;
@@ -506,28 +504,28 @@ static int read_close_event(twe_arena_t *arena, const event_pb_t *ev, twe_workfl
       break;
     }
     case CLOSE_EVENT(TIMED_OUT):
-      out->status = "TIMED_OUT";
+      out->status = TWE_WORKFLOW_STATUS_TIMED_OUT;
       rc = fill_error(arena, &out->error, "TimeoutError", "workflow execution timed out");
       if (rc < 0) return rc;
       break;
     case CLOSE_EVENT(TERMINATED): {
       const Temporal__Api__History__V1__WorkflowExecutionTerminatedEventAttributes *a =
           ev->workflow_execution_terminated_event_attributes;
-      out->status = "TERMINATED";
+      out->status = TWE_WORKFLOW_STATUS_TERMINATED;
       rc = fill_error(arena, &out->error, "TerminatedError",
                       a && a->reason && *a->reason ? a->reason : "workflow execution terminated");
       if (rc < 0) return rc;
       break;
     }
     case CLOSE_EVENT(CANCELED):
-      out->status = "CANCELED";
+      out->status = TWE_WORKFLOW_STATUS_CANCELED;
       rc = fill_error(arena, &out->error, "CanceledError", "workflow execution canceled");
       if (rc < 0) return rc;
       break;
     case CLOSE_EVENT(CONTINUED_AS_NEW): {
       const Temporal__Api__History__V1__WorkflowExecutionContinuedAsNewEventAttributes *a =
           ev->workflow_execution_continued_as_new_event_attributes;
-      out->status = "CONTINUED_AS_NEW";
+      out->status = TWE_WORKFLOW_STATUS_CONTINUED_AS_NEW;
       snprintf(msg, sizeof msg, "workflow continued as new (run %s)",
                a && a->new_execution_run_id ? a->new_execution_run_id : "?");
       rc = fill_error(arena, &out->error, "ContinuedAsNewError", msg);
@@ -535,11 +533,12 @@ static int read_close_event(twe_arena_t *arena, const event_pb_t *ev, twe_workfl
       break;
     }
     default:
-      set_err(err, err_len, "workflow %s: the history's close event has unexpected type %d",
+      twe__client_set_err(err, err_len, "workflow %s: the history's close event has unexpected type %d",
               workflow_id, (int)ev->event_type);
       return TWE_EPROTOCOL;
   }
-  set_err(err, err_len, "workflow %s %s: %s%s%s", workflow_id, out->status,
+  twe__client_set_err(err, err_len, "workflow %s %s: %s%s%s", workflow_id,
+                      twe_workflow_status_name(out->status),
           out->error.type ? out->error.type : "", out->error.type ? ": " : "",
           out->error.message ? out->error.message : "");
   return TWE_EWORKFLOW;
@@ -552,7 +551,7 @@ int twe_client_workflow_result(twe_client_t *c, const char *workflow_id, const c
   if (!out) return -EINVAL;
   memset(out, 0, sizeof *out);
   if (!c || !workflow_id || !*workflow_id) {
-    set_err(err, err_len, "workflow result: a client and a workflow id are required");
+    twe__client_set_err(err, err_len, "workflow result: a client and a workflow id are required");
     return -EINVAL;
   }
   /* Two arenas in turn: a call's request points at the page token of the
@@ -569,10 +568,14 @@ int twe_client_workflow_result(twe_client_t *c, const char *workflow_id, const c
   uint64_t deadline = timeout_ns ? start + timeout_ns : UINT64_MAX;
   ProtobufCBinaryData token = {0, NULL};
   int turn = 0, rc;
+  /* The run being waited on: "" (the latest), the caller's, or the next of
+   * a continue-as-new chain. */
+  char current[64];
+  snprintf(current, sizeof current, "%s", run_id ? run_id : "");
   for (;;) {
     uint64_t now = mono_ns();
     if (now >= deadline) {
-      set_err(err, err_len, "workflow %s did not close within %.1f s", workflow_id,
+      twe__client_set_err(err, err_len, "workflow %s did not close within %.1f s", workflow_id,
               (double)timeout_ns / 1e9);
       rc = -ETIMEDOUT;
       break;
@@ -585,7 +588,7 @@ int twe_client_workflow_result(twe_client_t *c, const char *workflow_id, const c
     Temporal__Api__Common__V1__WorkflowExecution ex =
         TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
     ex.workflow_id = (char *)workflow_id;
-    ex.run_id = (char *)(run_id ? run_id : "");
+    ex.run_id = current;
     r.namespace_ = (char *)c->opts.namespace_name;
     r.execution = &ex;
     r.next_page_token = token;
@@ -604,7 +607,7 @@ int twe_client_workflow_result(twe_client_t *c, const char *workflow_id, const c
     };
     rc = twe__client_call(c, &req);
     if (rc < 0) {
-      set_err(err, err_len, "GetWorkflowExecutionHistory: %s", twe_strerror(rc));
+      twe__client_set_err(err, err_len, "GetWorkflowExecutionHistory: %s", twe_strerror(rc));
       break;
     }
     /* The previous response (and its token) may go now. */
@@ -612,7 +615,7 @@ int twe_client_workflow_result(twe_client_t *c, const char *workflow_id, const c
     token = (ProtobufCBinaryData){0, NULL};
     if (req.status.code == TWE_GRPC_DEADLINE_EXCEEDED) continue; /* the loop checks the time */
     if (req.status.code != TWE_GRPC_OK) {
-      rc = call_error(&req, "GetWorkflowExecutionHistory", err, err_len);
+      rc = twe__client_call_error(&req, "GetWorkflowExecutionHistory", err, err_len);
       break;
     }
     const Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryResponse *resp =
@@ -620,15 +623,29 @@ int twe_client_workflow_result(twe_client_t *c, const char *workflow_id, const c
     const event_pb_t *close_ev = NULL;
     if (resp->history && resp->history->n_events)
       close_ev = resp->history->events[resp->history->n_events - 1];
+    if (close_ev && !run_id &&
+        close_ev->attributes_case == CLOSE_EVENT(CONTINUED_AS_NEW) &&
+        close_ev->workflow_execution_continued_as_new_event_attributes &&
+        close_ev->workflow_execution_continued_as_new_event_attributes->new_execution_run_id &&
+        *close_ev->workflow_execution_continued_as_new_event_attributes->new_execution_run_id) {
+      /* Follow the chain: wait on the run it continued as. */
+      snprintf(current, sizeof current, "%s",
+               close_ev->workflow_execution_continued_as_new_event_attributes
+                   ->new_execution_run_id);
+      turn = 1 - turn;
+      continue;
+    }
     if (close_ev) {
       rc = read_close_event(arena, close_ev, out, workflow_id, err, err_len);
+      if ((rc == 0 || rc == TWE_EWORKFLOW) && resp->history)
+        snprintf(out->run_id, sizeof out->run_id, "%s", current);
       if (rc == 0 || rc == TWE_EWORKFLOW) {
         out->internal_ = arena; /* the result's memory */
         arenas[turn] = NULL;
       } else {
         memset(out, 0, sizeof *out);
         if (rc == -ENOMEM || rc == TWE_ELIMIT)
-          set_err(err, err_len, "workflow result: %s", twe_strerror(rc));
+          twe__client_set_err(err, err_len, "workflow result: %s", twe_strerror(rc));
       }
       break;
     }
@@ -642,6 +659,13 @@ int twe_client_workflow_result(twe_client_t *c, const char *workflow_id, const c
     free(arenas[i]);
   }
   return rc;
+}
+
+const char *twe_workflow_status_name(twe_workflow_status_t status) {
+  static const char *const names[] = {"UNKNOWN",    "RUNNING",          "COMPLETED",
+                                      "FAILED",     "CANCELED",         "TERMINATED",
+                                      "CONTINUED_AS_NEW", "TIMED_OUT"};
+  return (unsigned)status < sizeof names / sizeof names[0] ? names[status] : "UNKNOWN";
 }
 
 void twe_workflow_result_free(twe_workflow_result_t *r) {

@@ -39,4 +39,13 @@ const char *twe__client_identity(const twe_client_t *client);
  * -ETIMEDOUT, ...; OK -> 0). Thread: any. */
 int twe__client_errno_from_grpc(int grpc_code);
 
+/* Helpers of the client calls (client.c, client_calls.c): err = printf
+ * (when err_len > 0); "<what>: <CODE>: <message>" for a failed call,
+ * returning its errno; a version 4 UUID (request ids). */
+void twe__client_set_err(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int twe__client_call_error(const twe_grpc_request_t *req, const char *what, char *err,
+                           size_t err_len);
+void twe__client_uuid(char out[37]);
+
 #endif /* TWE_ENGINE_CLIENT_INTERNAL_H */

@@ -725,7 +725,7 @@ static void *wait_thread(void *arg) {
   w->rc = twe_client_workflow_result(client, w->id, NULL, w->timeout_ns, &r, err, sizeof err);
   w->elapsed_ns = clock_ns(CLOCK_MONOTONIC) - w->started_ns;
   if (w->rc == 0 || w->rc == TWE_EWORKFLOW) {
-    snprintf(w->status, sizeof w->status, "%s", r.status ? r.status : "?");
+    snprintf(w->status, sizeof w->status, "%s", twe_workflow_status_name(r.status));
     if (w->rc == 0 && r.has_result) w->text = strndup(r.result.data, r.result.len);
     else if (r.error.message) w->text = strdup(r.error.message);
     twe_workflow_result_free(&r);

@@ -1,5 +1,7 @@
 /* twe/client.h — a connection to a Temporal Service, and the client calls
- * a program needs around its workers: start a workflow, wait for its result.
+ * a program needs around its workers: start a workflow and wait for its
+ * result; signal, query, update, cancel or terminate it; describe and list
+ * workflows; fetch a history.
  *
  * A client holds the connection options (copied) and one gRPC channel for
  * its own calls. Workers created from a client open their own connections
@@ -53,11 +55,27 @@ TWE_EXPORT int twe_client_start_workflow(twe_client_t *client, const char *type,
                                          const twe_payload_t *args, size_t nargs, char *run_id,
                                          size_t run_id_len, char *err, size_t err_len);
 
+/* A workflow execution's status (the values of Temporal's
+ * WorkflowExecutionStatus). */
+typedef enum twe_workflow_status {
+  TWE_WORKFLOW_STATUS_UNKNOWN = 0,
+  TWE_WORKFLOW_STATUS_RUNNING = 1,
+  TWE_WORKFLOW_STATUS_COMPLETED = 2,
+  TWE_WORKFLOW_STATUS_FAILED = 3,
+  TWE_WORKFLOW_STATUS_CANCELED = 4,
+  TWE_WORKFLOW_STATUS_TERMINATED = 5,
+  TWE_WORKFLOW_STATUS_CONTINUED_AS_NEW = 6,
+  TWE_WORKFLOW_STATUS_TIMED_OUT = 7,
+} twe_workflow_status_t;
+/* "RUNNING", "COMPLETED", ... ("UNKNOWN" for anything else). */
+TWE_EXPORT const char *twe_workflow_status_name(twe_workflow_status_t status);
+
 /* The outcome of a closed workflow. Free with twe_workflow_result_free. */
 typedef struct twe_workflow_result {
-  /* "COMPLETED", "FAILED", "TIMED_OUT", "TERMINATED", "CANCELED",
-   * "CONTINUED_AS_NEW". */
-  const char *status;
+  twe_workflow_status_t status; /* UNKNOWN when the wait failed */
+  /* The run that closed, when known: the caller's run id, or the last of a
+   * followed continue-as-new chain ("" when waiting on the latest run). */
+  char run_id[64];
   bool has_result;
   twe_payload_t result;  /* COMPLETED: the first result payload */
   twe_error_info_t error; /* FAILED: the failure (type, message, ...) */
@@ -65,7 +83,9 @@ typedef struct twe_workflow_result {
 } twe_workflow_result_t;
 
 /* Waits up to timeout_ns (0: forever) for the workflow to close and fills
- * *out. run_id may be NULL (the latest run). Returns 0 when COMPLETED,
+ * *out. run_id NULL: the latest run, following continue-as-new to the run
+ * that ends the chain (as the SDKs' result calls do); a run_id: that run
+ * only (its CONTINUED_AS_NEW is an outcome). Returns 0 when COMPLETED,
  * TWE_EWORKFLOW for any other closing status (out filled: read status and
  * error), -ETIMEDOUT, or a negative code with the reason in err. */
 TWE_EXPORT int twe_client_workflow_result(twe_client_t *client, const char *workflow_id,
@@ -73,6 +93,139 @@ TWE_EXPORT int twe_client_workflow_result(twe_client_t *client, const char *work
                                           twe_workflow_result_t *out, char *err,
                                           size_t err_len);
 TWE_EXPORT void twe_workflow_result_free(twe_workflow_result_t *r);
+
+/* --- messages to a workflow (engine/client_calls.c) ------------------------ */
+
+/* Sends signal `name` with args to the workflow (run_id NULL: the latest
+ * run). Returns 0, or a negative code with the server's message in err
+ * (-ENOENT: no such running workflow). */
+TWE_EXPORT int twe_client_signal_workflow(twe_client_t *client, const char *workflow_id,
+                                          const char *run_id, const char *name,
+                                          const twe_payload_t *args, size_t nargs, char *err,
+                                          size_t err_len);
+/* Signals the workflow, starting it first (type, opts, args) if it is not
+ * running; the signal is in its history before its first task. Writes the
+ * run id like twe_client_start_workflow. Returns 0 or a negative code. */
+TWE_EXPORT int twe_client_signal_with_start(twe_client_t *client, const char *type,
+                                            const twe_start_workflow_options_t *opts,
+                                            const twe_payload_t *args, size_t nargs,
+                                            const char *signal_name,
+                                            const twe_payload_t *signal_args,
+                                            size_t signal_nargs, char *run_id,
+                                            size_t run_id_len, char *err, size_t err_len);
+
+/* What a query or an update answered. Free with twe_client_value_free. */
+typedef struct twe_client_value {
+  bool has_value;
+  twe_payload_t value;    /* when has_value */
+  twe_error_info_t error; /* when the call returned TWE_EFAILED */
+  void *internal_;
+} twe_client_value_t;
+TWE_EXPORT void twe_client_value_free(twe_client_value_t *v);
+
+/* Queries the workflow (run_id NULL: the latest run). Returns 0 with the
+ * answer in out->value, TWE_EFAILED when the query failed (the handler's
+ * message in out->error.message; unknown types too), or another negative
+ * code with the reason in err. */
+TWE_EXPORT int twe_client_query_workflow(twe_client_t *client, const char *workflow_id,
+                                         const char *run_id, const char *query_type,
+                                         const twe_payload_t *args, size_t nargs,
+                                         twe_client_value_t *out, char *err, size_t err_len);
+
+/* How long twe_client_update_workflow waits (Temporal's lifecycle stages). */
+typedef enum twe_update_wait {
+  TWE_UPDATE_WAIT_ACCEPTED = 2,  /* accepted (or rejected) */
+  TWE_UPDATE_WAIT_COMPLETED = 3, /* its handler returned */
+} twe_update_wait_t;
+
+/* Sends update `name` with args. update_id NULL: a new UUID; the id used is
+ * written to id_out (id_len bytes, may be NULL/0): the same id sent again
+ * returns the first outcome. Returns 0 (COMPLETED: the result in
+ * out->value; ACCEPTED: accepted, out empty, read the outcome later with
+ * twe_client_update_result), TWE_EFAILED (rejected by its validator or
+ * unknown, or its handler failed: out->error), or a negative code. */
+TWE_EXPORT int twe_client_update_workflow(twe_client_t *client, const char *workflow_id,
+                                          const char *run_id, const char *name,
+                                          const char *update_id, const twe_payload_t *args,
+                                          size_t nargs, twe_update_wait_t wait,
+                                          twe_client_value_t *out, char *id_out, size_t id_len,
+                                          char *err, size_t err_len);
+/* Waits up to timeout_ns (0: forever) for update update_id to complete.
+ * Returns as twe_client_update_workflow with TWE_UPDATE_WAIT_COMPLETED, or
+ * -ETIMEDOUT. */
+TWE_EXPORT int twe_client_update_result(twe_client_t *client, const char *workflow_id,
+                                        const char *run_id, const char *update_id,
+                                        uint64_t timeout_ns, twe_client_value_t *out, char *err,
+                                        size_t err_len);
+
+/* Asks the workflow to cancel (RequestCancelWorkflowExecution), or ends it
+ * at once (TerminateWorkflowExecution). reason may be NULL. Return 0 or a
+ * negative code (-ENOENT: not running). */
+TWE_EXPORT int twe_client_cancel_workflow(twe_client_t *client, const char *workflow_id,
+                                          const char *run_id, const char *reason, char *err,
+                                          size_t err_len);
+TWE_EXPORT int twe_client_terminate_workflow(twe_client_t *client, const char *workflow_id,
+                                             const char *run_id, const char *reason, char *err,
+                                             size_t err_len);
+
+/* --- looking at workflows ----------------------------------------------------- */
+
+typedef struct twe_workflow_description {
+  char workflow_id[256];
+  char run_id[64];
+  char type[256];
+  char task_queue[256];
+  twe_workflow_status_t status;
+  int64_t start_time_ns, close_time_ns; /* Unix ns; close 0 while running */
+  int64_t history_length;                /* events */
+} twe_workflow_description_t;
+
+/* Describes the workflow (run_id NULL: the latest run). Returns 0 or a
+ * negative code (-ENOENT). */
+TWE_EXPORT int twe_client_describe_workflow(twe_client_t *client, const char *workflow_id,
+                                            const char *run_id,
+                                            twe_workflow_description_t *out, char *err,
+                                            size_t err_len);
+
+/* One page of a visibility list. Free with twe_workflow_list_free. */
+typedef struct twe_workflow_list {
+  twe_workflow_description_t *items;
+  size_t n;
+  /* Pass to the next call; len 0: this was the last page. */
+  const uint8_t *next_page_token;
+  size_t next_page_token_len;
+  void *internal_;
+} twe_workflow_list_t;
+/* Lists workflows matching a visibility query (e.g. "WorkflowType='X' AND
+ * ExecutionStatus='Running'"; NULL or "": all), page_size at most per page
+ * (0: the server's default), from page_token (NULL/0: the first page).
+ * Returns 0 or a negative code (-EINVAL: a bad query, the server's message
+ * in err). */
+TWE_EXPORT int twe_client_list_workflows(twe_client_t *client, const char *query,
+                                         int page_size, const uint8_t *page_token,
+                                         size_t page_token_len, twe_workflow_list_t *out,
+                                         char *err, size_t err_len);
+TWE_EXPORT void twe_workflow_list_free(twe_workflow_list_t *list);
+
+/* One page of a workflow's history: the events as an encoded
+ * temporal.api.history.v1.History message. Free with
+ * twe_history_page_free. */
+typedef struct twe_history_page {
+  const uint8_t *data;
+  size_t len;
+  size_t n_events;
+  int64_t first_event_id, last_event_id; /* 0 when the page is empty */
+  const uint8_t *next_page_token; /* len 0: the last page */
+  size_t next_page_token_len;
+  void *internal_;
+} twe_history_page_t;
+/* Fetches a page of the history (run_id NULL: the latest run) from
+ * page_token (NULL/0: the first). Returns 0 or a negative code. */
+TWE_EXPORT int twe_client_fetch_history(twe_client_t *client, const char *workflow_id,
+                                        const char *run_id, const uint8_t *page_token,
+                                        size_t page_token_len, twe_history_page_t *out,
+                                        char *err, size_t err_len);
+TWE_EXPORT void twe_history_page_free(twe_history_page_t *page);
 
 #ifdef __cplusplus
 }

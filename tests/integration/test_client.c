@@ -6,6 +6,7 @@
  * workflows, and arguments that travel unchecked. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -126,13 +127,13 @@ static void test_twe_client_start_workflow_duplicate_and_timeout_and_terminate(v
   rc = twe_client_workflow_result(client, id, run_id, 2 * SEC, &r, err, sizeof err);
   uint64_t took = now_ns() - t0;
   assert_int_equal(rc, -ETIMEDOUT);
-  assert_null(r.status);
+  assert_int_equal(r.status, TWE_WORKFLOW_STATUS_UNKNOWN);
   assert_true(took >= 2 * SEC - SEC / 10 && took < 6 * SEC);
 
   terminate(id, "twe test terminates it");
   rc = twe_client_workflow_result(client, id, NULL, 10 * SEC, &r, err, sizeof err);
   assert_int_equal(rc, TWE_EWORKFLOW);
-  assert_string_equal(r.status, "TERMINATED");
+  assert_int_equal(r.status, TWE_WORKFLOW_STATUS_TERMINATED);
   assert_false(r.has_result);
   assert_string_equal(r.error.type, "TerminatedError");
   assert_string_equal(r.error.message, "twe test terminates it");
@@ -143,7 +144,7 @@ static void test_twe_client_start_workflow_duplicate_and_timeout_and_terminate(v
   /* With the run id, the same answer (the run is closed: no wait). */
   rc = twe_client_workflow_result(client, id, run_id, 5 * SEC, &r, err, sizeof err);
   assert_int_equal(rc, TWE_EWORKFLOW);
-  assert_string_equal(r.status, "TERMINATED");
+  assert_int_equal(r.status, TWE_WORKFLOW_STATUS_TERMINATED);
   twe_workflow_result_free(&r);
 }
 
@@ -169,7 +170,7 @@ static void test_twe_client_workflow_result_unknown_workflow(void **state) {
   twe_workflow_result_t r;
   int rc = twe_client_workflow_result(client, id, NULL, 5 * SEC, &r, err, sizeof err);
   assert_int_equal(rc, -ENOENT);
-  assert_null(r.status);
+  assert_int_equal(r.status, TWE_WORKFLOW_STATUS_UNKNOWN);
   assert_non_null(strstr(err, "NOT_FOUND"));
 }
 
@@ -266,11 +267,95 @@ static void test_twe_client_workflow_result_completed(void **state) {
   int rc = twe_client_workflow_result(client, id, run_id, 10 * SEC, &r, err, sizeof err);
   if (rc) fprintf(stderr, "result: %s\n", err);
   assert_int_equal(rc, 0);
-  assert_string_equal(r.status, "COMPLETED");
+  assert_int_equal(r.status, TWE_WORKFLOW_STATUS_COMPLETED);
   assert_true(r.has_result);
   assert_string_equal(r.result.encoding, "json/plain");
   assert_int_equal(r.result.len, strlen("{\"greeting\":\"hello\"}"));
   assert_memory_equal(r.result.data, "{\"greeting\":\"hello\"}", r.result.len);
+  twe_workflow_result_free(&r);
+}
+
+/* A result wait on the latest run, on a thread of its own (a wait holds
+ * its client: this one has its own). */
+typedef struct waiter {
+  const char *id;
+  twe_workflow_result_t r;
+  int rc;
+  char err[512];
+} waiter_t;
+
+static void *wait_result(void *arg) {
+  waiter_t *w = arg;
+  twe_client_t *own = NULL;
+  w->rc = twe_client_connect(NULL, &own, w->err, sizeof w->err);
+  if (w->rc == 0)
+    w->rc = twe_client_workflow_result(own, w->id, NULL, 30 * SEC, &w->r, w->err, sizeof w->err);
+  twe_client_close(own);
+  return NULL;
+}
+
+/* Two continue-as-new runs, then a completion: a result wait begun on the
+ * first run follows the chain to its end; on the first run id it stops at
+ * that run's CONTINUED_AS_NEW. */
+static void test_twe_client_workflow_result_follows_continue_as_new(void **state) {
+  (void)state;
+  char id[128], queue[128], first_run[64], err[512] = "";
+  snprintf(id, sizeof id, "%s-chain", prefix);
+  snprintf(queue, sizeof queue, "%s-chain-q", prefix);
+  start(id, queue, NULL, 0, first_run, sizeof first_run);
+  waiter_t w = {.id = id};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, wait_result, &w), 0);
+  usleep(500000); /* its long poll is on the first run now */
+
+  twe_arena_t arena;
+  twe__arena_init(&arena, 0);
+  Temporal__Api__Common__V1__WorkflowType wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
+  Temporal__Api__Taskqueue__V1__TaskQueue tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  wt.name = "TweClientTest";
+  tq.name = queue;
+  tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+  for (int i = 0; i < 2; i++) {
+    Temporal__Api__Command__V1__ContinueAsNewWorkflowExecutionCommandAttributes a =
+        TEMPORAL__API__COMMAND__V1__CONTINUE_AS_NEW_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES__INIT;
+    a.workflow_type = &wt;
+    a.task_queue = &tq;
+    Temporal__Api__Command__V1__Command cmd = TEMPORAL__API__COMMAND__V1__COMMAND__INIT;
+    cmd.command_type =
+        TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_CONTINUE_AS_NEW_WORKFLOW_EXECUTION;
+    cmd.attributes_case =
+        TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_CONTINUE_AS_NEW_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES;
+    cmd.continue_as_new_workflow_execution_command_attributes = &a;
+    answer_task(queue, &cmd);
+  }
+  twe_payload_t value = twe_payload_json("\"third run\"");
+  Temporal__Api__Command__V1__CompleteWorkflowExecutionCommandAttributes done =
+      TEMPORAL__API__COMMAND__V1__COMPLETE_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES__INIT;
+  assert_int_equal(twe__values_to_payloads(&arena, &value, 1, &done.result), 0);
+  Temporal__Api__Command__V1__Command cmd = TEMPORAL__API__COMMAND__V1__COMMAND__INIT;
+  cmd.command_type =
+      TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION;
+  cmd.attributes_case =
+      TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_COMPLETE_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES;
+  cmd.complete_workflow_execution_command_attributes = &done;
+  answer_task(queue, &cmd);
+  twe__arena_destroy(&arena);
+
+  pthread_join(th, NULL);
+  if (w.rc) fprintf(stderr, "result: %s\n", w.err);
+  assert_int_equal(w.rc, 0);
+  assert_int_equal(w.r.status, TWE_WORKFLOW_STATUS_COMPLETED);
+  assert_memory_equal(w.r.result.data, "\"third run\"", w.r.result.len);
+  assert_true(w.r.run_id[0] != 0); /* followed: the chain's last run */
+  assert_string_not_equal(w.r.run_id, first_run);
+  twe_workflow_result_free(&w.r);
+
+  twe_workflow_result_t r;
+  int rc = twe_client_workflow_result(client, id, first_run, 10 * SEC, &r, err, sizeof err);
+  assert_int_equal(rc, TWE_EWORKFLOW);
+  assert_int_equal(r.status, TWE_WORKFLOW_STATUS_CONTINUED_AS_NEW);
+  assert_string_equal(r.run_id, first_run);
+  assert_string_equal(twe_workflow_status_name(r.status), "CONTINUED_AS_NEW");
   twe_workflow_result_free(&r);
 }
 
@@ -312,7 +397,7 @@ static void test_twe_client_workflow_result_failed(void **state) {
   twe_workflow_result_t r;
   int rc = twe_client_workflow_result(client, id, NULL, 10 * SEC, &r, err, sizeof err);
   assert_int_equal(rc, TWE_EWORKFLOW);
-  assert_string_equal(r.status, "FAILED");
+  assert_int_equal(r.status, TWE_WORKFLOW_STATUS_FAILED);
   assert_false(r.has_result);
   assert_string_equal(r.error.type, "InsufficientFunds");
   assert_string_equal(r.error.message, "payment failed");
@@ -330,6 +415,7 @@ int main(void) {
     cmocka_unit_test(test_twe_client_start_workflow_args_unchecked),
     cmocka_unit_test(test_twe_client_workflow_result_completed),
     cmocka_unit_test(test_twe_client_workflow_result_failed),
+    cmocka_unit_test(test_twe_client_workflow_result_follows_continue_as_new),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

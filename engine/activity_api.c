@@ -5,6 +5,7 @@
  * twe__act_record_heartbeat. See engine/activity_internal.h for who owns
  * what. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,45 @@ const twe_activity_info_t *twe_activity_info(twe_activity_t *act) {
 
 size_t twe_activity_arg_count(twe_activity_t *act) {
   return act->nargs;
+}
+
+int twe_activity_pack(twe_activity_t *act, twe_payload_t *out, twe_error_info_t *err,
+                      const char *fmt, ...) {
+  if (!act || !out || !fmt) return -EINVAL;
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = twe__json_vpack(&act->out_arena, out, err, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int twe_activity_unpack(twe_activity_t *act, const twe_payload_t *p, twe_error_info_t *err,
+                        const char *fmt, ...) {
+  if (!act || !fmt) return -EINVAL;
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = twe__json_vunpack(&act->out_arena, &act->json_keep, p, err, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int twe_activity_unpack_arg(twe_activity_t *act, size_t i, twe_error_info_t *err,
+                            const char *fmt, ...) {
+  if (!act || !fmt) return -EINVAL;
+  if (i >= act->nargs) {
+    if (err) {
+      memset(err, 0, sizeof *err);
+      err->type = "twe.InvalidArgument";
+      err->message = "an activity argument is missing";
+      err->non_retryable = true;
+    }
+    return -ERANGE;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = twe__json_vunpack(&act->out_arena, &act->json_keep, &act->args[i], err, fmt, ap);
+  va_end(ap);
+  return rc;
 }
 
 int twe_activity_arg(twe_activity_t *act, size_t i, twe_payload_t *out) {

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/json_values.h"
 #include "engine/registry.h"
 #include "engine/worker_internal.h"
 #include "io/grpc_channel.h"
@@ -82,6 +83,9 @@ struct twe_activity {
 
   /* --- job: the outcome, copied into out_arena -------------------------- */
   twe_arena_t out_arena;
+  /* Documents twe_activity_unpack parsed (nodes in out_arena): alive until
+   * the attempt is freed. */
+  twe__json_keep_t *json_keep;
   twe__act_outcome_t outcome;
   twe_payload_t result;
   twe_error_info_t error;

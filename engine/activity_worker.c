@@ -142,6 +142,7 @@ static void activity_free_memory(twe_activity_t *act) {
     twe__arena_destroy(act->arena);
     free(act->arena);
   }
+  twe__json_release(act->json_keep);
   twe__arena_destroy(&act->out_arena);
   twe__arena_destroy(&act->hb_arena);
   free(act->hb_pending);

@@ -142,15 +142,9 @@ static void fail_activity(twe_activity_t *act, const char *type, const char *msg
 /* Reads {"i":i,"ms":ms} (i defaults to -1, ms to 0). Fails the attempt
  * (non-retryable) and returns false when the input is not that. */
 static bool read_step_input(twe_activity_t *act, long *i, long *ms) {
-  twe_payload_t a;
   json_int_t ji = -1, jms = 0;
-  json_t *v = NULL;
-  if (twe_activity_arg_count(act) >= 1 && twe_activity_arg(act, 0, &a) == 0 &&
-      twe_payload_is_json(&a))
-    v = json_loadb(a.data, a.len, JSON_DECODE_ANY, NULL);
-  bool ok = json_is_object(v) && json_unpack(v, "{s?I,s?I}", "i", &ji, "ms", &jms) == 0 &&
+  bool ok = twe_activity_unpack_arg(act, 0, NULL, "{s?I,s?I}", "i", &ji, "ms", &jms) == 0 &&
             jms >= 0 && jms <= 3600 * 1000;
-  json_decref(v);
   if (!ok) {
     fail_activity(act, "BadInput", "expected one JSON object {\"i\":int,\"ms\":int}", true);
     return false;
@@ -232,14 +226,9 @@ typedef struct fanout_input {
 static bool read_fanout_input(twe_workflow_t *wf, fanout_input_t *in) {
   json_int_t n = 120, a = 500, b = 5000, c = 50;
   if (twe_workflow_arg_count(wf) >= 1) {
-    twe_payload_t p;
-    json_t *v = NULL;
-    if (twe_workflow_arg(wf, 0, &p) == 0 && twe_payload_is_json(&p))
-      v = json_loadb(p.data, p.len, JSON_DECODE_ANY, NULL);
-    bool ok = json_is_object(v) && json_unpack(v, "{s?I,s?I,s?I,s?I}", "inputs", &n,
-                                               "block_min_ms", &a, "block_max_ms", &b,
-                                               "burn_ms", &c) == 0;
-    json_decref(v);
+    bool ok = twe_workflow_unpack_arg(wf, 0, NULL, "{s?I,s?I,s?I,s?I}", "inputs", &n,
+                                      "block_min_ms", &a, "block_max_ms", &b, "burn_ms",
+                                      &c) == 0;
     if (!ok) {
       fail_workflow(wf, "BadInput",
                     "Fanout takes {\"inputs\":N,\"block_min_ms\":a,\"block_max_ms\":b,"

@@ -20,107 +20,93 @@
 #include "twe/twe.h"
 
 /* Activity Greet(greeting, name) -> "<greeting>, <name>!". Runs on an
- * activity thread; it may block. */
+ * activity thread; it may block. What twe_activity_unpack_arg hands out
+ * and what twe_activity_pack makes live until the attempt ends. */
 static void greet(twe_activity_t *act, void *user) {
   (void)user;
-  twe_payload_t a0, a1;
-  if (twe_activity_arg_count(act) != 2 || twe_activity_arg(act, 0, &a0) < 0 ||
-      twe_activity_arg(act, 1, &a1) < 0 || !twe_payload_is_json(&a0) ||
-      !twe_payload_is_json(&a1)) {
-    twe_error_info_t e = {.type = "BadArguments",
-                          .message = "Greet takes two JSON strings: greeting and name",
-                          .non_retryable = true};
+  const char *greeting, *name;
+  twe_error_info_t e;
+  if (twe_activity_arg_count(act) != 2 ||
+      twe_activity_unpack_arg(act, 0, &e, "s", &greeting) < 0 ||
+      twe_activity_unpack_arg(act, 1, &e, "s", &name) < 0) {
+    e = (twe_error_info_t){.type = "BadArguments",
+                           .message = "Greet takes two JSON strings: greeting and name",
+                           .non_retryable = true};
     twe_activity_fail(act, &e);
     return;
   }
-  json_t *g = json_loadb(a0.data, a0.len, JSON_DECODE_ANY, NULL);
-  json_t *n = json_loadb(a1.data, a1.len, JSON_DECODE_ANY, NULL);
-  if (json_is_string(g) && json_is_string(n)) {
-    json_t *out = json_sprintf("%s, %s!", json_string_value(g), json_string_value(n));
-    char *text = json_dumps(out, JSON_ENCODE_ANY | JSON_COMPACT);
-    twe_payload_t r = twe_payload_json(text);
-    twe_activity_complete(act, &r);
-    free(text);
-    json_decref(out);
-  } else {
-    twe_error_info_t e = {.type = "BadArguments", .message = "greeting and name must be strings",
-                          .non_retryable = true};
+  twe_payload_t r;
+  if (twe_activity_pack(act, &r, &e, "s+++", greeting, ", ", name, "!") < 0) {
     twe_activity_fail(act, &e);
+    return;
   }
-  json_decref(g);
-  json_decref(n);
+  twe_activity_complete(act, &r);
 }
 
 /* The workflow's input is a JSON string (the name); anything else fails the
- * workflow with a clear error instead of guessing. */
+ * workflow with a clear error instead of guessing. Everything it keeps
+ * across its waits is the run's (unpacked values, packed payloads), so
+ * nothing leaks if the run is evicted while it waits. */
 static void hello(twe_workflow_t *wf, void *user) {
   (void)user;
-  twe_payload_t in;
-  json_t *name = NULL;
-  if (twe_workflow_arg_count(wf) >= 1 && twe_workflow_arg(wf, 0, &in) == 0 &&
-      twe_payload_is_json(&in))
-    name = json_loadb(in.data, in.len, JSON_DECODE_ANY, NULL);
-  if (!json_is_string(name)) {
-    twe_error_info_t e = {.type = "BadInput", .message = "Hello takes one JSON string: a name",
-                          .non_retryable = true};
+  const char *name;
+  twe_error_info_t e;
+  if (twe_workflow_unpack_arg(wf, 0, &e, "s", &name) < 0) {
+    e = (twe_error_info_t){.type = "BadInput", .message = "Hello takes one JSON string: a name",
+                           .non_retryable = true};
     twe_workflow_fail(wf, &e);
-    json_decref(name);
     return;
   }
-  char *name_text = json_dumps(name, JSON_ENCODE_ANY | JSON_COMPACT);
-  twe_payload_t name_arg = twe_payload_json(name_text);
+  twe_payload_t name_arg;
+  if (twe_workflow_pack(wf, &name_arg, &e, "s", name) < 0) {
+    twe_workflow_fail(wf, &e);
+    return;
+  }
   twe_activity_options_t opts = {.start_to_close_timeout_ns = 10ull * 1000000000ull};
-  json_t *result = json_object();
-  json_t *seq = json_array(), *par = json_array();
-  json_object_set_new(result, "sequential", seq);
-  json_object_set_new(result, "parallel", par);
 
-  static const char *const greetings[3] = {"\"Hello\"", "\"Bonjour\"", "\"Hallo\""};
+  /* Three in sequence. */
+  static const char *const greetings[3] = {"Hello", "Bonjour", "Hallo"};
+  json_t *seq[3]; /* borrowed from documents the run keeps */
   for (int i = 0; i < 3; i++) {
-    twe_payload_t args[2] = {twe_payload_json(greetings[i]), name_arg};
-    twe_payload_t r;
-    twe_error_info_t err;
-    if (twe_workflow_execute_activity(wf, "Greet", &opts, args, 2, &r, &err) != 0) {
-      twe_workflow_fail(wf, &err);
-      goto out;
-    }
-    json_array_append_new(seq, json_loadb(r.data, r.len, JSON_DECODE_ANY, NULL));
+    twe_payload_t args[2], r;
+    if (twe_workflow_pack(wf, &args[0], &e, "s", greetings[i]) < 0) goto failed;
+    args[1] = name_arg;
+    if (twe_workflow_execute_activity(wf, "Greet", &opts, args, 2, &r, &e) != 0 ||
+        twe_workflow_unpack(wf, &r, &e, "o", &seq[i]) < 0)
+      goto failed;
   }
 
+  /* Ten at once. */
   twe_future_t *futures[10];
   for (int i = 0; i < 10; i++) {
     char greeting[16];
-    snprintf(greeting, sizeof greeting, "\"Hi %d\"", i);
-    twe_payload_t args[2] = {twe_payload_json(greeting), name_arg};
-    int err = twe_workflow_start_activity(wf, "Greet", &opts, args, 2, &futures[i]);
-    if (err < 0) {
-      twe_error_info_t e = {.type = "StartFailed", .message = twe_strerror(err)};
-      twe_workflow_fail(wf, &e);
-      goto out;
+    snprintf(greeting, sizeof greeting, "Hi %d", i);
+    twe_payload_t args[2];
+    if (twe_workflow_pack(wf, &args[0], &e, "s", greeting) < 0) goto failed;
+    args[1] = name_arg;
+    int rc = twe_workflow_start_activity(wf, "Greet", &opts, args, 2, &futures[i]);
+    if (rc < 0) {
+      e = (twe_error_info_t){.type = "StartFailed", .message = twe_strerror(rc)};
+      goto failed;
     }
   }
-  if (twe_future_wait_all(wf, futures, 10) != 0) {
-    for (int i = 0; i < 10; i++) {
-      twe_error_info_t err;
-      if (twe_future_error(futures[i], &err) == 0) {
-        twe_workflow_fail(wf, &err);
-        goto out;
-      }
-    }
-  }
+  twe_future_wait_all(wf, futures, 10);
+  json_t *par[10];
   for (int i = 0; i < 10; i++) {
     twe_payload_t r;
+    if (twe_future_error(futures[i], &e) == 0) goto failed;
     twe_future_result(futures[i], &r);
-    json_array_append_new(par, json_loadb(r.data, r.len, JSON_DECODE_ANY, NULL));
+    if (twe_workflow_unpack(wf, &r, &e, "o", &par[i]) < 0) goto failed;
   }
-  char *text = json_dumps(result, JSON_COMPACT);
-  twe_payload_t out = twe_payload_json(text);
+  twe_payload_t out;
+  if (twe_workflow_pack(wf, &out, &e, "{s:[OOO],s:[OOOOOOOOOO]}", "sequential", seq[0], seq[1],
+                        seq[2], "parallel", par[0], par[1], par[2], par[3], par[4], par[5],
+                        par[6], par[7], par[8], par[9]) < 0)
+    goto failed;
   twe_workflow_complete(wf, &out);
-  free(text);
-out:
-  json_decref(result);
-  json_decref(name);
-  free(name_text);
+  return;
+failed:
+  twe_workflow_fail(wf, &e);
 }
 
 static twe_worker_t *g_worker;

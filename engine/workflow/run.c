@@ -683,6 +683,7 @@ void twe__run_destroy(twe_run_t *run) {
   /* Suspended fibers are abandoned: nothing on their stacks runs again. */
   for (twe__wfiber_t *w = run->all_fibers; w; w = w->next_all)
     if (w->fiber) twe__fiber_destroy(w->fiber);
+  twe__json_release(run->json_keep);
   twe__arena_destroy(&run->arena);
   free(run);
 }

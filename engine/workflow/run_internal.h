@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "engine/fiber.h"
+#include "engine/json_values.h"
 #include "engine/workflow/machine.h"
 #include "engine/workflow/run.h"
 #include "engine/values.h"
@@ -185,6 +186,9 @@ struct twe_run {
   size_t n_messages;
   Temporal__Api__Protocol__V1__Message *const *live_messages;
   size_t n_live_messages;
+
+  /* Documents twe_workflow_unpack parsed: alive until the run ends. */
+  twe__json_keep_t *json_keep;
 
   /* Signals. */
   twe__signal_handler_t *signal_handlers;

@@ -10,6 +10,7 @@
  * is no sensible value to return, and carrying on would break determinism
  * silently). */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,53 @@ bool twe_workflow_is_replaying(twe_workflow_t *wf) {
 void *twe_workflow_alloc(twe_workflow_t *wf, size_t size) {
   TWE__WATCH_API_GUARD();
   return twe__arena_alloc(&twe__run_of(wf, __func__)->arena, size);
+}
+
+/* --- JSON ------------------------------------------------------------------------------- */
+
+int twe_workflow_pack(twe_workflow_t *wf, twe_payload_t *out, twe_error_info_t *err,
+                      const char *fmt, ...) {
+  TWE__WATCH_API_GUARD();
+  twe_run_t *run = twe__run_of(wf, __func__);
+  if (!out || !fmt) return -EINVAL;
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = twe__json_vpack(&run->arena, out, err, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int twe_workflow_unpack(twe_workflow_t *wf, const twe_payload_t *p, twe_error_info_t *err,
+                        const char *fmt, ...) {
+  TWE__WATCH_API_GUARD();
+  twe_run_t *run = twe__run_of(wf, __func__);
+  if (!fmt) return -EINVAL;
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = twe__json_vunpack(&run->arena, &run->json_keep, p, err, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int twe_workflow_unpack_arg(twe_workflow_t *wf, size_t i, twe_error_info_t *err,
+                            const char *fmt, ...) {
+  TWE__WATCH_API_GUARD();
+  twe_run_t *run = twe__run_of(wf, __func__);
+  if (!fmt) return -EINVAL;
+  if (i >= run->nargs) {
+    if (err) {
+      memset(err, 0, sizeof *err);
+      err->type = "twe.InvalidArgument";
+      err->message = twe__str(&run->arena, "a workflow argument is missing");
+      err->non_retryable = true;
+    }
+    return -ERANGE;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = twe__json_vunpack(&run->arena, &run->json_keep, &run->args[i], err, fmt, ap);
+  va_end(ap);
+  return rc;
 }
 
 /* --- the end ------------------------------------------------------------------------------- */

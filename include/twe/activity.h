@@ -51,6 +51,19 @@ typedef struct twe_activity_info {
 
 TWE_EXPORT const twe_activity_info_t *twe_activity_info(twe_activity_t *act);
 TWE_EXPORT size_t twe_activity_arg_count(twe_activity_t *act);
+/* Packs a json/plain payload with jansson's json_pack format into *out,
+ * its text the attempt's (freed when it ends); unpacks one with
+ * json_unpack's format, what it hands out valid until the attempt ends.
+ * As twe_workflow_pack / _unpack / _unpack_arg (include/twe/workflow.h):
+ * 0, TWE_EJSON with the reason in *err (may be NULL; a non-retryable
+ * twe.InvalidArgument ready for twe_activity_fail), -ERANGE, -ENOMEM. */
+TWE_EXPORT int twe_activity_pack(twe_activity_t *act, twe_payload_t *out, twe_error_info_t *err,
+                                 const char *fmt, ...);
+TWE_EXPORT int twe_activity_unpack(twe_activity_t *act, const twe_payload_t *p,
+                                   twe_error_info_t *err, const char *fmt, ...);
+TWE_EXPORT int twe_activity_unpack_arg(twe_activity_t *act, size_t i, twe_error_info_t *err,
+                                       const char *fmt, ...);
+
 /* Argument i in *out; JSON arguments are checked valid before the function
  * runs (invalid JSON fails the attempt, non-retryable). Returns 0 or -ERANGE. */
 TWE_EXPORT int twe_activity_arg(twe_activity_t *act, size_t i, twe_payload_t *out);

@@ -15,7 +15,11 @@
  * Memory: everything twe hands out here (arguments, results, errors, info)
  * lives in the run's arena until the run ends or leaves the cache; copy what
  * must outlive it. twe_workflow_alloc gives the workflow memory from that
- * arena too.
+ * arena too, and twe_workflow_pack / _unpack work in it. Use them rather
+ * than malloc for anything held across a wait: when a run leaves the cache
+ * (evicted, or its workflow closed) its coroutines are abandoned where they
+ * wait, not unwound, so memory they malloc'd and would free after the wait
+ * is never freed; the run's own memory is.
  *
  * Thread: every function here may be called only by workflow code, on the
  * fiber of the run whose twe_workflow_t it was given. */
@@ -70,6 +74,25 @@ TWE_EXPORT bool twe_workflow_is_replaying(twe_workflow_t *wf);
 /* size bytes from the run's arena, freed with the run. NULL when out of
  * memory. */
 TWE_EXPORT void *twe_workflow_alloc(twe_workflow_t *wf, size_t size);
+
+/* --- JSON ------------------------------------------------------------------- */
+/* Packs a json/plain payload with jansson's json_pack format (e.g.
+ * "{s:s, s:i}", "name", name, "count", n) into *out; its text is the run's
+ * (freed with it). Returns 0 or TWE_EJSON with the reason in *err (may be
+ * NULL), -ENOMEM. */
+TWE_EXPORT int twe_workflow_pack(twe_workflow_t *wf, twe_payload_t *out, twe_error_info_t *err,
+                                 const char *fmt, ...);
+/* Unpacks a json/plain payload with jansson's json_unpack format (e.g.
+ * "{s:s, s?i}", "name", &name, "count", &n). Strings and json_t pointers it
+ * hands out stay valid for the run's life; nothing to free. Returns 0, or
+ * TWE_EJSON when p is not JSON or not what fmt says (*err, may be NULL,
+ * says what, as a non-retryable twe.InvalidArgument ready for
+ * twe_workflow_fail), -ENOMEM. */
+TWE_EXPORT int twe_workflow_unpack(twe_workflow_t *wf, const twe_payload_t *p,
+                                   twe_error_info_t *err, const char *fmt, ...);
+/* twe_workflow_unpack of argument i (-ERANGE when there is none). */
+TWE_EXPORT int twe_workflow_unpack_arg(twe_workflow_t *wf, size_t i, twe_error_info_t *err,
+                                       const char *fmt, ...);
 
 /* --- activities ---------------------------------------------------------- */
 typedef struct twe_activity_options {

@@ -1,7 +1,7 @@
 /* engine/client_calls.c — the client calls beside start and result
  * (include/twe/client.h): signal, signal-with-start, query, update
  * (execute, start, result), cancel, terminate, describe, list, and a page
- * of history. Each call builds its request on the stack or in an arena of
+ * of history (also the whole of it as the CLI's JSON). Each call builds its request on the stack or in an arena of
  * its own, runs it on the client's channel (engine/client_internal.h) and
  * hands out what the caller keeps in memory it frees with the matching
  * *_free. */
@@ -16,6 +16,7 @@
 #include "engine/values.h"
 #include "io/grpc_status.h"
 #include "proto/codec.h"
+#include "proto/json_write.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 #include "twe/error.h"
 
@@ -562,4 +563,57 @@ int twe_client_fetch_history(twe_client_t *c, const char *workflow_id, const cha
   out->next_page_token_len = resp->next_page_token.len;
   out->internal_ = arena;
   return 0;
+}
+
+int twe_client_history_json(twe_client_t *c, const char *workflow_id, const char *run_id,
+                            char **json, char *err, size_t err_len) {
+  if (json) *json = NULL;
+  int rc = need(c && workflow_id && *workflow_id && json, "history json", err, err_len);
+  if (rc < 0) return rc;
+  json_t *events = json_array(), *doc = json_pack("{s:o}", "events", events);
+  twe_arena_t *arenas[2] = {arena_new(), arena_new()};
+  if (!doc || !arenas[0] || !arenas[1]) {
+    rc = -ENOMEM;
+    goto out;
+  }
+  ProtobufCBinaryData token = {0, NULL};
+  for (int turn = 0, pages = 0;; turn = 1 - turn, pages++) {
+    /* Two arenas in turn: the request points at the previous page's token. */
+    twe__arena_reset(arenas[turn]);
+    Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryRequest r =
+        TEMPORAL__API__WORKFLOWSERVICE__V1__GET_WORKFLOW_EXECUTION_HISTORY_REQUEST__INIT;
+    execution_pb_t ex = execution(workflow_id, run_id);
+    r.namespace_ = (char *)twe_client_namespace(c);
+    r.execution = &ex;
+    r.next_page_token = token;
+    r.skip_archival = true;
+    const Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryResponse *resp = NULL;
+    rc = call(c, WS "GetWorkflowExecutionHistory", &r.base,
+              &temporal__api__workflowservice__v1__get_workflow_execution_history_response__descriptor,
+              arenas[turn], 0, "GetWorkflowExecutionHistory", NULL, (const void **)&resp, err,
+              err_len);
+    if (rc < 0) goto out;
+    for (size_t i = 0; resp->history && i < resp->history->n_events; i++) {
+      json_t *e;
+      if ((rc = twe__json_from_message(&resp->history->events[i]->base, &e)) < 0 ||
+          json_array_append_new(events, e) < 0) {
+        rc = -ENOMEM;
+        goto out;
+      }
+    }
+    if (!resp->next_page_token.len) break;
+    if (pages > 100000) { /* a token that never ends is the server's fault */
+      twe__client_set_err(err, err_len, "history json: more than 100000 pages");
+      rc = TWE_EPROTOCOL;
+      goto out;
+    }
+    token = resp->next_page_token;
+  }
+  *json = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  rc = *json ? 0 : -ENOMEM;
+out:
+  json_decref(doc);
+  arena_free(arenas[0]);
+  arena_free(arenas[1]);
+  return rc;
 }

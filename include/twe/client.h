@@ -226,6 +226,13 @@ TWE_EXPORT int twe_client_fetch_history(twe_client_t *client, const char *workfl
                                         size_t page_token_len, twe_history_page_t *out,
                                         char *err, size_t err_len);
 TWE_EXPORT void twe_history_page_free(twe_history_page_t *page);
+/* The whole history (every page) as the JSON `temporal workflow show
+ * --output json` writes ({"events": [...]}, proto3 JSON), which the CLI,
+ * the Web UI, other SDKs' replayers and twe_worker_replay_json read. *json
+ * is malloc'd: free() it. Returns 0 or a negative code. */
+TWE_EXPORT int twe_client_history_json(twe_client_t *client, const char *workflow_id,
+                                       const char *run_id, char **json, char *err,
+                                       size_t err_len);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,8 @@
  * TWE_TEST_QUEUE (tests/integration/test_client_calls.sh starts it).
  * Signal, signal-with-start, query, update (execute, rejected, the same id
  * twice, start then result), describe, list with a visibility query and
- * pages, a history fetched page by page, cancel and terminate. */
+ * pages, a history fetched page by page, cancel and terminate; and, with
+ * `history-json ID`, a history as the CLI's JSON. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <setjmp.h>
@@ -304,7 +305,26 @@ static void test_list_cancel_terminate(void **state) {
   assert_true(cancel_requested);
 }
 
-int main(void) {
+/* client_calls history-json WORKFLOW_ID: prints twe_client_history_json's
+ * output (test_client_calls.sh compares it with the CLI's). */
+static int history_json(const char *id) {
+  char err[512] = "", *json = NULL;
+  twe_client_t *c = NULL;
+  int rc = twe_client_connect(NULL, &c, err, sizeof err);
+  if (rc == 0) rc = twe_client_history_json(c, id, NULL, &json, err, sizeof err);
+  if (rc < 0) {
+    fprintf(stderr, "history json: %s (%s)\n", err, twe_strerror(rc));
+  } else {
+    fputs(json, stdout);
+    fputc('\n', stdout);
+  }
+  free(json);
+  twe_client_close(c);
+  return rc < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "history-json") == 0) return history_json(argv[2]);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_signal),
       cmocka_unit_test(test_signal_with_start),

@@ -219,12 +219,7 @@ static void known_names(const twe_run_t *run, char *buf, size_t len) {
 int twe__run_readonly_call(twe_run_t *run, void (*body)(twe__wfiber_t *w), void *arg,
                            const char *label) {
   twe__wfiber_t *w = &run->query_fiber;
-  memset(w, 0, sizeof *w);
-  w->run = run;
-  w->body = body;
-  w->body_arg = arg;
-  w->label = label;
-  int rc = twe__run_fiber_create(run, w);
+  int rc = twe__run_fiber_init(run, w, body, arg, label);
   if (rc < 0) return rc;
   run->in_query = true;
   run->query_refused = NULL;

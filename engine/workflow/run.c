@@ -160,7 +160,13 @@ static void fiber_main(void *arg) {
   twe__watch_user_leave();
 }
 
-int twe__run_fiber_create(twe_run_t *run, twe__wfiber_t *w) {
+int twe__run_fiber_init(twe_run_t *run, twe__wfiber_t *w, void (*body)(twe__wfiber_t *w),
+                        void *arg, const char *label) {
+  memset(w, 0, sizeof *w);
+  w->run = run;
+  w->body = body;
+  w->body_arg = arg;
+  w->label = label;
   int rc = twe__fiber_create(run->env.fibers, fiber_main, w, &w->fiber);
   if (rc < 0)
     return twe__run_fail(run, rc, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
@@ -172,12 +178,7 @@ int twe__run_fiber_create(twe_run_t *run, twe__wfiber_t *w) {
 int twe__run_spawn(twe_run_t *run, void (*body)(twe__wfiber_t *w), void *arg, const char *label) {
   twe__wfiber_t *w = twe__arena_alloc(&run->arena, sizeof *w);
   if (!w) return twe__run_oom(run);
-  memset(w, 0, sizeof *w);
-  w->run = run;
-  w->body = body;
-  w->body_arg = arg;
-  w->label = label;
-  int rc = twe__run_fiber_create(run, w);
+  int rc = twe__run_fiber_init(run, w, body, arg, label);
   if (rc < 0) return rc;
   /* Creation order: wake() and the condition rechecks go by it. */
   if (run->all_fibers_tail)

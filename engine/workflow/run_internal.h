@@ -272,9 +272,11 @@ twe__wfiber_t *twe__run_ready_pop(twe_run_t *run);
  * fatal status. */
 int twe__run_spawn(twe_run_t *run, void (*body)(twe__wfiber_t *w), void *arg, const char *label);
 
-/* Creates w's fiber (running w->body), linked nowhere: twe__run_spawn's
- * first half. Returns 0 or a fatal status. */
-int twe__run_fiber_create(twe_run_t *run, twe__wfiber_t *w);
+/* Fills w (zeroed first) to run body(w) with arg, called label, and
+ * creates its fiber, linked nowhere: twe__run_spawn's first half. Returns 0
+ * or a fatal status. */
+int twe__run_fiber_init(twe_run_t *run, twe__wfiber_t *w, void (*body)(twe__wfiber_t *w),
+                        void *arg, const char *label);
 
 /* --- queries.c --- */
 /* In a query handler: refuses fn (a call that would change the run), and

@@ -145,7 +145,8 @@ int twe_workflow_wait_condition(twe_workflow_t *wf, twe_condition_fn cond, void 
       if (timer) twe__future_cancel(run, timer);
       return 0;
     }
-    if (timer && timer->ready) return -ETIMEDOUT;
+    /* The timer fired, or its scope was cancelled. */
+    if (timer && timer->ready) return timer->failed ? -ECANCELED : -ETIMEDOUT;
   }
 }
 

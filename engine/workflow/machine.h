@@ -118,6 +118,10 @@ struct twe__machine {
   /* The command's id (activity, timer) is twe's own sequence number, not
    * one the code chose: replay does not compare it (see same_key). */
   bool id_generated;
+  /* The cancellation scope it was started in (kinds with a cancel), and
+   * the next machine of that scope. */
+  twe_scope_t *scope;
+  twe__machine_t *scope_next;
 };
 
 /* A command on the run's pending queue. */
@@ -134,6 +138,7 @@ extern const twe__mkind_t twe__mk_timer;
 extern const twe__mkind_t twe__mk_complete_workflow;
 extern const twe__mkind_t twe__mk_fail_workflow;
 extern const twe__mkind_t twe__mk_update;
+extern const twe__mkind_t twe__mk_cancel_workflow;
 
 /* A new machine of kind in state 0, size bytes (its per-kind struct) from
  * the run arena, zeroed. NULL when out of memory. */

@@ -11,10 +11,23 @@
  *   STARTED --ACTIVITY_TASK_FAILED--> FAILED
  *   SCHEDULED | STARTED --ACTIVITY_TASK_TIMED_OUT--> TIMED_OUT
  *
+ * Cancellation (twe_future_cancel, or its scope cancelled), by the
+ * activity's cancellation type:
+ *   CREATED --CANCEL--> CANCELED          (never sent: nothing goes out)
+ *   SCHEDULED | STARTED --CANCEL--> ABANDONED (abandon: no request; later
+ *     events of the activity are taken and change nothing), or
+ *     CANCEL_CREATED (try, wait: REQUEST_CANCEL_ACTIVITY_TASK queued; try
+ *     fails the future now)
+ *   CANCEL_CREATED --SENT--> CANCEL_SENT
+ *   CANCEL_CREATED | CANCEL_SENT --ACTIVITY_TASK_CANCEL_REQUESTED-->
+ *     CANCEL_REQUESTED
+ *   CANCEL_REQUESTED --ACTIVITY_TASK_CANCELED--> CANCELED (wait: the future
+ *     fails now), or --STARTED--> itself, or --COMPLETED / FAILED /
+ *     TIMED_OUT--> as without a cancel (the activity ended first; a try's
+ *     future already failed and stays so)
+ *
  * The server writes STARTED only when the last attempt ends, just before
- * COMPLETED / FAILED; a timeout may come without it. Cancellation of an
- * activity (REQUEST_CANCEL_ACTIVITY_TASK, ACTIVITY_TASK_CANCELED) is not
- * built yet: such events are not valid in any state here. */
+ * COMPLETED / FAILED / CANCELED; a timeout may come without it. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,14 +43,31 @@
 #define ATTR(x) TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_##x##_EVENT_ATTRIBUTES
 #define CATTR(x) TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_##x##_COMMAND_ATTRIBUTES
 
-enum { CREATED, SCHEDULE_SENT, SCHEDULED, STARTED, COMPLETED, FAILED, TIMED_OUT, N_STATES };
+enum {
+  CREATED,
+  SCHEDULE_SENT,
+  SCHEDULED,
+  STARTED,
+  COMPLETED,
+  FAILED,
+  TIMED_OUT,
+  CANCELED,
+  ABANDONED,
+  CANCEL_CREATED,
+  CANCEL_SENT,
+  CANCEL_REQUESTED,
+  N_STATES
+};
 static const char *const state_names[N_STATES] = {
-    "CREATED", "SCHEDULE_SENT", "SCHEDULED", "STARTED", "COMPLETED", "FAILED", "TIMED_OUT"};
+    "CREATED",  "SCHEDULE_SENT", "SCHEDULED",      "STARTED",     "COMPLETED",       "FAILED",
+    "TIMED_OUT", "CANCELED",     "ABANDONED",      "CANCEL_CREATED", "CANCEL_SENT",
+    "CANCEL_REQUESTED"};
 
 typedef struct activity_machine {
   twe__machine_t m; /* first: the common part */
   twe_future_t *future;
   const char *type; /* in the run arena */
+  twe_cancellation_type_t cancellation_type;
 } activity_machine_t;
 
 /* --- actions ------------------------------------------------------------------ */
@@ -45,6 +75,7 @@ typedef struct activity_machine {
 static int act_completed(twe_run_t *run, twe__machine_t *m, const twe_event_pb_t *e, int *to) {
   activity_machine_t *am = (activity_machine_t *)m;
   twe__machine_unindex(run, m->initiated_event_id);
+  if (am->future->ready) return 0; /* a try-cancel failed it already */
   const Temporal__Api__History__V1__ActivityTaskCompletedEventAttributes *a =
       e->activity_task_completed_event_attributes;
   /* The code is promised that json/plain values are JSON. A bad result is
@@ -66,6 +97,7 @@ static int resolve_failure(twe_run_t *run, twe__machine_t *m, const twe_failure_
                            const char *fallback_type, const char *fallback_message) {
   activity_machine_t *am = (activity_machine_t *)m;
   twe__machine_unindex(run, m->initiated_event_id);
+  if (am->future->ready) return 0; /* a try-cancel failed it already */
   if (f) return twe__run_resolve_failed(run, am->future, f);
   return twe__run_resolve_error(run, am->future, fallback_type, fallback_message);
 }
@@ -82,6 +114,67 @@ static int act_timed_out(twe_run_t *run, twe__machine_t *m, const twe_event_pb_t
                          "TimeoutError", "activity timed out");
 }
 
+static int resolve_canceled(twe_run_t *run, activity_machine_t *am) {
+  return am->future->ready ? 0
+                           : twe__run_resolve_error(run, am->future, "CanceledError",
+                                                    "activity canceled");
+}
+
+/* Cancelled before the schedule went out: nothing reaches the server. */
+static int act_cancel_unsent(twe_run_t *run, twe__machine_t *m, const twe_event_pb_t *e, int *to) {
+  (void)e, (void)to;
+  twe__machine_drop_command(run, m);
+  return resolve_canceled(run, (activity_machine_t *)m);
+}
+
+/* Cancelled once scheduled: by the cancellation type. */
+static int act_cancel(twe_run_t *run, twe__machine_t *m, const twe_event_pb_t *e, int *to) {
+  (void)e;
+  activity_machine_t *am = (activity_machine_t *)m;
+  if (am->cancellation_type == TWE_CANCEL_ABANDON) {
+    *to = ABANDONED;
+    return resolve_canceled(run, am);
+  }
+  twe_arena_t *a = &run->arena;
+  twe_command_pb_t *c = twe__arena_alloc(a, sizeof *c);
+  Temporal__Api__Command__V1__RequestCancelActivityTaskCommandAttributes *r =
+      twe__arena_alloc(a, sizeof *r);
+  if (!c || !r) return twe__run_oom(run);
+  temporal__api__command__v1__command__init(c);
+  temporal__api__command__v1__request_cancel_activity_task_command_attributes__init(r);
+  r->scheduled_event_id = m->initiated_event_id;
+  c->command_type = TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_REQUEST_CANCEL_ACTIVITY_TASK;
+  c->attributes_case = CATTR(REQUEST_CANCEL_ACTIVITY_TASK);
+  c->request_cancel_activity_task_command_attributes = r;
+  if (twe__machine_command(run, m, c) < 0) return twe__run_oom(run);
+  return am->cancellation_type == TWE_CANCEL_TRY ? resolve_canceled(run, am) : 0;
+}
+
+static int act_canceled(twe_run_t *run, twe__machine_t *m, const twe_event_pb_t *e, int *to) {
+  (void)e, (void)to;
+  twe__machine_unindex(run, m->initiated_event_id);
+  return resolve_canceled(run, (activity_machine_t *)m);
+}
+
+/* An abandoned activity's events: it ran on; nobody waits for it. */
+static int act_abandoned_end(twe_run_t *run, twe__machine_t *m, const twe_event_pb_t *e,
+                             int *to) {
+  (void)e, (void)to;
+  twe__machine_unindex(run, m->initiated_event_id);
+  return 0;
+}
+
+static int cancel(twe_run_t *run, twe__machine_t *m) {
+  switch (m->state) {
+    case CREATED:
+    case SCHEDULED:
+    case STARTED:
+      return twe__machine_input(run, m, TWE__IN_CANCEL, NULL);
+    default: /* done, or its cancellation is under way */
+      return 0;
+  }
+}
+
 static const twe__mrow_t rows[] = {
     {CREATED, TWE__IN_SENT, SCHEDULE_SENT, NULL},
     {CREATED, EV(ACTIVITY_TASK_SCHEDULED), SCHEDULED, twe__machine_act_initiated},
@@ -91,6 +184,21 @@ static const twe__mrow_t rows[] = {
     {STARTED, EV(ACTIVITY_TASK_FAILED), FAILED, act_failed},
     {SCHEDULED, EV(ACTIVITY_TASK_TIMED_OUT), TIMED_OUT, act_timed_out},
     {STARTED, EV(ACTIVITY_TASK_TIMED_OUT), TIMED_OUT, act_timed_out},
+    {CREATED, TWE__IN_CANCEL, CANCELED, act_cancel_unsent},
+    {SCHEDULED, TWE__IN_CANCEL, CANCEL_CREATED, act_cancel},
+    {STARTED, TWE__IN_CANCEL, CANCEL_CREATED, act_cancel},
+    {ABANDONED, EV(ACTIVITY_TASK_STARTED), ABANDONED, NULL},
+    {ABANDONED, EV(ACTIVITY_TASK_COMPLETED), ABANDONED, act_abandoned_end},
+    {ABANDONED, EV(ACTIVITY_TASK_FAILED), ABANDONED, act_abandoned_end},
+    {ABANDONED, EV(ACTIVITY_TASK_TIMED_OUT), ABANDONED, act_abandoned_end},
+    {CANCEL_CREATED, TWE__IN_SENT, CANCEL_SENT, NULL},
+    {CANCEL_CREATED, EV(ACTIVITY_TASK_CANCEL_REQUESTED), CANCEL_REQUESTED, NULL},
+    {CANCEL_SENT, EV(ACTIVITY_TASK_CANCEL_REQUESTED), CANCEL_REQUESTED, NULL},
+    {CANCEL_REQUESTED, EV(ACTIVITY_TASK_STARTED), CANCEL_REQUESTED, NULL},
+    {CANCEL_REQUESTED, EV(ACTIVITY_TASK_CANCELED), CANCELED, act_canceled},
+    {CANCEL_REQUESTED, EV(ACTIVITY_TASK_COMPLETED), COMPLETED, act_completed},
+    {CANCEL_REQUESTED, EV(ACTIVITY_TASK_FAILED), FAILED, act_failed},
+    {CANCEL_REQUESTED, EV(ACTIVITY_TASK_TIMED_OUT), TIMED_OUT, act_timed_out},
 };
 TWE__MKIND_HITS(hits, rows);
 
@@ -108,12 +216,16 @@ static int64_t ref_failed(const twe_event_pb_t *e) {
 static int64_t ref_timed_out(const twe_event_pb_t *e) {
   return e->activity_task_timed_out_event_attributes->scheduled_event_id;
 }
+static int64_t ref_canceled(const twe_event_pb_t *e) {
+  return e->activity_task_canceled_event_attributes->scheduled_event_id;
+}
 
 static const twe__mfollow_up_t follow_ups[] = {
     {EV(ACTIVITY_TASK_STARTED), ATTR(ACTIVITY_TASK_STARTED), ref_started, "scheduled"},
     {EV(ACTIVITY_TASK_COMPLETED), ATTR(ACTIVITY_TASK_COMPLETED), ref_completed, "scheduled"},
     {EV(ACTIVITY_TASK_FAILED), ATTR(ACTIVITY_TASK_FAILED), ref_failed, "scheduled"},
     {EV(ACTIVITY_TASK_TIMED_OUT), ATTR(ACTIVITY_TASK_TIMED_OUT), ref_timed_out, "scheduled"},
+    {EV(ACTIVITY_TASK_CANCELED), ATTR(ACTIVITY_TASK_CANCELED), ref_canceled, "scheduled"},
 };
 
 static bool str_eq(const char *a, const char *b) {
@@ -126,6 +238,9 @@ static bool str_eq(const char *a, const char *b) {
  * (the Go SDK numbers ids by the event id it expects, sdk-core by a
  * sequence per command type). An id the code chose must match. */
 static bool same_key(const twe__machine_t *m, const twe_command_pb_t *c, const twe_event_pb_t *e) {
+  if (c->attributes_case == CATTR(REQUEST_CANCEL_ACTIVITY_TASK))
+    return c->request_cancel_activity_task_command_attributes->scheduled_event_id ==
+           e->activity_task_cancel_requested_event_attributes->scheduled_event_id;
   const Temporal__Api__Command__V1__ScheduleActivityTaskCommandAttributes *a =
       c->schedule_activity_task_command_attributes;
   const Temporal__Api__History__V1__ActivityTaskScheduledEventAttributes *b =
@@ -149,6 +264,7 @@ const twe__mkind_t twe__mk_activity = {
     .follow_ups = follow_ups,
     .n_follow_ups = sizeof follow_ups / sizeof follow_ups[0],
     .same_key = same_key,
+    .cancel = cancel,
     .describe = describe,
     .hits = hits,
 };
@@ -235,9 +351,11 @@ int twe_workflow_start_activity(twe_workflow_t *wf, const char *type,
   am->type = c->schedule_activity_task_command_attributes->activity_type->name;
   am->future = f;
   am->m.id_generated = options->activity_id == NULL;
+  am->cancellation_type = options->cancellation_type;
   f->machine = &am->m;
   if ((rc = twe__machine_command(run, &am->m, c)) < 0) return rc;
   run->seq = seq;
+  if ((rc = twe__scope_adopt(run, &am->m)) < 0) return rc;
   if (out) *out = f;
   return 0;
 }

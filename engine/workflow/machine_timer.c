@@ -185,7 +185,7 @@ int twe__run_start_timer(twe_run_t *run, uint64_t duration_ns, twe_future_t **ou
   if (rc < 0) return rc;
   run->seq = seq;
   *out = f;
-  return 0;
+  return twe__scope_adopt(run, &tm->m);
 }
 
 int twe_workflow_start_timer(twe_workflow_t *wf, uint64_t duration_ns, twe_future_t **out) {

@@ -119,10 +119,13 @@ static char *run_strdup(twe_run_t *run, const char *s) {
 
 /* --- commands --------------------------------------------------------------------- */
 
-/* The complete or fail command, once the workflow function returned. */
+/* The complete, fail or cancel command, once the workflow function
+ * returned (a failure set wins over twe_workflow_end_canceled). */
 static int close_command(twe_run_t *run) {
   twe__signals_report_unhandled(run);
-  return run->failure ? twe__fail_workflow_command(run) : twe__complete_workflow_command(run);
+  if (run->failure) return twe__fail_workflow_command(run);
+  if (run->end_canceled) return twe__cancel_workflow_command(run);
+  return twe__complete_workflow_command(run);
 }
 
 /* The workflow fails before its code runs: an input is not valid JSON. */
@@ -167,6 +170,7 @@ int twe__run_fiber_init(twe_run_t *run, twe__wfiber_t *w, void (*body)(twe__wfib
   w->body = body;
   w->body_arg = arg;
   w->label = label;
+  w->scope = &run->root_scope;
   int rc = twe__fiber_create(run->env.fibers, fiber_main, w, &w->fiber);
   if (rc < 0)
     return twe__run_fail(run, rc, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
@@ -313,6 +317,8 @@ static int activate(twe_run_t *run, const twe_event_pb_t *started, bool replayin
   }
   if (run->closed) return 0; /* nothing runs after the workflow's end */
   if (!run->code_started && (rc = start_code(run)) < 0) return rc;
+  /* A cancel request seen since the last activation: its job. */
+  if ((rc = twe__scope_apply_cancel_request(run)) < 0) return rc;
   run->cond_changed = true;
   return activation_run(run);
 }
@@ -514,7 +520,7 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
                              run->info.run_id, e->event_id, twe__event_type_name(type));
       return twe__signals_on_event(run, e);
     case EV(WORKFLOW_EXECUTION_CANCEL_REQUESTED):
-      log_ignored_once(run, e, "workflow cancellation is not supported yet");
+      twe__scope_cancel_requested(run);
       return 0;
     case EV(WORKFLOW_EXECUTION_UPDATE_ADMITTED):
       log_ignored_once(run, e, "update-with-start (UPDATE_ADMITTED) is not supported yet");
@@ -669,6 +675,7 @@ int twe__run_create(const twe_run_env_t *env, const char *workflow_id, const cha
   run->info.run_id = run_strdup(run, run_id);
   run->info.workflow_type = "";
   run->info.task_queue = run_strdup(run, env->task_queue);
+  run->root_scope.run = run;
   if (!run->info.namespace_name || !run->info.workflow_id || !run->info.run_id ||
       !run->info.task_queue) {
     twe__arena_destroy(&run->arena);

@@ -53,6 +53,16 @@ typedef enum twe__wait_mode {
   TWE__WAIT_CONDITION
 } twe__wait_mode_t;
 
+/* A cancellation scope (scopes.c): the machines started in it and its
+ * child scopes. In the run arena. */
+struct twe_scope {
+  twe_run_t *run;
+  twe_scope_t *parent;
+  bool shielded, cancelled;
+  twe__machine_t *machines;           /* linked by scope_next */
+  twe_scope_t *children, *next_child; /* its scopes; the parent's list */
+};
+
 /* One coroutine of the run: the workflow function (root) or a handler. */
 typedef struct twe__wfiber twe__wfiber_t;
 struct twe__wfiber {
@@ -66,6 +76,7 @@ struct twe__wfiber {
   void (*body)(twe__wfiber_t *w);
   void *body_arg;
   const char *label;
+  twe_scope_t *scope; /* its current cancellation scope */
   /* TWE__WAIT_CONDITION: queued by the scheduler to look at its predicate
    * again; set by the fiber when it did, found it false and changed
    * nothing. */
@@ -187,6 +198,14 @@ struct twe_run {
   Temporal__Api__Protocol__V1__Message *const *live_messages;
   size_t n_live_messages;
 
+  /* Cancellation: the root scope (every coroutine starts in it), whether
+   * cancellation was requested and is still to be applied (at the next
+   * activation: a job, like the SDKs'), the cancellation future, and
+   * whether the workflow ends CANCELED. */
+  twe_scope_t root_scope;
+  bool cancel_requested, cancel_pending, end_canceled;
+  twe_future_t *cancellation;
+
   /* Documents twe_workflow_unpack parsed: alive until the run ends. */
   twe__json_keep_t *json_keep;
 
@@ -288,6 +307,19 @@ int twe__run_refuse_in_query(twe_run_t *run, const char *fn);
  * fatal status (the watchdog stopped it). */
 int twe__run_readonly_call(twe_run_t *run, void (*body)(twe__wfiber_t *w), void *arg,
                            const char *label);
+/* --- scopes.c --- */
+/* m was started by the current coroutine: it joins that coroutine's scope
+ * (cancelled at once when the scope already is). Returns 0 or a fatal
+ * status. */
+int twe__scope_adopt(twe_run_t *run, twe__machine_t *m);
+/* WORKFLOW_EXECUTION_CANCEL_REQUESTED: noted, applied by the next
+ * activation (twe__scope_apply_cancel_request). */
+void twe__scope_cancel_requested(twe_run_t *run);
+int twe__scope_apply_cancel_request(twe_run_t *run);
+
+/* --- machine_cancel_workflow.c --- */
+int twe__cancel_workflow_command(twe_run_t *run);
+
 /* --- machine_update.c --- */
 /* The task's protocol messages (update requests) become requests to
  * deliver. Returns 0 or a fatal status. */

@@ -36,6 +36,7 @@ extern "C" {
 
 typedef struct twe_workflow twe_workflow_t;
 typedef struct twe_future twe_future_t;
+typedef struct twe_scope twe_scope_t;
 
 /* A workflow type's code. Returns when the workflow is done: with the result
  * set by twe_workflow_complete (binary/null if never called), or failed by
@@ -95,6 +96,19 @@ TWE_EXPORT int twe_workflow_unpack_arg(twe_workflow_t *wf, size_t i, twe_error_i
                                        const char *fmt, ...);
 
 /* --- activities ---------------------------------------------------------- */
+/* What cancelling an activity does. */
+typedef enum twe_cancellation_type {
+  /* Ask the server to cancel it (REQUEST_CANCEL_ACTIVITY_TASK); its future
+   * fails with a CanceledError at once. The default. */
+  TWE_CANCEL_TRY = 0,
+  /* Ask, and wait: the future fails when the activity reports it was
+   * cancelled (ACTIVITY_TASK_CANCELED), or ends as the activity did if it
+   * finished first. */
+  TWE_CANCEL_WAIT = 1,
+  /* Ask nothing: the future fails at once; the activity runs on. */
+  TWE_CANCEL_ABANDON = 2,
+} twe_cancellation_type_t;
+
 typedef struct twe_activity_options {
   /* NULL: a sequence number, unique in the run. */
   const char *activity_id;
@@ -108,6 +122,8 @@ typedef struct twe_activity_options {
   uint64_t heartbeat_timeout_ns;
   /* NULL: the server's default policy (retry forever, 1 s x2). */
   const twe_retry_policy_t *retry_policy;
+  /* What cancelling it does (twe_future_cancel, or its scope cancelled). */
+  twe_cancellation_type_t cancellation_type;
 } twe_activity_options_t;
 
 /* Schedules activity `type` with args (copied) and hands its future out in
@@ -137,10 +153,11 @@ TWE_EXPORT size_t twe_future_wait_any(twe_workflow_t *wf, twe_future_t *const *f
 TWE_EXPORT int twe_future_wait_all(twe_workflow_t *wf, twe_future_t *const *fs, size_t n);
 /* Cancels what f waits for. A timer is cancelled at once: f fails with a
  * CanceledError and, when the timer had started, a CANCEL_TIMER command goes
- * out (TIMER_CANCELED in history); one cancelled before its start went out
- * leaves no trace. A no-op once f is ready. Returns 0, -ENOTSUP for a
- * future that cannot be cancelled yet (an activity's), or -ENOMEM (the task
- * then fails). */
+ * out (TIMER_CANCELED in history). An activity as its cancellation_type
+ * says. Something cancelled before its command went out leaves no trace. A
+ * no-op once f is ready. Returns 0, -ENOTSUP for a future that cannot be
+ * cancelled (the workflow's cancellation), or -ENOMEM (the task then
+ * fails). */
 TWE_EXPORT int twe_future_cancel(twe_workflow_t *wf, twe_future_t *f);
 /* The activity's result (binary/null for a timer) once ready and succeeded.
  * Returns 0, -EAGAIN (not ready) or TWE_EFAILED. */
@@ -161,6 +178,37 @@ TWE_EXPORT int twe_workflow_execute_activity(twe_workflow_t *wf, const char *typ
 /* Sleeps duration_ns of workflow time (a durable timer). Returns 0 or a
  * negative errno from start_timer. */
 TWE_EXPORT int twe_workflow_sleep(twe_workflow_t *wf, uint64_t duration_ns);
+
+/* --- cancellation ------------------------------------------------------------ */
+/* Whether cancellation of the workflow was requested (`temporal workflow
+ * cancel`, a client, a parent). The request cancels the root scope: the
+ * timers and activities started in it and in its scopes that are not
+ * shielded. The workflow decides how it ends: twe_workflow_end_canceled
+ * (CANCELED), or complete or fail as usual. */
+TWE_EXPORT bool twe_workflow_cancel_requested(twe_workflow_t *wf);
+/* A future that becomes ready (succeeds) when cancellation of the workflow
+ * is requested: to wait on it beside other futures. The same future each
+ * call. Returns 0 or -ENOMEM. */
+TWE_EXPORT int twe_workflow_cancellation(twe_workflow_t *wf, twe_future_t **out);
+/* Ends the workflow CANCELED (CANCEL_WORKFLOW_EXECUTION) when its function
+ * returns. Returns 0 (-EPERM in a query handler). */
+TWE_EXPORT int twe_workflow_end_canceled(twe_workflow_t *wf);
+
+/* Opens a cancellation scope inside the calling coroutine's current one and
+ * makes it current: timers and activities started from here belong to it.
+ * Cancelling a scope (twe_workflow_scope_cancel, or its parent's
+ * cancellation) cancels what belongs to it and its own scopes; a shielded
+ * scope is not reached by its parent's cancellation (cleanup that must run
+ * after the workflow was cancelled), only by its own cancel. Returns 0 or
+ * -ENOMEM; the scope is the run's (freed with it). */
+TWE_EXPORT int twe_workflow_scope_open(twe_workflow_t *wf, bool shielded, twe_scope_t **out);
+/* Makes s's parent current again (s must be the current scope). Returns 0
+ * or -EINVAL. */
+TWE_EXPORT int twe_workflow_scope_close(twe_workflow_t *wf, twe_scope_t *s);
+/* Cancels s and what is in it. Returns 0 (a no-op when already cancelled). */
+TWE_EXPORT int twe_workflow_scope_cancel(twe_workflow_t *wf, twe_scope_t *s);
+/* Whether s was cancelled. */
+TWE_EXPORT bool twe_workflow_scope_cancelled(const twe_scope_t *s);
 
 /* --- signals -------------------------------------------------------------- */
 /* A signal as its handler sees it. Everything lives in the run's arena. */
@@ -276,8 +324,9 @@ typedef bool (*twe_condition_fn)(twe_workflow_t *wf, void *arg);
  * timeout_ns (0: none), a durable timer runs beside it: cancelled (TIMER_
  * CANCELED in history) when the condition comes true first. Returns 0 when
  * the condition is true (checked first, also when the timer fired in the
- * same task), -ETIMEDOUT when the timeout passed, or a negative errno from
- * starting the timer. */
+ * same task), -ETIMEDOUT when the timeout passed, -ECANCELED when the
+ * timeout's scope was cancelled first, or a negative errno from starting
+ * the timer. */
 TWE_EXPORT int twe_workflow_wait_condition(twe_workflow_t *wf, twe_condition_fn cond, void *arg,
                                            uint64_t timeout_ns);
 

@@ -242,6 +242,42 @@ static inline void h_signal(hist_t *h, const char *name, const char *json) {
   e->workflow_execution_signaled_event_attributes = a;
 }
 
+static inline void h_act_cancel_requested(hist_t *h, int64_t scheduled) {
+  twe_event_pb_t *e = add(h, EV(ACTIVITY_TASK_CANCEL_REQUESTED));
+  Temporal__Api__History__V1__ActivityTaskCancelRequestedEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__activity_task_cancel_requested_event_attributes__init(a);
+  a->scheduled_event_id = scheduled;
+  e->attributes_case = HATTR(ACTIVITY_TASK_CANCEL_REQUESTED);
+  e->activity_task_cancel_requested_event_attributes = a;
+}
+
+static inline void h_act_canceled(hist_t *h, int64_t scheduled, int64_t started) {
+  twe_event_pb_t *e = add(h, EV(ACTIVITY_TASK_CANCELED));
+  Temporal__Api__History__V1__ActivityTaskCanceledEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__activity_task_canceled_event_attributes__init(a);
+  a->scheduled_event_id = scheduled;
+  a->started_event_id = started;
+  e->attributes_case = HATTR(ACTIVITY_TASK_CANCELED);
+  e->activity_task_canceled_event_attributes = a;
+}
+
+static inline void h_workflow_cancel_requested(hist_t *h) {
+  twe_event_pb_t *e = add(h, EV(WORKFLOW_EXECUTION_CANCEL_REQUESTED));
+  Temporal__Api__History__V1__WorkflowExecutionCancelRequestedEventAttributes *a =
+      halloc(h, sizeof *a);
+  temporal__api__history__v1__workflow_execution_cancel_requested_event_attributes__init(a);
+  e->attributes_case = HATTR(WORKFLOW_EXECUTION_CANCEL_REQUESTED);
+  e->workflow_execution_cancel_requested_event_attributes = a;
+}
+
+static inline void h_workflow_canceled(hist_t *h) {
+  twe_event_pb_t *e = add(h, EV(WORKFLOW_EXECUTION_CANCELED));
+  Temporal__Api__History__V1__WorkflowExecutionCanceledEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__workflow_execution_canceled_event_attributes__init(a);
+  e->attributes_case = HATTR(WORKFLOW_EXECUTION_CANCELED);
+  e->workflow_execution_canceled_event_attributes = a;
+}
+
 /* An update request for name with one JSON argument (none when json is
  * NULL), id update_id. */
 static inline Temporal__Api__Update__V1__Request *h_update_request(hist_t *h, const char *update_id,

@@ -78,13 +78,56 @@ static void wf_cancel_later(twe_workflow_t *wf, void *user) {
   record_cancel(wf, t);
 }
 
-/* Activities cannot be cancelled yet: the call says so. */
+/* An activity cancelled before its schedule went out. */
 static int activity_cancel_rc;
 static void wf_cancel_activity(twe_workflow_t *wf, void *user) {
   (void)user;
   twe_future_t *f;
   assert_int_equal(twe_workflow_start_activity(wf, "A", &opts, NULL, 0, &f), 0);
   activity_cancel_rc = twe_future_cancel(wf, f);
+  record_cancel(wf, f);
+}
+
+/* Activity A (of cancellation type act_ctype) beside a 1 s timer; when the
+ * timer fires first, A is cancelled; then A is waited for, a second 1 s
+ * timer slept, and the workflow completes. */
+static twe_cancellation_type_t act_ctype;
+static void wf_cancel_act(twe_workflow_t *wf, void *user) {
+  (void)user;
+  twe_activity_options_t o = opts;
+  o.cancellation_type = act_ctype;
+  twe_future_t *fs[2];
+  assert_int_equal(twe_workflow_start_activity(wf, "A", &o, NULL, 0, &fs[0]), 0);
+  assert_int_equal(twe_workflow_start_timer(wf, NS, &fs[1]), 0);
+  if (twe_future_wait_any(wf, fs, 2) == 1) assert_int_equal(twe_future_cancel(wf, fs[0]), 0);
+  record_cancel(wf, fs[0]);
+  assert_int_equal(twe_workflow_sleep(wf, NS), 0);
+}
+
+/* Waits for its cancellation with A running and B in a shielded scope;
+ * then runs "Cleanup" in a shielded scope and ends CANCELED. */
+static void wf_cancel_me(twe_workflow_t *wf, void *user) {
+  (void)user;
+  twe_future_t *a, *b, *c;
+  twe_scope_t *s;
+  assert_int_equal(twe_workflow_start_activity(wf, "A", &opts, NULL, 0, &a), 0);
+  assert_int_equal(twe_workflow_scope_open(wf, true, &s), 0);
+  assert_int_equal(twe_workflow_start_activity(wf, "B", &opts, NULL, 0, &b), 0);
+  assert_int_equal(twe_workflow_scope_close(wf, s), 0);
+  assert_int_equal(twe_workflow_cancellation(wf, &c), 0);
+  assert_int_equal(twe_future_wait(wf, c), 0);
+  assert_true(twe_workflow_cancel_requested(wf));
+  assert_true(twe_future_ready(a) && !twe_future_ready(b) && !twe_workflow_scope_cancelled(s));
+  /* The root scope is cancelled: anything started in it is cancelled at
+   * once. Cleanup runs in a shielded scope. */
+  twe_future_t *late;
+  assert_int_equal(twe_workflow_start_timer(wf, NS, &late), 0);
+  assert_true(twe_future_ready(late));
+  twe_scope_t *cleanup;
+  assert_int_equal(twe_workflow_scope_open(wf, true, &cleanup), 0);
+  assert_int_equal(twe_workflow_execute_activity(wf, "Cleanup", &opts, NULL, 0, NULL, NULL), 0);
+  assert_int_equal(twe_workflow_scope_close(wf, cleanup), 0);
+  assert_int_equal(twe_workflow_end_canceled(wf), 0);
 }
 
 /* Updates: "add" (validator: rejects negative numbers; returns the new
@@ -156,6 +199,8 @@ static int setup(void **state) {
   assert_int_equal(
       twe__registry_add_workflow(&fx->reg, "CancelActivity", wf_cancel_activity, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Updated", wf_updated, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "CancelAct", wf_cancel_act, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "CancelMe", wf_cancel_me, NULL), 0);
   cancel_wait_rc = 0;
   cancel_error_type[0] = 0;
   *state = fx;
@@ -295,14 +340,213 @@ static void test_activity_event_after_end_is_nondeterminism(void **state) {
                                           "scheduled event 5, which is not an open activity"));
 }
 
-static void test_activity_cannot_be_cancelled_yet(void **state) {
+/* CREATED --CANCEL--> CANCELED: the schedule never goes out. */
+static void test_activity_cancel_before_sent(void **state) {
   fixture_t *fx = *state;
   h_started(&fx->h, "CancelActivity", NULL);
   h_task(&fx->h);
   fx->run = new_run(fx);
-  activity_cancel_rc = 0;
+  activity_cancel_rc = 1;
   assert_int_equal(apply(fx, 0, fx->h.n), 0);
-  assert_int_equal(activity_cancel_rc, -ENOTSUP);
+  assert_int_equal(activity_cancel_rc, 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+  assert_int_equal(cancel_wait_rc, TWE_EFAILED);
+  assert_string_equal(cancel_error_type, "CanceledError");
+}
+
+/* The CancelAct history up to the task where A is cancelled (events 1..9):
+ * A scheduled (5), timer 1 started (6), [A started (7) when started], timer
+ * fired, task. Returns A's scheduled event id. */
+static int64_t cancel_act_prefix(hist_t *h, bool started) {
+  h_started(h, "CancelAct", NULL);
+  h_task(h);
+  h_task_completed(h);
+  int64_t s = h_act_scheduled(h, "1", "A");
+  int64_t t = h_timer_started(h, "2");
+  if (started) h_act_started(h, s);
+  h_timer_fired(h, t, "2");
+  h_task(h);
+  return s;
+}
+
+/* The tail after the cancelling task: its completion, [cancel requested],
+ * then activity events (end), timer 3, a task. */
+typedef enum act_end { END_NONE, END_CANCELED, END_COMPLETED, END_FAILED, END_TIMED_OUT } act_end_t;
+static void cancel_act_tail(hist_t *h, int64_t s, bool requested, bool started, act_end_t end) {
+  h_task_completed(h);
+  if (requested) h_act_cancel_requested(h, s);
+  int64_t st = started ? h_act_started(h, s) : 0;
+  switch (end) {
+    case END_CANCELED: h_act_canceled(h, s, st); break;
+    case END_COMPLETED: {
+      twe_event_pb_t *e = add(h, EV(ACTIVITY_TASK_COMPLETED));
+      Temporal__Api__History__V1__ActivityTaskCompletedEventAttributes *a = halloc(h, sizeof *a);
+      temporal__api__history__v1__activity_task_completed_event_attributes__init(a);
+      a->scheduled_event_id = s;
+      a->started_event_id = st;
+      e->attributes_case = HATTR(ACTIVITY_TASK_COMPLETED);
+      e->activity_task_completed_event_attributes = a;
+      break;
+    }
+    case END_FAILED: {
+      twe_event_pb_t *e = add(h, EV(ACTIVITY_TASK_FAILED));
+      Temporal__Api__History__V1__ActivityTaskFailedEventAttributes *a = halloc(h, sizeof *a);
+      temporal__api__history__v1__activity_task_failed_event_attributes__init(a);
+      a->scheduled_event_id = s;
+      a->started_event_id = st;
+      a->failure = app_failure(h, "E", "late failure", true);
+      e->attributes_case = HATTR(ACTIVITY_TASK_FAILED);
+      e->activity_task_failed_event_attributes = a;
+      break;
+    }
+    case END_TIMED_OUT: h_act_timed_out(h, s, st); break;
+    case END_NONE: break;
+  }
+}
+
+/* Try: the request goes out and the future fails at once; the activity's
+ * later events (started, then completed anyway) change nothing. */
+static void test_activity_cancel_try(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  act_ctype = TWE_CANCEL_TRY;
+  int64_t s = cancel_act_prefix(h, false);
+  size_t cut = h->n;
+  cancel_act_tail(h, s, true, true, END_COMPLETED);
+  int64_t t = h_timer_started(h, "3");
+  h_timer_fired(h, t, "3");
+  h_task(h);
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, 3), 0);
+  /* SCHEDULED --CANCEL--> CANCEL_CREATED --SENT--> CANCEL_SENT */
+  assert_int_equal(apply(fx, 3, cut), 0);
+  assert_commands(&fx->out, 2, CMD(REQUEST_CANCEL_ACTIVITY_TASK), CMD(START_TIMER));
+  assert_int_equal(
+      fx->out.commands[0]->request_cancel_activity_task_command_attributes->scheduled_event_id, s);
+  assert_int_equal(cancel_wait_rc, TWE_EFAILED);
+  assert_string_equal(cancel_error_type, "CanceledError");
+  /* CANCEL_SENT --CANCEL_REQUESTED--> CANCEL_REQUESTED --STARTED--> itself
+   * --COMPLETED--> COMPLETED */
+  assert_int_equal(apply(fx, cut, h->n), 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+}
+
+/* Wait: the future fails only when the activity reports it was cancelled.
+ * The whole history replayed (CANCEL_CREATED --CANCEL_REQUESTED-->). */
+static void test_activity_cancel_wait(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  act_ctype = TWE_CANCEL_WAIT;
+  int64_t s = cancel_act_prefix(h, true); /* STARTED --CANCEL--> */
+  size_t cut = h->n;
+  cancel_act_tail(h, s, true, false, END_CANCELED);
+  h_task(h); /* the wait ends here: timer 3 starts */
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, cut), 0);
+  assert_commands(&fx->out, 1, CMD(REQUEST_CANCEL_ACTIVITY_TASK));
+  assert_int_equal(cancel_wait_rc, 0); /* still waiting */
+  assert_int_equal(apply(fx, cut, h->n), 0);
+  assert_commands(&fx->out, 1, CMD(START_TIMER));
+  assert_string_equal(cancel_error_type, "CanceledError");
+
+  /* The same history at once, on a new run. */
+  twe__run_destroy(fx->run);
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_commands(&fx->out, 1, CMD(START_TIMER));
+}
+
+/* Wait, but the activity finished before the cancel reached it: the future
+ * ends as the activity did (failed, timed out). */
+static void wait_but_ended(void **state, act_end_t end, bool started, const char *type) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  act_ctype = TWE_CANCEL_WAIT;
+  int64_t s = cancel_act_prefix(h, false);
+  cancel_act_tail(h, s, true, started, end);
+  h_task(h);
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_commands(&fx->out, 1, CMD(START_TIMER));
+  assert_string_equal(cancel_error_type, type);
+}
+
+static void test_activity_cancel_wait_but_failed(void **state) {
+  wait_but_ended(state, END_FAILED, true, "E");
+}
+
+static void test_activity_cancel_wait_but_timed_out(void **state) {
+  wait_but_ended(state, END_TIMED_OUT, false, "TimeoutError");
+}
+
+/* Abandon: nothing goes out; the activity's later events are taken. */
+static void abandon(void **state, act_end_t end, bool started) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  act_ctype = TWE_CANCEL_ABANDON;
+  int64_t s = cancel_act_prefix(h, false);
+  size_t cut = h->n;
+  cancel_act_tail(h, s, false, started, end);
+  int64_t t = h_timer_started(h, "3");
+  h_timer_fired(h, t, "3");
+  h_task(h);
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, cut), 0);
+  assert_commands(&fx->out, 1, CMD(START_TIMER));
+  assert_string_equal(cancel_error_type, "CanceledError");
+  assert_int_equal(apply(fx, cut, h->n), 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+}
+
+static void test_activity_abandon_completed(void **state) {
+  abandon(state, END_COMPLETED, true);
+}
+
+static void test_activity_abandon_failed(void **state) {
+  abandon(state, END_FAILED, true);
+}
+
+static void test_activity_abandon_timed_out(void **state) {
+  abandon(state, END_TIMED_OUT, false);
+}
+
+/* The workflow's cancellation: A (root scope) is cancelled, B (shielded)
+ * is not; cleanup runs; the workflow ends CANCELED. Live, then replayed. */
+static void test_workflow_cancel(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "CancelMe", NULL);               /* 1 */
+  h_task(h);                                    /* 2, 3 */
+  h_task_completed(h);                          /* 4 */
+  int64_t a = h_act_scheduled(h, "1", "A");     /* 5 */
+  h_act_scheduled(h, "2", "B");                 /* 6 */
+  h_workflow_cancel_requested(h);               /* 7 */
+  h_task(h);                                    /* 8, 9 */
+  h_task_completed(h);                          /* 10 */
+  h_act_cancel_requested(h, a);                 /* 11 */
+  int64_t c = h_act_scheduled(h, "3", "Cleanup"); /* 12 */
+  h_act_done(h, c, "null");                     /* 13, 14 */
+  h_task(h);                                    /* 15, 16 */
+  h_task_completed(h);                          /* 17 */
+  h_workflow_canceled(h);                       /* 18 */
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_commands(&fx->out, 2, CMD(SCHEDULE_ACTIVITY_TASK), CMD(SCHEDULE_ACTIVITY_TASK));
+  assert_int_equal(apply(fx, 3, 9), 0);
+  assert_commands(&fx->out, 2, CMD(REQUEST_CANCEL_ACTIVITY_TASK), CMD(SCHEDULE_ACTIVITY_TASK));
+  assert_int_equal(
+      fx->out.commands[0]->request_cancel_activity_task_command_attributes->scheduled_event_id, a);
+  /* CREATED --SENT--> COMMAND_SENT for the cancel workflow machine */
+  assert_int_equal(apply(fx, 9, 16), 0);
+  assert_commands(&fx->out, 1, CMD(CANCEL_WORKFLOW_EXECUTION));
+  assert_true(fx->out.closes_workflow);
+  assert_int_equal(apply(fx, 16, 18), 0);
+
+  twe__run_destroy(fx->run);
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, h->n), 0);
+  twe_run_outcome_t check;
+  assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
 }
 
 /* --- timer ---------------------------------------------------------------------------- */
@@ -577,7 +821,15 @@ int main(void) {
       T(test_activity_timed_out_scheduled),
       T(test_activity_timed_out_started),
       T(test_activity_event_after_end_is_nondeterminism),
-      T(test_activity_cannot_be_cancelled_yet),
+      T(test_activity_cancel_before_sent),
+      T(test_activity_cancel_try),
+      T(test_activity_cancel_wait),
+      T(test_activity_cancel_wait_but_failed),
+      T(test_activity_cancel_wait_but_timed_out),
+      T(test_activity_abandon_completed),
+      T(test_activity_abandon_failed),
+      T(test_activity_abandon_timed_out),
+      T(test_workflow_cancel),
       T(test_timer_live_fires),
       T(test_timer_replay_fires),
       T(test_timer_cancel_before_sent),

@@ -834,12 +834,12 @@ static void test_twe__run_apply_stale_after_failed_answer(void **state) {
                    CAUSE(RESET_STICKY_TASK_QUEUE));
 }
 
-static void test_twe__run_apply_ignores_cancel_requests(void **state) {
+static void test_twe__run_apply_ignores_update_admitted(void **state) {
   fixture_t *fx = *state;
   hist_t *h = &fx->h;
   h_started(h, "OneActivity", "\"x\"");
-  add(h, EV(WORKFLOW_EXECUTION_CANCEL_REQUESTED));
-  add(h, EV(WORKFLOW_EXECUTION_CANCEL_REQUESTED));
+  add(h, EV(WORKFLOW_EXECUTION_UPDATE_ADMITTED));
+  add(h, EV(WORKFLOW_EXECUTION_UPDATE_ADMITTED));
   h_task(h);
   fx->run = new_run(fx);
   assert_int_equal(apply(fx, fx->run, 0, h->n, &fx->out), 0);
@@ -971,7 +971,7 @@ int main(void) {
       T(test_twe__run_apply_non_contiguous_ids),
       T(test_twe__run_apply_must_begin_with_started),
       T(test_twe__run_apply_stale_after_failed_answer),
-      T(test_twe__run_apply_ignores_cancel_requests),
+      T(test_twe__run_apply_ignores_update_admitted),
       T(test_twe__run_destroy_abandons_suspended_fiber),
       T(test_twe__run_apply_activity_timeout_is_timeout_error),
       T(test_twe__run_apply_activity_bad_json_result_fails_future),

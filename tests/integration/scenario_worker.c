@@ -15,9 +15,9 @@
  *
  * Workflows: RetryOnce, NonRetryable, HeartbeatResume, Sequential, Timer,
  * Approval and Collect (signals, condition waits and queries), Counter
- * (updates): see below.
+ * (updates), Cancellable (cancellation): see below.
  * Activities: FailFirstAttempt, FailHard, CountWithHeartbeat, Echo,
- * EchoChanged. */
+ * EchoChanged, WaitForCancel. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <jansson.h>
@@ -97,6 +97,21 @@ static void count_with_heartbeat(twe_activity_t *act, void *user) {
   }
   complete_json(act, json_pack("{s:i,s:i,s:i}", "resumed_from", (int)start, "attempt", attempt,
                                "count", 25));
+}
+
+/* Heartbeats every 100 ms until it is cancelled (then returns without a
+ * result: the worker reports it cancelled) or 30 s pass. */
+static void wait_for_cancel(twe_activity_t *act, void *user) {
+  (void)user;
+  for (int i = 0; i < 300; i++) {
+    twe_payload_t beat = twe_payload_json("1");
+    twe_activity_heartbeat(act, &beat, 1);
+    if (twe_activity_cancelled(act)) return;
+    struct timespec ts = {0, 100000000};
+    nanosleep(&ts, NULL);
+  }
+  twe_payload_t r = twe_payload_json("\"not cancelled\"");
+  twe_activity_complete(act, &r);
 }
 
 /* --- workflows ---------------------------------------------------------- */
@@ -319,6 +334,39 @@ static void collect(twe_workflow_t *wf, void *user) {
   complete_text(wf, text);
 }
 
+/* --- cancellation ------------------------------------------------------------- */
+
+/* Cancellable {"ctype": "try"|"wait"|"abandon"}: runs WaitForCancel (that
+ * cancellation type) and waits for it. Cancelled, it runs Echo("cleanup")
+ * in a shielded scope and ends CANCELED; else it completes. */
+static void cancellable(twe_workflow_t *wf, void *user) {
+  (void)user;
+  const char *ctype = "try";
+  twe_workflow_unpack_arg(wf, 0, NULL, "{s?s}", "ctype", &ctype);
+  twe_retry_policy_t rp = {.maximum_attempts = 1};
+  twe_activity_options_t o = {.start_to_close_timeout_ns = 60 * SEC,
+                              .heartbeat_timeout_ns = 2 * SEC,
+                              .retry_policy = &rp,
+                              .cancellation_type = strcmp(ctype, "wait") == 0 ? TWE_CANCEL_WAIT
+                                                   : strcmp(ctype, "abandon") == 0
+                                                       ? TWE_CANCEL_ABANDON
+                                                       : TWE_CANCEL_TRY};
+  twe_future_t *f;
+  if (twe_workflow_start_activity(wf, "WaitForCancel", &o, NULL, 0, &f) < 0) return;
+  twe_future_wait(wf, f);
+  if (!twe_workflow_cancel_requested(wf)) {
+    complete_text(wf, "\"not cancelled\"");
+    return;
+  }
+  twe_scope_t *shield;
+  twe_workflow_scope_open(wf, true, &shield);
+  twe_payload_t arg = twe_payload_json("\"cleanup\"");
+  twe_activity_options_t c = {.start_to_close_timeout_ns = 10 * SEC};
+  twe_workflow_execute_activity(wf, "Echo", &c, &arg, 1, NULL, NULL);
+  twe_workflow_scope_close(wf, shield);
+  twe_workflow_end_canceled(wf);
+}
+
 /* --- updates ------------------------------------------------------------------ */
 
 /* Counter: updates "add" (an integer; the validator rejects negative
@@ -418,6 +466,8 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Approval", approval, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Collect", collect, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Counter", counter_wf, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Cancellable", cancellable, NULL)) < 0 ||
+      (rc = twe_worker_register_activity(w, "WaitForCancel", wait_for_cancel, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailFirstAttempt", fail_first_attempt, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailHard", fail_hard, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "CountWithHeartbeat", count_with_heartbeat, NULL)) <

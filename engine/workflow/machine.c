@@ -29,6 +29,7 @@ static const twe__mkind_t *const all_kinds[] = {
     &twe__mk_fail_workflow,
     &twe__mk_update,
     &twe__mk_cancel_workflow,
+    &twe__mk_continue_as_new,
 };
 #define N_KINDS (sizeof all_kinds / sizeof all_kinds[0])
 

@@ -119,12 +119,13 @@ static char *run_strdup(twe_run_t *run, const char *s) {
 
 /* --- commands --------------------------------------------------------------------- */
 
-/* The complete, fail or cancel command, once the workflow function
- * returned (a failure set wins over twe_workflow_end_canceled). */
+/* The complete, fail, cancel or continue-as-new command, once the workflow
+ * function returned (in that order of precedence: a failure set wins). */
 static int close_command(twe_run_t *run) {
   twe__signals_report_unhandled(run);
   if (run->failure) return twe__fail_workflow_command(run);
   if (run->end_canceled) return twe__cancel_workflow_command(run);
+  if (run->continue_as_new) return twe__continue_as_new_command(run);
   return twe__complete_workflow_command(run);
 }
 
@@ -347,6 +348,12 @@ static int on_workflow_started(twe_run_t *run, const twe_event_pb_t *e) {
   info->execution_timeout_ns = (uint64_t)twe__duration_ns(a->workflow_execution_timeout);
   info->run_timeout_ns = (uint64_t)twe__duration_ns(a->workflow_run_timeout);
   info->task_timeout_ns = (uint64_t)twe__duration_ns(a->workflow_task_timeout);
+  info->continued_from_run_id =
+      run_strdup(run, a->continued_execution_run_id ? a->continued_execution_run_id : "");
+  info->first_execution_run_id = run_strdup(
+      run, a->first_execution_run_id && *a->first_execution_run_id ? a->first_execution_run_id
+                                                                   : info->run_id);
+  if (!info->continued_from_run_id || !info->first_execution_run_id) return twe__run_oom(run);
 
   /* Randomness is seeded from the first run of the chain: stable across
    * replays, resets and workers. FNV-1a into splitmix64 into xoshiro256**. */
@@ -674,6 +681,8 @@ int twe__run_create(const twe_run_env_t *env, const char *workflow_id, const cha
   run->info.workflow_id = run_strdup(run, workflow_id);
   run->info.run_id = run_strdup(run, run_id);
   run->info.workflow_type = "";
+  run->info.continued_from_run_id = "";
+  run->info.first_execution_run_id = run->info.run_id;
   run->info.task_queue = run_strdup(run, env->task_queue);
   run->root_scope.run = run;
   if (!run->info.namespace_name || !run->info.workflow_id || !run->info.run_id ||

@@ -205,6 +205,8 @@ struct twe_run {
   twe_scope_t root_scope;
   bool cancel_requested, cancel_pending, end_canceled;
   twe_future_t *cancellation;
+  /* twe_workflow_continue_as_new's attributes (run arena), or NULL. */
+  Temporal__Api__Command__V1__ContinueAsNewWorkflowExecutionCommandAttributes *continue_as_new;
 
   /* Documents twe_workflow_unpack parsed: alive until the run ends. */
   twe__json_keep_t *json_keep;
@@ -317,8 +319,9 @@ int twe__scope_adopt(twe_run_t *run, twe__machine_t *m);
 void twe__scope_cancel_requested(twe_run_t *run);
 int twe__scope_apply_cancel_request(twe_run_t *run);
 
-/* --- machine_cancel_workflow.c --- */
+/* --- machine_cancel_workflow.c, machine_continue_as_new.c --- */
 int twe__cancel_workflow_command(twe_run_t *run);
+int twe__continue_as_new_command(twe_run_t *run);
 
 /* --- machine_update.c --- */
 /* The task's protocol messages (update requests) become requests to

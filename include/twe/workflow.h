@@ -52,6 +52,10 @@ typedef struct twe_workflow_info {
   int32_t attempt;           /* 1 for the first run */
   int64_t start_time_ns;     /* Unix ns when the execution started */
   uint64_t execution_timeout_ns, run_timeout_ns, task_timeout_ns; /* 0: none */
+  /* The run this one continued as new from ("" for a chain's first run),
+   * and the chain's first run (this run's id when it is the first). */
+  const char *continued_from_run_id;
+  const char *first_execution_run_id;
 } twe_workflow_info_t;
 
 /* The run's info. Never NULL. */
@@ -178,6 +182,23 @@ TWE_EXPORT int twe_workflow_execute_activity(twe_workflow_t *wf, const char *typ
 /* Sleeps duration_ns of workflow time (a durable timer). Returns 0 or a
  * negative errno from start_timer. */
 TWE_EXPORT int twe_workflow_sleep(twe_workflow_t *wf, uint64_t duration_ns);
+
+/* --- continue-as-new --------------------------------------------------------- */
+/* What the next run of a continue-as-new differs in (NULL / 0: as this
+ * run). */
+typedef struct twe_continue_as_new_options {
+  const char *workflow_type;
+  const char *task_queue;
+  uint64_t run_timeout_ns, task_timeout_ns;
+} twe_continue_as_new_options_t;
+
+/* Ends this run, when its function returns, by continuing the workflow as
+ * a new run (same workflow id, a fresh history) started with args (copied)
+ * and opts (may be NULL). Returns 0, -EINVAL, -ENOMEM (-EPERM in a query
+ * handler). */
+TWE_EXPORT int twe_workflow_continue_as_new(twe_workflow_t *wf,
+                                            const twe_continue_as_new_options_t *opts,
+                                            const twe_payload_t *args, size_t nargs);
 
 /* --- cancellation ------------------------------------------------------------ */
 /* Whether cancellation of the workflow was requested (`temporal workflow

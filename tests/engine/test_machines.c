@@ -188,6 +188,21 @@ static void wf_updated(twe_workflow_t *wf, void *user) {
   assert_int_equal(twe_workflow_wait_condition(wf, total_ten, st, 0), 0);
 }
 
+/* Continues as new with {"left": left - 1} while left > 0; records the
+ * run it continued from. */
+static char chain_from[64];
+static void wf_chain(twe_workflow_t *wf, void *user) {
+  (void)user;
+  int left = 0;
+  twe_workflow_unpack_arg(wf, 0, NULL, "{s:i}", "left", &left);
+  snprintf(chain_from, sizeof chain_from, "%s", twe_workflow_info(wf)->continued_from_run_id);
+  if (left > 0) {
+    twe_payload_t next;
+    assert_int_equal(twe_workflow_pack(wf, &next, NULL, "{s:i}", "left", left - 1), 0);
+    assert_int_equal(twe_workflow_continue_as_new(wf, NULL, &next, 1), 0);
+  }
+}
+
 /* --- fixture ------------------------------------------------------------------------ */
 
 static int setup(void **state) {
@@ -201,6 +216,7 @@ static int setup(void **state) {
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Updated", wf_updated, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "CancelAct", wf_cancel_act, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "CancelMe", wf_cancel_me, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "Chain", wf_chain, NULL), 0);
   cancel_wait_rc = 0;
   cancel_error_type[0] = 0;
   *state = fx;
@@ -798,6 +814,47 @@ static void test_update_rejected_and_failed(void **state) {
   protobuf_c_message_free_unpacked(&resp->base, NULL);
 }
 
+/* --- continue-as-new ------------------------------------------------------------------ */
+
+static void test_continue_as_new(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "Chain", "{\"left\":1}");
+  h->ev[0]->workflow_execution_started_event_attributes->continued_execution_run_id =
+      hstr(h, "previous-run");
+  h_task(h);
+  h_task_completed(h);
+  twe_event_pb_t *e = add(h, EV(WORKFLOW_EXECUTION_CONTINUED_AS_NEW));
+  Temporal__Api__History__V1__WorkflowExecutionContinuedAsNewEventAttributes *a =
+      halloc(h, sizeof *a);
+  temporal__api__history__v1__workflow_execution_continued_as_new_event_attributes__init(a);
+  Temporal__Api__Common__V1__WorkflowType *wt = halloc(h, sizeof *wt);
+  temporal__api__common__v1__workflow_type__init(wt);
+  wt->name = hstr(h, "Chain");
+  a->workflow_type = wt;
+  a->new_execution_run_id = hstr(h, "next-run");
+  e->attributes_case = HATTR(WORKFLOW_EXECUTION_CONTINUED_AS_NEW);
+  e->workflow_execution_continued_as_new_event_attributes = a;
+  fx->run = new_run(fx);
+  /* CREATED --SENT--> COMMAND_SENT --CONTINUED_AS_NEW--> CONTINUED */
+  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_commands(&fx->out, 1, CMD(CONTINUE_AS_NEW_WORKFLOW_EXECUTION));
+  assert_true(fx->out.closes_workflow);
+  const Temporal__Api__Command__V1__ContinueAsNewWorkflowExecutionCommandAttributes *c =
+      fx->out.commands[0]->continue_as_new_workflow_execution_command_attributes;
+  assert_string_equal(c->workflow_type->name, "Chain");
+  assert_string_equal(c->task_queue->name, "tq");
+  assert_memory_equal(c->input->payloads[0]->data.data, "{\"left\":0}", 10);
+  assert_string_equal(chain_from, "previous-run");
+  assert_int_equal(apply(fx, 3, 5), 0);
+  /* Replayed at once: CREATED --CONTINUED_AS_NEW--> CONTINUED. */
+  twe__run_destroy(fx->run);
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, h->n), 0);
+  twe_run_outcome_t check;
+  assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
+}
+
 /* --- coverage ------------------------------------------------------------------------- */
 
 static void test_every_row_reached(void **state) {
@@ -830,6 +887,7 @@ int main(void) {
       T(test_activity_abandon_failed),
       T(test_activity_abandon_timed_out),
       T(test_workflow_cancel),
+      T(test_continue_as_new),
       T(test_timer_live_fires),
       T(test_timer_replay_fires),
       T(test_timer_cancel_before_sent),

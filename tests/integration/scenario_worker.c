@@ -15,7 +15,8 @@
  *
  * Workflows: RetryOnce, NonRetryable, HeartbeatResume, Sequential, Timer,
  * Approval and Collect (signals, condition waits and queries), Counter
- * (updates), Cancellable (cancellation): see below.
+ * (updates), Cancellable (cancellation), Chain (continue-as-new): see
+ * below.
  * Activities: FailFirstAttempt, FailHard, CountWithHeartbeat, Echo,
  * EchoChanged, WaitForCancel. */
 #define _POSIX_C_SOURCE 200809L
@@ -367,6 +368,31 @@ static void cancellable(twe_workflow_t *wf, void *user) {
   twe_workflow_end_canceled(wf);
 }
 
+/* --- continue-as-new ------------------------------------------------------------ */
+
+/* Chain {"n": n, "left": k}: continues as new with {"n": n+1, "left": k-1}
+ * while k > 0; the last run returns {"n": n, "from": the run it continued
+ * from, "first": the chain's first run}. */
+static void chain(twe_workflow_t *wf, void *user) {
+  (void)user;
+  int n = 0, left = 0;
+  twe_error_info_t e;
+  if (twe_workflow_unpack_arg(wf, 0, &e, "{s:i,s:i}", "n", &n, "left", &left) < 0) {
+    twe_workflow_fail(wf, &e);
+    return;
+  }
+  twe_payload_t p;
+  if (left > 0) {
+    if (twe_workflow_pack(wf, &p, &e, "{s:i,s:i}", "n", n + 1, "left", left - 1) == 0)
+      twe_workflow_continue_as_new(wf, NULL, &p, 1);
+    return;
+  }
+  const twe_workflow_info_t *info = twe_workflow_info(wf);
+  if (twe_workflow_pack(wf, &p, &e, "{s:i,s:s,s:s}", "n", n, "from",
+                        info->continued_from_run_id, "first", info->first_execution_run_id) == 0)
+    twe_workflow_complete(wf, &p);
+}
+
 /* --- updates ------------------------------------------------------------------ */
 
 /* Counter: updates "add" (an integer; the validator rejects negative
@@ -467,6 +493,7 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Collect", collect, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Counter", counter_wf, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Cancellable", cancellable, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Chain", chain, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "WaitForCancel", wait_for_cancel, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailFirstAttempt", fail_first_attempt, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailHard", fail_hard, NULL)) < 0 ||

@@ -140,6 +140,8 @@ extern const twe__mkind_t twe__mk_fail_workflow;
 extern const twe__mkind_t twe__mk_update;
 extern const twe__mkind_t twe__mk_cancel_workflow;
 extern const twe__mkind_t twe__mk_continue_as_new;
+extern const twe__mkind_t twe__mk_upsert_search_attributes;
+extern const twe__mkind_t twe__mk_patch;
 
 /* A new machine of kind in state 0, size bytes (its per-kind struct) from
  * the run arena, zeroed. NULL when out of memory. */

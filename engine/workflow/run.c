@@ -499,6 +499,7 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
             e->workflow_task_started_event_attributes->suggest_continue_as_new;
       }
       if (i + 1 == n) { /* the task being processed */
+        run->task_patches = NULL; /* live: every patch is new code */
         /* TWE__RUN_SLICED: batch_go finishes it the same way once the
          * activation is over. */
         int rc = activate(run, e, false);
@@ -515,6 +516,7 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
         /* The updates that task took came as messages: the history has
          * them in the UPDATE_ACCEPTED events after its completion. */
         int rc = twe__updates_lookahead(run, events, i + 2, n);
+        if (rc == 0) rc = twe__patches_lookahead(run, events, i + 2, n);
         return rc < 0 ? rc : activate(run, e, true);
       }
       return 0;

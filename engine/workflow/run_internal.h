@@ -119,6 +119,14 @@ typedef struct twe__message {
   struct twe__message *next;
 } twe__message_t;
 
+/* Patches (machine_patch.c): a list of ids (with the answer, for the
+ * memo). */
+typedef struct twe__patch {
+  const char *id;
+  bool result;
+  struct twe__patch *next;
+} twe__patch_t;
+
 /* Signals (signals.c): handlers by name, and signals no handler took yet. */
 typedef struct twe__signal_handler {
   const char *name; /* NULL: the catch-all */
@@ -207,6 +215,10 @@ struct twe_run {
   twe_future_t *cancellation;
   /* twe_workflow_continue_as_new's attributes (run arena), or NULL. */
   Temporal__Api__Command__V1__ContinueAsNewWorkflowExecutionCommandAttributes *continue_as_new;
+
+  /* Patches: decided ones (memo), those a replayed task's markers hold,
+   * and the ids TemporalChangeVersion lists (newest first). */
+  twe__patch_t *patch_memo, *task_patches, *change_versions;
 
   /* Documents twe_workflow_unpack parsed: alive until the run ends. */
   twe__json_keep_t *json_keep;
@@ -322,6 +334,15 @@ int twe__scope_apply_cancel_request(twe_run_t *run);
 /* --- machine_cancel_workflow.c, machine_continue_as_new.c --- */
 int twe__cancel_workflow_command(twe_run_t *run);
 int twe__continue_as_new_command(twe_run_t *run);
+
+/* --- machine_patch.c, machine_upsert_search_attributes.c --- */
+/* Replay: the patch ids of the core_patch markers the task recorded (its
+ * command events from events[from]). Returns 0 or a fatal status. */
+int twe__patches_lookahead(twe_run_t *run, twe_event_pb_t *const *events, size_t from, size_t n);
+/* Queues an upsert of one search attribute (json, its type). Returns 0 or
+ * the arena's error. */
+int twe__upsert_search_attribute(twe_run_t *run, const char *name, const char *type,
+                                 const char *json, size_t len);
 
 /* --- machine_update.c --- */
 /* The task's protocol messages (update requests) become requests to

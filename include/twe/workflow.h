@@ -200,6 +200,24 @@ TWE_EXPORT int twe_workflow_continue_as_new(twe_workflow_t *wf,
                                             const twe_continue_as_new_options_t *opts,
                                             const twe_payload_t *args, size_t nargs);
 
+/* --- versioning and search attributes ------------------------------------------ */
+/* Whether this run takes the code of patch id (*out): true for a run that
+ * runs it for the first time, and on replay only when the history shows the
+ * patch was taken then; the same answer for the same id for the rest of the
+ * run. A true answer records a "core_patch" marker and upserts the
+ * TemporalChangeVersion search attribute, as the Python and TypeScript SDKs
+ * do, so histories recorded by either replay here. Pattern:
+ *   bool p; twe_workflow_patched(wf, "new-step", &p);
+ *   if (p) { new code } else { old code }
+ * Returns 0, -EINVAL, -ENOMEM. */
+TWE_EXPORT int twe_workflow_patched(twe_workflow_t *wf, const char *id, bool *out);
+/* Upserts search attribute name of type ("Keyword", "Text", "Int",
+ * "Double", "Bool", "Datetime", "KeywordList") with value (JSON: "\"x\"",
+ * "3", "[\"a\",\"b\"]"). Returns 0, -EINVAL, -ENOMEM. */
+TWE_EXPORT int twe_workflow_upsert_search_attribute(twe_workflow_t *wf, const char *name,
+                                                    const char *type,
+                                                    const twe_payload_t *value);
+
 /* --- cancellation ------------------------------------------------------------ */
 /* Whether cancellation of the workflow was requested (`temporal workflow
  * cancel`, a client, a parent). The request cancels the root scope: the

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -276,6 +277,45 @@ static inline void h_workflow_canceled(hist_t *h) {
   temporal__api__history__v1__workflow_execution_canceled_event_attributes__init(a);
   e->attributes_case = HATTR(WORKFLOW_EXECUTION_CANCELED);
   e->workflow_execution_canceled_event_attributes = a;
+}
+
+/* The marker a patch records (core_patch, as the Python SDK writes it). */
+static inline void h_patch_marker(hist_t *h, const char *id) {
+  twe_event_pb_t *e = add(h, EV(MARKER_RECORDED));
+  Temporal__Api__History__V1__MarkerRecordedEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__marker_recorded_event_attributes__init(a);
+  Temporal__Api__History__V1__MarkerRecordedEventAttributes__DetailsEntry *d = halloc(h, sizeof *d);
+  temporal__api__history__v1__marker_recorded_event_attributes__details_entry__init(d);
+  char json[256];
+  snprintf(json, sizeof json, "{\"id\":\"%s\",\"deprecated\":false}", id);
+  d->key = hstr(h, "patch-data");
+  d->value = json_payloads(h, json);
+  a->marker_name = hstr(h, "core_patch");
+  a->n_details = 1;
+  a->details = halloc(h, sizeof *a->details);
+  a->details[0] = d;
+  e->attributes_case = HATTR(MARKER_RECORDED);
+  e->marker_recorded_event_attributes = a;
+}
+
+/* An upsert of search attribute name (its value "[]"). */
+static inline void h_upsert(hist_t *h, const char *name) {
+  twe_event_pb_t *e = add(h, EV(UPSERT_WORKFLOW_SEARCH_ATTRIBUTES));
+  Temporal__Api__History__V1__UpsertWorkflowSearchAttributesEventAttributes *a =
+      halloc(h, sizeof *a);
+  temporal__api__history__v1__upsert_workflow_search_attributes_event_attributes__init(a);
+  Temporal__Api__Common__V1__SearchAttributes *sa = halloc(h, sizeof *sa);
+  temporal__api__common__v1__search_attributes__init(sa);
+  Temporal__Api__Common__V1__SearchAttributes__IndexedFieldsEntry *f = halloc(h, sizeof *f);
+  temporal__api__common__v1__search_attributes__indexed_fields_entry__init(f);
+  f->key = hstr(h, name);
+  f->value = json_payloads(h, "[]")->payloads[0];
+  sa->n_indexed_fields = 1;
+  sa->indexed_fields = halloc(h, sizeof *sa->indexed_fields);
+  sa->indexed_fields[0] = f;
+  a->search_attributes = sa;
+  e->attributes_case = HATTR(UPSERT_WORKFLOW_SEARCH_ATTRIBUTES);
+  e->upsert_workflow_search_attributes_event_attributes = a;
 }
 
 /* An update request for name with one JSON argument (none when json is

@@ -203,6 +203,19 @@ static void wf_chain(twe_workflow_t *wf, void *user) {
   }
 }
 
+/* Patch "p1": the new code sleeps 1 s; the old one ends at once. */
+static int patch_taken = -1;
+static void wf_patch(twe_workflow_t *wf, void *user) {
+  (void)user;
+  bool p = false;
+  assert_int_equal(twe_workflow_patched(wf, "p1", &p), 0);
+  bool again = !p;
+  assert_int_equal(twe_workflow_patched(wf, "p1", &again), 0); /* the same answer */
+  assert_int_equal(again, p);
+  patch_taken = p;
+  if (p) assert_int_equal(twe_workflow_sleep(wf, NS), 0);
+}
+
 /* --- fixture ------------------------------------------------------------------------ */
 
 static int setup(void **state) {
@@ -217,6 +230,7 @@ static int setup(void **state) {
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "CancelAct", wf_cancel_act, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "CancelMe", wf_cancel_me, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Chain", wf_chain, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "Patch", wf_patch, NULL), 0);
   cancel_wait_rc = 0;
   cancel_error_type[0] = 0;
   *state = fx;
@@ -855,6 +869,69 @@ static void test_continue_as_new(void **state) {
   assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
 }
 
+/* --- patches --------------------------------------------------------------------------- */
+
+/* The new code's history (events 1..10). */
+static void patch_history(hist_t *h) {
+  h_started(h, "Patch", NULL);        /* 1 */
+  h_task(h);                          /* 2, 3 */
+  h_task_completed(h);                /* 4 */
+  h_patch_marker(h, "p1");            /* 5 */
+  h_upsert(h, "TemporalChangeVersion"); /* 6 */
+  int64_t t = h_timer_started(h, "1"); /* 7 */
+  h_timer_fired(h, t, "1");           /* 8 */
+  h_task(h);                          /* 9, 10 */
+}
+
+static void test_patch_live_and_replayed(void **state) {
+  fixture_t *fx = *state;
+  patch_history(&fx->h);
+  fx->run = new_run(fx);
+  patch_taken = -1;
+  /* CREATED --SENT--> COMMAND_SENT (marker, upsert) */
+  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_commands(&fx->out, 3, CMD(RECORD_MARKER), CMD(UPSERT_WORKFLOW_SEARCH_ATTRIBUTES),
+                  CMD(START_TIMER));
+  assert_int_equal(patch_taken, 1);
+  const Temporal__Api__Command__V1__RecordMarkerCommandAttributes *m =
+      fx->out.commands[0]->record_marker_command_attributes;
+  assert_string_equal(m->marker_name, "core_patch");
+  assert_string_equal(m->details[0]->key, "patch-data");
+  const ProtobufCBinaryData *d = &m->details[0]->value->payloads[0]->data;
+  assert_memory_equal(d->data, "{\"id\":\"p1\",\"deprecated\":false}", d->len);
+  const Temporal__Api__Common__V1__SearchAttributes *sa =
+      fx->out.commands[1]->upsert_workflow_search_attributes_command_attributes->search_attributes;
+  assert_string_equal(sa->indexed_fields[0]->key, "TemporalChangeVersion");
+  assert_memory_equal(sa->indexed_fields[0]->value->data.data, "[\"p1\"]", 6);
+  /* COMMAND_SENT --MARKER_RECORDED / UPSERT--> RECORDED */
+  assert_int_equal(apply(fx, 3, 10), 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+
+  /* Replayed: the marker is in the task, so the patch is taken again. */
+  twe__run_destroy(fx->run);
+  fx->run = new_run(fx);
+  patch_taken = -1;
+  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_int_equal(patch_taken, 1);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+}
+
+/* The old code's history (no marker) on the new code: the old branch. */
+static void test_patch_old_history(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "Patch", NULL);
+  h_task(h);
+  h_task_completed(h);
+  h_workflow_completed(h);
+  fx->run = new_run(fx);
+  patch_taken = -1;
+  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(patch_taken, 0);
+  twe_run_outcome_t check;
+  assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
+}
+
 /* --- coverage ------------------------------------------------------------------------- */
 
 static void test_every_row_reached(void **state) {
@@ -888,6 +965,8 @@ int main(void) {
       T(test_activity_abandon_timed_out),
       T(test_workflow_cancel),
       T(test_continue_as_new),
+      T(test_patch_live_and_replayed),
+      T(test_patch_old_history),
       T(test_timer_live_fires),
       T(test_timer_replay_fires),
       T(test_timer_cancel_before_sent),

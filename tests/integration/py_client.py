@@ -19,7 +19,7 @@ driving twe workflows, as a Python user would. Run with the tests' venv
       rejected
   py_client.py worker QUEUE
       A Python SDK worker with the Python twins of twe's test workflows
-      (Approval and Counter below), until SIGTERM; prints "ready" once polling. Their
+      (Approval, Counter and Patched below), until SIGTERM; prints "ready" once polling. Their
       histories replay on twe (test_signals.sh).
 
 Address: TEMPORAL_ADDRESS; namespace "default".
@@ -98,6 +98,18 @@ class Counter:
         return self.total
 
 
+@workflow.defn(name="Patched")
+class Patched:
+    """The twin of scenario_worker.c's Patched (its new code)."""
+
+    @workflow.run
+    async def run(self) -> str:
+        if workflow.patched("my-patch"):
+            await asyncio.sleep(0.1)
+            return "new"
+        return "old"
+
+
 async def run_worker(client, queue):
     # Imported here: the client commands exit cleanly without the worker's
     # machinery loaded.
@@ -105,7 +117,7 @@ async def run_worker(client, queue):
 
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with Worker(client, task_queue=queue, workflows=[Approval, Counter]):
+    async with Worker(client, task_queue=queue, workflows=[Approval, Counter, Patched]):
         print("ready", flush=True)
         await stop.wait()
 

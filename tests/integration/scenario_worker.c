@@ -2,9 +2,10 @@
  * integration tests drive through the `temporal` CLI, plus the replayer and
  * a raw starter for inputs the CLI would refuse to send.
  *
- *   scenario_worker worker --task-queue Q [--cache N]
+ *   scenario_worker worker --task-queue Q [--cache N] [--old]
  *       Runs until SIGTERM/SIGINT, then prints one line
- *       "stats {json}" with twe_worker_stats to stdout.
+ *       "stats {json}" with twe_worker_stats to stdout. --old: Patched runs
+ *       its code from before its patch.
  *   scenario_worker replay FILE [--changed]
  *       Replays an exported history; --changed registers a version of
  *       "Sequential" that schedules a different activity at step 3, and of
@@ -33,6 +34,8 @@
 #define SEC 1000000000ull
 
 static bool g_changed;
+/* worker --old: Patched runs its code from before the patch. */
+static bool g_old;
 
 /* --- activities --------------------------------------------------------- */
 
@@ -393,6 +396,23 @@ static void chain(twe_workflow_t *wf, void *user) {
     twe_workflow_complete(wf, &p);
 }
 
+/* --- versioning --------------------------------------------------------------- */
+
+/* Patched: the new code (patch "my-patch") sleeps 100 ms and returns
+ * "new"; the old code (worker --old) returns "old" at once. The Python
+ * twin in py_client.py is the new code. */
+static void patched_wf(twe_workflow_t *wf, void *user) {
+  (void)user;
+  bool p = false;
+  if (!g_old) twe_workflow_patched(wf, "my-patch", &p);
+  if (p) {
+    twe_workflow_sleep(wf, SEC / 10);
+    complete_text(wf, "\"new\"");
+  } else {
+    complete_text(wf, "\"old\"");
+  }
+}
+
 /* --- updates ------------------------------------------------------------------ */
 
 /* Counter: updates "add" (an integer; the validator rejects negative
@@ -494,6 +514,7 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Counter", counter_wf, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Cancellable", cancellable, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Chain", chain, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Patched", patched_wf, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "WaitForCancel", wait_for_cancel, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailFirstAttempt", fail_first_attempt, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailHard", fail_hard, NULL)) < 0 ||
@@ -519,6 +540,7 @@ static int run_worker(int argc, char **argv) {
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--task-queue") == 0 && i + 1 < argc) queue = argv[++i];
     else if (strcmp(argv[i], "--cache") == 0 && i + 1 < argc) cache = atol(argv[++i]);
+    else if (strcmp(argv[i], "--old") == 0) g_old = true;
   }
   if (!queue) {
     fprintf(stderr, "worker: --task-queue is required\n");

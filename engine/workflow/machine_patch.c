@@ -1,0 +1,193 @@
+/* engine/workflow/machine_patch.c — versioning by patches, the way the
+ * Python and TypeScript SDKs (sdk-core) record them, so their histories
+ * replay here and ours there: twe_workflow_patched(id) is true for a run
+ * that runs the new code (live), and on replay true only when the history
+ * has the patch's marker in that task; a true patch records a
+ * MARKER_RECORDED "core_patch" with details {"patch-data": {"id": id,
+ * "deprecated": false}} and upserts the TemporalChangeVersion search
+ * attribute (a KeywordList of the run's patches so far), once per id.
+ *
+ *   CREATED --SENT--> COMMAND_SENT --MARKER_RECORDED--> RECORDED
+ *   CREATED --MARKER_RECORDED--> RECORDED   (replay)
+ *
+ * Replay compares the marker name and the patch id. Markers of other names
+ * (Go's "Version", side effects, local activities) are not this kind's:
+ * they pair with nothing here and are reported as non-determinism. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/values.h"
+#include "engine/watchdog.h"
+#include "engine/workflow/machine.h"
+#include "engine/workflow/run_internal.h"
+#include "proto/payload.h"
+#include "twe/error.h"
+#include "twe/workflow.h"
+
+#define EV(x) TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_##x
+#define CATTR(x) TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_##x##_COMMAND_ATTRIBUTES
+#define HATTR(x) TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_##x##_EVENT_ATTRIBUTES
+#define PATCH_MARKER "core_patch"
+#define PATCH_DETAILS "patch-data"
+#define CHANGE_VERSION "TemporalChangeVersion"
+
+enum { CREATED, COMMAND_SENT, RECORDED, N_STATES };
+static const char *const state_names[N_STATES] = {"CREATED", "COMMAND_SENT", "RECORDED"};
+
+typedef struct patch_machine {
+  twe__machine_t m; /* first: the common part */
+  const char *id;
+} patch_machine_t;
+
+static const twe__mrow_t rows[] = {
+    {CREATED, TWE__IN_SENT, COMMAND_SENT, NULL},
+    {CREATED, EV(MARKER_RECORDED), RECORDED, NULL},
+    {COMMAND_SENT, EV(MARKER_RECORDED), RECORDED, NULL},
+};
+TWE__MKIND_HITS(hits, rows);
+
+/* The patch id of a core_patch marker event, or NULL (another marker, or
+ * details that are not what the SDKs write). In arena. */
+static const char *marker_patch_id(const twe_event_pb_t *e, twe_arena_t *arena) {
+  if (e->attributes_case != HATTR(MARKER_RECORDED)) return NULL;
+  const Temporal__Api__History__V1__MarkerRecordedEventAttributes *a =
+      e->marker_recorded_event_attributes;
+  if (!a || !a->marker_name || strcmp(a->marker_name, PATCH_MARKER) != 0) return NULL;
+  for (size_t i = 0; i < a->n_details; i++) {
+    const Temporal__Api__History__V1__MarkerRecordedEventAttributes__DetailsEntry *d =
+        a->details[i];
+    if (!d->key || strcmp(d->key, PATCH_DETAILS) != 0 || !d->value || !d->value->n_payloads)
+      continue;
+    const ProtobufCBinaryData *data = &d->value->payloads[0]->data;
+    json_t *v = json_loadb((const char *)data->data, data->len, 0, NULL);
+    const char *id = json_string_value(json_object_get(v, "id"));
+    const char *copy = id ? twe__str(arena, id) : NULL;
+    json_decref(v);
+    return copy;
+  }
+  return NULL;
+}
+
+static bool same_key(const twe__machine_t *m, const twe_command_pb_t *c, const twe_event_pb_t *e) {
+  (void)c;
+  twe_arena_t scratch;
+  twe__arena_init(&scratch, 0);
+  const char *id = marker_patch_id(e, &scratch);
+  bool same = id && strcmp(id, ((const patch_machine_t *)m)->id) == 0;
+  twe__arena_destroy(&scratch);
+  return same;
+}
+
+static void describe(const twe__machine_t *m, char *buf, size_t len) {
+  snprintf(buf, len, "patch \"%s\"", ((const patch_machine_t *)m)->id);
+}
+
+const twe__mkind_t twe__mk_patch = {
+    .name = "patch",
+    .states = state_names,
+    .n_states = N_STATES,
+    TWE__MKIND_ROWS(rows),
+    .same_key = same_key,
+    .describe = describe,
+    .hits = hits,
+};
+
+int twe__patches_lookahead(twe_run_t *run, twe_event_pb_t *const *events, size_t from, size_t n) {
+  run->task_patches = NULL;
+  for (size_t j = from; j < n; j++) {
+    int type = (int)events[j]->event_type;
+    if (type == EV(WORKFLOW_TASK_SCHEDULED) || type == EV(WORKFLOW_TASK_STARTED)) break;
+    if (type != EV(MARKER_RECORDED)) continue;
+    const char *id = marker_patch_id(events[j], &run->arena);
+    if (!id) continue;
+    twe__patch_t *p = twe__arena_alloc(&run->arena, sizeof *p);
+    if (!p) return twe__run_oom(run);
+    p->id = id;
+    p->next = run->task_patches;
+    run->task_patches = p;
+  }
+  return 0;
+}
+
+static bool in_list(const twe__patch_t *list, const char *id) {
+  for (; list; list = list->next)
+    if (strcmp(list->id, id) == 0) return true;
+  return false;
+}
+
+/* The marker for id, then TemporalChangeVersion with every patch so far. */
+static int record(twe_run_t *run, const char *id) {
+  twe_arena_t *a = &run->arena;
+  patch_machine_t *pm = twe__machine_new(run, &twe__mk_patch, sizeof *pm);
+  twe_command_pb_t *c = twe__arena_alloc(a, sizeof *c);
+  Temporal__Api__Command__V1__RecordMarkerCommandAttributes *r = twe__arena_alloc(a, sizeof *r);
+  Temporal__Api__Command__V1__RecordMarkerCommandAttributes__DetailsEntry *d =
+      twe__arena_alloc(a, sizeof *d);
+  Temporal__Api__Command__V1__RecordMarkerCommandAttributes__DetailsEntry **ds =
+      twe__arena_alloc(a, sizeof *ds);
+  if (!pm || !c || !r || !d || !ds || !(pm->id = twe__str(a, id))) return twe__arena_error(a);
+  temporal__api__command__v1__command__init(c);
+  temporal__api__command__v1__record_marker_command_attributes__init(r);
+  temporal__api__command__v1__record_marker_command_attributes__details_entry__init(d);
+  json_t *data = json_pack("{s:s,s:b}", "id", id, "deprecated", 0);
+  twe_payload_pb_t *p = NULL;
+  int rc = data ? twe__payload_new_json_value(a, data, &p) : -ENOMEM;
+  json_decref(data);
+  if (rc < 0 || (rc = twe__payloads_new(a, &p, 1, &d->value)) < 0) return rc;
+  d->key = PATCH_DETAILS;
+  ds[0] = d;
+  r->marker_name = PATCH_MARKER;
+  r->n_details = 1;
+  r->details = ds;
+  c->command_type = TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_RECORD_MARKER;
+  c->attributes_case = CATTR(RECORD_MARKER);
+  c->record_marker_command_attributes = r;
+  if ((rc = twe__machine_command(run, &pm->m, c)) < 0) return rc;
+
+  json_t *list = json_array();
+  for (const twe__patch_t *q = run->change_versions; list && q; q = q->next)
+    json_array_insert_new(list, 0, json_string(q->id)); /* the list is newest first */
+  char *text = list ? json_dumps(list, JSON_COMPACT) : NULL;
+  json_decref(list);
+  if (!text) return -ENOMEM;
+  rc = twe__upsert_search_attribute(run, CHANGE_VERSION, "KeywordList", text, strlen(text));
+  free(text);
+  return rc;
+}
+
+int twe_workflow_patched(twe_workflow_t *wf, const char *id, bool *out) {
+  TWE__WATCH_API_GUARD();
+  twe_run_t *run = twe__run_of(wf, __func__);
+  if (!id || !*id || !out) return -EINVAL;
+  for (const twe__patch_t *p = run->patch_memo; p; p = p->next)
+    if (strcmp(p->id, id) == 0) {
+      *out = p->result;
+      return 0;
+    }
+  /* Queries change nothing: a patch not decided yet is asked as replay
+   * would (present in this task's history), and not remembered. */
+  if (run->in_query) {
+    *out = !run->replaying;
+    return 0;
+  }
+  bool result = !run->replaying || in_list(run->task_patches, id);
+  twe__patch_t *memo = twe__arena_alloc(&run->arena, sizeof *memo);
+  if (!memo || !(memo->id = twe__str(&run->arena, id))) return twe__arena_error(&run->arena);
+  memo->result = result;
+  memo->next = run->patch_memo;
+  run->patch_memo = memo;
+  if (result) {
+    twe__patch_t *v = twe__arena_alloc(&run->arena, sizeof *v);
+    if (!v) return twe__arena_error(&run->arena);
+    v->id = memo->id;
+    v->next = run->change_versions;
+    run->change_versions = v;
+    int rc = record(run, id);
+    if (rc < 0) return twe__run_oom(run);
+  }
+  *out = result;
+  return 0;
+}

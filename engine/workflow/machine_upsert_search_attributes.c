@@ -1,0 +1,127 @@
+/* engine/workflow/machine_upsert_search_attributes.c — the machine of an
+ * UPSERT_WORKFLOW_SEARCH_ATTRIBUTES command and the event recorded for it;
+ * and the call that makes one (twe_workflow_upsert_search_attribute). The
+ * patch calls (machine_patch.c) upsert TemporalChangeVersion through it,
+ * as the SDKs do.
+ *
+ *   CREATED --SENT--> COMMAND_SENT --UPSERT_WORKFLOW_SEARCH_ATTRIBUTES--> RECORDED
+ *   CREATED --UPSERT_WORKFLOW_SEARCH_ATTRIBUTES--> RECORDED   (replay)
+ *
+ * Replay compares the attribute names (the values may be built from
+ * nondeterministic-looking data such as times; the names are the code's). */
+#include <errno.h>
+#include <string.h>
+
+#include "engine/values.h"
+#include "engine/watchdog.h"
+#include "engine/workflow/machine.h"
+#include "engine/workflow/run_internal.h"
+#include "twe/error.h"
+#include "twe/workflow.h"
+
+#define EV(x) TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_##x
+#define CATTR(x) TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_##x##_COMMAND_ATTRIBUTES
+
+typedef Temporal__Api__Common__V1__SearchAttributes search_attributes_pb_t;
+
+enum { CREATED, COMMAND_SENT, RECORDED, N_STATES };
+static const char *const state_names[N_STATES] = {"CREATED", "COMMAND_SENT", "RECORDED"};
+
+static const twe__mrow_t rows[] = {
+    {CREATED, TWE__IN_SENT, COMMAND_SENT, NULL},
+    {CREATED, EV(UPSERT_WORKFLOW_SEARCH_ATTRIBUTES), RECORDED, NULL},
+    {COMMAND_SENT, EV(UPSERT_WORKFLOW_SEARCH_ATTRIBUTES), RECORDED, NULL},
+};
+TWE__MKIND_HITS(hits, rows);
+
+static bool has_key(const search_attributes_pb_t *sa, const char *key) {
+  for (size_t i = 0; sa && i < sa->n_indexed_fields; i++)
+    if (sa->indexed_fields[i]->key && strcmp(sa->indexed_fields[i]->key, key) == 0) return true;
+  return false;
+}
+
+static bool same_key(const twe__machine_t *m, const twe_command_pb_t *c, const twe_event_pb_t *e) {
+  (void)m;
+  const search_attributes_pb_t *a =
+      c->upsert_workflow_search_attributes_command_attributes->search_attributes;
+  const search_attributes_pb_t *b =
+      e->upsert_workflow_search_attributes_event_attributes->search_attributes;
+  size_t na = a ? a->n_indexed_fields : 0, nb = b ? b->n_indexed_fields : 0;
+  if (na != nb) return false;
+  for (size_t i = 0; i < na; i++)
+    if (!has_key(b, a->indexed_fields[i]->key)) return false;
+  return true;
+}
+
+const twe__mkind_t twe__mk_upsert_search_attributes = {
+    .name = "upsert search attributes",
+    .states = state_names,
+    .n_states = N_STATES,
+    TWE__MKIND_ROWS(rows),
+    .same_key = same_key,
+    .hits = hits,
+};
+
+int twe__upsert_search_attribute(twe_run_t *run, const char *name, const char *type,
+                                 const char *json, size_t len) {
+  twe_arena_t *a = &run->arena;
+  twe_command_pb_t *c = twe__arena_alloc(a, sizeof *c);
+  Temporal__Api__Command__V1__UpsertWorkflowSearchAttributesCommandAttributes *u =
+      twe__arena_alloc(a, sizeof *u);
+  search_attributes_pb_t *sa = twe__arena_alloc(a, sizeof *sa);
+  Temporal__Api__Common__V1__SearchAttributes__IndexedFieldsEntry *f =
+      twe__arena_alloc(a, sizeof *f);
+  Temporal__Api__Common__V1__SearchAttributes__IndexedFieldsEntry **fs =
+      twe__arena_alloc(a, sizeof *fs);
+  Temporal__Api__Common__V1__Payload__MetadataEntry *me = twe__arena_alloc(a, 2 * sizeof *me);
+  Temporal__Api__Common__V1__Payload__MetadataEntry **mes = twe__arena_alloc(a, 2 * sizeof *mes);
+  twe_payload_pb_t *p = twe__arena_alloc(a, sizeof *p);
+  char *data = twe__arena_alloc(a, len ? len : 1);
+  twe__machine_t *m = twe__machine_new(run, &twe__mk_upsert_search_attributes, sizeof *m);
+  if (!c || !u || !sa || !f || !fs || !me || !mes || !p || !data || !m)
+    return twe__arena_error(a);
+  temporal__api__command__v1__command__init(c);
+  temporal__api__command__v1__upsert_workflow_search_attributes_command_attributes__init(u);
+  temporal__api__common__v1__search_attributes__init(sa);
+  temporal__api__common__v1__search_attributes__indexed_fields_entry__init(f);
+  temporal__api__common__v1__payload__init(p);
+  for (int i = 0; i < 2; i++) {
+    temporal__api__common__v1__payload__metadata_entry__init(&me[i]);
+    mes[i] = &me[i];
+  }
+  /* A search attribute's value: JSON, and its type in "type" metadata. */
+  me[0].key = "encoding";
+  me[0].value.data = (uint8_t *)"json/plain";
+  me[0].value.len = strlen("json/plain");
+  me[1].key = "type";
+  me[1].value.data = (uint8_t *)twe__str(a, type);
+  if (!me[1].value.data) return twe__arena_error(a);
+  me[1].value.len = strlen(type);
+  memcpy(data, json, len);
+  p->n_metadata = 2;
+  p->metadata = mes;
+  p->data.data = (uint8_t *)data;
+  p->data.len = len;
+  if (!(f->key = twe__str(a, name))) return twe__arena_error(a);
+  f->value = p;
+  fs[0] = f;
+  sa->n_indexed_fields = 1;
+  sa->indexed_fields = fs;
+  u->search_attributes = sa;
+  c->command_type =
+      TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES;
+  c->attributes_case = CATTR(UPSERT_WORKFLOW_SEARCH_ATTRIBUTES);
+  c->upsert_workflow_search_attributes_command_attributes = u;
+  return twe__machine_command(run, m, c);
+}
+
+int twe_workflow_upsert_search_attribute(twe_workflow_t *wf, const char *name, const char *type,
+                                         const twe_payload_t *value) {
+  TWE__WATCH_API_GUARD();
+  twe_run_t *run = twe__run_of(wf, __func__);
+  int rc = twe__run_refuse_in_query(run, __func__);
+  if (rc < 0) return rc;
+  if (!name || !*name || !type || !*type || !value || !twe_payload_is_json(value) || run->closed)
+    return -EINVAL;
+  return twe__upsert_search_attribute(run, name, type, value->data, value->len);
+}

@@ -413,6 +413,22 @@ static void patched_wf(twe_workflow_t *wf, void *user) {
   }
 }
 
+/* Tagged {"tag": t}: upserts the keyword search attribute TweTag
+ * (tests/support/devserver defines it) to t, then completes. */
+static void tagged(twe_workflow_t *wf, void *user) {
+  (void)user;
+  const char *tag = "";
+  twe_error_info_t e;
+  twe_payload_t v;
+  if (twe_workflow_unpack_arg(wf, 0, &e, "{s:s}", "tag", &tag) < 0 ||
+      twe_workflow_pack(wf, &v, &e, "s", tag) < 0) {
+    twe_workflow_fail(wf, &e);
+    return;
+  }
+  twe_workflow_upsert_search_attribute(wf, "TweTag", "Keyword", &v);
+  complete_text(wf, "\"tagged\"");
+}
+
 /* --- updates ------------------------------------------------------------------ */
 
 /* Counter: updates "add" (an integer; the validator rejects negative
@@ -515,6 +531,7 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Cancellable", cancellable, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Chain", chain, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Patched", patched_wf, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Tagged", tagged, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "WaitForCancel", wait_for_cancel, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailFirstAttempt", fail_first_attempt, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailHard", fail_hard, NULL)) < 0 ||

@@ -5,7 +5,9 @@
 #     TemporalChangeVersion, as the Python SDK does;
 #   - a history recorded by the old code (worker --old: no patch) replays on
 #     the new code, which takes the old branch there;
-#   - the Python SDK's Patched (workflow.patched) history replays on twe's.
+#   - the Python SDK's Patched (workflow.patched) history replays on twe's;
+#   - a keyword search attribute a twe workflow upserts is found by
+#     `temporal workflow list --query`.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 sw=${1:?usage: test_patched.sh SCENARIO_WORKER}
@@ -32,6 +34,21 @@ f = u[0]["upsertWorkflowSearchAttributesEventAttributes"]["searchAttributes"]["i
 assert json.loads(base64.b64decode(f["data"])) == ["my-patch"], f
 PY
 "$sw" replay "$h" >"$TWE_IT_TMP/replay.out" 2>&1 || fail "the new code's history does not replay: $(cat "$TWE_IT_TMP/replay.out")"
+# An upserted keyword, found by a visibility query.
+id=$(unique tagged)
+tag=$(unique tag)
+t workflow execute --type Tagged --task-queue "$q" --workflow-id "$id" --input "{\"tag\":\"$tag\"}" >/dev/null ||
+  fail "Tagged did not complete"
+found=
+for _ in $(seq 1 50); do
+  found=$(t workflow list --query "TweTag = '$tag'" -o json |
+          python3 -c 'import json,sys; print(" ".join(w["execution"]["workflowId"] for w in json.load(sys.stdin)))')
+  [ -n "$found" ] && break
+  sleep 0.2
+done
+[ "$found" = "$id" ] || fail "list by TweTag = '$tag' found: '$found'"
+ok "an upserted keyword search attribute is found by workflow list --query"
+
 stop_worker w "$pid"
 ok "new code: \"new\", with the core_patch marker and TemporalChangeVersion [\"my-patch\"]; it replays"
 

@@ -7,10 +7,14 @@
  * Scheduling: fibers run from a FIFO ready queue (futures.c); a future's
  * resolution makes the fibers whose wait it ends ready, in resolution
  * order. The root fiber runs the workflow function, and its return closes
- * the workflow; signal handlers run on fibers of their own (signals.c). An
- * activation runs until the queue is empty and no fiber waiting on a
- * condition finds it true any more: when the queue drains after any fiber
- * ran, each condition waiter is queued to look at its predicate again.
+ * the workflow; signal and update handlers run on fibers of their own
+ * (signals.c, machine_update.c), query handlers and update validators on
+ * the run's read-only one (queries.c); pending update requests are
+ * delivered when nothing else is ready, and a cancel request (scopes.c)
+ * at the start of an activation. An activation runs until the queue is
+ * empty and no fiber waiting on a condition finds it true any more: when
+ * the queue drains after any fiber ran, each condition waiter is queued to
+ * look at its predicate again.
  *
  * Slices: the watchdog may end a task's time slice (engine/watchdog.h)
  * while the fiber runs (switched out at a safe point), between fibers or

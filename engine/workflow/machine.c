@@ -32,6 +32,8 @@ static const twe__mkind_t *const all_kinds[] = {
     &twe__mk_continue_as_new,
     &twe__mk_upsert_search_attributes,
     &twe__mk_patch,
+    &twe__mk_signal_external,
+    &twe__mk_cancel_external,
 };
 #define N_KINDS (sizeof all_kinds / sizeof all_kinds[0])
 

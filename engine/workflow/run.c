@@ -549,10 +549,6 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
     case EV(CHILD_WORKFLOW_EXECUTION_CANCELED):
     case EV(CHILD_WORKFLOW_EXECUTION_TIMED_OUT):
     case EV(CHILD_WORKFLOW_EXECUTION_TERMINATED):
-    case EV(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED):
-    case EV(EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED):
-    case EV(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED):
-    case EV(EXTERNAL_WORKFLOW_EXECUTION_SIGNALED):
     case EV(NEXUS_OPERATION_STARTED):
     case EV(NEXUS_OPERATION_COMPLETED):
     case EV(NEXUS_OPERATION_FAILED):
@@ -560,7 +556,7 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
     case EV(NEXUS_OPERATION_TIMED_OUT):
     case EV(NEXUS_OPERATION_CANCEL_REQUEST_COMPLETED):
     case EV(NEXUS_OPERATION_CANCEL_REQUEST_FAILED):
-      log_ignored_once(run, e, "child workflows, external signals and Nexus are not supported yet");
+      log_ignored_once(run, e, "child workflows and Nexus are not supported yet");
       return 0;
 
     /* Nothing the code sees changes. */

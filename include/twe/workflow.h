@@ -218,6 +218,24 @@ TWE_EXPORT int twe_workflow_upsert_search_attribute(twe_workflow_t *wf, const ch
                                                     const char *type,
                                                     const twe_payload_t *value);
 
+/* --- other workflows ----------------------------------------------------------- */
+/* Sends signal `name` with args (copied) to workflow workflow_id (run_id
+ * NULL: its latest run) and hands out a future that succeeds once the
+ * signal was delivered, or fails (type SignalExternalWorkflowFailed, the
+ * server's cause in the message: no such workflow ...). Returns 0,
+ * -EINVAL, -ENOMEM. */
+TWE_EXPORT int twe_workflow_signal_external(twe_workflow_t *wf, const char *workflow_id,
+                                            const char *run_id, const char *name,
+                                            const twe_payload_t *args, size_t nargs,
+                                            twe_future_t **out);
+/* Asks workflow workflow_id (run_id NULL: its latest run) to cancel (reason
+ * may be NULL); the future succeeds once the request reached it (how it
+ * ends is its choice), or fails (CancelExternalWorkflowFailed). Returns as
+ * above. */
+TWE_EXPORT int twe_workflow_cancel_external(twe_workflow_t *wf, const char *workflow_id,
+                                            const char *run_id, const char *reason,
+                                            twe_future_t **out);
+
 /* --- cancellation ------------------------------------------------------------ */
 /* Whether cancellation of the workflow was requested (`temporal workflow
  * cancel`, a client, a parent). The request cancels the root scope: the

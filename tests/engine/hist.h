@@ -318,6 +318,74 @@ static inline void h_upsert(hist_t *h, const char *name) {
   e->upsert_workflow_search_attributes_event_attributes = a;
 }
 
+/* SIGNAL_EXTERNAL_..._INITIATED or REQUEST_CANCEL_EXTERNAL_..._INITIATED
+ * for workflow target (signal name when signalling). Returns its id. */
+static inline int64_t h_external_initiated(hist_t *h, bool signal, const char *target,
+                                           const char *name) {
+  Temporal__Api__Common__V1__WorkflowExecution *ex = halloc(h, sizeof *ex);
+  temporal__api__common__v1__workflow_execution__init(ex);
+  ex->workflow_id = hstr(h, target);
+  if (signal) {
+    twe_event_pb_t *e = add(h, EV(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED));
+    Temporal__Api__History__V1__SignalExternalWorkflowExecutionInitiatedEventAttributes *a =
+        halloc(h, sizeof *a);
+    temporal__api__history__v1__signal_external_workflow_execution_initiated_event_attributes__init(a);
+    a->workflow_execution = ex;
+    a->signal_name = hstr(h, name);
+    e->attributes_case = HATTR(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED);
+    e->signal_external_workflow_execution_initiated_event_attributes = a;
+    return e->event_id;
+  }
+  twe_event_pb_t *e = add(h, EV(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED));
+  Temporal__Api__History__V1__RequestCancelExternalWorkflowExecutionInitiatedEventAttributes *a =
+      halloc(h, sizeof *a);
+  temporal__api__history__v1__request_cancel_external_workflow_execution_initiated_event_attributes__init(a);
+  a->workflow_execution = ex;
+  e->attributes_case = HATTR(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED);
+  e->request_cancel_external_workflow_execution_initiated_event_attributes = a;
+  return e->event_id;
+}
+
+/* The outcome of an external signal or cancel initiated by event init. */
+static inline void h_external_done(hist_t *h, bool signal, int64_t init, bool ok) {
+  twe_event_pb_t *e;
+  if (signal && ok) {
+    e = add(h, EV(EXTERNAL_WORKFLOW_EXECUTION_SIGNALED));
+    Temporal__Api__History__V1__ExternalWorkflowExecutionSignaledEventAttributes *a =
+        halloc(h, sizeof *a);
+    temporal__api__history__v1__external_workflow_execution_signaled_event_attributes__init(a);
+    a->initiated_event_id = init;
+    e->attributes_case = HATTR(EXTERNAL_WORKFLOW_EXECUTION_SIGNALED);
+    e->external_workflow_execution_signaled_event_attributes = a;
+  } else if (signal) {
+    e = add(h, EV(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED));
+    Temporal__Api__History__V1__SignalExternalWorkflowExecutionFailedEventAttributes *a =
+        halloc(h, sizeof *a);
+    temporal__api__history__v1__signal_external_workflow_execution_failed_event_attributes__init(a);
+    a->initiated_event_id = init;
+    a->cause = 1; /* EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND */
+    e->attributes_case = HATTR(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED);
+    e->signal_external_workflow_execution_failed_event_attributes = a;
+  } else if (ok) {
+    e = add(h, EV(EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED));
+    Temporal__Api__History__V1__ExternalWorkflowExecutionCancelRequestedEventAttributes *a =
+        halloc(h, sizeof *a);
+    temporal__api__history__v1__external_workflow_execution_cancel_requested_event_attributes__init(a);
+    a->initiated_event_id = init;
+    e->attributes_case = HATTR(EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED);
+    e->external_workflow_execution_cancel_requested_event_attributes = a;
+  } else {
+    e = add(h, EV(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED));
+    Temporal__Api__History__V1__RequestCancelExternalWorkflowExecutionFailedEventAttributes *a =
+        halloc(h, sizeof *a);
+    temporal__api__history__v1__request_cancel_external_workflow_execution_failed_event_attributes__init(a);
+    a->initiated_event_id = init;
+    a->cause = 1;
+    e->attributes_case = HATTR(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED);
+    e->request_cancel_external_workflow_execution_failed_event_attributes = a;
+  }
+}
+
 /* An update request for name with one JSON argument (none when json is
  * NULL), id update_id. */
 static inline Temporal__Api__Update__V1__Request *h_update_request(hist_t *h, const char *update_id,

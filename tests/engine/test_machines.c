@@ -216,6 +216,22 @@ static void wf_patch(twe_workflow_t *wf, void *user) {
   if (p) assert_int_equal(twe_workflow_sleep(wf, NS), 0);
 }
 
+/* Signals "target" and asks "other" to cancel; records both outcomes. */
+static int ext_signal_rc, ext_cancel_rc;
+static char ext_signal_msg[256];
+static void wf_ext(twe_workflow_t *wf, void *user) {
+  (void)user;
+  twe_future_t *s, *c;
+  twe_payload_t arg = twe_payload_json("1");
+  assert_int_equal(twe_workflow_signal_external(wf, "target", NULL, "ping", &arg, 1, &s), 0);
+  assert_int_equal(twe_workflow_cancel_external(wf, "other", NULL, "done", &c), 0);
+  ext_signal_rc = twe_future_wait(wf, s);
+  ext_cancel_rc = twe_future_wait(wf, c);
+  twe_error_info_t e;
+  ext_signal_msg[0] = 0;
+  if (twe_future_error(s, &e) == 0) snprintf(ext_signal_msg, sizeof ext_signal_msg, "%s", e.message);
+}
+
 /* --- fixture ------------------------------------------------------------------------ */
 
 static int setup(void **state) {
@@ -231,6 +247,7 @@ static int setup(void **state) {
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "CancelMe", wf_cancel_me, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Chain", wf_chain, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Patch", wf_patch, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "Ext", wf_ext, NULL), 0);
   cancel_wait_rc = 0;
   cancel_error_type[0] = 0;
   *state = fx;
@@ -932,6 +949,50 @@ static void test_patch_old_history(void **state) {
   assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
 }
 
+/* --- external workflows ----------------------------------------------------------------- */
+
+static void ext_history(hist_t *h, bool ok) {
+  h_started(h, "Ext", NULL);                                  /* 1 */
+  h_task(h);                                                  /* 2, 3 */
+  h_task_completed(h);                                        /* 4 */
+  int64_t s = h_external_initiated(h, true, "target", "ping"); /* 5 */
+  int64_t c = h_external_initiated(h, false, "other", NULL);   /* 6 */
+  h_external_done(h, true, s, ok);                            /* 7 */
+  h_external_done(h, false, c, ok);                           /* 8 */
+  h_task(h);                                                  /* 9, 10 */
+}
+
+static void test_external_live(void **state) {
+  fixture_t *fx = *state;
+  ext_history(&fx->h, true);
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_commands(&fx->out, 2, CMD(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION),
+                  CMD(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION));
+  const Temporal__Api__Command__V1__SignalExternalWorkflowExecutionCommandAttributes *sa =
+      fx->out.commands[0]->signal_external_workflow_execution_command_attributes;
+  assert_string_equal(sa->execution->workflow_id, "target");
+  assert_string_equal(sa->signal_name, "ping");
+  assert_string_equal(
+      fx->out.commands[1]->request_cancel_external_workflow_execution_command_attributes->workflow_id,
+      "other");
+  assert_int_equal(apply(fx, 3, 10), 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+  assert_int_equal(ext_signal_rc, 0);
+  assert_int_equal(ext_cancel_rc, 0);
+}
+
+static void test_external_failed_replayed(void **state) {
+  fixture_t *fx = *state;
+  ext_history(&fx->h, false);
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+  assert_int_equal(ext_signal_rc, TWE_EFAILED);
+  assert_int_equal(ext_cancel_rc, TWE_EFAILED);
+  assert_non_null(strstr(ext_signal_msg, "EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND"));
+}
+
 /* --- coverage ------------------------------------------------------------------------- */
 
 static void test_every_row_reached(void **state) {
@@ -967,6 +1028,8 @@ int main(void) {
       T(test_continue_as_new),
       T(test_patch_live_and_replayed),
       T(test_patch_old_history),
+      T(test_external_live),
+      T(test_external_failed_replayed),
       T(test_timer_live_fires),
       T(test_timer_replay_fires),
       T(test_timer_cancel_before_sent),

@@ -429,6 +429,33 @@ static void tagged(twe_workflow_t *wf, void *user) {
   complete_text(wf, "\"tagged\"");
 }
 
+/* --- other workflows ------------------------------------------------------------ */
+
+/* Sender {"target": id, "action": "signal"|"cancel"}: signals the target's
+ * "approve" with "from twe", or asks it to cancel; returns {"ok": true} or
+ * {"error": <the failure's message>}. */
+static void sender(twe_workflow_t *wf, void *user) {
+  (void)user;
+  const char *target = "", *action = "signal";
+  twe_error_info_t e;
+  if (twe_workflow_unpack_arg(wf, 0, &e, "{s:s,s:s}", "target", &target, "action", &action) < 0) {
+    twe_workflow_fail(wf, &e);
+    return;
+  }
+  twe_future_t *f = NULL;
+  twe_payload_t arg = twe_payload_json("\"from twe\"");
+  int rc = strcmp(action, "cancel") == 0
+               ? twe_workflow_cancel_external(wf, target, NULL, "asked by Sender", &f)
+               : twe_workflow_signal_external(wf, target, NULL, "approve", &arg, 1, &f);
+  twe_payload_t out;
+  if (rc == 0 && twe_future_wait(wf, f) == 0) {
+    complete_text(wf, "{\"ok\":true}");
+  } else if (twe_future_error(f, &e) == 0 &&
+             twe_workflow_pack(wf, &out, NULL, "{s:s}", "error", e.message) == 0) {
+    twe_workflow_complete(wf, &out);
+  }
+}
+
 /* --- updates ------------------------------------------------------------------ */
 
 /* Counter: updates "add" (an integer; the validator rejects negative
@@ -532,6 +559,7 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Chain", chain, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Patched", patched_wf, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Tagged", tagged, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Sender", sender, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "WaitForCancel", wait_for_cancel, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailFirstAttempt", fail_first_attempt, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailHard", fail_hard, NULL)) < 0 ||

@@ -34,6 +34,7 @@ static const twe__mkind_t *const all_kinds[] = {
     &twe__mk_patch,
     &twe__mk_signal_external,
     &twe__mk_cancel_external,
+    &twe__mk_side_effect,
 };
 #define N_KINDS (sizeof all_kinds / sizeof all_kinds[0])
 

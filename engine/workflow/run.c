@@ -521,6 +521,7 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
          * them in the UPDATE_ACCEPTED events after its completion. */
         int rc = twe__updates_lookahead(run, events, i + 2, n);
         if (rc == 0) rc = twe__patches_lookahead(run, events, i + 2, n);
+        if (rc == 0) rc = twe__side_effects_lookahead(run, events, i + 2, n);
         return rc < 0 ? rc : activate(run, e, true);
       }
       return 0;

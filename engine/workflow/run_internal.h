@@ -127,6 +127,13 @@ typedef struct twe__patch {
   struct twe__patch *next;
 } twe__patch_t;
 
+/* Side effects a replayed task's markers hold (machine_side_effect.c). */
+typedef struct twe__side_effect {
+  int64_t id;
+  twe_payload_t value; /* run arena */
+  struct twe__side_effect *next;
+} twe__side_effect_t;
+
 /* Signals (signals.c): handlers by name, and signals no handler took yet. */
 typedef struct twe__signal_handler {
   const char *name; /* NULL: the catch-all */
@@ -219,6 +226,10 @@ struct twe_run {
   /* Patches: decided ones (memo), those a replayed task's markers hold,
    * and the ids TemporalChangeVersion lists (newest first). */
   twe__patch_t *patch_memo, *task_patches, *change_versions;
+  /* Side effects: the last id given (they count from 1), and the values
+   * the task being replayed recorded. */
+  int64_t side_effect_seq;
+  twe__side_effect_t *task_side_effects;
 
   /* Documents twe_workflow_unpack parsed: alive until the run ends. */
   twe__json_keep_t *json_keep;
@@ -339,6 +350,10 @@ int twe__continue_as_new_command(twe_run_t *run);
 /* Replay: the patch ids of the core_patch markers the task recorded (its
  * command events from events[from]). Returns 0 or a fatal status. */
 int twe__patches_lookahead(twe_run_t *run, twe_event_pb_t *const *events, size_t from, size_t n);
+/* Replay: the values of the SideEffect markers the task recorded. Returns
+ * 0 or a fatal status. */
+int twe__side_effects_lookahead(twe_run_t *run, twe_event_pb_t *const *events, size_t from,
+                                size_t n);
 /* Queues an upsert of one search attribute (json, its type). Returns 0 or
  * the arena's error. */
 int twe__upsert_search_attribute(twe_run_t *run, const char *name, const char *type,

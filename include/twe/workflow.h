@@ -200,6 +200,21 @@ TWE_EXPORT int twe_workflow_continue_as_new(twe_workflow_t *wf,
                                             const twe_continue_as_new_options_t *opts,
                                             const twe_payload_t *args, size_t nargs);
 
+/* --- side effects -------------------------------------------------------------- */
+/* Computes a value outside determinism (set *value, JSON or null, and
+ * return 0). Runs once, in the run that first gets there; it must not call
+ * twe_workflow_* calls that wait or start things. A non-zero return fails
+ * the workflow task (it is retried): a value that was not recorded could
+ * not be replayed. */
+typedef int (*twe_side_effect_fn)(twe_workflow_t *wf, void *arg, twe_payload_t *value);
+
+/* Runs fn once and records its value in history (a "SideEffect" marker, as
+ * the Go SDK writes it); on replay the recorded value is handed back and fn
+ * is not called. *out is the run's memory. Returns 0, -EINVAL, -ENOMEM, or
+ * the task's failure (fn failed; on replay, no marker for it). */
+TWE_EXPORT int twe_workflow_side_effect(twe_workflow_t *wf, twe_side_effect_fn fn, void *arg,
+                                        twe_payload_t *out);
+
 /* --- versioning and search attributes ------------------------------------------ */
 /* Whether this run takes the code of patch id (*out): true for a run that
  * runs it for the first time, and on replay only when the history shows the

@@ -386,6 +386,29 @@ static inline void h_external_done(hist_t *h, bool signal, int64_t init, bool ok
   }
 }
 
+/* A SideEffect marker (the Go SDK's) for side effect id with JSON data. */
+static inline void h_side_effect_marker(hist_t *h, int id, const char *json) {
+  twe_event_pb_t *e = add(h, EV(MARKER_RECORDED));
+  Temporal__Api__History__V1__MarkerRecordedEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__marker_recorded_event_attributes__init(a);
+  a->marker_name = hstr(h, "SideEffect");
+  a->n_details = 2;
+  a->details = halloc(h, 2 * sizeof *a->details);
+  char idtext[16];
+  snprintf(idtext, sizeof idtext, "%d", id);
+  const char *keys[2] = {"side-effect-id", "data"}, *vals[2] = {idtext, json};
+  for (int i = 0; i < 2; i++) {
+    Temporal__Api__History__V1__MarkerRecordedEventAttributes__DetailsEntry *d =
+        halloc(h, sizeof *d);
+    temporal__api__history__v1__marker_recorded_event_attributes__details_entry__init(d);
+    d->key = hstr(h, keys[i]);
+    d->value = json_payloads(h, vals[i]);
+    a->details[i] = d;
+  }
+  e->attributes_case = HATTR(MARKER_RECORDED);
+  e->marker_recorded_event_attributes = a;
+}
+
 /* An update request for name with one JSON argument (none when json is
  * NULL), id update_id. */
 static inline Temporal__Api__Update__V1__Request *h_update_request(hist_t *h, const char *update_id,

@@ -232,6 +232,24 @@ static void wf_ext(twe_workflow_t *wf, void *user) {
   if (twe_future_error(s, &e) == 0) snprintf(ext_signal_msg, sizeof ext_signal_msg, "%s", e.message);
 }
 
+/* A side effect whose function hands out side_value (and counts its
+ * calls), then a 1 s sleep; completes with the value it got. */
+static const char *side_value;
+static int side_calls;
+static int side_fn(twe_workflow_t *wf, void *arg, twe_payload_t *value) {
+  (void)wf, (void)arg;
+  side_calls++;
+  *value = twe_payload_json(side_value);
+  return 0;
+}
+static void wf_side(twe_workflow_t *wf, void *user) {
+  (void)user;
+  twe_payload_t v;
+  assert_int_equal(twe_workflow_side_effect(wf, side_fn, NULL, &v), 0);
+  assert_int_equal(twe_workflow_sleep(wf, NS), 0);
+  assert_int_equal(twe_workflow_complete(wf, &v), 0);
+}
+
 /* --- fixture ------------------------------------------------------------------------ */
 
 static int setup(void **state) {
@@ -248,6 +266,7 @@ static int setup(void **state) {
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Chain", wf_chain, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Patch", wf_patch, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Ext", wf_ext, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "Side", wf_side, NULL), 0);
   cancel_wait_rc = 0;
   cancel_error_type[0] = 0;
   *state = fx;
@@ -993,6 +1012,48 @@ static void test_external_failed_replayed(void **state) {
   assert_non_null(strstr(ext_signal_msg, "EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND"));
 }
 
+/* --- side effects ------------------------------------------------------------------------ */
+
+static void test_side_effect(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "Side", NULL);           /* 1 */
+  h_task(h);                            /* 2, 3 */
+  h_task_completed(h);                  /* 4 */
+  h_side_effect_marker(h, 1, "42");     /* 5 */
+  int64_t t = h_timer_started(h, "1");  /* 6 */
+  h_timer_fired(h, t, "1");             /* 7 */
+  h_task(h);                            /* 8, 9 */
+  fx->run = new_run(fx);
+  side_value = "42";
+  side_calls = 0;
+  /* CREATED --SENT--> COMMAND_SENT --MARKER_RECORDED--> RECORDED */
+  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_commands(&fx->out, 2, CMD(RECORD_MARKER), CMD(START_TIMER));
+  const Temporal__Api__Command__V1__RecordMarkerCommandAttributes *m =
+      fx->out.commands[0]->record_marker_command_attributes;
+  assert_string_equal(m->marker_name, "SideEffect");
+  assert_string_equal(m->details[0]->key, "side-effect-id");
+  assert_memory_equal(m->details[0]->value->payloads[0]->data.data, "1", 1);
+  assert_string_equal(m->details[1]->key, "data");
+  assert_memory_equal(m->details[1]->value->payloads[0]->data.data, "42", 2);
+  assert_int_equal(apply(fx, 3, 9), 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+  assert_int_equal(side_calls, 1);
+
+  /* Replayed with a function that would give another value: the recorded
+   * one comes back, and the function is not called (CREATED --MARKER-->). */
+  twe__run_destroy(fx->run);
+  fx->run = new_run(fx);
+  side_value = "99";
+  side_calls = 0;
+  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(side_calls, 0);
+  const twe_payloads_pb_t *r =
+      fx->out.commands[0]->complete_workflow_execution_command_attributes->result;
+  assert_memory_equal(r->payloads[0]->data.data, "42", 2);
+}
+
 /* --- coverage ------------------------------------------------------------------------- */
 
 static void test_every_row_reached(void **state) {
@@ -1030,6 +1091,7 @@ int main(void) {
       T(test_patch_old_history),
       T(test_external_live),
       T(test_external_failed_replayed),
+      T(test_side_effect),
       T(test_timer_live_fires),
       T(test_timer_replay_fires),
       T(test_timer_cancel_before_sent),

@@ -456,6 +456,30 @@ static void sender(twe_workflow_t *wf, void *user) {
   }
 }
 
+/* --- side effects -------------------------------------------------------------- */
+
+/* The wall clock in ns: a value no replay could compute again. */
+static int now_value(twe_workflow_t *wf, void *arg, twe_payload_t *value) {
+  (void)arg;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  char text[32];
+  snprintf(text, sizeof text, "%lld", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+  /* twe_workflow_side_effect copies it into the run. */
+  return twe_workflow_pack(wf, value, NULL, "s", text) < 0 ? -1 : 0;
+}
+
+/* Sided: takes the wall clock as a side effect, sleeps 1 s (a second
+ * task, replayed from history when the worker has no cache), and returns
+ * the value it holds then. */
+static void sided(twe_workflow_t *wf, void *user) {
+  (void)user;
+  twe_payload_t v;
+  if (twe_workflow_side_effect(wf, now_value, NULL, &v) < 0) return;
+  twe_workflow_sleep(wf, SEC);
+  twe_workflow_complete(wf, &v);
+}
+
 /* --- updates ------------------------------------------------------------------ */
 
 /* Counter: updates "add" (an integer; the validator rejects negative
@@ -560,6 +584,7 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Patched", patched_wf, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Tagged", tagged, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Sender", sender, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Sided", sided, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "WaitForCancel", wait_for_cancel, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailFirstAttempt", fail_first_attempt, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailHard", fail_hard, NULL)) < 0 ||

@@ -35,6 +35,7 @@ static const twe__mkind_t *const all_kinds[] = {
     &twe__mk_signal_external,
     &twe__mk_cancel_external,
     &twe__mk_side_effect,
+    &twe__mk_child,
 };
 #define N_KINDS (sizeof all_kinds / sizeof all_kinds[0])
 

@@ -145,6 +145,7 @@ extern const twe__mkind_t twe__mk_patch;
 extern const twe__mkind_t twe__mk_signal_external;
 extern const twe__mkind_t twe__mk_cancel_external;
 extern const twe__mkind_t twe__mk_side_effect;
+extern const twe__mkind_t twe__mk_child;
 
 /* A new machine of kind in state 0, size bytes (its per-kind struct) from
  * the run arena, zeroed. NULL when out of memory. */

@@ -108,14 +108,9 @@ const twe__mkind_t twe__mk_cancel_external = {
     .hits = hits,
 };
 
-int twe_workflow_cancel_external(twe_workflow_t *wf, const char *workflow_id, const char *run_id,
-                                 const char *reason, twe_future_t **out) {
-  TWE__WATCH_API_GUARD();
-  twe_run_t *run = twe__run_of(wf, __func__);
-  if (out) *out = NULL;
-  int rc = twe__run_refuse_in_query(run, __func__);
-  if (rc < 0) return rc;
-  if (!workflow_id || !*workflow_id || run->closed) return -EINVAL;
+int twe__run_cancel_external(twe_run_t *run, const char *workflow_id, const char *run_id,
+                             const char *reason, bool child_only, twe_future_t **out) {
+  int rc;
   twe_arena_t *a = &run->arena;
   twe_command_pb_t *c = twe__arena_alloc(a, sizeof *c);
   Temporal__Api__Command__V1__RequestCancelExternalWorkflowExecutionCommandAttributes *r =
@@ -129,6 +124,7 @@ int twe_workflow_cancel_external(twe_workflow_t *wf, const char *workflow_id, co
   r->workflow_id = twe__str(a, workflow_id);
   r->run_id = twe__str(a, run_id ? run_id : "");
   r->reason = twe__str(a, reason ? reason : "");
+  r->child_workflow_only = child_only;
   if (!r->workflow_id || !r->run_id || !r->reason) return twe__arena_error(a);
   c->command_type =
       TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION;
@@ -139,4 +135,15 @@ int twe_workflow_cancel_external(twe_workflow_t *wf, const char *workflow_id, co
   if ((rc = twe__machine_command(run, &cm->m, c)) < 0) return rc;
   if (out) *out = f;
   return 0;
+}
+
+int twe_workflow_cancel_external(twe_workflow_t *wf, const char *workflow_id, const char *run_id,
+                                 const char *reason, twe_future_t **out) {
+  TWE__WATCH_API_GUARD();
+  twe_run_t *run = twe__run_of(wf, __func__);
+  if (out) *out = NULL;
+  int rc = twe__run_refuse_in_query(run, __func__);
+  if (rc < 0) return rc;
+  if (!workflow_id || !*workflow_id || run->closed) return -EINVAL;
+  return twe__run_cancel_external(run, workflow_id, run_id, reason, false, out);
 }

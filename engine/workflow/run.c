@@ -541,15 +541,8 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
       return 0;
     case EV(WORKFLOW_EXECUTION_UPDATE_REJECTED): /* written by old servers only */
       return 0;
-    /* Results of commands the code cannot send yet (children, external
-     * signals and cancellations, Nexus): nothing can be waiting for them. */
-    case EV(START_CHILD_WORKFLOW_EXECUTION_FAILED):
-    case EV(CHILD_WORKFLOW_EXECUTION_STARTED):
-    case EV(CHILD_WORKFLOW_EXECUTION_COMPLETED):
-    case EV(CHILD_WORKFLOW_EXECUTION_FAILED):
-    case EV(CHILD_WORKFLOW_EXECUTION_CANCELED):
-    case EV(CHILD_WORKFLOW_EXECUTION_TIMED_OUT):
-    case EV(CHILD_WORKFLOW_EXECUTION_TERMINATED):
+    /* Results of commands the code cannot send yet (Nexus): nothing can
+     * be waiting for them. */
     case EV(NEXUS_OPERATION_STARTED):
     case EV(NEXUS_OPERATION_COMPLETED):
     case EV(NEXUS_OPERATION_FAILED):
@@ -557,7 +550,7 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
     case EV(NEXUS_OPERATION_TIMED_OUT):
     case EV(NEXUS_OPERATION_CANCEL_REQUEST_COMPLETED):
     case EV(NEXUS_OPERATION_CANCEL_REQUEST_FAILED):
-      log_ignored_once(run, e, "child workflows and Nexus are not supported yet");
+      log_ignored_once(run, e, "Nexus operations are not supported yet");
       return 0;
 
     /* Nothing the code sees changes. */

@@ -359,6 +359,13 @@ int twe__side_effects_lookahead(twe_run_t *run, twe_event_pb_t *const *events, s
 int twe__upsert_search_attribute(twe_run_t *run, const char *name, const char *type,
                                  const char *json, size_t len);
 
+/* --- machine_cancel_external.c --- */
+/* Queues a cancel request to workflow workflow_id (a child's when
+ * child_only), its future in *out (may be NULL). Returns 0 or the arena's
+ * error. */
+int twe__run_cancel_external(twe_run_t *run, const char *workflow_id, const char *run_id,
+                             const char *reason, bool child_only, twe_future_t **out);
+
 /* --- machine_update.c --- */
 /* The task's protocol messages (update requests) become requests to
  * deliver. Returns 0 or a fatal status. */

@@ -233,6 +233,36 @@ TWE_EXPORT int twe_workflow_upsert_search_attribute(twe_workflow_t *wf, const ch
                                                     const char *type,
                                                     const twe_payload_t *value);
 
+/* --- child workflows ------------------------------------------------------------ */
+typedef struct twe_child_options {
+  /* NULL: "<parent id>-child-<n>", n a sequence number of the run. */
+  const char *workflow_id;
+  /* NULL: the parent's task queue. */
+  const char *task_queue;
+  uint64_t execution_timeout_ns, run_timeout_ns, task_timeout_ns; /* 0: the server's */
+  const twe_retry_policy_t *retry_policy;                          /* NULL: none */
+  /* What happens to the child when the parent closes (Temporal's
+   * ParentClosePolicy: 0 the server's default, which is 1 TERMINATE; 2
+   * ABANDON; 3 REQUEST_CANCEL). */
+  int parent_close_policy;
+  /* Temporal's WorkflowIdReusePolicy (0: the server's default). */
+  int id_reuse_policy;
+} twe_child_options_t;
+
+/* Starts child workflow `type` with args (copied). *started (may be NULL)
+ * succeeds with the child's run id (a JSON string) once it started, or
+ * fails (StartChildWorkflowFailed: an id already running ...); *result
+ * (may be NULL) ends as the child did: its result, or its own failure
+ * (type and message of the child's error), or CanceledError, TimeoutError,
+ * TerminatedError. Cancelling either future (or the scope it was started
+ * in) asks the child to cancel and waits for how it ends. To signal a
+ * child, twe_workflow_signal_external with its id. Returns 0, -EINVAL,
+ * -ENOMEM. */
+TWE_EXPORT int twe_workflow_start_child(twe_workflow_t *wf, const char *type,
+                                        const twe_child_options_t *opts,
+                                        const twe_payload_t *args, size_t nargs,
+                                        twe_future_t **started, twe_future_t **result);
+
 /* --- other workflows ----------------------------------------------------------- */
 /* Sends signal `name` with args (copied) to workflow workflow_id (run_id
  * NULL: its latest run) and hands out a future that succeeds once the

@@ -409,6 +409,68 @@ static inline void h_side_effect_marker(hist_t *h, int id, const char *json) {
   e->marker_recorded_event_attributes = a;
 }
 
+/* START_CHILD_WORKFLOW_EXECUTION_INITIATED for child id of type. */
+static inline int64_t h_child_initiated(hist_t *h, const char *id, const char *type) {
+  twe_event_pb_t *e = add(h, EV(START_CHILD_WORKFLOW_EXECUTION_INITIATED));
+  Temporal__Api__History__V1__StartChildWorkflowExecutionInitiatedEventAttributes *a =
+      halloc(h, sizeof *a);
+  temporal__api__history__v1__start_child_workflow_execution_initiated_event_attributes__init(a);
+  Temporal__Api__Common__V1__WorkflowType *wt = halloc(h, sizeof *wt);
+  temporal__api__common__v1__workflow_type__init(wt);
+  wt->name = hstr(h, type);
+  a->workflow_id = hstr(h, id);
+  a->workflow_type = wt;
+  e->attributes_case = HATTR(START_CHILD_WORKFLOW_EXECUTION_INITIATED);
+  e->start_child_workflow_execution_initiated_event_attributes = a;
+  return e->event_id;
+}
+
+/* A child's follow-up event of type (STARTED, COMPLETED with "1", FAILED
+ * with an application failure, CANCELED, TIMED_OUT, TERMINATED, or
+ * START_CHILD_WORKFLOW_EXECUTION_FAILED) for the child initiated at init. */
+static inline void h_child_event(hist_t *h, int type, int64_t init) {
+  twe_event_pb_t *e = add(h, type);
+  Temporal__Api__Common__V1__WorkflowExecution *ex = halloc(h, sizeof *ex);
+  temporal__api__common__v1__workflow_execution__init(ex);
+  ex->workflow_id = hstr(h, "kid");
+  ex->run_id = hstr(h, "kid-run");
+#define CHILD_EV(T, member, init_fn)        \
+  if (type == EV(T)) {                      \
+    e->member = halloc(h, sizeof *e->member); \
+    init_fn(e->member);                     \
+    e->member->initiated_event_id = init;   \
+    e->attributes_case = HATTR(T);
+  CHILD_EV(CHILD_WORKFLOW_EXECUTION_STARTED, child_workflow_execution_started_event_attributes,
+           temporal__api__history__v1__child_workflow_execution_started_event_attributes__init)
+    e->child_workflow_execution_started_event_attributes->workflow_execution = ex;
+  }
+  CHILD_EV(CHILD_WORKFLOW_EXECUTION_COMPLETED, child_workflow_execution_completed_event_attributes,
+           temporal__api__history__v1__child_workflow_execution_completed_event_attributes__init)
+    e->child_workflow_execution_completed_event_attributes->result = json_payloads(h, "1");
+  }
+  CHILD_EV(CHILD_WORKFLOW_EXECUTION_FAILED, child_workflow_execution_failed_event_attributes,
+           temporal__api__history__v1__child_workflow_execution_failed_event_attributes__init)
+    e->child_workflow_execution_failed_event_attributes->failure =
+        app_failure(h, "KidFailed", "kid failed", true);
+  }
+  CHILD_EV(CHILD_WORKFLOW_EXECUTION_CANCELED, child_workflow_execution_canceled_event_attributes,
+           temporal__api__history__v1__child_workflow_execution_canceled_event_attributes__init)
+  }
+  CHILD_EV(CHILD_WORKFLOW_EXECUTION_TIMED_OUT, child_workflow_execution_timed_out_event_attributes,
+           temporal__api__history__v1__child_workflow_execution_timed_out_event_attributes__init)
+  }
+  CHILD_EV(CHILD_WORKFLOW_EXECUTION_TERMINATED,
+           child_workflow_execution_terminated_event_attributes,
+           temporal__api__history__v1__child_workflow_execution_terminated_event_attributes__init)
+  }
+  CHILD_EV(START_CHILD_WORKFLOW_EXECUTION_FAILED,
+           start_child_workflow_execution_failed_event_attributes,
+           temporal__api__history__v1__start_child_workflow_execution_failed_event_attributes__init)
+    e->start_child_workflow_execution_failed_event_attributes->cause = 1; /* ALREADY_EXISTS */
+  }
+#undef CHILD_EV
+}
+
 /* An update request for name with one JSON argument (none when json is
  * NULL), id update_id. */
 static inline Temporal__Api__Update__V1__Request *h_update_request(hist_t *h, const char *update_id,

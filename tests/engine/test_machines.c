@@ -250,6 +250,27 @@ static void wf_side(twe_workflow_t *wf, void *user) {
   assert_int_equal(twe_workflow_complete(wf, &v), 0);
 }
 
+/* Starts child "K" (id "kid"), waits for its start and its result;
+ * records both outcomes (the error type when one failed). With
+ * kid_cancel: cancels it right after starting it, before anything went
+ * out; with kid_cancel_started: once it has started. */
+static bool kid_cancel, kid_cancel_started;
+static int kid_start_rc, kid_result_rc;
+static char kid_error[64];
+static void wf_kids(twe_workflow_t *wf, void *user) {
+  (void)user;
+  twe_child_options_t o = {.workflow_id = "kid"};
+  twe_future_t *s, *r;
+  assert_int_equal(twe_workflow_start_child(wf, "K", &o, NULL, 0, &s, &r), 0);
+  if (kid_cancel) assert_int_equal(twe_future_cancel(wf, r), 0);
+  kid_start_rc = twe_future_wait(wf, s);
+  if (kid_cancel_started) assert_int_equal(twe_future_cancel(wf, r), 0);
+  kid_result_rc = twe_future_wait(wf, r);
+  twe_error_info_t e;
+  kid_error[0] = 0;
+  if (twe_future_error(r, &e) == 0) snprintf(kid_error, sizeof kid_error, "%s", e.type);
+}
+
 /* --- fixture ------------------------------------------------------------------------ */
 
 static int setup(void **state) {
@@ -267,6 +288,8 @@ static int setup(void **state) {
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Patch", wf_patch, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Ext", wf_ext, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Side", wf_side, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "Kids", wf_kids, NULL), 0);
+  kid_cancel = kid_cancel_started = false;
   cancel_wait_rc = 0;
   cancel_error_type[0] = 0;
   *state = fx;
@@ -1054,6 +1077,93 @@ static void test_side_effect(void **state) {
   assert_memory_equal(r->payloads[0]->data.data, "42", 2);
 }
 
+/* --- child workflows ----------------------------------------------------------------------- */
+
+/* Kids up to the child's start (events 1..6), then end (an event type, or
+ * 0), then a task. */
+static void kids_history(hist_t *h, int end, bool started) {
+  h_started(h, "Kids", NULL);                  /* 1 */
+  h_task(h);                                   /* 2, 3 */
+  h_task_completed(h);                         /* 4 */
+  int64_t i = h_child_initiated(h, "kid", "K"); /* 5 */
+  if (started) h_child_event(h, EV(CHILD_WORKFLOW_EXECUTION_STARTED), i); /* 6 */
+  if (end) h_child_event(h, end, i);
+  h_task(h);
+}
+
+static void test_child_live_completed(void **state) {
+  fixture_t *fx = *state;
+  kids_history(&fx->h, EV(CHILD_WORKFLOW_EXECUTION_COMPLETED), true);
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_commands(&fx->out, 1, CMD(START_CHILD_WORKFLOW_EXECUTION));
+  const Temporal__Api__Command__V1__StartChildWorkflowExecutionCommandAttributes *a =
+      fx->out.commands[0]->start_child_workflow_execution_command_attributes;
+  assert_string_equal(a->workflow_id, "kid");
+  assert_string_equal(a->workflow_type->name, "K");
+  assert_string_equal(a->task_queue->name, "tq");
+  assert_int_equal(apply(fx, 3, fx->h.n), 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+  assert_int_equal(kid_start_rc, 0);
+  assert_int_equal(kid_result_rc, 0);
+}
+
+/* How a child ends, replayed: the result future's error type. */
+static void child_ends(void **state, int end, bool started, const char *type) {
+  fixture_t *fx = *state;
+  kids_history(&fx->h, end, started);
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+  assert_int_equal(kid_result_rc, TWE_EFAILED);
+  assert_string_equal(kid_error, type);
+}
+
+static void test_child_failed(void **state) {
+  child_ends(state, EV(CHILD_WORKFLOW_EXECUTION_FAILED), true, "KidFailed");
+}
+static void test_child_canceled(void **state) {
+  child_ends(state, EV(CHILD_WORKFLOW_EXECUTION_CANCELED), true, "CanceledError");
+}
+static void test_child_timed_out(void **state) {
+  child_ends(state, EV(CHILD_WORKFLOW_EXECUTION_TIMED_OUT), true, "TimeoutError");
+}
+static void test_child_terminated(void **state) {
+  child_ends(state, EV(CHILD_WORKFLOW_EXECUTION_TERMINATED), true, "TerminatedError");
+}
+static void test_child_start_failed(void **state) {
+  child_ends(state, EV(START_CHILD_WORKFLOW_EXECUTION_FAILED), false, "StartChildWorkflowFailed");
+  assert_int_equal(kid_start_rc, TWE_EFAILED);
+}
+
+/* Cancelled before its start went out: nothing goes out at all. */
+static void test_child_cancel_unsent(void **state) {
+  fixture_t *fx = *state;
+  h_started(&fx->h, "Kids", NULL);
+  h_task(&fx->h);
+  kid_cancel = true;
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+  assert_string_equal(kid_error, "CanceledError");
+}
+
+/* Cancelled once started: a cancel request goes to the child (child only),
+ * and the parent waits for how it ends. */
+static void test_child_cancel_started(void **state) {
+  fixture_t *fx = *state;
+  kids_history(&fx->h, 0, true);
+  kid_cancel_started = true;
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_commands(&fx->out, 1, CMD(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION));
+  const Temporal__Api__Command__V1__RequestCancelExternalWorkflowExecutionCommandAttributes *a =
+      fx->out.commands[0]->request_cancel_external_workflow_execution_command_attributes;
+  assert_string_equal(a->workflow_id, "kid");
+  assert_string_equal(a->run_id, "kid-run");
+  assert_true(a->child_workflow_only);
+}
+
 /* --- coverage ------------------------------------------------------------------------- */
 
 static void test_every_row_reached(void **state) {
@@ -1092,6 +1202,14 @@ int main(void) {
       T(test_external_live),
       T(test_external_failed_replayed),
       T(test_side_effect),
+      T(test_child_live_completed),
+      T(test_child_failed),
+      T(test_child_canceled),
+      T(test_child_timed_out),
+      T(test_child_terminated),
+      T(test_child_start_failed),
+      T(test_child_cancel_unsent),
+      T(test_child_cancel_started),
       T(test_timer_live_fires),
       T(test_timer_replay_fires),
       T(test_timer_cancel_before_sent),

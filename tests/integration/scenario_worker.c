@@ -480,6 +480,73 @@ static void sided(twe_workflow_t *wf, void *user) {
   twe_workflow_complete(wf, &v);
 }
 
+/* --- child workflows ------------------------------------------------------------ */
+
+/* Kid {"i": i, "fail": b}: fails (KidFailed, "kid <i> failed") when asked;
+ * else waits 60 s for its cancellation: ends CANCELED when cancelled,
+ * else completes with i. */
+static void kid(twe_workflow_t *wf, void *user) {
+  (void)user;
+  int i = 0, fail = 0;
+  twe_workflow_unpack_arg(wf, 0, NULL, "{s:i,s?b}", "i", &i, "fail", &fail);
+  if (fail) {
+    char *msg = twe_workflow_alloc(wf, 32);
+    snprintf(msg, 32, "kid %d failed", i);
+    twe_error_info_t e = {.type = "KidFailed", .message = msg, .non_retryable = true};
+    twe_workflow_fail(wf, &e);
+    return;
+  }
+  twe_future_t *fs[2];
+  twe_workflow_cancellation(wf, &fs[0]);
+  twe_workflow_start_timer(wf, 60 * SEC, &fs[1]);
+  if (twe_future_wait_any(wf, fs, 2) == 0) {
+    twe_workflow_end_canceled(wf);
+    return;
+  }
+  twe_payload_t out;
+  if (twe_workflow_pack(wf, &out, NULL, "i", i) == 0) twe_workflow_complete(wf, &out);
+}
+
+/* Parent {"fail": k, "wait_ms": w}: starts Kids 0, 1, 2 (Kid k fails) in
+ * a scope; when one fails, cancels the scope (the others), waits for them,
+ * and fails with the failed kid's own error. With no failure it waits w ms
+ * (default 60 s) and completes: a parent to terminate (its kids are
+ * terminated with it: parent close policy TERMINATE). */
+static void parent(twe_workflow_t *wf, void *user) {
+  (void)user;
+  int fail = -1, wait_ms = 60000;
+  twe_workflow_unpack_arg(wf, 0, NULL, "{s?i,s?i}", "fail", &fail, "wait_ms", &wait_ms);
+  twe_scope_t *kids;
+  twe_workflow_scope_open(wf, false, &kids);
+  twe_future_t *results[3];
+  for (int i = 0; i < 3; i++) {
+    twe_payload_t in;
+    twe_workflow_pack(wf, &in, NULL, "{s:i,s:b}", "i", i, "fail", i == fail);
+    twe_child_options_t o = {.parent_close_policy = 1 /* TERMINATE */};
+    if (twe_workflow_start_child(wf, "Kid", &o, &in, 1, NULL, &results[i]) < 0) return;
+  }
+  twe_workflow_scope_close(wf, kids);
+  if (fail < 0) {
+    twe_workflow_sleep(wf, (uint64_t)wait_ms * 1000000u);
+    complete_text(wf, "\"kids left running\"");
+    return;
+  }
+  twe_future_t *left[3] = {results[0], results[1], results[2]};
+  size_t n = 3;
+  while (n) {
+    size_t k = twe_future_wait_any(wf, left, n);
+    twe_error_info_t e;
+    if (twe_future_error(left[k], &e) == 0) {
+      twe_workflow_scope_cancel(wf, kids);
+      twe_future_wait_all(wf, results, 3);
+      twe_workflow_fail(wf, &e);
+      return;
+    }
+    left[k] = left[--n];
+  }
+  complete_text(wf, "\"all kids done\"");
+}
+
 /* --- updates ------------------------------------------------------------------ */
 
 /* Counter: updates "add" (an integer; the validator rejects negative
@@ -585,6 +652,8 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Tagged", tagged, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Sender", sender, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Sided", sided, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Kid", kid, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Parent", parent, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "WaitForCancel", wait_for_cancel, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailFirstAttempt", fail_first_attempt, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailHard", fail_hard, NULL)) < 0 ||

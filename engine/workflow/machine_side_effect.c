@@ -1,8 +1,9 @@
 /* engine/workflow/machine_side_effect.c — side effects
  * (twe_workflow_side_effect): a value the code computes once, outside
- * determinism (a random id, the time, a setting), recorded as a marker the
- * way the Go SDK records SideEffect — MARKER_RECORDED "SideEffect" with
- * details {"side-effect-id": <n>, "data": <the value>}, n counting from 1 —
+ * determinism (a random id, the time, a setting), recorded as a marker
+ * under the Go SDK's marker name and keys — MARKER_RECORDED "SideEffect"
+ * with details {"side-effect-id": <n>, "data": <the value>}, n counting
+ * from 1 (replaying a Go-recorded history is untested) —
  * and read back from the marker on replay instead of computed again.
  *
  *   CREATED --SENT--> COMMAND_SENT --MARKER_RECORDED--> RECORDED

@@ -208,8 +208,8 @@ TWE_EXPORT int twe_workflow_continue_as_new(twe_workflow_t *wf,
  * not be replayed. */
 typedef int (*twe_side_effect_fn)(twe_workflow_t *wf, void *arg, twe_payload_t *value);
 
-/* Runs fn once and records its value in history (a "SideEffect" marker, as
- * the Go SDK writes it); on replay the recorded value is handed back and fn
+/* Runs fn once and records its value in history (a "SideEffect" marker
+ * with the Go SDK's name and keys); on replay the recorded value is handed back and fn
  * is not called. *out is the run's memory. Returns 0, -EINVAL, -ENOMEM, or
  * the task's failure (fn failed; on replay, no marker for it). */
 TWE_EXPORT int twe_workflow_side_effect(twe_workflow_t *wf, twe_side_effect_fn fn, void *arg,

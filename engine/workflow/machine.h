@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include "engine/workflow/run.h"
 
 typedef struct twe__machine twe__machine_t;
@@ -56,6 +57,12 @@ enum {
  * recorded in run (twe__run_fail). */
 typedef int (*twe__maction_fn)(twe_run_t *run, twe__machine_t *m, const twe_event_pb_t *e,
                                int *to);
+
+/* Whether two strings are equal, NULL counting as "" (key comparisons of
+ * commands and events, whose strings protobuf-c may leave NULL). */
+static inline bool twe__str_eq(const char *a, const char *b) {
+  return strcmp(a ? a : "", b ? b : "") == 0;
+}
 
 /* The common action of a command's initiating event (ACTIVITY_TASK_SCHEDULED,
  * TIMER_STARTED): remembers its id and indexes m under it, so follow-ups

@@ -228,10 +228,6 @@ static const twe__mfollow_up_t follow_ups[] = {
     {EV(ACTIVITY_TASK_CANCELED), ATTR(ACTIVITY_TASK_CANCELED), ref_canceled, "scheduled"},
 };
 
-static bool str_eq(const char *a, const char *b) {
-  return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
 /* An id twe generated is only a position (its sequence number), and
  * commands are already matched to events in order, so it is not compared:
  * that adds no check, and lets a history recorded by another SDK replay
@@ -245,8 +241,8 @@ static bool same_key(const twe__machine_t *m, const twe_command_pb_t *c, const t
       c->schedule_activity_task_command_attributes;
   const Temporal__Api__History__V1__ActivityTaskScheduledEventAttributes *b =
       e->activity_task_scheduled_event_attributes;
-  return (m->id_generated || str_eq(a->activity_id, b->activity_id)) &&
-         str_eq(a->activity_type ? a->activity_type->name : NULL,
+  return (m->id_generated || twe__str_eq(a->activity_id, b->activity_id)) &&
+         twe__str_eq(a->activity_type ? a->activity_type->name : NULL,
                 b->activity_type ? b->activity_type->name : NULL);
 }
 

@@ -213,17 +213,13 @@ static const twe__mfollow_up_t follow_ups[] = {
      ref_terminated, "initiated"},
 };
 
-static bool str_eq(const char *a, const char *b) {
-  return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
 static bool same_key(const twe__machine_t *m, const twe_command_pb_t *c, const twe_event_pb_t *e) {
   const Temporal__Api__Command__V1__StartChildWorkflowExecutionCommandAttributes *a =
       c->start_child_workflow_execution_command_attributes;
   const Temporal__Api__History__V1__StartChildWorkflowExecutionInitiatedEventAttributes *b =
       e->start_child_workflow_execution_initiated_event_attributes;
-  return (m->id_generated || str_eq(a->workflow_id, b->workflow_id)) &&
-         str_eq(a->workflow_type ? a->workflow_type->name : NULL,
+  return (m->id_generated || twe__str_eq(a->workflow_id, b->workflow_id)) &&
+         twe__str_eq(a->workflow_type ? a->workflow_type->name : NULL,
                 b->workflow_type ? b->workflow_type->name : NULL);
 }
 

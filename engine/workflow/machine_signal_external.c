@@ -79,18 +79,14 @@ static const twe__mfollow_up_t follow_ups[] = {
      ref_failed, "initiated"},
 };
 
-static bool str_eq(const char *a, const char *b) {
-  return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
 static bool same_key(const twe__machine_t *m, const twe_command_pb_t *c, const twe_event_pb_t *e) {
   (void)m;
   const Temporal__Api__Command__V1__SignalExternalWorkflowExecutionCommandAttributes *a =
       c->signal_external_workflow_execution_command_attributes;
   const Temporal__Api__History__V1__SignalExternalWorkflowExecutionInitiatedEventAttributes *b =
       e->signal_external_workflow_execution_initiated_event_attributes;
-  return str_eq(a->signal_name, b->signal_name) &&
-         str_eq(a->execution ? a->execution->workflow_id : NULL,
+  return twe__str_eq(a->signal_name, b->signal_name) &&
+         twe__str_eq(a->execution ? a->execution->workflow_id : NULL,
                 b->workflow_execution ? b->workflow_execution->workflow_id : NULL);
 }
 

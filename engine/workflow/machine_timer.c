@@ -117,18 +117,14 @@ static const twe__mfollow_up_t follow_ups[] = {
     {EV(TIMER_FIRED), ATTR(TIMER_FIRED), ref_fired, "started"},
 };
 
-static bool str_eq(const char *a, const char *b) {
-  return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
 /* Timer ids are twe's sequence numbers (positions, not compared: see the
  * activity machine) unless the code chose one. */
 static bool same_key(const twe__machine_t *m, const twe_command_pb_t *c, const twe_event_pb_t *e) {
   if (m->id_generated) return true;
   if (c->attributes_case == CATTR(START_TIMER))
-    return str_eq(c->start_timer_command_attributes->timer_id,
+    return twe__str_eq(c->start_timer_command_attributes->timer_id,
                   e->timer_started_event_attributes->timer_id);
-  return str_eq(c->cancel_timer_command_attributes->timer_id,
+  return twe__str_eq(c->cancel_timer_command_attributes->timer_id,
                 e->timer_canceled_event_attributes->timer_id);
 }
 

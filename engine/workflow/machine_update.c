@@ -218,19 +218,15 @@ static const twe__mrow_t rows[] = {
 };
 TWE__MKIND_HITS(hits, rows);
 
-static bool str_eq(const char *a, const char *b) {
-  return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
 /* The event names the same update (by id; see the header). */
 static bool same_key(const twe__machine_t *m, const twe_command_pb_t *c, const twe_event_pb_t *e) {
   (void)c;
   const twe__update_t *u = (const twe__update_t *)m;
   if (e->attributes_case == HATTR(WORKFLOW_EXECUTION_UPDATE_ACCEPTED))
-    return str_eq(u->pub.id, e->workflow_execution_update_accepted_event_attributes->protocol_instance_id);
+    return twe__str_eq(u->pub.id, e->workflow_execution_update_accepted_event_attributes->protocol_instance_id);
   const Temporal__Api__History__V1__WorkflowExecutionUpdateCompletedEventAttributes *a =
       e->workflow_execution_update_completed_event_attributes;
-  return a->meta && str_eq(u->pub.id, a->meta->update_id);
+  return a->meta && twe__str_eq(u->pub.id, a->meta->update_id);
 }
 
 static void describe(const twe__machine_t *m, char *buf, size_t len) {

@@ -581,4 +581,20 @@ static inline twe_run_t *new_run(fixture_t *fx) {
   return run;
 }
 
+/* Applies events [from, to) (0-based indexes) to fx->run; the answer in
+ * fx->out. */
+static inline int fx_apply(fixture_t *fx, size_t from, size_t to) {
+  return twe__run_apply(fx->run, fx->h.ev + from, to - from, &fx->out_arena, &fx->out);
+}
+
+/* out answered with n commands of the types given, in order. */
+static inline void assert_commands(const twe_run_outcome_t *out, size_t n, ...) {
+  assert_int_equal(out->status, 0);
+  assert_int_equal(out->n_commands, n);
+  va_list ap;
+  va_start(ap, n);
+  for (size_t i = 0; i < n; i++) assert_int_equal(out->commands[i]->command_type, va_arg(ap, int));
+  va_end(ap);
+}
+
 #endif /* TWE_TESTS_ENGINE_HIST_H */

@@ -302,19 +302,6 @@ static int teardown(void **state) {
 }
 
 /* Applies events [from, to) (0-based indexes) to fx->run. */
-static int apply(fixture_t *fx, size_t from, size_t to) {
-  return twe__run_apply(fx->run, fx->h.ev + from, to - from, &fx->out_arena, &fx->out);
-}
-
-static void assert_commands(const twe_run_outcome_t *out, size_t n, ...) {
-  assert_int_equal(out->status, 0);
-  assert_int_equal(out->n_commands, n);
-  va_list ap;
-  va_start(ap, n);
-  for (size_t i = 0; i < n; i++) assert_int_equal(out->commands[i]->command_type, va_arg(ap, int));
-  va_end(ap);
-}
-
 /* --- activity, complete and fail ---------------------------------------------------- */
 
 static void test_activity_live_completes(void **state) {
@@ -330,15 +317,15 @@ static void test_activity_live_completes(void **state) {
   h_workflow_completed(h);                     /* 11 */
   fx->run = new_run(fx);
   /* CREATED --SENT--> SCHEDULE_SENT */
-  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
   assert_commands(&fx->out, 1, CMD(SCHEDULE_ACTIVITY_TASK));
   /* SCHEDULE_SENT --SCHEDULED--> SCHEDULED --STARTED--> --COMPLETED-->; the
    * complete machine: CREATED --SENT--> COMMAND_SENT */
-  assert_int_equal(apply(fx, 3, 9), 0);
+  assert_int_equal(fx_apply(fx, 3, 9), 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
   assert_true(fx->out.closes_workflow);
   /* COMMAND_SENT --WORKFLOW_EXECUTION_COMPLETED--> COMPLETED */
-  assert_int_equal(apply(fx, 9, 11), 0);
+  assert_int_equal(fx_apply(fx, 9, 11), 0);
   assert_true(fx->out.replay_only);
 }
 
@@ -356,7 +343,7 @@ static void test_activity_replay_fails(void **state) {
   /* The whole history at once: CREATED --SCHEDULED--> (replay), STARTED
    * --FAILED-->, and the fail machine's CREATED --FAILED--> FAILED. */
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
   assert_true(fx->out.replay_only);
   twe_run_outcome_t check;
   assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
@@ -374,13 +361,13 @@ static void test_fail_workflow_live(void **state) {
   h_task_completed(h);                                           /* 10 */
   h_workflow_failed(h);                                          /* 11 */
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, 9), 0);
+  assert_int_equal(fx_apply(fx, 0, 9), 0);
   assert_commands(&fx->out, 1, CMD(FAIL_WORKFLOW_EXECUTION));
   assert_string_equal(
       fx->out.commands[0]->fail_workflow_execution_command_attributes->failure->message,
       "it broke");
   /* COMMAND_SENT --WORKFLOW_EXECUTION_FAILED--> FAILED */
-  assert_int_equal(apply(fx, 9, 11), 0);
+  assert_int_equal(fx_apply(fx, 9, 11), 0);
 }
 
 /* A timeout before the activity started, and one after. */
@@ -395,7 +382,7 @@ static void timed_out(void **state, bool started) {
   h_act_timed_out(h, s, st);
   h_task(h);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
   assert_commands(&fx->out, 1, CMD(FAIL_WORKFLOW_EXECUTION));
   assert_string_equal(
       fx->out.commands[0]->fail_workflow_execution_command_attributes->failure->message,
@@ -423,7 +410,7 @@ static void test_activity_event_after_end_is_nondeterminism(void **state) {
   h_act_timed_out(h, s, st);
   h_task(h);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, h->n), TWE_ENONDETERMINISM);
+  assert_int_equal(fx_apply(fx, 0, h->n), TWE_ENONDETERMINISM);
   /* The first timeout resolved the machine and took it out of the index. */
   assert_non_null(strstr(fx->out.message, "history event 8 ACTIVITY_TASK_TIMED_OUT refers to "
                                           "scheduled event 5, which is not an open activity"));
@@ -436,7 +423,7 @@ static void test_activity_cancel_before_sent(void **state) {
   h_task(&fx->h);
   fx->run = new_run(fx);
   activity_cancel_rc = 1;
-  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_int_equal(fx_apply(fx, 0, fx->h.n), 0);
   assert_int_equal(activity_cancel_rc, 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
   assert_int_equal(cancel_wait_rc, TWE_EFAILED);
@@ -506,9 +493,9 @@ static void test_activity_cancel_try(void **state) {
   h_timer_fired(h, t, "3");
   h_task(h);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
   /* SCHEDULED --CANCEL--> CANCEL_CREATED --SENT--> CANCEL_SENT */
-  assert_int_equal(apply(fx, 3, cut), 0);
+  assert_int_equal(fx_apply(fx, 3, cut), 0);
   assert_commands(&fx->out, 2, CMD(REQUEST_CANCEL_ACTIVITY_TASK), CMD(START_TIMER));
   assert_int_equal(
       fx->out.commands[0]->request_cancel_activity_task_command_attributes->scheduled_event_id, s);
@@ -516,7 +503,7 @@ static void test_activity_cancel_try(void **state) {
   assert_string_equal(cancel_error_type, "CanceledError");
   /* CANCEL_SENT --CANCEL_REQUESTED--> CANCEL_REQUESTED --STARTED--> itself
    * --COMPLETED--> COMPLETED */
-  assert_int_equal(apply(fx, cut, h->n), 0);
+  assert_int_equal(fx_apply(fx, cut, h->n), 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
 }
 
@@ -531,17 +518,17 @@ static void test_activity_cancel_wait(void **state) {
   cancel_act_tail(h, s, true, false, END_CANCELED);
   h_task(h); /* the wait ends here: timer 3 starts */
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, cut), 0);
+  assert_int_equal(fx_apply(fx, 0, cut), 0);
   assert_commands(&fx->out, 1, CMD(REQUEST_CANCEL_ACTIVITY_TASK));
   assert_int_equal(cancel_wait_rc, 0); /* still waiting */
-  assert_int_equal(apply(fx, cut, h->n), 0);
+  assert_int_equal(fx_apply(fx, cut, h->n), 0);
   assert_commands(&fx->out, 1, CMD(START_TIMER));
   assert_string_equal(cancel_error_type, "CanceledError");
 
   /* The same history at once, on a new run. */
   twe__run_destroy(fx->run);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
   assert_commands(&fx->out, 1, CMD(START_TIMER));
 }
 
@@ -555,7 +542,7 @@ static void wait_but_ended(void **state, act_end_t end, bool started, const char
   cancel_act_tail(h, s, true, started, end);
   h_task(h);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
   assert_commands(&fx->out, 1, CMD(START_TIMER));
   assert_string_equal(cancel_error_type, type);
 }
@@ -580,10 +567,10 @@ static void abandon(void **state, act_end_t end, bool started) {
   h_timer_fired(h, t, "3");
   h_task(h);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, cut), 0);
+  assert_int_equal(fx_apply(fx, 0, cut), 0);
   assert_commands(&fx->out, 1, CMD(START_TIMER));
   assert_string_equal(cancel_error_type, "CanceledError");
-  assert_int_equal(apply(fx, cut, h->n), 0);
+  assert_int_equal(fx_apply(fx, cut, h->n), 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
 }
 
@@ -619,21 +606,21 @@ static void test_workflow_cancel(void **state) {
   h_task_completed(h);                          /* 17 */
   h_workflow_canceled(h);                       /* 18 */
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
   assert_commands(&fx->out, 2, CMD(SCHEDULE_ACTIVITY_TASK), CMD(SCHEDULE_ACTIVITY_TASK));
-  assert_int_equal(apply(fx, 3, 9), 0);
+  assert_int_equal(fx_apply(fx, 3, 9), 0);
   assert_commands(&fx->out, 2, CMD(REQUEST_CANCEL_ACTIVITY_TASK), CMD(SCHEDULE_ACTIVITY_TASK));
   assert_int_equal(
       fx->out.commands[0]->request_cancel_activity_task_command_attributes->scheduled_event_id, a);
   /* CREATED --SENT--> COMMAND_SENT for the cancel workflow machine */
-  assert_int_equal(apply(fx, 9, 16), 0);
+  assert_int_equal(fx_apply(fx, 9, 16), 0);
   assert_commands(&fx->out, 1, CMD(CANCEL_WORKFLOW_EXECUTION));
   assert_true(fx->out.closes_workflow);
-  assert_int_equal(apply(fx, 16, 18), 0);
+  assert_int_equal(fx_apply(fx, 16, 18), 0);
 
   twe__run_destroy(fx->run);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
   twe_run_outcome_t check;
   assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
 }
@@ -650,14 +637,14 @@ static void test_timer_live_fires(void **state) {
   h_timer_fired(h, t, "1");                  /* 6 */
   h_task(h);                                 /* 7, 8 */
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, 3), 0); /* CREATED --SENT--> START_SENT */
+  assert_int_equal(fx_apply(fx, 0, 3), 0); /* CREATED --SENT--> START_SENT */
   assert_commands(&fx->out, 1, CMD(START_TIMER));
   const Temporal__Api__Command__V1__StartTimerCommandAttributes *a =
       fx->out.commands[0]->start_timer_command_attributes;
   assert_string_equal(a->timer_id, "1");
   assert_int_equal(a->start_to_fire_timeout->seconds, 1);
   /* START_SENT --TIMER_STARTED--> STARTED --TIMER_FIRED--> FIRED */
-  assert_int_equal(apply(fx, 3, 8), 0);
+  assert_int_equal(fx_apply(fx, 3, 8), 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
 }
 
@@ -672,7 +659,7 @@ static void test_timer_replay_fires(void **state) {
   h_task(h);
   fx->run = new_run(fx);
   /* CREATED --TIMER_STARTED--> STARTED (replay) */
-  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
 }
 
@@ -682,7 +669,7 @@ static void test_timer_cancel_before_sent(void **state) {
   h_task(&fx->h);
   fx->run = new_run(fx);
   /* CREATED --CANCEL--> CANCELED: the start is dropped, only the end goes. */
-  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_int_equal(fx_apply(fx, 0, fx->h.n), 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
   assert_int_equal(cancel_wait_rc, TWE_EFAILED);
   assert_string_equal(cancel_error_type, "CanceledError");
@@ -706,16 +693,16 @@ static void test_timer_cancel_live(void **state) {
   fixture_t *fx = *state;
   cancel_later_history(&fx->h);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
   assert_commands(&fx->out, 2, CMD(START_TIMER), CMD(SCHEDULE_ACTIVITY_TASK));
   /* STARTED --CANCEL--> CANCEL_CREATED --SENT--> CANCEL_SENT */
-  assert_int_equal(apply(fx, 3, 10), 0);
+  assert_int_equal(fx_apply(fx, 3, 10), 0);
   assert_commands(&fx->out, 2, CMD(CANCEL_TIMER), CMD(COMPLETE_WORKFLOW_EXECUTION));
   assert_string_equal(fx->out.commands[0]->cancel_timer_command_attributes->timer_id, "1");
   assert_int_equal(cancel_wait_rc, TWE_EFAILED);
   assert_string_equal(cancel_error_type, "CanceledError");
   /* CANCEL_SENT --TIMER_CANCELED--> CANCELED, then the completion. */
-  assert_int_equal(apply(fx, 10, 13), 0);
+  assert_int_equal(fx_apply(fx, 10, 13), 0);
   assert_true(fx->out.replay_only);
 }
 
@@ -724,7 +711,7 @@ static void test_timer_cancel_replay(void **state) {
   cancel_later_history(&fx->h);
   fx->run = new_run(fx);
   /* CANCEL_CREATED --TIMER_CANCELED--> CANCELED (replay) */
-  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_int_equal(fx_apply(fx, 0, fx->h.n), 0);
   assert_true(fx->out.replay_only);
   twe_run_outcome_t check;
   assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
@@ -745,7 +732,7 @@ static void test_timer_cancel_missing_is_nondeterminism(void **state) {
   h_task_completed(h);
   h_workflow_completed(h); /* 12: no TIMER_CANCELED */
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, h->n), TWE_ENONDETERMINISM);
+  assert_int_equal(fx_apply(fx, 0, h->n), TWE_ENONDETERMINISM);
   assert_non_null(strstr(fx->out.message,
                          "history event 12 WORKFLOW_EXECUTION_COMPLETED does not match the "
                          "command the code produced: CANCEL_TIMER (timer id \"1\")"));
@@ -780,7 +767,7 @@ static void test_update_done_in_one_task(void **state) {
   fx->run = new_run(fx);
   twe__run_set_messages(fx->run, &msg, 1);
   /* REQUESTED --ACCEPT--> ACCEPT_PENDING --COMPLETE--> ACCEPT_PENDING_COMPLETE */
-  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
   assert_commands(&fx->out, 3, CMD(PROTOCOL_MESSAGE), CMD(PROTOCOL_MESSAGE),
                   CMD(COMPLETE_WORKFLOW_EXECUTION));
   assert_string_equal(fx->out.commands[0]->protocol_message_command_attributes->message_id,
@@ -799,7 +786,7 @@ static void test_update_done_in_one_task(void **state) {
   assert_memory_equal(resp->outcome->success->payloads[0]->data.data, "10", 2);
   protobuf_c_message_free_unpacked(&resp->base, NULL);
   /* ACCEPT_PENDING_COMPLETE --ACCEPTED--> COMPLETE_PENDING --COMPLETED--> COMPLETED */
-  assert_int_equal(apply(fx, 3, 7), 0);
+  assert_int_equal(fx_apply(fx, 3, 7), 0);
   assert_true(fx->out.replay_only);
 }
 
@@ -815,7 +802,7 @@ static void test_update_replayed(void **state) {
   h_update_completed(h, "u-1", acc);
   h_workflow_completed(h);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
   twe_run_outcome_t check;
   assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
 }
@@ -838,14 +825,14 @@ static void test_update_completed_later(void **state) {
   Temporal__Api__Protocol__V1__Message *msg = h_update_message(h, "m-2", 2, r);
   fx->run = new_run(fx);
   twe__run_set_messages(fx->run, &msg, 1);
-  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
   assert_commands(&fx->out, 2, CMD(PROTOCOL_MESSAGE), CMD(START_TIMER));
   assert_int_equal(fx->out.n_messages, 1);
   assert_message(&fx->out, 0, "m-2/accept", ACCEPTANCE);
-  assert_int_equal(apply(fx, 3, 9), 0);
+  assert_int_equal(fx_apply(fx, 3, 9), 0);
   assert_commands(&fx->out, 1, CMD(PROTOCOL_MESSAGE));
   assert_message(&fx->out, 0, "m-2/complete", RESPONSE);
-  assert_int_equal(apply(fx, 9, 11), 0);
+  assert_int_equal(fx_apply(fx, 9, 11), 0);
 }
 
 /* A validator's rejection and an unknown name: a Rejection message each,
@@ -862,7 +849,7 @@ static void test_update_rejected_and_failed(void **state) {
   };
   fx->run = new_run(fx);
   twe__run_set_messages(fx->run, msgs, 3);
-  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
   assert_commands(&fx->out, 2, CMD(PROTOCOL_MESSAGE), CMD(PROTOCOL_MESSAGE));
   assert_int_equal(fx->out.n_messages, 4);
   assert_message(&fx->out, 0, "m-3/reject", REJECTION);
@@ -910,7 +897,7 @@ static void test_continue_as_new(void **state) {
   e->workflow_execution_continued_as_new_event_attributes = a;
   fx->run = new_run(fx);
   /* CREATED --SENT--> COMMAND_SENT --CONTINUED_AS_NEW--> CONTINUED */
-  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
   assert_commands(&fx->out, 1, CMD(CONTINUE_AS_NEW_WORKFLOW_EXECUTION));
   assert_true(fx->out.closes_workflow);
   const Temporal__Api__Command__V1__ContinueAsNewWorkflowExecutionCommandAttributes *c =
@@ -919,11 +906,11 @@ static void test_continue_as_new(void **state) {
   assert_string_equal(c->task_queue->name, "tq");
   assert_memory_equal(c->input->payloads[0]->data.data, "{\"left\":0}", 10);
   assert_string_equal(chain_from, "previous-run");
-  assert_int_equal(apply(fx, 3, 5), 0);
+  assert_int_equal(fx_apply(fx, 3, 5), 0);
   /* Replayed at once: CREATED --CONTINUED_AS_NEW--> CONTINUED. */
   twe__run_destroy(fx->run);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
   twe_run_outcome_t check;
   assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
 }
@@ -948,7 +935,7 @@ static void test_patch_live_and_replayed(void **state) {
   fx->run = new_run(fx);
   patch_taken = -1;
   /* CREATED --SENT--> COMMAND_SENT (marker, upsert) */
-  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
   assert_commands(&fx->out, 3, CMD(RECORD_MARKER), CMD(UPSERT_WORKFLOW_SEARCH_ATTRIBUTES),
                   CMD(START_TIMER));
   assert_int_equal(patch_taken, 1);
@@ -963,14 +950,14 @@ static void test_patch_live_and_replayed(void **state) {
   assert_string_equal(sa->indexed_fields[0]->key, "TemporalChangeVersion");
   assert_memory_equal(sa->indexed_fields[0]->value->data.data, "[\"p1\"]", 6);
   /* COMMAND_SENT --MARKER_RECORDED / UPSERT--> RECORDED */
-  assert_int_equal(apply(fx, 3, 10), 0);
+  assert_int_equal(fx_apply(fx, 3, 10), 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
 
   /* Replayed: the marker is in the task, so the patch is taken again. */
   twe__run_destroy(fx->run);
   fx->run = new_run(fx);
   patch_taken = -1;
-  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_int_equal(fx_apply(fx, 0, fx->h.n), 0);
   assert_int_equal(patch_taken, 1);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
 }
@@ -985,7 +972,7 @@ static void test_patch_old_history(void **state) {
   h_workflow_completed(h);
   fx->run = new_run(fx);
   patch_taken = -1;
-  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
   assert_int_equal(patch_taken, 0);
   twe_run_outcome_t check;
   assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
@@ -1008,7 +995,7 @@ static void test_external_live(void **state) {
   fixture_t *fx = *state;
   ext_history(&fx->h, true);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
   assert_commands(&fx->out, 2, CMD(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION),
                   CMD(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION));
   const Temporal__Api__Command__V1__SignalExternalWorkflowExecutionCommandAttributes *sa =
@@ -1018,7 +1005,7 @@ static void test_external_live(void **state) {
   assert_string_equal(
       fx->out.commands[1]->request_cancel_external_workflow_execution_command_attributes->workflow_id,
       "other");
-  assert_int_equal(apply(fx, 3, 10), 0);
+  assert_int_equal(fx_apply(fx, 3, 10), 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
   assert_int_equal(ext_signal_rc, 0);
   assert_int_equal(ext_cancel_rc, 0);
@@ -1028,7 +1015,7 @@ static void test_external_failed_replayed(void **state) {
   fixture_t *fx = *state;
   ext_history(&fx->h, false);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_int_equal(fx_apply(fx, 0, fx->h.n), 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
   assert_int_equal(ext_signal_rc, TWE_EFAILED);
   assert_int_equal(ext_cancel_rc, TWE_EFAILED);
@@ -1051,7 +1038,7 @@ static void test_side_effect(void **state) {
   side_value = "42";
   side_calls = 0;
   /* CREATED --SENT--> COMMAND_SENT --MARKER_RECORDED--> RECORDED */
-  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
   assert_commands(&fx->out, 2, CMD(RECORD_MARKER), CMD(START_TIMER));
   const Temporal__Api__Command__V1__RecordMarkerCommandAttributes *m =
       fx->out.commands[0]->record_marker_command_attributes;
@@ -1060,7 +1047,7 @@ static void test_side_effect(void **state) {
   assert_memory_equal(m->details[0]->value->payloads[0]->data.data, "1", 1);
   assert_string_equal(m->details[1]->key, "data");
   assert_memory_equal(m->details[1]->value->payloads[0]->data.data, "42", 2);
-  assert_int_equal(apply(fx, 3, 9), 0);
+  assert_int_equal(fx_apply(fx, 3, 9), 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
   assert_int_equal(side_calls, 1);
 
@@ -1070,7 +1057,7 @@ static void test_side_effect(void **state) {
   fx->run = new_run(fx);
   side_value = "99";
   side_calls = 0;
-  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
   assert_int_equal(side_calls, 0);
   const twe_payloads_pb_t *r =
       fx->out.commands[0]->complete_workflow_execution_command_attributes->result;
@@ -1095,14 +1082,14 @@ static void test_child_live_completed(void **state) {
   fixture_t *fx = *state;
   kids_history(&fx->h, EV(CHILD_WORKFLOW_EXECUTION_COMPLETED), true);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
   assert_commands(&fx->out, 1, CMD(START_CHILD_WORKFLOW_EXECUTION));
   const Temporal__Api__Command__V1__StartChildWorkflowExecutionCommandAttributes *a =
       fx->out.commands[0]->start_child_workflow_execution_command_attributes;
   assert_string_equal(a->workflow_id, "kid");
   assert_string_equal(a->workflow_type->name, "K");
   assert_string_equal(a->task_queue->name, "tq");
-  assert_int_equal(apply(fx, 3, fx->h.n), 0);
+  assert_int_equal(fx_apply(fx, 3, fx->h.n), 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
   assert_int_equal(kid_start_rc, 0);
   assert_int_equal(kid_result_rc, 0);
@@ -1113,7 +1100,7 @@ static void child_ends(void **state, int end, bool started, const char *type) {
   fixture_t *fx = *state;
   kids_history(&fx->h, end, started);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_int_equal(fx_apply(fx, 0, fx->h.n), 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
   assert_int_equal(kid_result_rc, TWE_EFAILED);
   assert_string_equal(kid_error, type);
@@ -1143,7 +1130,7 @@ static void test_child_cancel_unsent(void **state) {
   h_task(&fx->h);
   kid_cancel = true;
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_int_equal(fx_apply(fx, 0, fx->h.n), 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
   assert_string_equal(kid_error, "CanceledError");
 }
@@ -1155,7 +1142,7 @@ static void test_child_cancel_started(void **state) {
   kids_history(&fx->h, 0, true);
   kid_cancel_started = true;
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_int_equal(fx_apply(fx, 0, fx->h.n), 0);
   assert_commands(&fx->out, 1, CMD(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION));
   const Temporal__Api__Command__V1__RequestCancelExternalWorkflowExecutionCommandAttributes *a =
       fx->out.commands[0]->request_cancel_external_workflow_execution_command_attributes;

@@ -168,19 +168,6 @@ static int teardown(void **state) {
   return 0;
 }
 
-static int apply(fixture_t *fx, size_t from, size_t to) {
-  return twe__run_apply(fx->run, fx->h.ev + from, to - from, &fx->out_arena, &fx->out);
-}
-
-static void assert_commands(const twe_run_outcome_t *out, size_t n, ...) {
-  assert_int_equal(out->status, 0);
-  assert_int_equal(out->n_commands, n);
-  va_list ap;
-  va_start(ap, n);
-  for (size_t i = 0; i < n; i++) assert_int_equal(out->commands[i]->command_type, va_arg(ap, int));
-  va_end(ap);
-}
-
 static void assert_result(const twe_run_outcome_t *out, const char *json) {
   const twe_command_pb_t *c = out->commands[out->n_commands - 1];
   assert_int_equal(c->command_type, CMD(COMPLETE_WORKFLOW_EXECUTION));
@@ -210,15 +197,15 @@ static void test_condition_ended_by_signal_live(void **state) {
   approve_history(&fx->h);
   fx->run = new_run(fx);
   /* The condition is false: its 2 s timer goes out. */
-  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
   assert_commands(&fx->out, 1, CMD(START_TIMER));
   assert_int_equal(
       fx->out.commands[0]->start_timer_command_attributes->start_to_fire_timeout->seconds, 2);
   /* The signal makes it true: the timer is cancelled, the workflow ends. */
-  assert_int_equal(apply(fx, 3, 8), 0);
+  assert_int_equal(fx_apply(fx, 3, 8), 0);
   assert_commands(&fx->out, 2, CMD(CANCEL_TIMER), CMD(COMPLETE_WORKFLOW_EXECUTION));
   assert_result(&fx->out, "\"approve:approve=\\\"yes\\\";\"");
-  assert_int_equal(apply(fx, 8, 11), 0);
+  assert_int_equal(fx_apply(fx, 8, 11), 0);
   assert_true(fx->out.replay_only);
 }
 
@@ -226,7 +213,7 @@ static void test_condition_ended_by_signal_replay(void **state) {
   fixture_t *fx = *state;
   approve_history(&fx->h);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, fx->h.n), 0);
+  assert_int_equal(fx_apply(fx, 0, fx->h.n), 0);
   twe_run_outcome_t check;
   assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
 }
@@ -241,7 +228,7 @@ static void test_condition_timeout(void **state) {
   h_timer_fired(h, t, "1");
   h_task(h);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
   assert_result(&fx->out, "\"timeout\"");
 }
@@ -255,7 +242,7 @@ static void test_signal_before_first_task(void **state) {
   h_signal(h, "approve", "1");
   h_task(h);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
   assert_result(&fx->out, "\"approve:approve=1;\"");
 }
@@ -275,9 +262,9 @@ static void test_signals_buffered_until_handler(void **state) {
   h_timer_fired(h, t, "1");
   h_task(h);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, 3), 0);
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
   assert_commands(&fx->out, 1, CMD(START_TIMER));
-  assert_int_equal(apply(fx, 3, h->n), 0);
+  assert_int_equal(fx_apply(fx, 3, h->n), 0);
   assert_result(&fx->out, "\"named:add=1;named:add=2;named:add=3;\"");
 }
 
@@ -290,7 +277,7 @@ static void test_catch_all_takes_the_rest(void **state) {
   h_signal(h, "c", "2");
   h_task(h);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
   /* "a" was handed over when its handler was set, before the catch-all
    * existed; "b" and "c" then went to the catch-all, in arrival order. */
   assert_result(&fx->out, "\"named:a=1;any:b;any:c=2;\"");
@@ -307,13 +294,13 @@ static void test_handler_runs_activity(void **state) {
   h_act_done(h, s, "\"out\"");            /* 7, 8 */
   h_task(h);                              /* 9, 10 */
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, 4), 0);
+  assert_int_equal(fx_apply(fx, 0, 4), 0);
   assert_commands(&fx->out, 1, CMD(SCHEDULE_ACTIVITY_TASK));
   const twe_payloads_pb_t *in =
       fx->out.commands[0]->schedule_activity_task_command_attributes->input;
   assert_int_equal(in->n_payloads, 1);
   assert_memory_equal(in->payloads[0]->data.data, "\"in\"", 4);
-  assert_int_equal(apply(fx, 4, h->n), 0);
+  assert_int_equal(fx_apply(fx, 4, h->n), 0);
   assert_result(&fx->out, "\"A=\\\"out\\\"\"");
 }
 
@@ -324,7 +311,7 @@ static void test_signal_with_bad_json_reaches_handler(void **state) {
   h_signal(h, "x", "{not json");
   h_task(h);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, h->n), 0);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
   const twe_command_pb_t *c = fx->out.commands[0];
   assert_int_equal(c->command_type, CMD(COMPLETE_WORKFLOW_EXECUTION));
   const ProtobufCBinaryData *d =
@@ -340,7 +327,7 @@ static void test_signal_without_attributes_is_decode_error(void **state) {
   add(h, EV(WORKFLOW_EXECUTION_SIGNALED));
   h_task(h);
   fx->run = new_run(fx);
-  assert_int_equal(apply(fx, 0, h->n), TWE_EDECODE);
+  assert_int_equal(fx_apply(fx, 0, h->n), TWE_EDECODE);
   assert_non_null(strstr(fx->out.message, "event 2 WORKFLOW_EXECUTION_SIGNALED lacks its"));
 }
 

@@ -292,10 +292,6 @@ void twe__machine_drop_command(twe_run_t *run, twe__machine_t *m) {
   if (m->command && !m->command->sent) unlink_command(run, m->command);
 }
 
-twe__command_t *twe__machine_pending_head(const twe_run_t *run) {
-  return run->pending_head;
-}
-
 int twe__machine_record(twe_run_t *run, const twe_event_pb_t *e) {
   twe__command_t *c = run->pending_head;
   char ev[256], cmd[256];

@@ -167,8 +167,6 @@ void twe__machine_drop_command(twe_run_t *run, twe__machine_t *m);
  * a status recorded in run: TWE_ENONDETERMINISM for an event no row takes
  * in m's state, -EPROTO for a code input none takes, or an action's. */
 int twe__machine_input(twe_run_t *run, twe__machine_t *m, int input, const twe_event_pb_t *e);
-/* The oldest pending command, or NULL. */
-twe__command_t *twe__machine_pending_head(const twe_run_t *run);
 /* Pairs command event e with the oldest pending command: the event must be
  * the one recorded for that command, with the same key; then feeds it to
  * the command's machine. Returns 0, or TWE_ENONDETERMINISM / a fatal status

@@ -131,7 +131,35 @@ struct twe_activity {
   twe_grpc_request_t resp_req;
   bool resp_in_flight;
   const char *resp_what; /* "RespondActivityTaskCompleted" ... for logs */
+  /* A local activity's attempt (engine/local_activities.c), else NULL: the
+   * outcome goes back to its workflow run instead of to the server. */
+  struct twe__local *local;
+  bool deadline_hit; /* the start-to-close deadline timer fired */
 };
+
+/* For engine/local_activities.c: an attempt the shard runs on its pool
+ * like a polled task (activity_worker.c). New: linked in the side's list,
+ * its job set up; arena (may be NULL) becomes the attempt's. Submit: runs
+ * it now, or queues it for the next idle thread. Free: after its job is
+ * back. Cancel: asks the code to stop. Shard thread. */
+twe_activity_t *twe__act_new(struct twe__act_side *side, twe_arena_t *arena);
+void twe__act_submit(twe_activity_t *act);
+void twe__act_free(twe_activity_t *act);
+void twe__act_cancel(twe_activity_t *act);
+/* A local activity's attempt is back from the pool (its outcome, cancel
+ * flag and deadline_hit say how it went); takes ownership of act.
+ * engine/local_activities.c. Shard thread. */
+void twe__local_attempt_done(twe_activity_t *act);
+
+/* The requests a run made (engine/workflow/run.h): attempts to start on
+ * the shard's pool, or to stop. Results go back through
+ * twe__wfp_local_result, possibly before this returns. Shard thread. */
+struct twe_local_request;
+void twe__local_dispatch(twe_wshard_t *s, const char *run_id, const char *workflow_id,
+                         const char *workflow_type, const struct twe_local_request *reqs);
+/* Forgets every local activity of the shard (it stops): attempts still on
+ * the pool are the activity side's to free. */
+void twe__local_shard_destroy(twe_wshard_t *s);
 
 /* Hands new heartbeat details (ownership of d) to the shard, which sends
  * them throttled. Returns 0, or TWE_ECANCELED_ACTIVITY when the activity

@@ -174,6 +174,10 @@ static void activity_free(twe_activity_t *act) {
 /* Pool thread. */
 int twe__act_record_heartbeat(twe_activity_t *act, twe__act_details_t *d) {
   twe__act_details_t *old;
+  if (act->info.is_local) { /* no server attempt to heartbeat to */
+    free(d);
+    return twe_activity_cancelled(act) ? TWE_ECANCELED_ACTIVITY : 0;
+  }
   pthread_mutex_lock(&act->mu);
   if (act->detached) {
     pthread_mutex_unlock(&act->mu);
@@ -337,7 +341,10 @@ static void maybe_send_heartbeat(twe_activity_t *act) {
 
 static void on_deadline_timer(twe_timer_t *t) {
   twe_activity_t *act = t->data;
-  if (act->running && !act->finished) request_cancel(act, TWE__ACT_CANCEL_SERVER);
+  if (act->running && !act->finished) {
+    act->deadline_hit = true;
+    request_cancel(act, TWE__ACT_CANCEL_SERVER);
+  }
 }
 
 static void on_hb_timer(twe_timer_t *t) {
@@ -456,6 +463,13 @@ static void start_respond(twe_activity_t *act) {
   side->responding++;
 }
 
+/* A local activity's attempt ended: its outcome goes to its run (or
+ * nowhere, once the shard forgot it). */
+static void local_done(twe_activity_t *act) {
+  if (act->local) twe__local_attempt_done(act);
+  else activity_free(act);
+}
+
 /* Fails an attempt without running it (unknown type, bad input, stopping). */
 static void engine_fail(twe_activity_t *act, const char *type, bool non_retryable, const char *fmt,
                         ...) __attribute__((format(printf, 4, 5)));
@@ -471,6 +485,10 @@ static void engine_fail(twe_activity_t *act, const char *type, bool non_retryabl
   act->engine_fail_message = m ? m : "activity failed (message dropped: out of memory)";
   act->engine_fail_non_retryable = non_retryable;
   act->finished = true;
+  if (act->info.is_local) {
+    local_done(act);
+    return;
+  }
   start_respond(act);
 }
 
@@ -522,6 +540,10 @@ static void job_done(twe_job_t *job, int status) {
   twe__timer_stop(&act->deadline_timer);
   if (act->hb_in_flight && side->s->channel)
     twe__grpc_channel_cancel(side->s->channel, &act->hb_req); /* its callback runs now */
+  if (act->info.is_local) {
+    local_done(act);
+    return;
+  }
   start_respond(act);
 }
 
@@ -551,6 +573,25 @@ static void submit(twe_activity_t *act) {
   }
   engine_fail(act, "twe.WorkerStopping", false, "activity not started: the worker is stopping (%s)",
               twe_strerror(rc));
+}
+
+twe_activity_t *twe__act_new(struct twe__act_side *side, twe_arena_t *arena) {
+  twe_activity_t *act = activity_new(side, arena);
+  if (act)
+    act->job = (twe_job_t){.run = job_run, .done = job_done, .abandoned = job_abandoned, .arg = act};
+  return act;
+}
+
+void twe__act_submit(twe_activity_t *act) {
+  submit(act);
+}
+
+void twe__act_free(twe_activity_t *act) {
+  activity_free(act);
+}
+
+void twe__act_cancel(twe_activity_t *act) {
+  request_cancel(act, TWE__ACT_CANCEL_SERVER);
 }
 
 static size_t submit_waiting(struct twe__act_side *side, size_t budget) {

@@ -97,7 +97,9 @@ void twe__run_cache_trim(twe__run_cache_t *c, size_t capacity) {
   twe__cached_run_t *e = c->lru_tail;
   while (c->n_cached > capacity && e) {
     twe__cached_run_t *prev = e->lru_prev;
-    if (!e->busy) twe__run_cache_evict(c, e);
+    /* A run whose local activities still run keeps its place: evicted,
+     * their results would be lost and the activities run again. */
+    if (!e->busy && !(e->run && twe__run_locals_in_flight(e->run))) twe__run_cache_evict(c, e);
     e = prev;
   }
 }

@@ -1,7 +1,7 @@
 /* engine/run_cache.h — a shard's workflow cache: the runs it keeps between
  * their workflow tasks, found by run id (a chained hash) and evicted least
- * recently used first. Entries in flight (busy) are never evicted by a
- * trim. It counts cached_workflows and cache_evictions in the shard's
+ * recently used first. Entries in flight (busy), and runs whose local
+ * activities are still running, are never evicted by a trim. It counts cached_workflows and cache_evictions in the shard's
  * counters.
  *
  * Thread: the shard thread that owns it. */
@@ -46,8 +46,8 @@ void twe__run_cache_touch(twe__run_cache_t *c, twe__cached_run_t *e);
 twe__cached_run_t *twe__run_cache_insert(twe__run_cache_t *c, twe_run_t *run);
 /* Drops e and destroys its run (abandoning its fibers). */
 void twe__run_cache_evict(twe__run_cache_t *c, twe__cached_run_t *e);
-/* Evicts least recently used entries that are not busy until at most
- * capacity are left. */
+/* Evicts least recently used entries that are not busy (nor waiting for
+ * local activities) until at most capacity are left. */
 void twe__run_cache_trim(twe__run_cache_t *c, size_t capacity);
 /* Evicts every entry and frees the table. */
 void twe__run_cache_destroy(twe__run_cache_t *c);

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "engine/activity_internal.h"
 #include "engine/worker_internal.h"
 #include "sched/cpu_plan.h"
 #include "twe/error.h"
@@ -168,6 +169,7 @@ static void shard_on_stop(twe_shard_t *shard, void *arg) {
   if (s->pool) twe__pool_stop(s->pool, 0, 0);
   if (s->channel) twe__grpc_channel_destroy(s->channel);
   s->channel = NULL;
+  twe__local_shard_destroy(s);
   if (s->act) twe__act_side_destroy(s);
   twe__wf_side_destroy(s);
   if (s->pool) {
@@ -481,6 +483,8 @@ void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out) {
     SUM(workflow_tasks_in_flight);
     SUM(workflow_tasks_held);
     SUM(workflow_task_slices);
+    SUM(local_activity_attempts);
+    SUM(workflow_task_heartbeats);
 #undef SUM
   }
   if (w->watchdog) {

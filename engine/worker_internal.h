@@ -26,6 +26,7 @@
 typedef struct twe_wshard twe_wshard_t;
 struct twe__wf_side;  /* workflow_poller.c */
 struct twe__act_side; /* activity_worker.c */
+struct twe__local;    /* local_activities.c */
 
 /* Statistics one shard counts. Written by the shard thread only (relaxed
  * stores: a statistic orders nothing), read by any thread. */
@@ -37,6 +38,7 @@ typedef struct twe__shard_counters {
   _Atomic uint64_t heartbeats_sent;
   _Atomic uint64_t workflow_tasks_in_flight;
   _Atomic uint64_t workflow_tasks_held, workflow_task_slices;
+  _Atomic uint64_t local_activity_attempts, workflow_task_heartbeats;
 } twe__shard_counters_t;
 
 /* CLOCK_MONOTONIC in ns (engine/worker.c). Async-signal-safe. */
@@ -61,6 +63,9 @@ struct twe_wshard {
   size_t cache_capacity;       /* runs this shard keeps */
   struct twe__wf_side *wf;
   struct twe__act_side *act;
+  /* Local activities running for this shard's runs
+   * (engine/local_activities.c). */
+  struct twe__local *locals;
   /* Shutdown, on the shard thread: set when the shard saw the worker's stop
    * flag and began draining. */
   bool draining;

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/activity_internal.h"
 #include "engine/offenders.h"
 #include "engine/run_cache.h"
 #include "engine/workflow/run.h"
@@ -64,6 +65,8 @@ static void take_task(wf_poller_t *p, wft_pb_t *t) {
   memset(&p->wtask, 0, sizeof p->wtask);
   p->wtask.sliceable = true;
   p->sliced = false;
+  p->local_wait = p->heartbeat = false;
+  p->taken_ns = twe__mono_ns();
 }
 
 
@@ -99,11 +102,18 @@ void twe__wfp_request_init(wf_poller_t *p, const char *method, const ProtobufCMe
 void twe__wfp_task_finish(wf_poller_t *p, bool evict) {
   struct twe__wf_side *w = p->side;
   wf_poller_t *parked = NULL;
+  twe__timer_stop(&p->hb_timer);
+  p->local_wait = false;
   if (p->entry) {
     parked = p->entry->parked;
     p->entry->parked = NULL;
     p->entry->busy = false;
-    if (evict || w->s->cache_capacity == 0) twe__run_cache_evict(&w->cache, p->entry);
+    /* Without a cache, a run whose local activities still run stays until
+     * they are back (the next task, which a heartbeat asked for, takes
+     * their results). */
+    if (evict || (w->s->cache_capacity == 0 &&
+                  !(p->entry->run && twe__run_locals_in_flight(p->entry->run))))
+      twe__run_cache_evict(&w->cache, p->entry);
     p->entry = NULL;
     twe__run_cache_trim(&w->cache, w->s->cache_capacity);
   }
@@ -246,6 +256,12 @@ static void respond_completed(wf_poller_t *p) {
     rq->sticky_attributes = sticky;
     rq->return_new_workflow_task = true;
   }
+  if (p->heartbeat) {
+    /* Local activities still run: a new task at once, in the response, to
+     * carry on with them here. */
+    rq->force_create_new_workflow_task = true;
+    rq->return_new_workflow_task = true;
+  }
   twe__wfp_request_init(p, SVC "RespondWorkflowTaskCompleted", &rq->base,
                &temporal__api__workflowservice__v1__respond_workflow_task_completed_response__descriptor,
                &p->arenas[1 - p->cur], CALL_TIMEOUT_NS, on_responded);
@@ -325,6 +341,88 @@ void twe__wfp_apply_and_respond(wf_poller_t *p, twe_event_pb_t *const *events, s
 }
 
 
+/* Hands the run's local activity requests to the activity side. Results
+ * may come back before it returns (twe__wfp_local_result). */
+static void dispatch_locals(wf_poller_t *p) {
+  twe_local_request_t *rq = twe__run_take_local_requests(p->entry->run);
+  if (rq)
+    twe__local_dispatch(p->side->s, task_run_id(p->task), task_workflow_id(p->task),
+                        task_workflow_type(p->task), rq);
+}
+
+/* The answer before the local activities are back: the task's timeout is
+ * near (a heartbeat, as the SDKs do at 80% of it). */
+static void answer_early(wf_poller_t *p) {
+  twe__count(&p->side->s->counters.workflow_task_heartbeats, 1);
+  int rc = twe__run_answer_now(p->entry->run, &p->outcome);
+  if (rc < 0) {
+    char msg[sizeof p->outcome.message];
+    snprintf(msg, sizeof msg, "%s", p->outcome.message[0] ? p->outcome.message : twe_strerror(rc));
+    respond_failed(p, p->outcome.cause ? p->outcome.cause : CAUSE_UNHANDLED, msg);
+    return;
+  }
+  p->heartbeat = true;
+  respond_completed(p);
+}
+
+static void on_hb_timer(twe_timer_t *t) {
+  wf_poller_t *p = t->data;
+  if (p->state == P_LOCAL_WAIT) answer_early(p);
+  /* Otherwise it is in the ready list: wait_locals looks again. */
+}
+
+/* The task's code waits on local activities: their requests go out, and
+ * the task waits (P_LOCAL_WAIT) for a result, or for 80% of its timeout. */
+static void wait_locals(wf_poller_t *p) {
+  uint64_t timeout = twe__run_task_timeout_ns(p->entry->run);
+  if (!timeout) timeout = 10000000000ull;
+  int64_t due = p->taken_ns + (int64_t)(timeout / 5 * 4);
+  int64_t now = twe__mono_ns();
+  p->local_wait = true;
+  p->state = P_LOCAL_WAIT;
+  if (now >= due) {
+    p->local_wait = false;
+    dispatch_locals(p);
+    answer_early(p);
+    return;
+  }
+  if (!twe__timer_active(&p->hb_timer)) twe__timer_start(&p->hb_timer, (uint64_t)(due - now));
+  /* Last: a result that comes back at once finds the task waiting. */
+  dispatch_locals(p);
+}
+
+void twe__wfp_local_result(twe_wshard_t *s, const char *run_id, const twe_local_result_t *r) {
+  struct twe__wf_side *w = s->wf;
+  cached_run_t *e = w ? twe__run_cache_find(&w->cache, run_id) : NULL;
+  if (!e || !e->run) return; /* evicted meanwhile: dropped */
+  wf_poller_t *p = NULL;
+  for (unsigned i = 0; i < w->n_pollers && !p; i++)
+    if (w->pollers[i].entry == e && w->pollers[i].task) p = &w->pollers[i];
+  bool waiting = p && p->state == P_LOCAL_WAIT;
+  if (!r) {
+    if (waiting) {
+      fprintf(stderr, "twe: shard %u: workflow %s run %s: a local activity was lost (the "
+              "worker stops, or out of memory): the task is left to time out and be retried\n",
+              s->index, task_workflow_id(p->task), run_id);
+      twe__wfp_task_finish(p, true);
+      twe__wfp_next_poll(p);
+    } else if (!e->busy) {
+      twe__run_cache_evict(&w->cache, e);
+    }
+    return;
+  }
+  int rc = twe__run_local_result(e->run, r);
+  if (rc < 0 && !e->busy) {
+    twe__run_cache_evict(&w->cache, e);
+    return;
+  }
+  /* A failed run reports itself when the task resumes. */
+  if (waiting) {
+    p->state = P_READY;
+    list_append(&w->ready_head, &w->ready_tail, p);
+  }
+}
+
 /* Runs the task's events through its run (workflow code runs here) and
  * answers, or, when the watchdog ends its slice first, puts it in the
  * sliced list for a later round. On the shard thread, from
@@ -338,7 +436,8 @@ static void apply_now(wf_poller_t *p) {
     twe__wfp_query_now(p);
     return;
   }
-  if (!p->sliced) {
+  bool resume = p->sliced || p->local_wait;
+  if (!resume) {
     memset(&p->outcome, 0, sizeof p->outcome);
     /* The events must run up to this task's WORKFLOW_TASK_STARTED: anything
      * shorter would answer a task the code has not seen. */
@@ -353,9 +452,10 @@ static void apply_now(wf_poller_t *p) {
     }
   }
   twe__watch_task_begin(s->watch, task_workflow_type(p->task), task_run_id(p->task), &p->wtask);
-  if (!p->sliced) twe__run_set_messages(p->entry->run, p->task->messages, p->task->n_messages);
-  int rc = p->sliced ? twe__run_resume(p->entry->run, &p->outcome)
-                     : twe__run_apply(p->entry->run, events, n, task_arena(p), &p->outcome);
+  if (!resume) twe__run_set_messages(p->entry->run, p->task->messages, p->task->n_messages);
+  int rc = resume ? twe__run_resume(p->entry->run, &p->outcome)
+                  : twe__run_apply(p->entry->run, events, n, task_arena(p), &p->outcome);
+  p->local_wait = false;
   /* s->watch again: the thread may be another one than at the begin (a
    * fiber switched out at a slice's end resumes wherever the shard runs). */
   twe__watch_task_end(s->watch, &p->wtask);
@@ -367,6 +467,10 @@ static void apply_now(wf_poller_t *p) {
     return;
   }
   p->sliced = false;
+  if (rc == TWE__RUN_WAITING) {
+    wait_locals(p);
+    return;
+  }
   twe_worker_t *wk = s->worker;
   if (rc < 0) {
     if (rc == TWE_ENONDETERMINISM) twe__count(&s->counters.nondeterminism_errors, 1);
@@ -386,6 +490,8 @@ static void apply_now(wf_poller_t *p) {
     return;
   }
   twe__offenders_forget(wk->offenders, task_run_id(p->task));
+  twe__timer_stop(&p->hb_timer);
+  if (!p->outcome.closes_workflow) dispatch_locals(p);
   if (p->task->n_queries) {
     /* Queries that came with the task, answered from the state the task
      * left: under the watchdog too (their handlers are workflow code). */
@@ -835,6 +941,8 @@ int twe__wf_side_start(twe_wshard_t *s) {
     twe__arena_init(&p->arenas[1], 0);
     twe__timer_init(s->reactor, &p->retry_timer, on_retry_timer);
     p->retry_timer.data = p;
+    twe__timer_init(s->reactor, &p->hb_timer, on_hb_timer);
+    p->hb_timer.data = p;
   }
   refill(w);
   return 0;
@@ -902,6 +1010,7 @@ void twe__wf_side_destroy(twe_wshard_t *s) {
   for (unsigned i = 0; i < w->n_pollers; i++) {
     wf_poller_t *p = &w->pollers[i];
     twe__timer_stop(&p->retry_timer);
+    twe__timer_stop(&p->hb_timer);
     free(p->events);
     twe__arena_destroy(&p->arenas[0]);
     twe__arena_destroy(&p->arenas[1]);

@@ -34,8 +34,11 @@ typedef twe__cached_run_t cached_run_t;
 /* P_READY: the task's events are gathered; it waits in the side's ready
  * list for twe__wf_side_run to apply it. P_SLICED: its last slice ended
  * before it was done; it waits in the sliced list for its next one. */
+/* P_LOCAL_WAIT: the task's code is idle but waits on local activities;
+ * their results put it back in the ready list. */
 enum poller_state {
-  P_IDLE, P_POLLING, P_HISTORY, P_READY, P_SLICED, P_RESPONDING, P_WAIT_RETRY, P_PARKED
+  P_IDLE, P_POLLING, P_HISTORY, P_READY, P_SLICED, P_RESPONDING, P_WAIT_RETRY, P_PARKED,
+  P_LOCAL_WAIT
 };
 
 typedef struct wf_poller {
@@ -65,6 +68,13 @@ typedef struct wf_poller {
    * run is in the middle of the task (twe__run_resume next). */
   twe__watch_task_t wtask;
   bool sliced;
+  /* The task waits on local activities (twe__run_resume next, when one
+   * is back); when it was taken (CLOCK_MONOTONIC ns); the timer that
+   * answers it before its timeout if they take too long (a heartbeat:
+   * the answer asks for a new task at once). */
+  bool local_wait, heartbeat;
+  int64_t taken_ns;
+  twe_timer_t hb_timer;
   /* Answers to the queries that came with the task, for its completion. */
   twe__query_result_entry_t **query_results;
   size_t n_query_results;
@@ -134,6 +144,13 @@ int twe__wfp_events_append(wf_poller_t *p, Temporal__Api__History__V1__History *
 void twe__wfp_history_fetch(wf_poller_t *p);
 /* Takes p->task from the top (cache, history, queue to apply). */
 void twe__wfp_process_task(wf_poller_t *p);
+
+/* A local activity of run_id is over (engine/local_activities.c): r goes
+ * to the run (copied), and a task waiting for it goes on. r NULL: it was
+ * lost (the worker stops, out of memory): a task waiting for it is given
+ * up unanswered, for the server to retry. */
+struct twe_local_result;
+void twe__wfp_local_result(twe_wshard_t *s, const char *run_id, const struct twe_local_result *r);
 
 /* Legacy query tasks (workflow_query.c). */
 /* Starts answering legacy query task p: from the cached run, or from a run

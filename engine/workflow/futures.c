@@ -161,6 +161,11 @@ twe_future_t *twe__future_new(twe_run_t *run) {
   return f;
 }
 
+/* f's outcome is in: its hook, if any. */
+static int resolved(twe_run_t *run, twe_future_t *f) {
+  return f->on_resolve ? f->on_resolve(run, f, f->on_resolve_arg) : 0;
+}
+
 int twe__run_resolve_ok(twe_run_t *run, twe_future_t *f, const twe_payloads_pb_t *result) {
   if (!f) return 0;
   if (result && result->n_payloads) {
@@ -172,7 +177,7 @@ int twe__run_resolve_ok(twe_run_t *run, twe_future_t *f, const twe_payloads_pb_t
   }
   f->ready = true;
   wake(run);
-  return 0;
+  return resolved(run, f);
 }
 
 int twe__run_resolve_failed(twe_run_t *run, twe_future_t *f, const twe_failure_pb_t *failure) {
@@ -183,7 +188,7 @@ int twe__run_resolve_failed(twe_run_t *run, twe_future_t *f, const twe_failure_p
   f->failed = true;
   f->ready = true;
   wake(run);
-  return 0;
+  return resolved(run, f);
 }
 
 int twe__run_resolve_error(twe_run_t *run, twe_future_t *f, const char *type,
@@ -196,7 +201,7 @@ int twe__run_resolve_error(twe_run_t *run, twe_future_t *f, const char *type,
   f->failed = true;
   f->ready = true;
   wake(run);
-  return 0;
+  return resolved(run, f);
 }
 
 int twe__future_cancel(twe_run_t *run, twe_future_t *f) {

@@ -36,6 +36,7 @@ static const twe__mkind_t *const all_kinds[] = {
     &twe__mk_cancel_external,
     &twe__mk_side_effect,
     &twe__mk_child,
+    &twe__mk_local_activity,
 };
 #define N_KINDS (sizeof all_kinds / sizeof all_kinds[0])
 
@@ -75,6 +76,10 @@ static const char *input_name(int input) {
       return "REJECT";
     case TWE__IN_COMPLETE:
       return "COMPLETE";
+    case TWE__IN_RESULT:
+      return "RESULT";
+    case TWE__IN_EXECUTE:
+      return "EXECUTE";
     default:
       return twe__event_type_name(input);
   }
@@ -292,9 +297,31 @@ void twe__machine_drop_command(twe_run_t *run, twe__machine_t *m) {
   if (m->command && !m->command->sent) unlink_command(run, m->command);
 }
 
+/* The unordered kind that claims e, or NULL. */
+static const twe__mkind_t *claimed_by(const twe_event_pb_t *e) {
+  for (size_t i = 0; i < N_KINDS; i++)
+    if (all_kinds[i]->claims && all_kinds[i]->claims(e)) return all_kinds[i];
+  return NULL;
+}
+
 int twe__machine_record(twe_run_t *run, const twe_event_pb_t *e) {
-  twe__command_t *c = run->pending_head;
   char ev[256], cmd[256];
+  const twe__mkind_t *k = claimed_by(e);
+  twe__command_t *c = run->pending_head;
+  if (k) {
+    while (c && !(c->machine->kind == k && records_as((int)c->pb->command_type, (int)e->event_type) &&
+                  k->same_key(c->machine, c->pb, e)))
+      c = c->next;
+    if (!c) {
+      twe__event_describe(e, ev, sizeof ev);
+      return twe__run_nondeterminism(
+          run, "history has event %" PRId64 " %s but the code produced no such %s", e->event_id,
+          ev, k->name);
+    }
+    unlink_command(run, c);
+    return twe__machine_input(run, c->machine, (int)e->event_type, e);
+  }
+  while (c && c->machine->kind->claims) c = c->next;
   if (!c) {
     twe__event_describe(e, ev, sizeof ev);
     return twe__run_nondeterminism(

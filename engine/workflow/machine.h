@@ -20,7 +20,8 @@
  * Commands: a machine queues its commands (twe__machine_command) on the
  * run's pending queue (a machine may have more than one there: an update's
  * acceptance and completion), where they wait, in the order the code produced
- * them, for the history event recorded for them. A command not sent yet can
+ * them, for the history event recorded for them (a kind with claims set
+ * pairs by key, in any order). A command not sent yet can
  * be dropped (twe__machine_drop_command: cancelled before it went out).
  * Command events pair with the oldest pending command; a kind's same_key
  * then compares the attributes that identify it.
@@ -50,6 +51,8 @@ enum {
   TWE__IN_ACCEPT = -3,   /* an update passed its validator (or was replayed) */
   TWE__IN_REJECT = -4,   /* an update failed its validator, or has no handler */
   TWE__IN_COMPLETE = -5, /* an update's handler returned */
+  TWE__IN_RESULT = -6,   /* a local activity's outcome: the worker's, or a replayed marker's */
+  TWE__IN_EXECUTE = -7,  /* a local activity replay left waiting: the task is live, run it */
 };
 
 /* An action: e is the event (NULL for TWE__IN_* inputs); *to holds the
@@ -106,6 +109,12 @@ struct twe__mkind {
   /* What a fiber waiting on m waits for, for __stack_trace: "activity Greet
    * (id 3)", "timer 2 (30.000 s)". NULL: the kind's name. */
   void (*describe)(const twe__machine_t *m, char *buf, size_t len);
+  /* Set for kinds whose commands' events may stand anywhere among the
+   * task's other command events (a local activity's marker lands where its
+   * result came in): whether e is one of them. Such an event pairs with
+   * the first pending command of the kind with the same key; other events
+   * pass over the kind's pending commands. NULL: events pair in order. */
+  bool (*claims)(const twe_event_pb_t *e);
   unsigned *hits; /* per row, counted with TWE_MACHINE_COVERAGE */
 };
 
@@ -153,6 +162,7 @@ extern const twe__mkind_t twe__mk_signal_external;
 extern const twe__mkind_t twe__mk_cancel_external;
 extern const twe__mkind_t twe__mk_side_effect;
 extern const twe__mkind_t twe__mk_child;
+extern const twe__mkind_t twe__mk_local_activity;
 
 /* A new machine of kind in state 0, size bytes (its per-kind struct) from
  * the run arena, zeroed. NULL when out of memory. */
@@ -167,9 +177,10 @@ void twe__machine_drop_command(twe_run_t *run, twe__machine_t *m);
  * a status recorded in run: TWE_ENONDETERMINISM for an event no row takes
  * in m's state, -EPROTO for a code input none takes, or an action's. */
 int twe__machine_input(twe_run_t *run, twe__machine_t *m, int input, const twe_event_pb_t *e);
-/* Pairs command event e with the oldest pending command: the event must be
- * the one recorded for that command, with the same key; then feeds it to
- * the command's machine. Returns 0, or TWE_ENONDETERMINISM / a fatal status
+/* Pairs command event e with the oldest pending command (of an unordered
+ * kind, see claims: its first with the same key): the event must be the
+ * one recorded for that command, with the same key; then feeds it to the
+ * command's machine. Returns 0, or TWE_ENONDETERMINISM / a fatal status
  * recorded in run. */
 int twe__machine_record(twe_run_t *run, const twe_event_pb_t *e);
 /* Marks every pending command sent (TWE__IN_SENT to each machine) and

@@ -149,6 +149,11 @@ const twe__mkind_t twe__mk_timer = {
 /* --- the command and the workflow calls ------------------------------------------- */
 
 int twe__run_start_timer(twe_run_t *run, uint64_t duration_ns, twe_future_t **out) {
+  return twe__run_start_timer_in(run, duration_ns, NULL, out);
+}
+
+int twe__run_start_timer_in(twe_run_t *run, uint64_t duration_ns, twe_scope_t *scope,
+                            twe_future_t **out) {
   *out = NULL;
   if (!duration_ns || run->closed) return -EINVAL;
   /* The server counts timers in whole milliseconds: round up, never down
@@ -181,7 +186,7 @@ int twe__run_start_timer(twe_run_t *run, uint64_t duration_ns, twe_future_t **ou
   if (rc < 0) return rc;
   run->seq = seq;
   *out = f;
-  return twe__scope_adopt(run, &tm->m);
+  return twe__scope_adopt_in(run, scope, &tm->m);
 }
 
 int twe_workflow_start_timer(twe_workflow_t *wf, uint64_t duration_ns, twe_future_t **out) {

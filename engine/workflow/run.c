@@ -10,8 +10,11 @@
  * the workflow; signal and update handlers run on fibers of their own
  * (signals.c, machine_update.c), query handlers and update validators on
  * the run's read-only one (queries.c); pending update requests are
- * delivered when nothing else is ready, and a cancel request (scopes.c)
- * at the start of an activation. An activation runs until the queue is
+ * delivered when nothing else is ready, then local activity outcomes one
+ * at a time (machine_local_activity.c), and a cancel request (scopes.c)
+ * at the start of an activation. A live task whose code went idle while
+ * its local activities run waits for them (TWE__RUN_WAITING) instead of
+ * being answered. An activation runs until the queue is
  * empty and no fiber waiting on a condition finds it true any more: when
  * the queue drains after any fiber ran, each condition waiter is queued to
  * look at its predicate again.
@@ -262,10 +265,23 @@ static bool recheck_conditions(twe_run_t *run) {
   return any;
 }
 
-/* Runs ready fibers (and condition rechecks) until every one is blocked or
- * finished, or the slice ends (TWE__RUN_SLICED: the fiber that was running
- * goes back to the front of the queue, so it runs first when the activation
- * resumes). */
+/* Nothing else is ready: local activity outcomes, one at a time, until
+ * one makes a fiber ready (or a condition true). The fiber, or NULL. */
+static twe__wfiber_t *deliver_local(twe_run_t *run) {
+  twe__wfiber_t *w = NULL;
+  while (!w && twe__locals_deliver(run) > 0) {
+    run->cond_changed = true;
+    if (!(w = twe__run_ready_pop(run)) && recheck_conditions(run)) w = twe__run_ready_pop(run);
+  }
+  return w;
+}
+
+/* Runs ready fibers (and condition rechecks, update requests, local
+ * activity outcomes) until every one is blocked or finished, or the slice
+ * ends (TWE__RUN_SLICED: the fiber that was running goes back to the front
+ * of the queue, so it runs first when the activation resumes). A live task
+ * whose code is idle while local activities are still running is not over:
+ * TWE__RUN_WAITING. */
 static int activation_run(twe_run_t *run) {
   twe__wfiber_t *w;
   /* Re-read after each fiber: a fiber switched out at a slice's end may be
@@ -274,7 +290,8 @@ static int activation_run(twe_run_t *run) {
   while (run->status == 0 && !run->closed &&
          ((w = twe__run_ready_pop(run)) ||
           (recheck_conditions(run) && (w = twe__run_ready_pop(run))) ||
-          (twe__updates_deliver(run) > 0 && (w = twe__run_ready_pop(run))))) {
+          (twe__updates_deliver(run) > 0 && (w = twe__run_ready_pop(run))) ||
+          (w = deliver_local(run)))) {
     if (twe__watch_preempt_due(watch)) return preempted(run, watch);
     if (twe__watch_yield_due(watch)) {
       twe__run_ready_push_front(run, w);
@@ -301,6 +318,8 @@ static int activation_run(twe_run_t *run) {
     fiber_finished(run, w);
     if (root && run->status == 0) close_command(run);
   }
+  if (run->status == 0 && !run->replaying && !run->closed && run->locals_in_flight)
+    return TWE__RUN_WAITING;
   return run->status;
 }
 
@@ -324,6 +343,7 @@ static int activate(twe_run_t *run, const twe_event_pb_t *started, bool replayin
   if (!run->code_started && (rc = start_code(run)) < 0) return rc;
   /* A cancel request seen since the last activation: its job. */
   if ((rc = twe__scope_apply_cancel_request(run)) < 0) return rc;
+  if (!replaying && (rc = twe__locals_execute_waiting(run)) < 0) return rc;
   run->cond_changed = true;
   return activation_run(run);
 }
@@ -522,6 +542,7 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
         int rc = twe__updates_lookahead(run, events, i + 2, n);
         if (rc == 0) rc = twe__patches_lookahead(run, events, i + 2, n);
         if (rc == 0) rc = twe__side_effects_lookahead(run, events, i + 2, n);
+        if (rc == 0) rc = twe__locals_lookahead(run, events, i + 2, n);
         return rc < 0 ? rc : activate(run, e, true);
       }
       return 0;
@@ -576,8 +597,8 @@ static int batch_go(twe_run_t *run, twe_run_outcome_t *out) {
   int sliced = 0;
   if (run->status == 0 && b->in_activation) {
     int rc = activation_run(run);
-    if (rc == TWE__RUN_SLICED) {
-      sliced = 1;
+    if (rc == TWE__RUN_SLICED || rc == TWE__RUN_WAITING) {
+      sliced = rc;
     } else {
       b->in_activation = false;
       if (rc == 0 && b->i + 1 == b->n) { /* the task being processed */
@@ -594,16 +615,17 @@ static int batch_go(twe_run_t *run, twe_run_outcome_t *out) {
       sliced = 1;
       break;
     }
-    if (apply_event(run, b->events, b->i, b->n, &b->answered) == TWE__RUN_SLICED) {
+    int rc = apply_event(run, b->events, b->i, b->n, &b->answered);
+    if (rc == TWE__RUN_SLICED || rc == TWE__RUN_WAITING) {
       b->in_activation = true;
-      sliced = 1;
+      sliced = rc;
       break;
     }
     b->i++;
   }
   if (sliced && run->status == 0) {
-    out->status = TWE__RUN_SLICED;
-    return TWE__RUN_SLICED;
+    out->status = sliced;
+    return sliced;
   }
   bool answered = b->answered;
   twe_event_pb_t *const *events = b->events;
@@ -647,6 +669,21 @@ int twe__run_resume(twe_run_t *run, twe_run_outcome_t *out) {
   if (!run->batch.active)
     twe__run_fail(run, -EINVAL, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
                   "workflow run %s: resumed with no batch under way", run->info.run_id);
+  return batch_go(run, out);
+}
+
+int twe__run_answer_now(twe_run_t *run, twe_run_outcome_t *out) {
+  struct twe__run_batch *b = &run->batch;
+  if (!b->active || !b->in_activation || b->i + 1 != b->n)
+    twe__run_fail(run, -EINVAL, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
+                  "workflow run %s: answered early with no task waiting on local activities",
+                  run->info.run_id);
+  /* The activation stops here; what it still waits for comes in a later
+   * task's (twe__locals_deliver). */
+  b->in_activation = false;
+  b->answered = true;
+  run->answered_last_task = true;
+  b->i = b->n;
   return batch_go(run, out);
 }
 
@@ -705,6 +742,10 @@ void twe__run_set_messages(twe_run_t *run, Temporal__Api__Protocol__V1__Message 
                            size_t n) {
   run->live_messages = msgs;
   run->n_live_messages = n;
+}
+
+uint64_t twe__run_task_timeout_ns(const twe_run_t *run) {
+  return run->info.task_timeout_ns;
 }
 
 int64_t twe__run_next_event_id(const twe_run_t *run) {

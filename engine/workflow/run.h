@@ -27,6 +27,8 @@
 #include "temporal/api/enums/v1/failed_cause.pb-c.h"
 #include "temporal/api/history/v1/message.pb-c.h"
 #include "temporal/api/protocol/v1/message.pb-c.h"
+#include "temporal/api/failure/v1/message.pb-c.h"
+#include "twe/value.h"
 
 typedef struct twe_run twe_run_t;
 typedef Temporal__Api__History__V1__HistoryEvent twe_event_pb_t;
@@ -83,11 +85,12 @@ void twe__run_destroy(twe_run_t *run);
 /* Applies events[0..n) (contiguous: the first is twe__run_next_event_id)
  * and, when the last one is a WORKFLOW_TASK_STARTED, runs the code for that
  * task and fills *out. The events (and their arena) are the caller's and are
- * not referenced after return (but after TWE__RUN_SLICED: until the batch
- * is done): the run copies what it keeps. out_arena holds the outcome's
- * command array. Returns out->status: 0, TWE__RUN_SLICED (only on a shard
- * thread whose task was begun sliceable), or < 0: the run is unusable;
- * destroy it. */
+ * not referenced after return (but after TWE__RUN_SLICED or
+ * TWE__RUN_WAITING: until the batch is done): the run copies what it keeps.
+ * out_arena holds the outcome's command array. Returns out->status: 0,
+ * TWE__RUN_SLICED (only on a shard thread whose task was begun sliceable),
+ * TWE__RUN_WAITING (local activities; see below), or < 0: the run is
+ * unusable; destroy it. */
 int twe__run_apply(twe_run_t *run, twe_event_pb_t *const *events, size_t n,
                    twe_arena_t *out_arena, twe_run_outcome_t *out);
 /* The protocol messages of the task the next twe__run_apply answers (the
@@ -109,6 +112,67 @@ int twe__run_resume(twe_run_t *run, twe_run_outcome_t *out);
  * out->status. */
 int twe__run_check_replayed(twe_run_t *run, twe_run_outcome_t *out);
 
+/* --- local activities (machine_local_activity.c) -------------------------- */
+/* twe__run_apply's (or resume's) answer when the task's code is idle but
+ * waits on local activities the worker runs: nothing is answered yet. Hand
+ * the run's requests (twe__run_take_local_requests) to the worker, feed it
+ * their results (twe__run_local_result) and call twe__run_resume; or, when
+ * the task must be answered before they finish (its timeout nears),
+ * twe__run_answer_now. */
+#define TWE__RUN_WAITING 2
+
+/* An attempt of a local activity for the worker to run, or (cancel) a
+ * request to stop the one running for seq. In the run arena: valid until
+ * the next apply, resume or destroy; the worker copies what it keeps. */
+typedef struct twe_local_request {
+  bool cancel; /* only seq is set */
+  uint32_t seq;
+  uint32_t attempt; /* 1, or the attempt after a backoff timer */
+  const char *activity_id, *activity_type;
+  const twe_payload_t *args;
+  size_t nargs;
+  uint64_t schedule_to_close_timeout_ns, start_to_close_timeout_ns;
+  twe_retry_policy_t retry; /* zero fields: the defaults */
+  uint64_t local_retry_threshold_ns;
+  int64_t original_schedule_time_ns; /* Unix ns; 0: this attempt is the first */
+  struct twe_local_request *next;
+} twe_local_request_t;
+
+/* How the worker's attempts of a local activity ended. */
+typedef enum twe_local_status {
+  TWE_LOCAL_COMPLETED, /* result */
+  TWE_LOCAL_FAILED,    /* failure: for good (not retryable, out of attempts or time,
+                          cancelled) */
+  TWE_LOCAL_BACKOFF,   /* failure, and the next attempt is due after backoff_ns, longer
+                          than the local retry threshold: a durable timer waits */
+} twe_local_status_t;
+
+typedef struct twe_local_result {
+  uint32_t seq;
+  uint32_t attempt; /* the last attempt's number */
+  twe_local_status_t status;
+  const twe_payload_t *result;              /* COMPLETED; NULL: null */
+  const Temporal__Api__Failure__V1__Failure *failure; /* FAILED, BACKOFF */
+  uint64_t backoff_ns;                      /* BACKOFF */
+  int64_t original_schedule_time_ns;        /* Unix ns, of the first attempt */
+} twe_local_result_t;
+
+/* The requests the code made since the last call, oldest first (NULL:
+ * none). */
+twe_local_request_t *twe__run_take_local_requests(twe_run_t *run);
+/* A result from the worker (copied): kept until an activation delivers it
+ * to the code (the next resume, or the next task's activation). A result
+ * for an attempt the run no longer waits for (cancelled, a run replayed
+ * meanwhile) is dropped. Returns 0 or a fatal status. */
+int twe__run_local_result(twe_run_t *run, const twe_local_result_t *r);
+/* Local activities requested whose result has not come back yet. */
+size_t twe__run_locals_in_flight(const twe_run_t *run);
+/* After TWE__RUN_WAITING: answers the task now with the commands so far
+ * (a workflow task heartbeat: the worker asks the server for a new task
+ * at once, force_create_new_workflow_task); the results still to come are
+ * delivered in a later task. Same returns as twe__run_apply. */
+int twe__run_answer_now(twe_run_t *run, twe_run_outcome_t *out);
+
 /* Answers query name (args may be NULL) from the run's state as of its
  * last activation (queries.c): the handler runs on a coroutine of its own,
  * nothing else of the run runs, and it may change nothing. Fills *res: the
@@ -124,6 +188,8 @@ int twe__run_answer_query(twe_run_t *run, const char *name,
                           const Temporal__Api__Common__V1__Payloads *args, twe_arena_t *out,
                           twe_run_query_result_t *res);
 
+/* The workflow task timeout the run was started with (0: not known). */
+uint64_t twe__run_task_timeout_ns(const twe_run_t *run);
 /* The id of the next event the run expects (1 for a new run). */
 int64_t twe__run_next_event_id(const twe_run_t *run);
 /* The event id of the last WORKFLOW_TASK_STARTED applied (0: none). A task

@@ -36,6 +36,11 @@ struct twe_workflow {
 struct twe_future {
   twe_run_t *run;
   twe__machine_t *machine; /* what resolves it */
+  /* Called when it resolves, after the waiting fibers were woken (a local
+   * activity's backoff timer starts the next attempt). Returns 0 or a
+   * fatal status. */
+  int (*on_resolve)(twe_run_t *run, twe_future_t *f, void *arg);
+  void *on_resolve_arg;
   bool ready, failed;
   twe_payload_t result; /* when ready && !failed; data in the run arena */
   twe_error_info_t error; /* when ready && failed; strings in the run arena */
@@ -134,6 +139,10 @@ typedef struct twe__side_effect {
   struct twe__side_effect *next;
 } twe__side_effect_t;
 
+/* Local activities (machine_local_activity.c). */
+typedef struct twe__local_machine twe__local_machine_t;
+typedef struct twe__local_marker twe__local_marker_t;
+
 /* Signals (signals.c): handlers by name, and signals no handler took yet. */
 typedef struct twe__signal_handler {
   const char *name; /* NULL: the catch-all */
@@ -230,6 +239,18 @@ struct twe_run {
    * the task being replayed recorded. */
   int64_t side_effect_seq;
   twe__side_effect_t *task_side_effects;
+
+  /* Local activities: the last sequence number given (they count from 1),
+   * every machine, oldest first (linked by next_local), the markers of the
+   * task being replayed in history order, the results the worker handed
+   * back that no activation delivered yet, the requests for the worker,
+   * and how many requested attempts have not come back. */
+  uint32_t local_seq;
+  twe__local_machine_t *locals_head, *locals_tail;
+  twe__local_marker_t *task_locals;
+  twe__local_marker_t *arrived_head, *arrived_tail;
+  twe_local_request_t *local_req_head, *local_req_tail;
+  size_t locals_in_flight;
 
   /* Documents twe_workflow_unpack parsed: alive until the run ends. */
   twe__json_keep_t *json_keep;
@@ -337,6 +358,8 @@ int twe__run_readonly_call(twe_run_t *run, void (*body)(twe__wfiber_t *w), void 
  * (cancelled at once when the scope already is). Returns 0 or a fatal
  * status. */
 int twe__scope_adopt(twe_run_t *run, twe__machine_t *m);
+/* m joins scope s (NULL: the current coroutine's). */
+int twe__scope_adopt_in(twe_run_t *run, twe_scope_t *s, twe__machine_t *m);
 /* WORKFLOW_EXECUTION_CANCEL_REQUESTED: noted, applied by the next
  * activation (twe__scope_apply_cancel_request). */
 void twe__scope_cancel_requested(twe_run_t *run);
@@ -358,6 +381,19 @@ int twe__side_effects_lookahead(twe_run_t *run, twe_event_pb_t *const *events, s
  * the arena's error. */
 int twe__upsert_search_attribute(twe_run_t *run, const char *name, const char *type,
                                  const char *json, size_t len);
+
+/* --- machine_local_activity.c --- */
+/* Replay: the core_local_activity markers the task recorded, in history
+ * order. Returns 0 or a fatal status. */
+int twe__locals_lookahead(twe_run_t *run, twe_event_pb_t *const *events, size_t from, size_t n);
+/* Hands one result to the local activity waiting for it: the next marker
+ * of the task being replayed, or the next result the worker handed back.
+ * Returns 1 if it did, 0 if there was none, or a fatal status. */
+int twe__locals_deliver(twe_run_t *run);
+/* The task being processed is live: local activities that replay left
+ * waiting for a marker the history does not have (the worker that ran
+ * them is gone) run now. Returns 0 or a fatal status. */
+int twe__locals_execute_waiting(twe_run_t *run);
 
 /* --- machine_cancel_external.c --- */
 /* Queues a cancel request to workflow workflow_id (a child's when
@@ -392,6 +428,9 @@ void twe__signals_report_unhandled(twe_run_t *run);
  * Returns 0, -EINVAL (zero duration, the workflow ended), or the arena's
  * error. */
 int twe__run_start_timer(twe_run_t *run, uint64_t duration_ns, twe_future_t **out);
+/* The same, the timer joining scope (NULL: the current coroutine's). */
+int twe__run_start_timer_in(twe_run_t *run, uint64_t duration_ns, twe_scope_t *scope,
+                            twe_future_t **out);
 /* The close command once the workflow function returned: complete (with
  * run->result) or fail (with run->failure). Set run->closed. Return 0 or a
  * fatal status. */

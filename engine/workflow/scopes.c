@@ -38,7 +38,11 @@ static int cancel_scope(twe_run_t *run, twe_scope_t *s) {
 }
 
 int twe__scope_adopt(twe_run_t *run, twe__machine_t *m) {
-  twe_scope_t *s = current(run);
+  return twe__scope_adopt_in(run, NULL, m);
+}
+
+int twe__scope_adopt_in(twe_run_t *run, twe_scope_t *s, twe__machine_t *m) {
+  if (!s) s = current(run);
   m->scope = s;
   m->scope_next = s->machines;
   s->machines = m;

@@ -47,6 +47,10 @@ typedef struct twe_activity_info {
   uint64_t start_to_close_timeout_ns;
   int64_t scheduled_time_ns;      /* Unix ns */
   int64_t started_time_ns;        /* Unix ns */
+  /* A local activity (twe_workflow_start_local_activity): it cannot
+   * heartbeat to the server (twe_activity_heartbeat only reports a
+   * cancellation) and has no previous attempt's details. */
+  bool is_local;
 } twe_activity_info_t;
 
 TWE_EXPORT const twe_activity_info_t *twe_activity_info(twe_activity_t *act);

@@ -171,6 +171,8 @@ typedef struct twe_worker_stats {
   uint64_t workflow_tasks_held;       /* failed at once: their run blocked a thread before */
   uint64_t workflow_task_slices;      /* slices that ended with the task not done */
   uint64_t offending_runs;            /* runs the watchdog stopped, remembered now */
+  uint64_t local_activity_attempts;   /* local activity attempts run */
+  uint64_t workflow_task_heartbeats;  /* tasks answered early: local activities ran long */
 } twe_worker_stats_t;
 TWE_EXPORT void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out);
 

@@ -183,6 +183,47 @@ TWE_EXPORT int twe_workflow_execute_activity(twe_workflow_t *wf, const char *typ
  * negative errno from start_timer. */
 TWE_EXPORT int twe_workflow_sleep(twe_workflow_t *wf, uint64_t duration_ns);
 
+/* --- local activities ----------------------------------------------------- */
+/* A local activity runs on this worker's activity threads, within the
+ * workflow task, without a round trip through the server: its result is
+ * recorded in history as a marker (sdk-core's "core_local_activity"), read
+ * back on replay. For short work (a lookup, a small call) where an
+ * activity's scheduling would cost more than the work. The type must be
+ * registered on this worker (twe_worker_register_activity). */
+typedef struct twe_local_activity_options {
+  /* NULL: its sequence number in the run ("1", "2", ...). */
+  const char *activity_id;
+  /* At least one must be set. start_to_close bounds one attempt;
+   * schedule_to_close all attempts, backoffs included. */
+  uint64_t schedule_to_close_timeout_ns;
+  uint64_t start_to_close_timeout_ns;
+  /* NULL: retry forever, 1 s x2, at most 100 s apart (the server's
+   * defaults for activities). */
+  const twe_retry_policy_t *retry_policy;
+  /* A backoff up to this long waits inside the workflow task; a longer one
+   * is a durable timer, after which the next attempt runs. 0: 1 minute. */
+  uint64_t local_retry_threshold_ns;
+  /* What cancelling it does: TRY (the default) and ABANDON fail the future
+   * at once (TRY tells the code, twe_activity_cancelled); WAIT tells the
+   * code and fails the future when the code returns. */
+  twe_cancellation_type_t cancellation_type;
+} twe_local_activity_options_t;
+
+/* Starts local activity `type` with args (copied) and hands its future out
+ * in *out. It fails as the activity's own error (or TimeoutError,
+ * CanceledError) once retries are over. Returns 0, -EINVAL (no timeout,
+ * the workflow already ended), -ENOMEM. */
+TWE_EXPORT int twe_workflow_start_local_activity(twe_workflow_t *wf, const char *type,
+                                                 const twe_local_activity_options_t *options,
+                                                 const twe_payload_t *args, size_t nargs,
+                                                 twe_future_t **out);
+/* start_local_activity + wait + result, as twe_workflow_execute_activity. */
+TWE_EXPORT int twe_workflow_execute_local_activity(twe_workflow_t *wf, const char *type,
+                                                   const twe_local_activity_options_t *options,
+                                                   const twe_payload_t *args, size_t nargs,
+                                                   twe_payload_t *result,
+                                                   twe_error_info_t *error);
+
 /* --- continue-as-new --------------------------------------------------------- */
 /* What the next run of a continue-as-new differs in (NULL / 0: as this
  * run). */

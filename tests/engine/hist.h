@@ -409,6 +409,42 @@ static inline void h_side_effect_marker(hist_t *h, int id, const char *json) {
   e->marker_recorded_event_attributes = a;
 }
 
+/* The MARKER_RECORDED event the server records for RECORD_MARKER command
+ * c (copied into the history's arena: c lives in a run that may go). */
+static inline void h_marker_from(hist_t *h, const twe_command_pb_t *c) {
+  const Temporal__Api__Command__V1__RecordMarkerCommandAttributes *r =
+      c->record_marker_command_attributes;
+  assert_non_null(r);
+  twe_event_pb_t *e = add(h, EV(MARKER_RECORDED));
+  Temporal__Api__History__V1__MarkerRecordedEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__marker_recorded_event_attributes__init(a);
+  a->marker_name = hstr(h, r->marker_name);
+  a->n_details = r->n_details;
+  a->details = halloc(h, (r->n_details + 1) * sizeof *a->details);
+  uint8_t buf[4096];
+  for (size_t i = 0; i < r->n_details; i++) {
+    Temporal__Api__History__V1__MarkerRecordedEventAttributes__DetailsEntry *d =
+        halloc(h, sizeof *d);
+    temporal__api__history__v1__marker_recorded_event_attributes__details_entry__init(d);
+    d->key = hstr(h, r->details[i]->key);
+    size_t len = protobuf_c_message_pack(&r->details[i]->value->base, buf);
+    assert_true(len < sizeof buf);
+    assert_int_equal(twe__proto_decode(&temporal__api__common__v1__payloads__descriptor, &h->arena,
+                                       buf, len, (ProtobufCMessage **)&d->value),
+                     0);
+    a->details[i] = d;
+  }
+  if (r->failure) {
+    size_t len = protobuf_c_message_pack(&r->failure->base, buf);
+    assert_true(len < sizeof buf);
+    assert_int_equal(twe__proto_decode(&temporal__api__failure__v1__failure__descriptor,
+                                       &h->arena, buf, len, (ProtobufCMessage **)&a->failure),
+                     0);
+  }
+  e->attributes_case = HATTR(MARKER_RECORDED);
+  e->marker_recorded_event_attributes = a;
+}
+
 /* START_CHILD_WORKFLOW_EXECUTION_INITIATED for child id of type. */
 static inline int64_t h_child_initiated(hist_t *h, const char *id, const char *type) {
   twe_event_pb_t *e = add(h, EV(START_CHILD_WORKFLOW_EXECUTION_INITIATED));

@@ -16,10 +16,10 @@
  *
  * Workflows: RetryOnce, NonRetryable, HeartbeatResume, Sequential, Timer,
  * Approval and Collect (signals, condition waits and queries), Counter
- * (updates), Cancellable (cancellation), Chain (continue-as-new): see
- * below.
+ * (updates), Cancellable (cancellation), Chain (continue-as-new), Locals
+ * (local activities) ...: see below.
  * Activities: FailFirstAttempt, FailHard, CountWithHeartbeat, Echo,
- * EchoChanged, WaitForCancel. */
+ * EchoChanged, WaitForCancel, Inc, Slow, Flaky. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <jansson.h>
@@ -636,6 +636,106 @@ static void counter_wf(twe_workflow_t *wf, void *user) {
   complete_text(wf, text);
 }
 
+/* --- local activities ---------------------------------------------------------- */
+
+/* Inc n: n + 1. */
+static void inc(twe_activity_t *act, void *user) {
+  (void)user;
+  json_int_t n = 0;
+  if (twe_activity_unpack_arg(act, 0, NULL, "I", &n) < 0) return;
+  complete_json(act, json_integer(n + 1));
+}
+
+/* Slow {"ms": n}: sleeps n ms in 50 ms steps, returning early (no outcome)
+ * when cancelled; "slept" otherwise. */
+static void slow(twe_activity_t *act, void *user) {
+  (void)user;
+  int ms = 0;
+  if (twe_activity_unpack_arg(act, 0, NULL, "{s:i}", "ms", &ms) < 0) return;
+  for (int t = 0; t < ms; t += 50) {
+    if (twe_activity_cancelled(act)) return;
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+  }
+  complete_json(act, json_string("slept"));
+}
+
+/* Flaky {"until": n}: attempts before n fail (retryable); attempt n
+ * returns its number. */
+static void flaky(twe_activity_t *act, void *user) {
+  (void)user;
+  int until = 1;
+  if (twe_activity_unpack_arg(act, 0, NULL, "{s:i}", "until", &until) < 0) return;
+  int attempt = twe_activity_info(act)->attempt;
+  if (attempt < until) {
+    twe_error_info_t e = {.type = "Flaky", .message = "not yet"};
+    twe_activity_fail(act, &e);
+    return;
+  }
+  complete_json(act, json_integer(attempt));
+}
+
+/* Locals {"mode": m, ...}: local activities.
+ *   seq: 20 x Inc in a row, from 0; returns 20.
+ *   long {"ms": n}: one Slow of n ms; returns "slept".
+ *   retry: Flaky until attempt 3, 100 ms apart (inside the task); returns 3.
+ *   backoff: Flaky until attempt 2, 2 s apart, threshold 1 s (a durable
+ *     timer between them); returns 2.
+ *   cancel {"type": t}: a 30 s Slow cancelled after a 1 s timer, cancellation
+ *     type t (0 try, 1 wait, 2 abandon); returns the error type it got. */
+static void locals(twe_workflow_t *wf, void *user) {
+  (void)user;
+  const char *mode = "";
+  int ms = 0, type = 0;
+  twe_error_info_t err;
+  if (twe_workflow_unpack_arg(wf, 0, &err, "{s:s,s?i,s?i}", "mode", &mode, "ms", &ms, "type",
+                              &type) < 0) {
+    twe_workflow_fail(wf, &err);
+    return;
+  }
+  twe_local_activity_options_t o = {.start_to_close_timeout_ns = 60 * SEC};
+  twe_payload_t r = twe_payload_null(), arg;
+  int rc = 0;
+  if (strcmp(mode, "seq") == 0) {
+    for (int i = 0; i < 20 && rc == 0; i++) {
+      arg = i ? r : twe_payload_json("0");
+      rc = twe_workflow_execute_local_activity(wf, "Inc", &o, &arg, 1, &r, &err);
+    }
+  } else if (strcmp(mode, "long") == 0) {
+    twe_workflow_pack(wf, &arg, NULL, "{s:i}", "ms", ms);
+    rc = twe_workflow_execute_local_activity(wf, "Slow", &o, &arg, 1, &r, &err);
+  } else if (strcmp(mode, "retry") == 0 || strcmp(mode, "backoff") == 0) {
+    bool backoff = strcmp(mode, "backoff") == 0;
+    twe_retry_policy_t rp = {.initial_interval_ns = backoff ? 2 * SEC : SEC / 10,
+                             .backoff_coefficient = 1};
+    o.retry_policy = &rp;
+    o.local_retry_threshold_ns = backoff ? SEC : 0;
+    twe_workflow_pack(wf, &arg, NULL, "{s:i}", "until", backoff ? 2 : 3);
+    rc = twe_workflow_execute_local_activity(wf, "Flaky", &o, &arg, 1, &r, &err);
+  } else if (strcmp(mode, "cancel") == 0) {
+    o.cancellation_type = (twe_cancellation_type_t)type;
+    twe_future_t *f;
+    twe_workflow_pack(wf, &arg, NULL, "{s:i}", "ms", 30000);
+    if (twe_workflow_start_local_activity(wf, "Slow", &o, &arg, 1, &f) < 0) return;
+    twe_workflow_sleep(wf, SEC);
+    twe_future_cancel(wf, f);
+    if (twe_future_wait(wf, f) == TWE_EFAILED) {
+      twe_future_error(f, &err);
+      twe_workflow_pack(wf, &r, NULL, "s", err.type);
+    } else {
+      twe_future_result(f, &r);
+    }
+  } else {
+    err = (twe_error_info_t){.type = "BadMode", .message = mode, .non_retryable = true};
+    rc = TWE_EFAILED;
+  }
+  if (rc == TWE_EFAILED) {
+    twe_workflow_fail(wf, &err);
+    return;
+  }
+  twe_workflow_complete(wf, &r);
+}
+
 static int register_all(twe_worker_t *w) {
   int rc = 0;
   if ((rc = twe_worker_register_workflow(w, "RetryOnce", retry_once, NULL)) < 0 ||
@@ -654,6 +754,10 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Sided", sided, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Kid", kid, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Parent", parent, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Locals", locals, NULL)) < 0 ||
+      (rc = twe_worker_register_activity(w, "Inc", inc, NULL)) < 0 ||
+      (rc = twe_worker_register_activity(w, "Slow", slow, NULL)) < 0 ||
+      (rc = twe_worker_register_activity(w, "Flaky", flaky, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "WaitForCancel", wait_for_cancel, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailFirstAttempt", fail_first_attempt, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "FailHard", fail_hard, NULL)) < 0 ||
@@ -718,14 +822,18 @@ static int run_worker(int argc, char **argv) {
          "\"nondeterminism_errors\":%llu,\"cache_hits\":%llu,\"cache_misses\":%llu,"
          "\"cache_evictions\":%llu,\"cached_workflows\":%llu,\"history_pages_fetched\":%llu,"
          "\"activities_completed\":%llu,\"activities_failed\":%llu,"
-         "\"activities_running\":%llu,\"heartbeats_sent\":%llu}\n",
+         "\"activities_running\":%llu,\"heartbeats_sent\":%llu,"
+         "\"local_activity_attempts\":%llu,\"workflow_task_heartbeats\":%llu,"
+         "\"watchdog_preemptions\":%llu}\n",
          (unsigned long long)s.workflow_tasks_completed,
          (unsigned long long)s.workflow_tasks_failed, (unsigned long long)s.nondeterminism_errors,
          (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses,
          (unsigned long long)s.cache_evictions, (unsigned long long)s.cached_workflows,
          (unsigned long long)s.history_pages_fetched, (unsigned long long)s.activities_completed,
          (unsigned long long)s.activities_failed, (unsigned long long)s.activities_running,
-         (unsigned long long)s.heartbeats_sent);
+         (unsigned long long)s.heartbeats_sent, (unsigned long long)s.local_activity_attempts,
+         (unsigned long long)s.workflow_task_heartbeats,
+         (unsigned long long)s.watchdog_preemptions);
   fflush(stdout);
   twe_worker_destroy(g_worker);
   twe_client_close(client);

@@ -297,6 +297,13 @@ void twe__machine_drop_command(twe_run_t *run, twe__machine_t *m) {
   if (m->command && !m->command->sent) unlink_command(run, m->command);
 }
 
+/* Whether some kind lets e go unpaired (skippable). */
+static bool skipped(const twe_event_pb_t *e) {
+  for (size_t i = 0; i < N_KINDS; i++)
+    if (all_kinds[i]->skippable && all_kinds[i]->skippable(e)) return true;
+  return false;
+}
+
 /* The unordered kind that claims e, or NULL. */
 static const twe__mkind_t *claimed_by(const twe_event_pb_t *e) {
   for (size_t i = 0; i < N_KINDS; i++)
@@ -322,6 +329,11 @@ int twe__machine_record(twe_run_t *run, const twe_event_pb_t *e) {
     return twe__machine_input(run, c->machine, (int)e->event_type, e);
   }
   while (c && c->machine->kind->claims) c = c->next;
+  twe__machine_t *m0 = c ? c->machine : NULL;
+  if ((!c || !records_as((int)c->pb->command_type, (int)e->event_type) ||
+       !m0->kind->same_key(m0, c->pb, e)) &&
+      skipped(e))
+    return 0;
   if (!c) {
     twe__event_describe(e, ev, sizeof ev);
     return twe__run_nondeterminism(

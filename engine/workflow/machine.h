@@ -115,6 +115,10 @@ struct twe__mkind {
    * the first pending command of the kind with the same key; other events
    * pass over the kind's pending commands. NULL: events pair in order. */
   bool (*claims)(const twe_event_pb_t *e);
+  /* Whether e, a command event of this kind that pairs with no pending
+   * command, may be skipped: the code no longer produces it on purpose (a
+   * deprecated patch's marker). NULL: never. */
+  bool (*skippable)(const twe_event_pb_t *e);
   unsigned *hits; /* per row, counted with TWE_MACHINE_COVERAGE */
 };
 

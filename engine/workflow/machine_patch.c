@@ -10,6 +10,11 @@
  *   CREATED --SENT--> COMMAND_SENT --MARKER_RECORDED--> RECORDED
  *   CREATED --MARKER_RECORDED--> RECORDED   (replay)
  *
+ * twe_workflow_deprecate_patch(id) records the marker with "deprecated":
+ * true (live; on replay only when the task has a marker for id), and a
+ * deprecated marker no command pairs with is skipped (the call was removed
+ * after it), as in sdk-core's table of patch outcomes.
+ *
  * Replay compares the marker name and the patch id. Markers of other names
  * (Go's "Version", side effects, local activities) are not this kind's:
  * they pair with nothing here and are reported as non-determinism. */
@@ -50,8 +55,10 @@ static const twe__mrow_t rows[] = {
 TWE__MKIND_HITS(hits, rows);
 
 /* The patch id of a core_patch marker event, or NULL (another marker, or
- * details that are not what the SDKs write). In arena. */
-static const char *marker_patch_id(const twe_event_pb_t *e, twe_arena_t *arena) {
+ * details that are not what the SDKs write), and whether it is deprecated
+ * (may be NULL). In arena. */
+static const char *marker_patch_id(const twe_event_pb_t *e, twe_arena_t *arena,
+                                   bool *deprecated) {
   if (e->attributes_case != HATTR(MARKER_RECORDED)) return NULL;
   const Temporal__Api__History__V1__MarkerRecordedEventAttributes *a =
       e->marker_recorded_event_attributes;
@@ -65,6 +72,7 @@ static const char *marker_patch_id(const twe_event_pb_t *e, twe_arena_t *arena) 
     json_t *v = json_loadb((const char *)data->data, data->len, 0, NULL);
     const char *id = json_string_value(json_object_get(v, "id"));
     const char *copy = id ? twe__str(arena, id) : NULL;
+    if (deprecated) *deprecated = json_is_true(json_object_get(v, "deprecated"));
     json_decref(v);
     return copy;
   }
@@ -75,7 +83,7 @@ static bool same_key(const twe__machine_t *m, const twe_command_pb_t *c, const t
   (void)c;
   twe_arena_t scratch;
   twe__arena_init(&scratch, 0);
-  const char *id = marker_patch_id(e, &scratch);
+  const char *id = marker_patch_id(e, &scratch, NULL);
   bool same = id && strcmp(id, ((const patch_machine_t *)m)->id) == 0;
   twe__arena_destroy(&scratch);
   return same;
@@ -85,6 +93,16 @@ static void describe(const twe__machine_t *m, char *buf, size_t len) {
   snprintf(buf, len, "patch \"%s\"", ((const patch_machine_t *)m)->id);
 }
 
+/* A deprecated patch's marker: the code may have dropped the call. */
+static bool skippable(const twe_event_pb_t *e) {
+  twe_arena_t scratch;
+  twe__arena_init(&scratch, 0);
+  bool deprecated = false;
+  bool yes = marker_patch_id(e, &scratch, &deprecated) && deprecated;
+  twe__arena_destroy(&scratch);
+  return yes;
+}
+
 const twe__mkind_t twe__mk_patch = {
     .name = "patch",
     .states = state_names,
@@ -92,6 +110,7 @@ const twe__mkind_t twe__mk_patch = {
     TWE__MKIND_ROWS(rows),
     .same_key = same_key,
     .describe = describe,
+    .skippable = skippable,
     .hits = hits,
 };
 
@@ -101,7 +120,7 @@ int twe__patches_lookahead(twe_run_t *run, twe_event_pb_t *const *events, size_t
     int type = (int)events[j]->event_type;
     if (type == EV(WORKFLOW_TASK_SCHEDULED) || type == EV(WORKFLOW_TASK_STARTED)) break;
     if (type != EV(MARKER_RECORDED)) continue;
-    const char *id = marker_patch_id(events[j], &run->arena);
+    const char *id = marker_patch_id(events[j], &run->arena, NULL);
     if (!id) continue;
     twe__patch_t *p = twe__arena_alloc(&run->arena, sizeof *p);
     if (!p) return twe__run_oom(run);
@@ -119,7 +138,7 @@ static bool in_list(const twe__patch_t *list, const char *id) {
 }
 
 /* The marker for id, then TemporalChangeVersion with every patch so far. */
-static int record(twe_run_t *run, const char *id) {
+static int record(twe_run_t *run, const char *id, bool deprecated) {
   twe_arena_t *a = &run->arena;
   patch_machine_t *pm = twe__machine_new(run, &twe__mk_patch, sizeof *pm);
   twe_command_pb_t *c = twe__arena_alloc(a, sizeof *c);
@@ -132,7 +151,7 @@ static int record(twe_run_t *run, const char *id) {
   temporal__api__command__v1__command__init(c);
   temporal__api__command__v1__record_marker_command_attributes__init(r);
   temporal__api__command__v1__record_marker_command_attributes__details_entry__init(d);
-  json_t *data = json_pack("{s:s,s:b}", "id", id, "deprecated", 0);
+  json_t *data = json_pack("{s:s,s:b}", "id", id, "deprecated", deprecated);
   twe_payload_pb_t *p = NULL;
   int rc = data ? twe__payload_new_json_value(a, data, &p) : -ENOMEM;
   json_decref(data);
@@ -158,15 +177,38 @@ static int record(twe_run_t *run, const char *id) {
   return rc;
 }
 
+/* Remembers id's answer; a true one records the marker (deprecated or
+ * not) and the search attribute. */
+static int decide(twe_run_t *run, const char *id, bool result, bool deprecated) {
+  twe__patch_t *memo = twe__arena_alloc(&run->arena, sizeof *memo);
+  if (!memo || !(memo->id = twe__str(&run->arena, id))) return twe__arena_error(&run->arena);
+  memo->result = result;
+  memo->next = run->patch_memo;
+  run->patch_memo = memo;
+  if (!result) return 0;
+  twe__patch_t *v = twe__arena_alloc(&run->arena, sizeof *v);
+  if (!v) return twe__arena_error(&run->arena);
+  v->id = memo->id;
+  v->next = run->change_versions;
+  run->change_versions = v;
+  return record(run, id, deprecated) < 0 ? twe__run_oom(run) : 0;
+}
+
+static const twe__patch_t *memo_of(const twe_run_t *run, const char *id) {
+  for (const twe__patch_t *p = run->patch_memo; p; p = p->next)
+    if (strcmp(p->id, id) == 0) return p;
+  return NULL;
+}
+
 int twe_workflow_patched(twe_workflow_t *wf, const char *id, bool *out) {
   TWE__WATCH_API_GUARD();
   twe_run_t *run = twe__run_of(wf, __func__);
   if (!id || !*id || !out) return -EINVAL;
-  for (const twe__patch_t *p = run->patch_memo; p; p = p->next)
-    if (strcmp(p->id, id) == 0) {
-      *out = p->result;
-      return 0;
-    }
+  const twe__patch_t *memo = memo_of(run, id);
+  if (memo) {
+    *out = memo->result;
+    return 0;
+  }
   /* Queries change nothing: a patch not decided yet is asked as replay
    * would (present in this task's history), and not remembered. */
   if (run->in_query) {
@@ -174,20 +216,26 @@ int twe_workflow_patched(twe_workflow_t *wf, const char *id, bool *out) {
     return 0;
   }
   bool result = !run->replaying || in_list(run->task_patches, id);
-  twe__patch_t *memo = twe__arena_alloc(&run->arena, sizeof *memo);
-  if (!memo || !(memo->id = twe__str(&run->arena, id))) return twe__arena_error(&run->arena);
-  memo->result = result;
-  memo->next = run->patch_memo;
-  run->patch_memo = memo;
-  if (result) {
-    twe__patch_t *v = twe__arena_alloc(&run->arena, sizeof *v);
-    if (!v) return twe__arena_error(&run->arena);
-    v->id = memo->id;
-    v->next = run->change_versions;
-    run->change_versions = v;
-    int rc = record(run, id);
-    if (rc < 0) return twe__run_oom(run);
-  }
+  int rc = decide(run, id, result, false);
+  if (rc < 0) return rc;
   *out = result;
   return 0;
+}
+
+int twe_workflow_deprecate_patch(twe_workflow_t *wf, const char *id) {
+  TWE__WATCH_API_GUARD();
+  twe_run_t *run = twe__run_of(wf, __func__);
+  if (!id || !*id) return -EINVAL;
+  if (memo_of(run, id) || run->in_query) return 0;
+  /* Replayed without the marker: the run began before the patch, and its
+   * history has nothing for it. The answer is true either way. */
+  if (run->replaying && !in_list(run->task_patches, id)) {
+    twe__patch_t *memo = twe__arena_alloc(&run->arena, sizeof *memo);
+    if (!memo || !(memo->id = twe__str(&run->arena, id))) return twe__arena_error(&run->arena);
+    memo->result = true;
+    memo->next = run->patch_memo;
+    run->patch_memo = memo;
+    return 0;
+  }
+  return decide(run, id, true, true);
 }

@@ -8,7 +8,9 @@
  *   CREATED --UPSERT_WORKFLOW_SEARCH_ATTRIBUTES--> RECORDED   (replay)
  *
  * Replay compares the attribute names (the values may be built from
- * nondeterministic-looking data such as times; the names are the code's). */
+ * nondeterministic-looking data such as times; the names are the code's).
+ * An unpaired upsert of TemporalChangeVersion alone is skipped (a removed
+ * deprecated patch's, see machine_patch.c). */
 #include <errno.h>
 #include <string.h>
 
@@ -53,12 +55,25 @@ static bool same_key(const twe__machine_t *m, const twe_command_pb_t *c, const t
   return true;
 }
 
+/* An upsert of TemporalChangeVersion alone: a patch's (machine_patch.c),
+ * left behind when a deprecated patch's call was removed, like its
+ * marker (sdk-core skips both). */
+static bool skippable(const twe_event_pb_t *e) {
+  if (e->event_type != EV(UPSERT_WORKFLOW_SEARCH_ATTRIBUTES) ||
+      !e->upsert_workflow_search_attributes_event_attributes)
+    return false;
+  const search_attributes_pb_t *sa =
+      e->upsert_workflow_search_attributes_event_attributes->search_attributes;
+  return sa && sa->n_indexed_fields == 1 && has_key(sa, "TemporalChangeVersion");
+}
+
 const twe__mkind_t twe__mk_upsert_search_attributes = {
     .name = "upsert search attributes",
     .states = state_names,
     .n_states = N_STATES,
     TWE__MKIND_ROWS(rows),
     .same_key = same_key,
+    .skippable = skippable,
     .hits = hits,
 };
 

@@ -267,6 +267,14 @@ TWE_EXPORT int twe_workflow_side_effect(twe_workflow_t *wf, twe_side_effect_fn f
  *   if (p) { new code } else { old code }
  * Returns 0, -EINVAL, -ENOMEM. */
 TWE_EXPORT int twe_workflow_patched(twe_workflow_t *wf, const char *id, bool *out);
+/* The patch's second step, once no run of the old code is left: the old
+ * branch is gone, and this call stays where `patched` was. A run records
+ * the patch's marker with "deprecated": true (live), so histories recorded
+ * with `patched` or with this call replay, and so do histories without the
+ * marker; the step after removes the call (a deprecated marker is then
+ * ignored on replay). As sdk-core's deprecate_patch. Returns 0, -EINVAL,
+ * -ENOMEM. */
+TWE_EXPORT int twe_workflow_deprecate_patch(twe_workflow_t *wf, const char *id);
 /* Upserts search attribute name of type ("Keyword", "Text", "Int",
  * "Double", "Bool", "Datetime", "KeywordList") with value (JSON: "\"x\"",
  * "3", "[\"a\",\"b\"]"). Returns 0, -EINVAL, -ENOMEM. */

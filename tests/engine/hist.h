@@ -280,14 +280,19 @@ static inline void h_workflow_canceled(hist_t *h) {
 }
 
 /* The marker a patch records (core_patch, as the Python SDK writes it). */
+static inline void h_patch_marker_as(hist_t *h, const char *id, bool deprecated);
 static inline void h_patch_marker(hist_t *h, const char *id) {
+  h_patch_marker_as(h, id, false);
+}
+static inline void h_patch_marker_as(hist_t *h, const char *id, bool deprecated) {
   twe_event_pb_t *e = add(h, EV(MARKER_RECORDED));
   Temporal__Api__History__V1__MarkerRecordedEventAttributes *a = halloc(h, sizeof *a);
   temporal__api__history__v1__marker_recorded_event_attributes__init(a);
   Temporal__Api__History__V1__MarkerRecordedEventAttributes__DetailsEntry *d = halloc(h, sizeof *d);
   temporal__api__history__v1__marker_recorded_event_attributes__details_entry__init(d);
   char json[256];
-  snprintf(json, sizeof json, "{\"id\":\"%s\",\"deprecated\":false}", id);
+  snprintf(json, sizeof json, "{\"id\":\"%s\",\"deprecated\":%s}", id,
+           deprecated ? "true" : "false");
   d->key = hstr(h, "patch-data");
   d->value = json_payloads(h, json);
   a->marker_name = hstr(h, "core_patch");

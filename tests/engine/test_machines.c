@@ -216,6 +216,14 @@ static void wf_patch(twe_workflow_t *wf, void *user) {
   if (p) assert_int_equal(twe_workflow_sleep(wf, NS), 0);
 }
 
+/* The patch "p1" deprecated, then a 1 s sleep. */
+static void wf_deprecated(twe_workflow_t *wf, void *user) {
+  (void)user;
+  assert_int_equal(twe_workflow_deprecate_patch(wf, "p1"), 0);
+  assert_int_equal(twe_workflow_deprecate_patch(wf, "p1"), 0); /* once */
+  assert_int_equal(twe_workflow_sleep(wf, NS), 0);
+}
+
 /* Signals "target" and asks "other" to cancel; records both outcomes. */
 static int ext_signal_rc, ext_cancel_rc;
 static char ext_signal_msg[256];
@@ -320,6 +328,7 @@ static int setup(void **state) {
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Side", wf_side, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Kids", wf_kids, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "La", wf_la, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "Deprecated", wf_deprecated, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "LaCancel", wf_la_cancel, NULL), 0);
   kid_cancel = kid_cancel_started = false;
   cancel_wait_rc = 0;
@@ -1010,6 +1019,55 @@ static void test_patch_old_history(void **state) {
   assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
 }
 
+/* A deprecated patch: live, it records the marker with "deprecated": true;
+ * it replays histories with the patch's marker (patched or deprecated) and
+ * without; code that dropped the call replays a history with the
+ * deprecated marker (and its TemporalChangeVersion upsert) skipped, but not
+ * one with a marker from `patched`. */
+static void deprecated_history(hist_t *h, const char *type, int marker) {
+  memset(h->ev, 0, sizeof h->ev);
+  h->n = 0;
+  h_started(h, type, NULL);
+  h_task(h);
+  h_task_completed(h);
+  if (marker) {
+    h_patch_marker_as(h, "p1", marker == 2);
+    h_upsert(h, "TemporalChangeVersion");
+  }
+  int64_t t = h_timer_started(h, "1");
+  h_timer_fired(h, t, "1");
+  h_task(h);
+}
+
+static void test_patch_deprecated(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  deprecated_history(h, "Deprecated", 0);
+  fx->run = new_run(fx);
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
+  assert_commands(&fx->out, 3, CMD(RECORD_MARKER), CMD(UPSERT_WORKFLOW_SEARCH_ATTRIBUTES),
+                  CMD(START_TIMER));
+  const ProtobufCBinaryData *d =
+      &fx->out.commands[0]->record_marker_command_attributes->details[0]->value->payloads[0]->data;
+  char text[256];
+  snprintf(text, sizeof text, "%.*s", (int)d->len, (const char *)d->data);
+  assert_non_null(strstr(text, "\"deprecated\":true"));
+  const struct {
+    const char *type;
+    int marker; /* 0 none, 1 patched's, 2 deprecated */
+    int rc;
+  } cases[] = {{"Deprecated", 0, 0}, {"Deprecated", 1, 0}, {"Deprecated", 2, 0},
+               {"Sleep", 2, 0},      {"Sleep", 1, TWE_ENONDETERMINISM}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    deprecated_history(h, cases[i].type, cases[i].marker);
+    twe__run_destroy(fx->run);
+    fx->run = new_run(fx);
+    int rc = fx_apply(fx, 0, h->n);
+    if (rc != cases[i].rc) fail_msg("case %zu: %d (%s)", i, rc, fx->out.message);
+    if (rc == 0) assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+  }
+}
+
 /* --- external workflows ----------------------------------------------------------------- */
 
 static void ext_history(hist_t *h, bool ok) {
@@ -1435,6 +1493,7 @@ int main(void) {
       T(test_continue_as_new),
       T(test_patch_live_and_replayed),
       T(test_patch_old_history),
+      T(test_patch_deprecated),
       T(test_external_live),
       T(test_external_failed_replayed),
       T(test_side_effect),

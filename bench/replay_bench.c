@@ -359,7 +359,7 @@ int main(int argc, char **argv) {
   twe_fiber_pool_t *pool = NULL;
   int rc = twe__fiber_pool_create(0, &pool);
   if (rc < 0) die("fiber pool", rc);
-  twe_run_env_t env = {"default", "bench", &reg, pool};
+  twe_run_env_t env = {.namespace_name = "default", .task_queue = "bench", .registry = &reg, .fibers = pool};
 
   hist_t seq, fan;
   build_sequential(&seq, n_sequential);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/types.h>
 #include <time.h>
@@ -56,6 +57,12 @@ int twe_worker_create(twe_client_t *client, const twe_worker_options_t *opts,
   w->client = client;
   w->opts = *opts;
   if (w->opts.max_cached_workflows == TWE_CACHE_DEFAULT) w->opts.max_cached_workflows = 10000;
+  const char *level = getenv("TWE_WORKFLOW_LOG_LEVEL");
+  if (level) {
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+      if (strcasecmp(level, names[i]) == 0) w->opts.workflow_log_level = (twe_log_level_t)i;
+  }
   const char *identity = opts->identity                  ? opts->identity
                          : client                        ? twe__client_identity(client)
                                                          : "twe-replayer";

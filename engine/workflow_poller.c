@@ -926,6 +926,9 @@ int twe__wf_side_start(twe_wshard_t *s) {
   w->env.task_queue = s->worker->task_queue;
   w->env.registry = &s->worker->registry;
   w->env.fibers = s->fibers;
+  w->env.log = s->worker->opts.workflow_log;
+  w->env.log_user = s->worker->opts.workflow_log_user;
+  w->env.log_level = s->worker->opts.workflow_log_level;
   twe__arena_init(&w->shutdown_arena, 0);
   unsigned normal = s->worker->opts.workflow_pollers ? s->worker->opts.workflow_pollers : 2;
   if (normal > MAX_POLLERS - 1) normal = MAX_POLLERS - 1;

@@ -378,6 +378,14 @@ static int on_workflow_started(twe_run_t *run, const twe_event_pb_t *e) {
       run, a->first_execution_run_id && *a->first_execution_run_id ? a->first_execution_run_id
                                                                    : info->run_id);
   if (!info->continued_from_run_id || !info->first_execution_run_id) return twe__run_oom(run);
+  const Temporal__Api__Common__V1__WorkflowExecution *parent = a->parent_workflow_execution;
+  info->parent_namespace = run_strdup(run, a->parent_workflow_namespace);
+  info->parent_workflow_id = run_strdup(run, parent ? parent->workflow_id : NULL);
+  info->parent_run_id = run_strdup(run, parent ? parent->run_id : NULL);
+  info->cron_schedule = run_strdup(run, a->cron_schedule);
+  if (!info->parent_namespace || !info->parent_workflow_id || !info->parent_run_id ||
+      !info->cron_schedule)
+    return twe__run_oom(run);
 
   /* Randomness is seeded from the first run of the chain: stable across
    * replays, resets and workers. FNV-1a into splitmix64 into xoshiro256**. */
@@ -715,6 +723,8 @@ int twe__run_create(const twe_run_env_t *env, const char *workflow_id, const cha
   run->info.run_id = run_strdup(run, run_id);
   run->info.workflow_type = "";
   run->info.continued_from_run_id = "";
+  run->info.parent_namespace = run->info.parent_workflow_id = run->info.parent_run_id = "";
+  run->info.cron_schedule = "";
   run->info.first_execution_run_id = run->info.run_id;
   run->info.task_queue = run_strdup(run, env->task_queue);
   run->root_scope.run = run;

@@ -29,6 +29,7 @@
 #include "temporal/api/protocol/v1/message.pb-c.h"
 #include "temporal/api/failure/v1/message.pb-c.h"
 #include "twe/value.h"
+#include "twe/workflow.h"
 
 typedef struct twe_run twe_run_t;
 typedef Temporal__Api__History__V1__HistoryEvent twe_event_pb_t;
@@ -40,6 +41,10 @@ typedef struct twe_run_env {
   const char *task_queue;     /* the worker's (normal) task queue */
   const twe_registry_t *registry;
   twe_fiber_pool_t *fibers;
+  /* twe_workflow_log's hook (NULL: stderr) and least level. */
+  twe_workflow_log_fn log;
+  void *log_user;
+  twe_log_level_t log_level;
 } twe_run_env_t;
 
 /* The answer to one workflow task. */

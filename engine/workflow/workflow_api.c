@@ -29,6 +29,43 @@ const twe_workflow_info_t *twe_workflow_info(twe_workflow_t *wf) {
   return &twe__run_of(wf, __func__)->info;
 }
 
+int64_t twe_workflow_history_length(twe_workflow_t *wf) {
+  TWE__WATCH_API_GUARD();
+  /* The task's WORKFLOW_TASK_STARTED is the last event it holds. */
+  return twe__run_of(wf, __func__)->last_started_event_id;
+}
+
+int64_t twe_workflow_history_size_bytes(twe_workflow_t *wf) {
+  TWE__WATCH_API_GUARD();
+  return twe__run_of(wf, __func__)->history_size_bytes;
+}
+
+bool twe_workflow_continue_as_new_suggested(twe_workflow_t *wf) {
+  TWE__WATCH_API_GUARD();
+  return twe__run_of(wf, __func__)->suggest_continue_as_new;
+}
+
+void twe_workflow_log(twe_workflow_t *wf, twe_log_level_t level, const char *fmt, ...) {
+  TWE__WATCH_API_GUARD();
+  twe_run_t *run = twe__run_of(wf, __func__);
+  /* Said when the code first ran; a replay (or a query's look) is quiet. */
+  if (run->replaying || level < run->env.log_level || !fmt) return;
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  twe_workflow_log_record_t rec = {level, run->info.workflow_type, run->info.workflow_id,
+                                   run->info.run_id, msg};
+  if (run->env.log) {
+    run->env.log(run->env.log_user, &rec);
+    return;
+  }
+  static const char *const names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+  fprintf(stderr, "twe: workflow %s %s run %s: %s: %s\n", rec.workflow_type, rec.workflow_id,
+          rec.run_id, names[level <= TWE_LOG_ERROR ? level : TWE_LOG_ERROR], msg);
+}
+
 size_t twe_workflow_arg_count(twe_workflow_t *wf) {
   TWE__WATCH_API_GUARD();
   return twe__run_of(wf, __func__)->nargs;

@@ -107,6 +107,13 @@ typedef struct twe_worker_options {
     TWE_ACTIVITY_PRIORITY_NORMAL,   /* same as the shard threads */
   } activity_priority;
   int activity_nice; /* 1..19 with TWE_ACTIVITY_PRIORITY_NICE (0: 10) */
+  /* Where twe_workflow_log lines go (NULL: stderr), called on the shard
+   * thread running the code; and the least level written (0: DEBUG, so
+   * everything; TWE_WORKFLOW_LOG_LEVEL in the environment overrides it:
+   * debug, info, warn, error). */
+  twe_workflow_log_fn workflow_log;
+  void *workflow_log_user;
+  twe_log_level_t workflow_log_level;
 } twe_worker_options_t;
 #define TWE_CACHE_DEFAULT 0L
 #define TWE_CACHE_OFF (-1L)

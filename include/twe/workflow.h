@@ -56,7 +56,39 @@ typedef struct twe_workflow_info {
    * and the chain's first run (this run's id when it is the first). */
   const char *continued_from_run_id;
   const char *first_execution_run_id;
+  /* The parent of a child workflow ("" for a workflow with none). */
+  const char *parent_namespace, *parent_workflow_id, *parent_run_id;
+  /* The cron schedule it was started with ("" for none). */
+  const char *cron_schedule;
 } twe_workflow_info_t;
+
+/* Figures that grow as the run goes, as of the workflow task being
+ * processed (the same on replay): how many events its history holds, how
+ * many bytes, and whether the server suggests continuing as new (the
+ * history is getting long). */
+TWE_EXPORT int64_t twe_workflow_history_length(twe_workflow_t *wf);
+TWE_EXPORT int64_t twe_workflow_history_size_bytes(twe_workflow_t *wf);
+TWE_EXPORT bool twe_workflow_continue_as_new_suggested(twe_workflow_t *wf);
+
+/* A log line from workflow code that is quiet while the code replays (it
+ * said it when it first ran), as the SDKs' workflow loggers are. The line
+ * names the workflow type, id and run id; it goes to the worker's
+ * workflow_log hook, or to stderr as "twe: workflow <type> <id> run <run>:
+ * LEVEL: message". */
+typedef enum twe_log_level {
+  TWE_LOG_DEBUG = 0,
+  TWE_LOG_INFO = 1,
+  TWE_LOG_WARN = 2,
+  TWE_LOG_ERROR = 3,
+} twe_log_level_t;
+typedef struct twe_workflow_log_record {
+  twe_log_level_t level;
+  const char *workflow_type, *workflow_id, *run_id;
+  const char *message;
+} twe_workflow_log_record_t;
+typedef void (*twe_workflow_log_fn)(void *user, const twe_workflow_log_record_t *record);
+TWE_EXPORT void twe_workflow_log(twe_workflow_t *wf, twe_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The run's info. Never NULL. */
 TWE_EXPORT const twe_workflow_info_t *twe_workflow_info(twe_workflow_t *wf);

@@ -596,7 +596,7 @@ static inline fixture_t *fixture_open(void) {
   assert_non_null(fx);
   twe__registry_init(&fx->reg);
   assert_int_equal(twe__fiber_pool_create(0, &fx->pool), 0);
-  fx->env = (twe_run_env_t){"default", "tq", &fx->reg, fx->pool};
+  fx->env = (twe_run_env_t){.namespace_name = "default", .task_queue = "tq", .registry = &fx->reg, .fibers = fx->pool};
   twe__arena_init(&fx->h.arena, 0);
   twe__arena_init(&fx->out_arena, 0);
   return fx;

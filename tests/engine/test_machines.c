@@ -216,6 +216,23 @@ static void wf_patch(twe_workflow_t *wf, void *user) {
   if (p) assert_int_equal(twe_workflow_sleep(wf, NS), 0);
 }
 
+/* Logs "hello" with its info and history figures, sleeps 1 s, logs
+ * "after". */
+static char info_seen[512];
+static void wf_info(twe_workflow_t *wf, void *user) {
+  (void)user;
+  const twe_workflow_info_t *i = twe_workflow_info(wf);
+  snprintf(info_seen, sizeof info_seen, "%s/%s/%s cron %s len %lld size %lld suggest %d",
+           i->parent_namespace, i->parent_workflow_id, i->parent_run_id, i->cron_schedule,
+           (long long)twe_workflow_history_length(wf),
+           (long long)twe_workflow_history_size_bytes(wf),
+           (int)twe_workflow_continue_as_new_suggested(wf));
+  twe_workflow_log(wf, TWE_LOG_INFO, "hello %d", 1);
+  twe_workflow_log(wf, TWE_LOG_DEBUG, "below the level");
+  assert_int_equal(twe_workflow_sleep(wf, NS), 0);
+  twe_workflow_log(wf, TWE_LOG_WARN, "after");
+}
+
 /* The patch "p1" deprecated, then a 1 s sleep. */
 static void wf_deprecated(twe_workflow_t *wf, void *user) {
   (void)user;
@@ -329,6 +346,7 @@ static int setup(void **state) {
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Kids", wf_kids, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "La", wf_la, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Deprecated", wf_deprecated, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "Info", wf_info, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "LaCancel", wf_la_cancel, NULL), 0);
   kid_cancel = kid_cancel_started = false;
   cancel_wait_rc = 0;
@@ -1068,6 +1086,56 @@ static void test_patch_deprecated(void **state) {
   }
 }
 
+/* --- info and the logger ------------------------------------------------------------------ */
+
+static char log_lines[1024];
+static void capture_log(void *user, const twe_workflow_log_record_t *r) {
+  (void)user;
+  size_t n = strlen(log_lines);
+  snprintf(log_lines + n, sizeof log_lines - n, "%d %s %s %s %s;", (int)r->level,
+           r->workflow_type, r->workflow_id, r->run_id, r->message);
+}
+
+/* The info of a child with a cron schedule and the task's history figures;
+ * log lines live (at INFO and up), none while replaying. */
+static void test_info_and_logger(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "Info", NULL); /* 1 */
+  Temporal__Api__History__V1__WorkflowExecutionStartedEventAttributes *a =
+      h->ev[0]->workflow_execution_started_event_attributes;
+  Temporal__Api__Common__V1__WorkflowExecution *parent = halloc(h, sizeof *parent);
+  temporal__api__common__v1__workflow_execution__init(parent);
+  parent->workflow_id = "pwf";
+  parent->run_id = "prun";
+  a->parent_workflow_execution = parent;
+  a->parent_workflow_namespace = "pns";
+  a->cron_schedule = "*/5 * * * *";
+  h_task(h); /* 2, 3 */
+  h->ev[2]->workflow_task_started_event_attributes->history_size_bytes = 1234;
+  h->ev[2]->workflow_task_started_event_attributes->suggest_continue_as_new = true;
+  h_task_completed(h);                 /* 4 */
+  int64_t t = h_timer_started(h, "1"); /* 5 */
+  h_timer_fired(h, t, "1");            /* 6 */
+  h_task(h);                           /* 7, 8 */
+  fx->env.log = capture_log;
+  fx->env.log_level = TWE_LOG_INFO;
+  log_lines[0] = 0;
+  fx->run = new_run(fx);
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
+  assert_string_equal(info_seen, "pns/pwf/prun cron */5 * * * * len 3 size 1234 suggest 1");
+  assert_string_equal(log_lines, "1 Info wf-1 run-1 hello 1;");
+  assert_int_equal(fx_apply(fx, 3, 8), 0);
+  assert_string_equal(log_lines, "1 Info wf-1 run-1 hello 1;2 Info wf-1 run-1 after;");
+
+  /* Replayed: the first task's line is not said again. */
+  twe__run_destroy(fx->run);
+  fx->run = new_run(fx);
+  log_lines[0] = 0;
+  assert_int_equal(fx_apply(fx, 0, 8), 0);
+  assert_string_equal(log_lines, "2 Info wf-1 run-1 after;");
+}
+
 /* --- external workflows ----------------------------------------------------------------- */
 
 static void ext_history(hist_t *h, bool ok) {
@@ -1494,6 +1562,7 @@ int main(void) {
       T(test_patch_live_and_replayed),
       T(test_patch_old_history),
       T(test_patch_deprecated),
+      T(test_info_and_logger),
       T(test_external_live),
       T(test_external_failed_replayed),
       T(test_side_effect),

@@ -449,7 +449,7 @@ static int setup(void **state) {
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "BlockedRead", wf_blocked_read, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Mix", wf_mix, NULL), 0);
   assert_int_equal(twe__fiber_pool_create(0, &fx->pool), 0);
-  fx->env = (twe_run_env_t){"default", "tq", &fx->reg, fx->pool};
+  fx->env = (twe_run_env_t){.namespace_name = "default", .task_queue = "tq", .registry = &fx->reg, .fibers = fx->pool};
   pthread_mutex_init(&fx->log.lock, NULL);
   pthread_cond_init(&fx->log.cond, NULL);
   fx->pipe[0] = fx->pipe[1] = -1;

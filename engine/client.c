@@ -406,6 +406,14 @@ int twe_client_start_workflow(twe_client_t *c, const char *type,
     rc = -ENOMEM;
     goto out;
   }
+  if ((rc = twe__memo_pb(&arena, opts->memo, opts->memo_count, &r.memo)) < 0 ||
+      (rc = twe__search_attributes_pb(&arena, opts->search_attributes,
+                                      opts->search_attributes_count, &r.search_attributes)) < 0) {
+    twe__client_set_err(err, err_len,
+                        "start workflow: a memo field or search attribute is not valid (%s)",
+                        twe_strerror(rc));
+    goto out;
+  }
   twe_grpc_request_t req = {
     .path = WS "StartWorkflowExecution",
     .request = &r.base,

@@ -179,8 +179,13 @@ int twe_client_signal_with_start(twe_client_t *c, const char *type,
   r.workflow_task_timeout = twe__duration_pb(&arena, opts->task_timeout_ns);
   if ((nargs && twe__values_to_payloads(&arena, args, nargs, &r.input) < 0) ||
       (signal_nargs &&
-       twe__values_to_payloads(&arena, signal_args, signal_nargs, &r.signal_input) < 0)) {
-    twe__client_set_err(err, err_len, "signal with start: an argument cannot be encoded");
+       twe__values_to_payloads(&arena, signal_args, signal_nargs, &r.signal_input) < 0) ||
+      twe__memo_pb(&arena, opts->memo, opts->memo_count, &r.memo) < 0 ||
+      twe__search_attributes_pb(&arena, opts->search_attributes, opts->search_attributes_count,
+                                &r.search_attributes) < 0) {
+    twe__client_set_err(err, err_len,
+                        "signal with start: an argument, memo field or search attribute cannot "
+                        "be encoded");
     rc = -EINVAL;
   } else {
     const Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionResponse *resp =

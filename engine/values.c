@@ -191,6 +191,88 @@ int64_t twe__timestamp_ns(const Google__Protobuf__Timestamp *t) {
   return t ? t->seconds * 1000000000 + t->nanos : 0;
 }
 
+static bool search_attribute_type(const char *type) {
+  static const char *const types[] = {"Keyword", "Text",     "Int",        "Double",
+                                      "Bool",    "Datetime", "KeywordList"};
+  for (size_t i = 0; type && i < sizeof types / sizeof types[0]; i++)
+    if (strcmp(type, types[i]) == 0) return true;
+  return false;
+}
+
+int twe__search_attributes_pb(twe_arena_t *arena, const twe_field_t *fields, size_t n,
+                              Temporal__Api__Common__V1__SearchAttributes **out) {
+  *out = NULL;
+  if (!n) return 0;
+  Temporal__Api__Common__V1__SearchAttributes *sa = twe__arena_alloc(arena, sizeof *sa);
+  Temporal__Api__Common__V1__SearchAttributes__IndexedFieldsEntry **fs =
+      twe__arena_alloc(arena, n * sizeof *fs);
+  if (!sa || !fs) return twe__arena_error(arena);
+  temporal__api__common__v1__search_attributes__init(sa);
+  for (size_t i = 0; i < n; i++) {
+    const twe_field_t *f = &fields[i];
+    if (!f->name || !*f->name || !search_attribute_type(f->type) || !twe_payload_is_json(&f->value))
+      return -EINVAL;
+    Temporal__Api__Common__V1__SearchAttributes__IndexedFieldsEntry *e =
+        twe__arena_alloc(arena, sizeof *e);
+    Temporal__Api__Common__V1__Payload__MetadataEntry *me =
+        twe__arena_alloc(arena, 2 * sizeof *me);
+    Temporal__Api__Common__V1__Payload__MetadataEntry **mes =
+        twe__arena_alloc(arena, 2 * sizeof *mes);
+    twe_payload_pb_t *p = twe__arena_alloc(arena, sizeof *p);
+    char *data = twe__arena_alloc(arena, f->value.len ? f->value.len : 1);
+    char *type = twe__str(arena, f->type);
+    if (!e || !me || !mes || !p || !data || !type) return twe__arena_error(arena);
+    temporal__api__common__v1__search_attributes__indexed_fields_entry__init(e);
+    if (!(e->key = twe__str(arena, f->name))) return twe__arena_error(arena);
+    temporal__api__common__v1__payload__init(p);
+    for (int k = 0; k < 2; k++) {
+      temporal__api__common__v1__payload__metadata_entry__init(&me[k]);
+      mes[k] = &me[k];
+    }
+    me[0].key = "encoding";
+    me[0].value.data = (uint8_t *)"json/plain";
+    me[0].value.len = strlen("json/plain");
+    me[1].key = "type";
+    me[1].value.data = (uint8_t *)type;
+    me[1].value.len = strlen(type);
+    memcpy(data, f->value.data, f->value.len);
+    p->n_metadata = 2;
+    p->metadata = mes;
+    p->data.data = (uint8_t *)data;
+    p->data.len = f->value.len;
+    e->value = p;
+    fs[i] = e;
+  }
+  sa->n_indexed_fields = n;
+  sa->indexed_fields = fs;
+  *out = sa;
+  return 0;
+}
+
+int twe__memo_pb(twe_arena_t *arena, const twe_field_t *fields, size_t n,
+                 Temporal__Api__Common__V1__Memo **out) {
+  *out = NULL;
+  if (!n) return 0;
+  Temporal__Api__Common__V1__Memo *m = twe__arena_alloc(arena, sizeof *m);
+  Temporal__Api__Common__V1__Memo__FieldsEntry **fs = twe__arena_alloc(arena, n * sizeof *fs);
+  if (!m || !fs) return twe__arena_error(arena);
+  temporal__api__common__v1__memo__init(m);
+  for (size_t i = 0; i < n; i++) {
+    if (!fields[i].name || !*fields[i].name) return -EINVAL;
+    Temporal__Api__Common__V1__Memo__FieldsEntry *e = twe__arena_alloc(arena, sizeof *e);
+    if (!e) return twe__arena_error(arena);
+    temporal__api__common__v1__memo__fields_entry__init(e);
+    if (!(e->key = twe__str(arena, fields[i].name))) return twe__arena_error(arena);
+    int rc = twe__value_to_payload(arena, &fields[i].value, &e->value);
+    if (rc < 0) return rc;
+    fs[i] = e;
+  }
+  m->n_fields = n;
+  m->fields = fs;
+  *out = m;
+  return 0;
+}
+
 int twe__retry_policy_to_pb(twe_arena_t *arena, const twe_retry_policy_t *policy,
                             Temporal__Api__Common__V1__RetryPolicy **out) {
   Temporal__Api__Common__V1__RetryPolicy *rp = twe__arena_alloc(arena, sizeof *rp);

@@ -49,6 +49,17 @@ int twe__error_from_failure(twe_arena_t *arena, const twe_failure_pb_t *f,
 /* A RetryPolicy message for policy. */
 int twe__retry_policy_to_pb(twe_arena_t *arena, const twe_retry_policy_t *policy,
                             Temporal__Api__Common__V1__RetryPolicy **out);
+/* SearchAttributes for fields[0..n): each value's JSON with its type in
+ * the payload's "type" metadata, as the server indexes them. -EINVAL for
+ * a type that is not a search attribute type or a value that is not JSON.
+ * n == 0 gives NULL. */
+int twe__search_attributes_pb(twe_arena_t *arena, const twe_field_t *fields, size_t n,
+                              Temporal__Api__Common__V1__SearchAttributes **out);
+/* A Memo for fields[0..n) (their payloads as given; types ignored). n == 0
+ * gives NULL. */
+int twe__memo_pb(twe_arena_t *arena, const twe_field_t *fields, size_t n,
+                 Temporal__Api__Common__V1__Memo **out);
+
 /* A google.protobuf.Duration / Timestamp for ns (NULL when ns == 0 for
  * durations: unset). */
 Google__Protobuf__Duration *twe__duration_pb(twe_arena_t *arena, uint64_t ns);

@@ -295,6 +295,11 @@ int twe_workflow_start_child(twe_workflow_t *wf, const char *type,
     s->parent_close_policy = (Temporal__Api__Enums__V1__ParentClosePolicy)opts->parent_close_policy;
     s->workflow_id_reuse_policy =
         (Temporal__Api__Enums__V1__WorkflowIdReusePolicy)opts->id_reuse_policy;
+    if ((rc = twe__memo_pb(a, opts->memo, opts->memo_count, &s->memo)) < 0 ||
+        (rc = twe__search_attributes_pb(a, opts->search_attributes,
+                                        opts->search_attributes_count, &s->search_attributes)) <
+            0)
+      return rc;
   }
   c->command_type =
       TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION;

@@ -67,6 +67,35 @@ int twe__continue_as_new_command(twe_run_t *run) {
   return 0;
 }
 
+/* The run's search attributes as the code sees them now (the newest
+ * value of each), or NULL when it has none. */
+static int current_search_attributes(twe_run_t *run,
+                                     Temporal__Api__Common__V1__SearchAttributes **out) {
+  *out = NULL;
+  size_t n = 0;
+  for (const struct twe__sa_set *set = run->search_attributes; set; set = set->next)
+    n += set->sa->n_indexed_fields;
+  if (!n) return 0;
+  Temporal__Api__Common__V1__SearchAttributes *sa = twe__arena_alloc(&run->arena, sizeof *sa);
+  Temporal__Api__Common__V1__SearchAttributes__IndexedFieldsEntry **fs =
+      twe__arena_alloc(&run->arena, n * sizeof *fs);
+  if (!sa || !fs) return twe__arena_error(&run->arena);
+  temporal__api__common__v1__search_attributes__init(sa);
+  size_t k = 0;
+  for (const struct twe__sa_set *set = run->search_attributes; set; set = set->next)
+    for (size_t i = 0; i < set->sa->n_indexed_fields; i++) {
+      Temporal__Api__Common__V1__SearchAttributes__IndexedFieldsEntry *f =
+          set->sa->indexed_fields[i];
+      bool newer = false; /* a later set (earlier in the list) has it */
+      for (size_t j = 0; j < k && !newer; j++) newer = twe__str_eq(fs[j]->key, f->key);
+      if (!newer) fs[k++] = f;
+    }
+  sa->n_indexed_fields = k;
+  sa->indexed_fields = fs;
+  *out = sa;
+  return 0;
+}
+
 int twe_workflow_continue_as_new(twe_workflow_t *wf, const twe_continue_as_new_options_t *opts,
                                  const twe_payload_t *args, size_t nargs) {
   TWE__WATCH_API_GUARD();
@@ -97,6 +126,21 @@ int twe_workflow_continue_as_new(twe_workflow_t *wf, const twe_continue_as_new_o
   if (opts && opts->task_timeout_ns &&
       !(can->workflow_task_timeout = twe__duration_pb(a, opts->task_timeout_ns)))
     return twe__arena_error(a);
+  /* Memo and search attributes: the ones given, or this run's (as the
+   * Python and TypeScript SDKs carry them over). */
+  if (opts && opts->memo_count) {
+    if ((rc = twe__memo_pb(a, opts->memo, opts->memo_count, &can->memo)) < 0) return rc;
+  } else {
+    can->memo = run->memo;
+  }
+  if (opts && opts->search_attributes_count) {
+    if ((rc = twe__search_attributes_pb(a, opts->search_attributes,
+                                        opts->search_attributes_count, &can->search_attributes)) <
+        0)
+      return rc;
+  } else if ((rc = current_search_attributes(run, &can->search_attributes)) < 0) {
+    return rc;
+  }
   run->continue_as_new = can;
   return 0;
 }

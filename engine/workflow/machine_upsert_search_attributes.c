@@ -83,50 +83,19 @@ int twe__upsert_search_attribute(twe_run_t *run, const char *name, const char *t
   twe_command_pb_t *c = twe__arena_alloc(a, sizeof *c);
   Temporal__Api__Command__V1__UpsertWorkflowSearchAttributesCommandAttributes *u =
       twe__arena_alloc(a, sizeof *u);
-  search_attributes_pb_t *sa = twe__arena_alloc(a, sizeof *sa);
-  Temporal__Api__Common__V1__SearchAttributes__IndexedFieldsEntry *f =
-      twe__arena_alloc(a, sizeof *f);
-  Temporal__Api__Common__V1__SearchAttributes__IndexedFieldsEntry **fs =
-      twe__arena_alloc(a, sizeof *fs);
-  Temporal__Api__Common__V1__Payload__MetadataEntry *me = twe__arena_alloc(a, 2 * sizeof *me);
-  Temporal__Api__Common__V1__Payload__MetadataEntry **mes = twe__arena_alloc(a, 2 * sizeof *mes);
-  twe_payload_pb_t *p = twe__arena_alloc(a, sizeof *p);
-  char *data = twe__arena_alloc(a, len ? len : 1);
   twe__machine_t *m = twe__machine_new(run, &twe__mk_upsert_search_attributes, sizeof *m);
-  if (!c || !u || !sa || !f || !fs || !me || !mes || !p || !data || !m)
-    return twe__arena_error(a);
+  if (!c || !u || !m) return twe__arena_error(a);
   temporal__api__command__v1__command__init(c);
   temporal__api__command__v1__upsert_workflow_search_attributes_command_attributes__init(u);
-  temporal__api__common__v1__search_attributes__init(sa);
-  temporal__api__common__v1__search_attributes__indexed_fields_entry__init(f);
-  temporal__api__common__v1__payload__init(p);
-  for (int i = 0; i < 2; i++) {
-    temporal__api__common__v1__payload__metadata_entry__init(&me[i]);
-    mes[i] = &me[i];
-  }
-  /* A search attribute's value: JSON, and its type in "type" metadata. */
-  me[0].key = "encoding";
-  me[0].value.data = (uint8_t *)"json/plain";
-  me[0].value.len = strlen("json/plain");
-  me[1].key = "type";
-  me[1].value.data = (uint8_t *)twe__str(a, type);
-  if (!me[1].value.data) return twe__arena_error(a);
-  me[1].value.len = strlen(type);
-  memcpy(data, json, len);
-  p->n_metadata = 2;
-  p->metadata = mes;
-  p->data.data = (uint8_t *)data;
-  p->data.len = len;
-  if (!(f->key = twe__str(a, name))) return twe__arena_error(a);
-  f->value = p;
-  fs[0] = f;
-  sa->n_indexed_fields = 1;
-  sa->indexed_fields = fs;
-  u->search_attributes = sa;
+  twe_field_t f = {name, type, {"json/plain", json, len}};
+  int rc = twe__search_attributes_pb(a, &f, 1, &u->search_attributes);
+  if (rc < 0) return rc;
   c->command_type =
       TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES;
   c->attributes_case = CATTR(UPSERT_WORKFLOW_SEARCH_ATTRIBUTES);
   c->upsert_workflow_search_attributes_command_attributes = u;
+  /* What twe_workflow_search_attribute reads from now on. */
+  if ((rc = twe__search_attributes_note(run, u->search_attributes)) < 0) return rc;
   return twe__machine_command(run, m, c);
 }
 

@@ -383,6 +383,10 @@ static int on_workflow_started(twe_run_t *run, const twe_event_pb_t *e) {
   info->parent_workflow_id = run_strdup(run, parent ? parent->workflow_id : NULL);
   info->parent_run_id = run_strdup(run, parent ? parent->run_id : NULL);
   info->cron_schedule = run_strdup(run, a->cron_schedule);
+  if ((a->memo && !(run->memo = twe__run_copy_msg(run, &a->memo->base))) ||
+      (a->search_attributes &&
+       twe__search_attributes_note(run, twe__run_copy_msg(run, &a->search_attributes->base)) < 0))
+    return twe__run_oom(run);
   if (!info->parent_namespace || !info->parent_workflow_id || !info->parent_run_id ||
       !info->cron_schedule)
     return twe__run_oom(run);

@@ -252,6 +252,14 @@ struct twe_run {
   twe_local_request_t *local_req_head, *local_req_tail;
   size_t locals_in_flight;
 
+  /* The memo the run started with, and its search attributes: what it
+   * started with and each upsert since, newest first (workflow_api.c). */
+  Temporal__Api__Common__V1__Memo *memo;
+  struct twe__sa_set {
+    Temporal__Api__Common__V1__SearchAttributes *sa; /* run arena */
+    struct twe__sa_set *next;
+  } *search_attributes;
+
   /* Documents twe_workflow_unpack parsed: alive until the run ends. */
   twe__json_keep_t *json_keep;
 
@@ -394,6 +402,11 @@ int twe__locals_deliver(twe_run_t *run);
  * waiting for a marker the history does not have (the worker that ran
  * them is gone) run now. Returns 0 or a fatal status. */
 int twe__locals_execute_waiting(twe_run_t *run);
+
+/* --- workflow_api.c --- */
+/* sa (run arena) is the newest set of search attributes the code sees
+ * (the start's, or an upsert's). Returns 0 or a fatal status. */
+int twe__search_attributes_note(twe_run_t *run, Temporal__Api__Common__V1__SearchAttributes *sa);
 
 /* --- machine_cancel_external.c --- */
 /* Queues a cancel request to workflow workflow_id (a child's when

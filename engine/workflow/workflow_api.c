@@ -66,6 +66,53 @@ void twe_workflow_log(twe_workflow_t *wf, twe_log_level_t level, const char *fmt
           rec.run_id, names[level <= TWE_LOG_ERROR ? level : TWE_LOG_ERROR], msg);
 }
 
+int twe__search_attributes_note(twe_run_t *run, Temporal__Api__Common__V1__SearchAttributes *sa) {
+  struct twe__sa_set *set = sa ? twe__arena_alloc(&run->arena, sizeof *set) : NULL;
+  if (!set) return twe__run_oom(run);
+  set->sa = sa;
+  set->next = run->search_attributes;
+  run->search_attributes = set;
+  return 0;
+}
+
+int twe_workflow_memo(twe_workflow_t *wf, const char *name, twe_payload_t *out) {
+  TWE__WATCH_API_GUARD();
+  twe_run_t *run = twe__run_of(wf, __func__);
+  if (!name || !out) return -EINVAL;
+  for (size_t i = 0; run->memo && i < run->memo->n_fields; i++) {
+    const Temporal__Api__Common__V1__Memo__FieldsEntry *f = run->memo->fields[i];
+    if (f->key && f->value && strcmp(f->key, name) == 0)
+      return twe__value_from_payload(&run->arena, f->value, out) < 0 ? -ENOMEM : 0;
+  }
+  return -ENOENT;
+}
+
+int twe_workflow_search_attribute(twe_workflow_t *wf, const char *name, twe_payload_t *out,
+                                  const char **type) {
+  TWE__WATCH_API_GUARD();
+  twe_run_t *run = twe__run_of(wf, __func__);
+  if (!name || !out) return -EINVAL;
+  for (const struct twe__sa_set *set = run->search_attributes; set; set = set->next)
+    for (size_t i = 0; i < set->sa->n_indexed_fields; i++) {
+      const Temporal__Api__Common__V1__SearchAttributes__IndexedFieldsEntry *f =
+          set->sa->indexed_fields[i];
+      if (!f->key || !f->value || strcmp(f->key, name) != 0) continue;
+      if (twe__value_from_payload(&run->arena, f->value, out) < 0) return -ENOMEM;
+      if (type) {
+        *type = "";
+        for (size_t k = 0; k < f->value->n_metadata; k++)
+          if (f->value->metadata[k]->key && strcmp(f->value->metadata[k]->key, "type") == 0) {
+            const ProtobufCBinaryData *t = &f->value->metadata[k]->value;
+            char *copy = twe__arena_strndup(&run->arena, (const char *)t->data, t->len);
+            if (!copy) return -ENOMEM;
+            *type = copy;
+          }
+      }
+      return 0;
+    }
+  return -ENOENT;
+}
+
 size_t twe_workflow_arg_count(twe_workflow_t *wf) {
   TWE__WATCH_API_GUARD();
   return twe__run_of(wf, __func__)->nargs;

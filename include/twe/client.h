@@ -44,6 +44,11 @@ typedef struct twe_start_workflow_options {
   const char *workflow_id; /* required */
   const char *task_queue;  /* required */
   uint64_t execution_timeout_ns, run_timeout_ns, task_timeout_ns; /* 0: server default */
+  /* Memo fields and search attributes (may be NULL/0; see twe_field_t). */
+  const twe_field_t *memo;
+  size_t memo_count;
+  const twe_field_t *search_attributes;
+  size_t search_attributes_count;
 } twe_start_workflow_options_t;
 
 /* Starts workflow `type` with args (sent as given: their encoding and bytes,

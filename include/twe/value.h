@@ -83,6 +83,16 @@ typedef struct twe_retry_policy {
   size_t non_retryable_error_types_count;
 } twe_retry_policy_t;
 
+/* A named value given when a workflow starts: a memo field (any payload;
+ * type NULL) or a search attribute (type one of "Keyword", "Text", "Int",
+ * "Double", "Bool", "Datetime", "KeywordList"; value JSON: "\"x\"", "3",
+ * "[\"a\",\"b\"]"). */
+typedef struct twe_field {
+  const char *name;
+  const char *type;
+  twe_payload_t value;
+} twe_field_t;
+
 #ifdef __cplusplus
 }
 #endif

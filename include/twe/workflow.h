@@ -263,6 +263,12 @@ typedef struct twe_continue_as_new_options {
   const char *workflow_type;
   const char *task_queue;
   uint64_t run_timeout_ns, task_timeout_ns;
+  /* The next run's memo and search attributes (NULL/0: this run's, as the
+   * server carries them over). */
+  const twe_field_t *memo;
+  size_t memo_count;
+  const twe_field_t *search_attributes;
+  size_t search_attributes_count;
 } twe_continue_as_new_options_t;
 
 /* Ends this run, when its function returns, by continuing the workflow as
@@ -299,6 +305,14 @@ TWE_EXPORT int twe_workflow_side_effect(twe_workflow_t *wf, twe_side_effect_fn f
  *   if (p) { new code } else { old code }
  * Returns 0, -EINVAL, -ENOMEM. */
 TWE_EXPORT int twe_workflow_patched(twe_workflow_t *wf, const char *id, bool *out);
+/* A memo field the workflow was started with. *out is the run's memory.
+ * Returns 0, -ENOENT, -ENOMEM. */
+TWE_EXPORT int twe_workflow_memo(twe_workflow_t *wf, const char *name, twe_payload_t *out);
+/* A search attribute's value (JSON) as the code sees it now: as started,
+ * or as it last upserted it; *type (may be NULL) its type ("" when the
+ * server did not say). Returns 0, -ENOENT, -ENOMEM. */
+TWE_EXPORT int twe_workflow_search_attribute(twe_workflow_t *wf, const char *name,
+                                             twe_payload_t *out, const char **type);
 /* The patch's second step, once no run of the old code is left: the old
  * branch is gone, and this call stays where `patched` was. A run records
  * the patch's marker with "deprecated": true (live), so histories recorded
@@ -328,6 +342,11 @@ typedef struct twe_child_options {
   int parent_close_policy;
   /* Temporal's WorkflowIdReusePolicy (0: the server's default). */
   int id_reuse_policy;
+  /* The child's memo and search attributes (copied; may be NULL/0). */
+  const twe_field_t *memo;
+  size_t memo_count;
+  const twe_field_t *search_attributes;
+  size_t search_attributes_count;
 } twe_child_options_t;
 
 /* Starts child workflow `type` with args (copied). *started (may be NULL)

@@ -1,7 +1,7 @@
 /* tests/integration/client_calls.c — the client's calls against a real dev
  * server (TEMPORAL_ADDRESS) and twe workflows: a scenario_worker polls
  * TWE_TEST_QUEUE (tests/integration/test_client_calls.sh starts it).
- * Signal, signal-with-start, query, update (execute, rejected, the same id
+ * Signal, signal-with-start, start with memo and search attributes, query, update (execute, rejected, the same id
  * twice, start then result), describe, list with a visibility query and
  * pages, a history fetched page by page, cancel and terminate; and, with
  * `history-json ID`, a history as the CLI's JSON. */
@@ -105,6 +105,33 @@ static void test_signal_with_start(void **state) {
   assert_int_equal(rc, 0);
   assert_true(run_id[0] != 0);
   expect_result(id, "{\"approved\":\"with start\"}");
+}
+
+/* Memo and search attributes given by the C client reach the workflow
+ * (the Fields workflow reads them back). */
+static void test_start_with_fields(void **state) {
+  (void)state;
+  char id[160], err[512] = "";
+  snprintf(id, sizeof id, "%s-fields", prefix);
+  twe_field_t memo = {"note", NULL, twe_payload_json("\"from C\"")};
+  twe_field_t sa = {"TweTag", "Keyword", twe_payload_json("\"c\"")};
+  twe_start_workflow_options_t so = {.workflow_id = id, .task_queue = queue, .memo = &memo,
+                                     .memo_count = 1, .search_attributes = &sa,
+                                     .search_attributes_count = 1};
+  twe_payload_t in = twe_payload_json("{}");
+  int rc = twe_client_start_workflow(client, "Fields", &so, &in, 1, NULL, 0, err, sizeof err);
+  if (rc) fprintf(stderr, "start: %s\n", err);
+  assert_int_equal(rc, 0);
+  expect_result(id, "{\"memo\":\"from C\",\"tag\":\"c\",\"after\":\"changed\","
+                    "\"type\":\"Keyword\",\"kid\":null}");
+  /* A search attribute type that does not exist is refused here. */
+  twe_field_t bad = {"TweTag", "Keywords", twe_payload_json("\"x\"")};
+  so.search_attributes = &bad;
+  snprintf(id, sizeof id, "%s-fields-bad", prefix);
+  so.workflow_id = id;
+  assert_int_equal(twe_client_start_workflow(client, "Fields", &so, &in, 1, NULL, 0, err, sizeof err),
+                   -EINVAL);
+  assert_non_null(strstr(err, "search attribute"));
 }
 
 /* --- queries and updates ------------------------------------------------------------- */
@@ -328,6 +355,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_signal),
       cmocka_unit_test(test_signal_with_start),
+      cmocka_unit_test(test_start_with_fields),
       cmocka_unit_test(test_query_and_updates),
       cmocka_unit_test(test_history_pages),
       cmocka_unit_test(test_list_cancel_terminate),

@@ -17,7 +17,7 @@
  * Workflows: RetryOnce, NonRetryable, HeartbeatResume, Sequential, Timer,
  * Approval and Collect (signals, condition waits and queries), Counter
  * (updates), Cancellable (cancellation), Chain (continue-as-new), Locals
- * (local activities) ...: see below.
+ * (local activities), Fields (memo and search attributes) ...: see below.
  * Activities: FailFirstAttempt, FailHard, CountWithHeartbeat, Echo,
  * EchoChanged, WaitForCancel, Inc, Slow, Flaky. */
 #define _POSIX_C_SOURCE 200809L
@@ -736,6 +736,57 @@ static void locals(twe_workflow_t *wf, void *user) {
   twe_workflow_complete(wf, &r);
 }
 
+/* --- memo and search attributes ---------------------------------------------------- */
+
+/* A JSON value of a payload the run owns (NULL when missing). */
+static json_t *value_of(int rc, const twe_payload_t *p) {
+  return rc == 0 ? json_loadb(p->data, p->len, JSON_DECODE_ANY, NULL) : json_null();
+}
+
+/* Fields {"child": b, "can": n}: returns {"memo": its memo "note", "tag":
+ * its search attribute TweTag, "after": TweTag after upserting "changed",
+ * "kid": a child Fields' result (started with memo note "from parent" and
+ * TweTag "kid") when child is set}. With can > 0 it first continues as new
+ * (can - 1), giving no memo or search attributes: the next run has this
+ * run's. */
+static void fields(twe_workflow_t *wf, void *user) {
+  (void)user;
+  int child = 0, can = 0;
+  twe_workflow_unpack_arg(wf, 0, NULL, "{s?b,s?i}", "child", &child, "can", &can);
+  twe_payload_t memo, tag, after;
+  json_t *m = value_of(twe_workflow_memo(wf, "note", &memo), &memo);
+  json_t *t = value_of(twe_workflow_search_attribute(wf, "TweTag", &tag, NULL), &tag);
+  twe_payload_t changed = twe_payload_json("\"changed\"");
+  twe_workflow_upsert_search_attribute(wf, "TweTag", "Keyword", &changed);
+  const char *type = NULL;
+  json_t *a = value_of(twe_workflow_search_attribute(wf, "TweTag", &after, &type), &after);
+  if (can > 0) {
+    twe_payload_t next;
+    twe_workflow_pack(wf, &next, NULL, "{s:i}", "can", can - 1);
+    twe_workflow_continue_as_new(wf, NULL, &next, 1);
+    json_decref(m), json_decref(t), json_decref(a);
+    return;
+  }
+  json_t *kid = json_null();
+  if (child) {
+    twe_field_t kid_memo = {"note", NULL, twe_payload_json("\"from parent\"")};
+    twe_field_t kid_sa = {"TweTag", "Keyword", twe_payload_json("\"kid\"")};
+    twe_child_options_t co = {.memo = &kid_memo, .memo_count = 1,
+                              .search_attributes = &kid_sa, .search_attributes_count = 1};
+    twe_payload_t in = twe_payload_json("{}"), r;
+    twe_future_t *res;
+    if (twe_workflow_start_child(wf, "Fields", &co, &in, 1, NULL, &res) == 0 &&
+        twe_future_wait(wf, res) == 0 && twe_future_result(res, &r) == 0) {
+      json_decref(kid);
+      kid = json_loadb(r.data, r.len, 0, NULL);
+    }
+  }
+  twe_payload_t out;
+  twe_workflow_pack(wf, &out, NULL, "{s:o,s:o,s:o,s:s,s:o}", "memo", m, "tag", t, "after", a,
+                    "type", type ? type : "", "kid", kid ? kid : json_null());
+  twe_workflow_complete(wf, &out);
+}
+
 static int register_all(twe_worker_t *w) {
   int rc = 0;
   if ((rc = twe_worker_register_workflow(w, "RetryOnce", retry_once, NULL)) < 0 ||
@@ -755,6 +806,7 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Kid", kid, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Parent", parent, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Locals", locals, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Fields", fields, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "Inc", inc, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "Slow", slow, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "Flaky", flaky, NULL)) < 0 ||

@@ -19,8 +19,9 @@ driving twe workflows, as a Python user would. Run with the tests' venv
       rejected
   py_client.py worker QUEUE
       A Python SDK worker with the Python twins of twe's test workflows
-      (Approval, Counter and Patched below), until SIGTERM; prints "ready" once polling. Their
-      histories replay on twe (test_signals.sh).
+      (Approval, Counter, Patched, Locals below) and PyKid (a child of
+      twe's PyParent), until SIGTERM; prints "ready" once polling. The
+      twins' histories replay on twe (test_signals.sh and others).
 
 Address: TEMPORAL_ADDRESS; namespace "default".
 """
@@ -110,6 +111,33 @@ class Patched:
         return "old"
 
 
+@workflow.defn(name="PyKid")
+class PyKid:
+    """A child for twe's PyParent: {"i": n} returns 10 n; {"fail": true}
+    fails with PyKidFailed."""
+
+    @workflow.run
+    async def run(self, args: dict) -> int:
+        if args.get("fail"):
+            raise ApplicationError("py kid %d failed" % args["i"], type="PyKidFailed",
+                                   non_retryable=True)
+        return 10 * args["i"]
+
+
+@workflow.defn(name="Locals")
+class Locals:
+    """The twin of scenario_worker.c's Locals in mode "seq": 20 local
+    activities Inc in a row, from 0."""
+
+    @workflow.run
+    async def run(self, args: dict) -> int:
+        n = 0
+        for _ in range(20):
+            n = await workflow.execute_local_activity(
+                "Inc", n, start_to_close_timeout=timedelta(seconds=60))
+        return n
+
+
 async def run_worker(client, queue):
     # Imported here: the client commands exit cleanly without the worker's
     # machinery loaded.
@@ -117,7 +145,14 @@ async def run_worker(client, queue):
 
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with Worker(client, task_queue=queue, workflows=[Approval, Counter, Patched]):
+    from temporalio import activity
+
+    @activity.defn(name="Inc")
+    async def inc(n: int) -> int:
+        return n + 1
+
+    async with Worker(client, task_queue=queue, workflows=[Approval, Counter, Patched, PyKid, Locals],
+                      activities=[inc]):
         print("ready", flush=True)
         await stop.wait()
 

@@ -547,6 +547,35 @@ static void parent(twe_workflow_t *wf, void *user) {
   complete_text(wf, "\"all kids done\"");
 }
 
+/* PyParent {"queue": q}: children PyKid {"i": 1} and {"i": 2, "fail": true}
+ * on queue q (a Python SDK worker's); returns {"ok": the first's result,
+ * "err": "<type>: <message>" of the second's failure}. */
+static void py_parent(twe_workflow_t *wf, void *user) {
+  (void)user;
+  const char *queue = "";
+  twe_error_info_t e;
+  if (twe_workflow_unpack_arg(wf, 0, &e, "{s:s}", "queue", &queue) < 0) {
+    twe_workflow_fail(wf, &e);
+    return;
+  }
+  twe_child_options_t o = {.task_queue = queue};
+  twe_future_t *r[2];
+  for (int i = 0; i < 2; i++) {
+    twe_payload_t in;
+    twe_workflow_pack(wf, &in, NULL, "{s:i,s:b}", "i", i + 1, "fail", i == 1);
+    if (twe_workflow_start_child(wf, "PyKid", &o, &in, 1, NULL, &r[i]) < 0) return;
+  }
+  twe_future_wait_all(wf, r, 2);
+  twe_payload_t ok = twe_payload_null(), out;
+  twe_future_result(r[0], &ok);
+  char *err = twe_workflow_alloc(wf, 512);
+  snprintf(err, 512, "none");
+  if (twe_future_error(r[1], &e) == 0) snprintf(err, 512, "%s: %s", e.type, e.message);
+  json_t *okv = json_loadb(ok.data, ok.len, JSON_DECODE_ANY, NULL);
+  twe_workflow_pack(wf, &out, NULL, "{s:o,s:s}", "ok", okv ? okv : json_null(), "err", err);
+  twe_workflow_complete(wf, &out);
+}
+
 /* --- updates ------------------------------------------------------------------ */
 
 /* Counter: updates "add" (an integer; the validator rejects negative
@@ -807,6 +836,7 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Parent", parent, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Locals", locals, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Fields", fields, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "PyParent", py_parent, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "Inc", inc, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "Slow", slow, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "Flaky", flaky, NULL)) < 0 ||

@@ -5,7 +5,8 @@
 #     other two (they end CANCELED) and fails with the child's cause
 #     (KidFailed, "kid 1 failed");
 #   - parent close policy TERMINATE: terminating the parent terminates its
-#     running children.
+#     running children;
+#   - children on a Python SDK worker's task queue (interop).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 sw=${1:?usage: test_children.sh SCENARIO_WORKER [cache0]}
@@ -51,6 +52,21 @@ for i in 1 2 3; do
   [ "$(status "$id-child-$i")" = TERMINATED ] || fail "kid $i after the parent's termination: $(status "$id-child-$i")"
 done
 ok "terminating a parent (parent close policy TERMINATE) terminated its 3 running children"
+
+# Children on a task queue a Python SDK worker serves: one result, one
+# failure with its type and message.
+pq=$(unique children-py)
+"$TWE_TEST_PYTHON" "$(dirname "$0")/py_client.py" worker "$pq" >"$TWE_IT_TMP/pyw.out" 2>"$TWE_IT_TMP/pyw.err" &
+pyw=$!
+TWE_IT_PIDS+=("$pyw")
+for _ in $(seq 1 150); do grep -q '^ready' "$TWE_IT_TMP/pyw.out" && break; sleep 0.1; done
+grep -q '^ready' "$TWE_IT_TMP/pyw.out" || fail "Python worker not ready: $(cat "$TWE_IT_TMP/pyw.err")"
+id=$(unique py-parent)
+r=$(t workflow execute --type PyParent --task-queue "$q" --workflow-id "$id" --input "{\"queue\":\"$pq\"}" -o json |
+  python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["result"], sort_keys=True))')
+kill -TERM "$pyw"; wait "$pyw" 2>/dev/null || true
+[ "$r" = '{"err": "PyKidFailed: py kid 2 failed", "ok": 10}' ] || fail "PyParent: $r"
+ok "children on a Python SDK worker: a result and a failure with its cause ($r)"
 
 stop_worker w "$pid"
 python3 - "$TWE_IT_TMP/w.stats" <<'PY' || fail "worker stats: $(cat "$TWE_IT_TMP/w.stats")"

@@ -9,7 +9,7 @@
 #   - retries inside the task (no timer), and a backoff past the local retry
 #     threshold as a durable timer between two markers;
 #   - the three cancellation types end the future with a CanceledError;
-#   - the 20-in-a-row history replays offline;
+#   - the 20-in-a-row history replays offline, and so does the Python SDK's;
 #   - the watchdog (1 s blocked budget) does not charge the waiting.
 # With cache0 every task replays the run from history: the results must come
 # from the markers.
@@ -112,4 +112,21 @@ assert s["local_activity_attempts"] >= 29, s
 PY
 
 "$sw" replay "$(history "$seq_id")" || fail "the 20-in-a-row history did not replay"
+# The Python SDK's Locals (20 local activities, sdk-core's markers),
+# replayed on twe's.
+pq=$(unique locals-py)
+"$TWE_TEST_PYTHON" "$(dirname "$0")/py_client.py" worker "$pq" >"$TWE_IT_TMP/pyw.out" 2>"$TWE_IT_TMP/pyw.err" &
+pyw=$!
+TWE_IT_PIDS+=("$pyw")
+for _ in $(seq 1 150); do grep -q '^ready' "$TWE_IT_TMP/pyw.out" && break; sleep 0.1; done
+grep -q '^ready' "$TWE_IT_TMP/pyw.out" || fail "Python worker not ready: $(cat "$TWE_IT_TMP/pyw.err")"
+id=$(unique locals-py)
+r=$(t workflow execute --type Locals --task-queue "$pq" --workflow-id "$id" --input '{"mode":"seq"}' -o json |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["result"])')
+kill -TERM "$pyw"; wait "$pyw" 2>/dev/null || true
+[ "$r" = 20 ] || fail "Python's Locals: result $r"
+"$sw" replay "$(history "$id")" >"$TWE_IT_TMP/replay.out" 2>&1 ||
+  fail "the Python SDK's Locals history does not replay on twe: $(cat "$TWE_IT_TMP/replay.out")"
+ok "the Python SDK's 20 local activities replay on twe"
+
 ok "local activities (cache $cache): 20 in one task, a 3 s one past a 2 s task timeout, retries, a backoff timer, three cancellation types, replay: $(cat "$TWE_IT_TMP/w.stats")"

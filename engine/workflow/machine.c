@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/values.h"
 #include "engine/workflow/run_internal.h"
 #include "temporal/api/enums/v1/command_type.pb-c.h"
 #include "temporal/api/enums/v1/event_type.pb-c.h"
@@ -374,6 +375,57 @@ int twe__machine_send_all(twe_run_t *run, twe_arena_t *out_arena, twe_command_pb
   *cmds = out;
   *n = count;
   return 0;
+}
+
+/* --- markers -------------------------------------------------------------------------- */
+
+int twe__marker_command_new(twe_run_t *run, const char *name, const char *const *keys,
+                            twe_payloads_pb_t *const *values, size_t n, twe_failure_pb_t *failure,
+                            twe_command_pb_t **out) {
+  twe_arena_t *a = &run->arena;
+  twe_command_pb_t *c = twe__arena_alloc(a, sizeof *c);
+  Temporal__Api__Command__V1__RecordMarkerCommandAttributes *r = twe__arena_alloc(a, sizeof *r);
+  Temporal__Api__Command__V1__RecordMarkerCommandAttributes__DetailsEntry *d =
+      twe__arena_alloc(a, (n ? n : 1) * sizeof *d);
+  Temporal__Api__Command__V1__RecordMarkerCommandAttributes__DetailsEntry **ds =
+      twe__arena_alloc(a, (n ? n : 1) * sizeof *ds);
+  if (!c || !r || !d || !ds) return twe__arena_error(a);
+  temporal__api__command__v1__command__init(c);
+  temporal__api__command__v1__record_marker_command_attributes__init(r);
+  for (size_t i = 0; i < n; i++) {
+    temporal__api__command__v1__record_marker_command_attributes__details_entry__init(&d[i]);
+    d[i].key = (char *)keys[i];
+    d[i].value = values[i];
+    ds[i] = &d[i];
+  }
+  r->marker_name = (char *)name;
+  r->n_details = n;
+  r->details = ds;
+  r->failure = failure;
+  c->command_type = CMD(RECORD_MARKER);
+  c->attributes_case = CATTR(RECORD_MARKER);
+  c->record_marker_command_attributes = r;
+  *out = c;
+  return 0;
+}
+
+int twe__json_payloads_new(twe_run_t *run, const char *text, twe_payloads_pb_t **out) {
+  twe_payload_t v = twe_payload_json(text);
+  return twe__values_to_payloads(&run->arena, &v, 1, out);
+}
+
+const ProtobufCBinaryData *twe__marker_detail(const twe_event_pb_t *e, const char *key) {
+  if (e->attributes_case != ATTR(MARKER_RECORDED) || !e->marker_recorded_event_attributes)
+    return NULL;
+  const Temporal__Api__History__V1__MarkerRecordedEventAttributes *a =
+      e->marker_recorded_event_attributes;
+  for (size_t i = 0; i < a->n_details; i++) {
+    const Temporal__Api__History__V1__MarkerRecordedEventAttributes__DetailsEntry *d =
+        a->details[i];
+    if (d->key && strcmp(d->key, key) == 0 && d->value && d->value->n_payloads)
+      return &d->value->payloads[0]->data;
+  }
+  return NULL;
 }
 
 /* --- the index of open machines ---------------------------------------------------------- */

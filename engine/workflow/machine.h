@@ -38,7 +38,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include "engine/values.h"
 #include "engine/workflow/run.h"
+#include "proto/payload.h"
 
 typedef struct twe__machine twe__machine_t;
 typedef struct twe__command twe__command_t;
@@ -167,6 +169,20 @@ extern const twe__mkind_t twe__mk_cancel_external;
 extern const twe__mkind_t twe__mk_side_effect;
 extern const twe__mkind_t twe__mk_child;
 extern const twe__mkind_t twe__mk_local_activity;
+
+/* A RECORD_MARKER command named name (a static string) with details
+ * keys[i] -> values[i] (i < n; keys static, values in the run arena) and
+ * failure (may be NULL), in the run arena, in *out. Returns 0 or the
+ * arena's error. */
+int twe__marker_command_new(twe_run_t *run, const char *name, const char *const *keys,
+                            twe_payloads_pb_t *const *values, size_t n, twe_failure_pb_t *failure,
+                            twe_command_pb_t **out);
+/* Payloads of one json/plain payload holding text (copied), in the run
+ * arena. Returns 0 or the arena's error. */
+int twe__json_payloads_new(twe_run_t *run, const char *text, twe_payloads_pb_t **out);
+/* The first payload's bytes of marker detail key of event e (a
+ * MARKER_RECORDED), or NULL. */
+const ProtobufCBinaryData *twe__marker_detail(const twe_event_pb_t *e, const char *key);
 
 /* A new machine of kind in state 0, size bytes (its per-kind struct) from
  * the run arena, zeroed. NULL when out of memory. */

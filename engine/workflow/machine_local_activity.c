@@ -141,37 +141,17 @@ static int marker_data(twe_run_t *run, const twe__local_machine_t *lm,
 
 /* The RECORD_MARKER command for lm's outcome o. */
 static int marker_command(twe_run_t *run, twe__local_machine_t *lm, const twe__local_marker_t *o) {
-  twe_arena_t *a = &run->arena;
-  twe_command_pb_t *c = twe__arena_alloc(a, sizeof *c);
-  Temporal__Api__Command__V1__RecordMarkerCommandAttributes *r = twe__arena_alloc(a, sizeof *r);
-  Temporal__Api__Command__V1__RecordMarkerCommandAttributes__DetailsEntry *d =
-      twe__arena_alloc(a, 2 * sizeof *d);
-  Temporal__Api__Command__V1__RecordMarkerCommandAttributes__DetailsEntry **ds =
-      twe__arena_alloc(a, 2 * sizeof *ds);
-  if (!c || !r || !d || !ds) return twe__run_oom(run);
-  temporal__api__command__v1__command__init(c);
-  temporal__api__command__v1__record_marker_command_attributes__init(r);
-  for (int i = 0; i < 2; i++) {
-    temporal__api__command__v1__record_marker_command_attributes__details_entry__init(&d[i]);
-    ds[i] = &d[i];
-  }
-  d[0].key = "data";
-  if (marker_data(run, lm, o, &d[0].value) < 0) return twe__run_oom(run);
-  size_t n = 1;
-  if (o->status == TWE_LOCAL_COMPLETED) {
-    d[1].key = "result";
-    if (twe__values_to_payloads(a, &o->result, 1, &d[1].value) < 0) return twe__run_oom(run);
-    n = 2;
-  } else {
-    r->failure = o->failure;
-  }
-  r->marker_name = MARKER;
-  r->n_details = n;
-  r->details = ds;
-  c->command_type = TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_RECORD_MARKER;
-  c->attributes_case = CATTR(RECORD_MARKER);
-  c->record_marker_command_attributes = r;
-  return twe__machine_command(run, &lm->m, c) < 0 ? twe__run_oom(run) : 0;
+  static const char *const keys[2] = {"data", "result"};
+  twe_payloads_pb_t *vals[2];
+  twe_command_pb_t *c;
+  bool completed = o->status == TWE_LOCAL_COMPLETED;
+  if (marker_data(run, lm, o, &vals[0]) < 0 ||
+      (completed && twe__values_to_payloads(&run->arena, &o->result, 1, &vals[1]) < 0) ||
+      twe__marker_command_new(run, MARKER, keys, vals, completed ? 2 : 1,
+                              completed ? NULL : o->failure, &c) < 0 ||
+      twe__machine_command(run, &lm->m, c) < 0)
+    return twe__run_oom(run);
+  return 0;
 }
 
 static bool is_marker(const twe_event_pb_t *e) {

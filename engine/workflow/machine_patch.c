@@ -139,32 +139,20 @@ static bool in_list(const twe__patch_t *list, const char *id) {
 
 /* The marker for id, then TemporalChangeVersion with every patch so far. */
 static int record(twe_run_t *run, const char *id, bool deprecated) {
+  static const char *const keys[1] = {PATCH_DETAILS};
   twe_arena_t *a = &run->arena;
   patch_machine_t *pm = twe__machine_new(run, &twe__mk_patch, sizeof *pm);
-  twe_command_pb_t *c = twe__arena_alloc(a, sizeof *c);
-  Temporal__Api__Command__V1__RecordMarkerCommandAttributes *r = twe__arena_alloc(a, sizeof *r);
-  Temporal__Api__Command__V1__RecordMarkerCommandAttributes__DetailsEntry *d =
-      twe__arena_alloc(a, sizeof *d);
-  Temporal__Api__Command__V1__RecordMarkerCommandAttributes__DetailsEntry **ds =
-      twe__arena_alloc(a, sizeof *ds);
-  if (!pm || !c || !r || !d || !ds || !(pm->id = twe__str(a, id))) return twe__arena_error(a);
-  temporal__api__command__v1__command__init(c);
-  temporal__api__command__v1__record_marker_command_attributes__init(r);
-  temporal__api__command__v1__record_marker_command_attributes__details_entry__init(d);
+  if (!pm || !(pm->id = twe__str(a, id))) return twe__arena_error(a);
   json_t *data = json_pack("{s:s,s:b}", "id", id, "deprecated", deprecated);
   twe_payload_pb_t *p = NULL;
+  twe_payloads_pb_t *value;
+  twe_command_pb_t *c;
   int rc = data ? twe__payload_new_json_value(a, data, &p) : -ENOMEM;
   json_decref(data);
-  if (rc < 0 || (rc = twe__payloads_new(a, &p, 1, &d->value)) < 0) return rc;
-  d->key = PATCH_DETAILS;
-  ds[0] = d;
-  r->marker_name = PATCH_MARKER;
-  r->n_details = 1;
-  r->details = ds;
-  c->command_type = TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_RECORD_MARKER;
-  c->attributes_case = CATTR(RECORD_MARKER);
-  c->record_marker_command_attributes = r;
-  if ((rc = twe__machine_command(run, &pm->m, c)) < 0) return rc;
+  if (rc < 0 || (rc = twe__payloads_new(a, &p, 1, &value)) < 0 ||
+      (rc = twe__marker_command_new(run, PATCH_MARKER, keys, &value, 1, NULL, &c)) < 0 ||
+      (rc = twe__machine_command(run, &pm->m, c)) < 0)
+    return rc;
 
   json_t *list = json_array();
   for (const twe__patch_t *q = run->change_versions; list && q; q = q->next)

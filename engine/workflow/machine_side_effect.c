@@ -118,35 +118,17 @@ int twe__side_effects_lookahead(twe_run_t *run, twe_event_pb_t *const *events, s
 
 /* The RECORD_MARKER command for side effect id with value. */
 static int record(twe_run_t *run, int64_t id, const twe_payload_t *value) {
-  twe_arena_t *a = &run->arena;
+  static const char *const keys[2] = {ID_KEY, DATA_KEY};
   side_effect_machine_t *sm = twe__machine_new(run, &twe__mk_side_effect, sizeof *sm);
-  twe_command_pb_t *c = twe__arena_alloc(a, sizeof *c);
-  Temporal__Api__Command__V1__RecordMarkerCommandAttributes *r = twe__arena_alloc(a, sizeof *r);
-  Temporal__Api__Command__V1__RecordMarkerCommandAttributes__DetailsEntry *d =
-      twe__arena_alloc(a, 2 * sizeof *d);
-  Temporal__Api__Command__V1__RecordMarkerCommandAttributes__DetailsEntry **ds =
-      twe__arena_alloc(a, 2 * sizeof *ds);
-  if (!sm || !c || !r || !d || !ds) return twe__arena_error(a);
-  temporal__api__command__v1__command__init(c);
-  temporal__api__command__v1__record_marker_command_attributes__init(r);
-  for (int i = 0; i < 2; i++) {
-    temporal__api__command__v1__record_marker_command_attributes__details_entry__init(&d[i]);
-    ds[i] = &d[i];
-  }
+  if (!sm) return twe__arena_error(&run->arena);
   char idtext[32];
   snprintf(idtext, sizeof idtext, "%" PRId64, id);
-  twe_payload_t idval = twe_payload_json(idtext);
-  int rc = twe__values_to_payloads(a, &idval, 1, &d[0].value);
-  if (rc == 0) rc = twe__values_to_payloads(a, value, 1, &d[1].value);
+  twe_payloads_pb_t *vals[2];
+  twe_command_pb_t *c;
+  int rc = twe__json_payloads_new(run, idtext, &vals[0]);
+  if (rc == 0) rc = twe__values_to_payloads(&run->arena, value, 1, &vals[1]);
+  if (rc == 0) rc = twe__marker_command_new(run, MARKER, keys, vals, 2, NULL, &c);
   if (rc < 0) return rc;
-  d[0].key = ID_KEY;
-  d[1].key = DATA_KEY;
-  r->marker_name = MARKER;
-  r->n_details = 2;
-  r->details = ds;
-  c->command_type = TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_RECORD_MARKER;
-  c->attributes_case = CATTR(RECORD_MARKER);
-  c->record_marker_command_attributes = r;
   sm->id = id;
   return twe__machine_command(run, &sm->m, c);
 }

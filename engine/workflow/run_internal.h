@@ -235,6 +235,9 @@ struct twe_run {
   /* Patches: decided ones (memo), those a replayed task's markers hold,
    * and the ids TemporalChangeVersion lists (newest first). */
   twe__patch_t *patch_memo, *task_patches, *change_versions;
+  /* Go-style versions (machine_version.c): decided ones, newest first,
+   * and those a replayed task's markers hold. */
+  struct twe__version *version_memo, *task_versions;
   /* Side effects: the last id given (they count from 1), and the values
    * the task being replayed recorded. */
   int64_t side_effect_seq;
@@ -389,6 +392,11 @@ int twe__side_effects_lookahead(twe_run_t *run, twe_event_pb_t *const *events, s
  * the arena's error. */
 int twe__upsert_search_attribute(twe_run_t *run, const char *name, const char *type,
                                  const char *json, size_t len);
+
+/* --- machine_version.c --- */
+/* Replay: the Version markers the task recorded. Returns 0 or a fatal
+ * status. */
+int twe__versions_lookahead(twe_run_t *run, twe_event_pb_t *const *events, size_t from, size_t n);
 
 /* --- machine_local_activity.c --- */
 /* Replay: the core_local_activity markers the task recorded, in history

@@ -305,6 +305,21 @@ TWE_EXPORT int twe_workflow_side_effect(twe_workflow_t *wf, twe_side_effect_fn f
  *   if (p) { new code } else { old code }
  * Returns 0, -EINVAL, -ENOMEM. */
 TWE_EXPORT int twe_workflow_patched(twe_workflow_t *wf, const char *id, bool *out);
+/* Versioning as the Go SDK's GetVersion: the version of change_id this
+ * run takes (*out), between min_supported and max_supported. A run that
+ * runs the call for the first time takes max_supported and records a
+ * "Version" marker (and TemporalChangeVersion "<id>-<version>"); on
+ * replay the version the history recorded, or TWE_DEFAULT_VERSION (-1)
+ * when the run began before the change. The same answer for the same id
+ * for the rest of the run. A version outside [min, max] fails the task as
+ * non-deterministic. Pattern:
+ *   int v; twe_workflow_get_version(wf, "step", TWE_DEFAULT_VERSION, 1, &v);
+ *   if (v == 1) { new code } else { old code }
+ * Returns 0, -EINVAL, -ENOMEM, TWE_ENONDETERMINISM. */
+#define TWE_DEFAULT_VERSION (-1)
+TWE_EXPORT int twe_workflow_get_version(twe_workflow_t *wf, const char *change_id,
+                                        int min_supported, int max_supported, int *out);
+
 /* A memo field the workflow was started with. *out is the run's memory.
  * Returns 0, -ENOENT, -ENOMEM. */
 TWE_EXPORT int twe_workflow_memo(twe_workflow_t *wf, const char *name, twe_payload_t *out);

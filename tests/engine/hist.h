@@ -450,6 +450,30 @@ static inline void h_marker_from(hist_t *h, const twe_command_pb_t *c) {
   e->marker_recorded_event_attributes = a;
 }
 
+/* The Go SDK's GetVersion marker: "Version" {"change-id", "version"}. */
+static inline void h_version_marker(hist_t *h, const char *change_id, int version) {
+  twe_event_pb_t *e = add(h, EV(MARKER_RECORDED));
+  Temporal__Api__History__V1__MarkerRecordedEventAttributes *a = halloc(h, sizeof *a);
+  temporal__api__history__v1__marker_recorded_event_attributes__init(a);
+  a->marker_name = hstr(h, "Version");
+  a->n_details = 2;
+  a->details = halloc(h, 2 * sizeof *a->details);
+  char id[256], v[16];
+  snprintf(id, sizeof id, "\"%s\"", change_id);
+  snprintf(v, sizeof v, "%d", version);
+  const char *keys[2] = {"change-id", "version"}, *vals[2] = {id, v};
+  for (int i = 0; i < 2; i++) {
+    Temporal__Api__History__V1__MarkerRecordedEventAttributes__DetailsEntry *d =
+        halloc(h, sizeof *d);
+    temporal__api__history__v1__marker_recorded_event_attributes__details_entry__init(d);
+    d->key = hstr(h, keys[i]);
+    d->value = json_payloads(h, vals[i]);
+    a->details[i] = d;
+  }
+  e->attributes_case = HATTR(MARKER_RECORDED);
+  e->marker_recorded_event_attributes = a;
+}
+
 /* START_CHILD_WORKFLOW_EXECUTION_INITIATED for child id of type. */
 static inline int64_t h_child_initiated(hist_t *h, const char *id, const char *type) {
   twe_event_pb_t *e = add(h, EV(START_CHILD_WORKFLOW_EXECUTION_INITIATED));

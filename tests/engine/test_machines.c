@@ -233,6 +233,18 @@ static void wf_info(twe_workflow_t *wf, void *user) {
   twe_workflow_log(wf, TWE_LOG_WARN, "after");
 }
 
+/* GetVersion("step", version_min, 1): the version seen; 1 sleeps 1 s. */
+static int version_min, version_seen;
+static void wf_version(twe_workflow_t *wf, void *user) {
+  (void)user;
+  version_seen = -99;
+  int again = -99;
+  if (twe_workflow_get_version(wf, "step", version_min, 1, &version_seen) < 0) return;
+  assert_int_equal(twe_workflow_get_version(wf, "step", version_min, 1, &again), 0);
+  assert_int_equal(again, version_seen);
+  if (version_seen == 1) assert_int_equal(twe_workflow_sleep(wf, NS), 0);
+}
+
 /* The patch "p1" deprecated, then a 1 s sleep. */
 static void wf_deprecated(twe_workflow_t *wf, void *user) {
   (void)user;
@@ -347,6 +359,7 @@ static int setup(void **state) {
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "La", wf_la, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Deprecated", wf_deprecated, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Info", wf_info, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "Version", wf_version, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "LaCancel", wf_la_cancel, NULL), 0);
   kid_cancel = kid_cancel_started = false;
   cancel_wait_rc = 0;
@@ -1086,6 +1099,84 @@ static void test_patch_deprecated(void **state) {
   }
 }
 
+/* --- Go's GetVersion ---------------------------------------------------------------------- */
+
+/* Started, a task, then (marker) a Version marker for "step" at version
+ * 1 and its TemporalChangeVersion upsert, a 1 s timer, a task. */
+static void version_history(hist_t *h, const char *type, bool marker) {
+  memset(h->ev, 0, sizeof h->ev);
+  h->n = 0;
+  h_started(h, type, NULL);
+  h_task(h);
+  h_task_completed(h);
+  if (marker) {
+    h_version_marker(h, "step", 1);
+    h_upsert(h, "TemporalChangeVersion");
+  }
+  int64_t t = h_timer_started(h, "1");
+  h_timer_fired(h, t, "1");
+  h_task(h);
+}
+
+/* Live: version 1 with the marker and the upsert, the marker's event pairs
+ * in the next task. Replayed: 1 from a marker, -1 without one (the old
+ * code's history: no timer then), a failure when the code no longer
+ * supports -1, and a history with the marker replays on code without the
+ * call. */
+static void test_version(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  version_min = TWE_DEFAULT_VERSION;
+  version_history(h, "Version", true);
+  fx->run = new_run(fx);
+  /* CREATED --SENT--> COMMAND_SENT --MARKER_RECORDED--> RECORDED */
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
+  assert_int_equal(version_seen, 1);
+  assert_commands(&fx->out, 3, CMD(RECORD_MARKER), CMD(UPSERT_WORKFLOW_SEARCH_ATTRIBUTES),
+                  CMD(START_TIMER));
+  const Temporal__Api__Command__V1__RecordMarkerCommandAttributes *m =
+      fx->out.commands[0]->record_marker_command_attributes;
+  assert_string_equal(m->marker_name, "Version");
+  assert_string_equal(m->details[0]->key, "change-id");
+  assert_memory_equal(m->details[0]->value->payloads[0]->data.data, "\"step\"", 6);
+  assert_string_equal(m->details[1]->key, "version");
+  assert_memory_equal(m->details[1]->value->payloads[0]->data.data, "1", 1);
+  assert_int_equal(fx_apply(fx, 3, h->n), 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+
+  /* CREATED --MARKER_RECORDED--> RECORDED */
+  twe__run_destroy(fx->run);
+  fx->run = new_run(fx);
+  version_seen = -99;
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
+  assert_int_equal(version_seen, 1);
+
+  /* The old code's history (no marker, no timer). */
+  memset(h->ev, 0, sizeof h->ev);
+  h->n = 0;
+  h_started(h, "Version", NULL);
+  h_task(h);
+  h_task_completed(h);
+  h_workflow_completed(h);
+  twe__run_destroy(fx->run);
+  fx->run = new_run(fx);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
+  assert_int_equal(version_seen, TWE_DEFAULT_VERSION);
+  /* ... on code that dropped the old branch. */
+  version_min = 1;
+  twe__run_destroy(fx->run);
+  fx->run = new_run(fx);
+  assert_int_equal(fx_apply(fx, 0, h->n), TWE_ENONDETERMINISM);
+  assert_non_null(strstr(fx->out.message, "version -1 of change \"step\" is not supported"));
+
+  /* A marker the code no longer asks for: skipped, with its upsert. */
+  version_history(h, "Sleep", true);
+  twe__run_destroy(fx->run);
+  fx->run = new_run(fx);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
+  assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+}
+
 /* --- info and the logger ------------------------------------------------------------------ */
 
 static char log_lines[1024];
@@ -1563,6 +1654,7 @@ int main(void) {
       T(test_patch_old_history),
       T(test_patch_deprecated),
       T(test_info_and_logger),
+      T(test_version),
       T(test_external_live),
       T(test_external_failed_replayed),
       T(test_side_effect),

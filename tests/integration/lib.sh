@@ -15,6 +15,10 @@ json_get() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(
 # the venv scripts/bootstrap made.
 TWE_TEST_PYTHON=${TWE_TEST_PYTHON:-${TWE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/twe}/venv-tests/bin/python}
 py() { "$TWE_TEST_PYTHON" "$(dirname "${BASH_SOURCE[0]}")/py_client.py" "$@"; }
+# The tests' Go SDK worker (tests/support/go_worker; scripts/bootstrap builds it).
+TWE_CACHE_DIR=${TWE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/twe}
+source "$(dirname "${BASH_SOURCE[0]}")/../support/go_worker/lib.sh"
+TWE_GO_WORKER=${TWE_GO_WORKER:-$(goworker_dir)/worker}
 
 TWE_IT_TMP=$(mktemp -d)
 TWE_IT_PIDS=()

@@ -765,6 +765,37 @@ static void locals(twe_workflow_t *wf, void *user) {
   twe_workflow_complete(wf, &r);
 }
 
+/* --- the Go SDK's twins (tests/support/go_worker) ------------------------------------ */
+
+/* Versioned: get_version("step", -1, 1); version 1 sleeps 100 ms and
+ * returns "new", the default version "old". */
+static void versioned(twe_workflow_t *wf, void *user) {
+  (void)user;
+  int v = 0;
+  if (twe_workflow_get_version(wf, "step", TWE_DEFAULT_VERSION, 1, &v) < 0) return;
+  if (v == 1) {
+    twe_workflow_sleep(wf, SEC / 10);
+    complete_text(wf, "\"new\"");
+  } else {
+    complete_text(wf, "\"old\"");
+  }
+}
+
+static int forty_two(twe_workflow_t *wf, void *arg, twe_payload_t *value) {
+  (void)wf, (void)arg;
+  *value = twe_payload_json("42");
+  return 0;
+}
+
+/* GoSided: a side effect of 42, a 100 ms sleep; returns the side effect. */
+static void go_sided(twe_workflow_t *wf, void *user) {
+  (void)user;
+  twe_payload_t v;
+  if (twe_workflow_side_effect(wf, forty_two, NULL, &v) < 0) return;
+  twe_workflow_sleep(wf, SEC / 10);
+  twe_workflow_complete(wf, &v);
+}
+
 /* --- memo and search attributes ---------------------------------------------------- */
 
 /* A JSON value of a payload the run owns (NULL when missing). */
@@ -836,6 +867,8 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Parent", parent, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Locals", locals, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Fields", fields, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Versioned", versioned, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "GoSided", go_sided, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "PyParent", py_parent, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "Inc", inc, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "Slow", slow, NULL)) < 0 ||

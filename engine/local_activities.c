@@ -92,7 +92,13 @@ static void deliver_error(local_t *l, const char *type, const char *message, boo
 static void start_attempt(local_t *l);
 
 static void on_backoff_timer(twe_timer_t *t) {
-  start_attempt(t->data);
+  local_t *l = t->data;
+  if (l->s->draining) { /* the worker stops: another one runs it again */
+    twe__wfp_local_result(l->s, l->run_id, NULL);
+    local_free(l);
+    return;
+  }
+  start_attempt(l);
 }
 
 /* Copies l's arguments into the attempt's own arena: the code may outlive
@@ -231,7 +237,7 @@ void twe__local_attempt_done(twe_activity_t *act) {
   int rc = 0;
   int64_t now = wall_ns();
   bool past_deadline = l->schedule_deadline_ns && now >= l->schedule_deadline_ns;
-  if (cancel == TWE__ACT_CANCEL_WORKER && act->outcome != TWE__ACT_COMPLETED) {
+  if ((cancel == TWE__ACT_CANCEL_WORKER || s->draining) && act->outcome != TWE__ACT_COMPLETED) {
     lost = true; /* the worker stops: another one runs it again */
   } else if (act->engine_fail_type) {
     rc = twe__failure_new(&a, act->engine_fail_type, act->engine_fail_message,

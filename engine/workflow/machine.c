@@ -39,6 +39,7 @@ static const twe__mkind_t *const all_kinds[] = {
     &twe__mk_child,
     &twe__mk_local_activity,
     &twe__mk_version,
+    &twe__mk_mutable_side_effect,
 };
 #define N_KINDS (sizeof all_kinds / sizeof all_kinds[0])
 

@@ -170,6 +170,7 @@ extern const twe__mkind_t twe__mk_side_effect;
 extern const twe__mkind_t twe__mk_child;
 extern const twe__mkind_t twe__mk_local_activity;
 extern const twe__mkind_t twe__mk_version;
+extern const twe__mkind_t twe__mk_mutable_side_effect;
 
 /* A RECORD_MARKER command named name (a static string) with details
  * keys[i] -> values[i] (i < n; keys static, values in the run arena) and

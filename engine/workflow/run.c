@@ -537,6 +537,7 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
       if (i + 1 == n) { /* the task being processed */
         run->task_patches = NULL; /* live: every patch is new code */
         run->task_versions = NULL;
+        run->task_mutables = NULL;
         /* TWE__RUN_SLICED: batch_go finishes it the same way once the
          * activation is over. */
         int rc = activate(run, e, false);
@@ -557,6 +558,7 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
         if (rc == 0) rc = twe__side_effects_lookahead(run, events, i + 2, n);
         if (rc == 0) rc = twe__locals_lookahead(run, events, i + 2, n);
         if (rc == 0) rc = twe__versions_lookahead(run, events, i + 2, n);
+        if (rc == 0) rc = twe__mutables_lookahead(run, events, i + 2, n);
         return rc < 0 ? rc : activate(run, e, true);
       }
       return 0;

@@ -238,6 +238,10 @@ struct twe_run {
   /* Go-style versions (machine_version.c): decided ones, newest first,
    * and those a replayed task's markers hold. */
   struct twe__version *version_memo, *task_versions;
+  /* Mutable side effects (machine_mutable_side_effect.c): the values
+   * recorded so far, those a replayed task's markers hold, and the calls
+   * made per id. */
+  struct twe__mutable *mutables, *task_mutables, *mutable_calls;
   /* Side effects: the last id given (they count from 1), and the values
    * the task being replayed recorded. */
   int64_t side_effect_seq;
@@ -397,6 +401,11 @@ int twe__upsert_search_attribute(twe_run_t *run, const char *name, const char *t
 /* Replay: the Version markers the task recorded. Returns 0 or a fatal
  * status. */
 int twe__versions_lookahead(twe_run_t *run, twe_event_pb_t *const *events, size_t from, size_t n);
+
+/* --- machine_mutable_side_effect.c --- */
+/* Replay: the MutableSideEffect markers the task recorded. Returns 0 or a
+ * fatal status. */
+int twe__mutables_lookahead(twe_run_t *run, twe_event_pb_t *const *events, size_t from, size_t n);
 
 /* --- machine_local_activity.c --- */
 /* Replay: the core_local_activity markers the task recorded, in history

@@ -294,6 +294,16 @@ typedef int (*twe_side_effect_fn)(twe_workflow_t *wf, void *arg, twe_payload_t *
 TWE_EXPORT int twe_workflow_side_effect(twe_workflow_t *wf, twe_side_effect_fn fn, void *arg,
                                         twe_payload_t *out);
 
+/* Computes a value outside determinism each time the code asks (a setting
+ * that may change), and records it only when it differs (same encoding
+ * and bytes) from the last value recorded for id: a "MutableSideEffect"
+ * marker in the Go SDK's format (its MutableSideEffect; a Go SDK history
+ * replays). On replay the recorded values come back and fn is not called.
+ * *out is the run's memory. Returns as twe_workflow_side_effect. */
+TWE_EXPORT int twe_workflow_mutable_side_effect(twe_workflow_t *wf, const char *id,
+                                                twe_side_effect_fn fn, void *arg,
+                                                twe_payload_t *out);
+
 /* --- versioning and search attributes ------------------------------------------ */
 /* Whether this run takes the code of patch id (*out): true for a run that
  * runs it for the first time, and on replay only when the history shows the

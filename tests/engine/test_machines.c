@@ -245,6 +245,28 @@ static void wf_version(twe_workflow_t *wf, void *user) {
   if (version_seen == 1) assert_int_equal(twe_workflow_sleep(wf, NS), 0);
 }
 
+/* Mutable side effect "m": 7, 7, a 1 s sleep, 8 (fn counts its calls);
+ * records what it got. */
+static int mutable_calls;
+static char mutable_got[16];
+static int mutable_fn(twe_workflow_t *wf, void *arg, twe_payload_t *value) {
+  (void)wf;
+  mutable_calls++;
+  *value = twe_payload_json(arg);
+  return 0;
+}
+static void wf_mutable(twe_workflow_t *wf, void *user) {
+  (void)user;
+  const char *vals[3] = {"7", "7", "8"};
+  for (int i = 0; i < 3; i++) {
+    if (i == 2) assert_int_equal(twe_workflow_sleep(wf, NS), 0);
+    twe_payload_t v;
+    assert_int_equal(twe_workflow_mutable_side_effect(wf, "m", mutable_fn, (void *)vals[i], &v), 0);
+    mutable_got[i] = v.len == 1 ? *(const char *)v.data : '?';
+  }
+  mutable_got[3] = 0;
+}
+
 /* The patch "p1" deprecated, then a 1 s sleep. */
 static void wf_deprecated(twe_workflow_t *wf, void *user) {
   (void)user;
@@ -360,6 +382,7 @@ static int setup(void **state) {
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Deprecated", wf_deprecated, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Info", wf_info, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Version", wf_version, NULL), 0);
+  assert_int_equal(twe__registry_add_workflow(&fx->reg, "Mutable", wf_mutable, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "LaCancel", wf_la_cancel, NULL), 0);
   kid_cancel = kid_cancel_started = false;
   cancel_wait_rc = 0;
@@ -1177,6 +1200,49 @@ static void test_version(void **state) {
   assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
 }
 
+/* --- mutable side effects ----------------------------------------------------------------- */
+
+/* Live: a marker for the first value and one for the changed third (the
+ * second, equal, records nothing). Replayed: the same values, fn never
+ * called. */
+static void test_mutable_side_effect(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "Mutable", NULL); /* 1 */
+  h_task(h);                     /* 2, 3 */
+  fx->run = new_run(fx);
+  mutable_calls = 0;
+  assert_int_equal(fx_apply(fx, 0, 3), 0);
+  assert_commands(&fx->out, 2, CMD(RECORD_MARKER), CMD(START_TIMER));
+  const Temporal__Api__Command__V1__RecordMarkerCommandAttributes *m =
+      fx->out.commands[0]->record_marker_command_attributes;
+  assert_string_equal(m->marker_name, "MutableSideEffect");
+  assert_memory_equal(m->details[0]->value->payloads[0]->data.data, "\"m_5\"", 5);
+  h_task_completed(h);                   /* 4 */
+  h_marker_from(h, fx->out.commands[0]); /* 5 */
+  int64_t t = h_timer_started(h, "1");   /* 6 */
+  h_timer_fired(h, t, "1");              /* 7 */
+  h_task(h);                             /* 8, 9 */
+  assert_int_equal(fx_apply(fx, 3, 9), 0);
+  assert_commands(&fx->out, 2, CMD(RECORD_MARKER), CMD(COMPLETE_WORKFLOW_EXECUTION));
+  assert_string_equal(mutable_got, "778");
+  assert_int_equal(mutable_calls, 3);
+  h_task_completed(h);                   /* 10 */
+  h_marker_from(h, fx->out.commands[0]); /* 11 */
+  h_workflow_completed(h);               /* 12 */
+
+  twe__run_destroy(fx->run);
+  fx->run = new_run(fx);
+  mutable_calls = 0;
+  memset(mutable_got, 0, sizeof mutable_got);
+  assert_int_equal(fx_apply(fx, 0, h->n), 0);
+  assert_true(fx->out.replay_only);
+  assert_string_equal(mutable_got, "778");
+  assert_int_equal(mutable_calls, 0);
+  twe_run_outcome_t check;
+  assert_int_equal(twe__run_check_replayed(fx->run, &check), 0);
+}
+
 /* --- info and the logger ------------------------------------------------------------------ */
 
 static char log_lines[1024];
@@ -1655,6 +1721,7 @@ int main(void) {
       T(test_patch_deprecated),
       T(test_info_and_logger),
       T(test_version),
+      T(test_mutable_side_effect),
       T(test_external_live),
       T(test_external_failed_replayed),
       T(test_side_effect),

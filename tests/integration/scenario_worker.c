@@ -796,6 +796,31 @@ static void go_sided(twe_workflow_t *wf, void *user) {
   twe_workflow_complete(wf, &v);
 }
 
+static int mutable_value(twe_workflow_t *wf, void *arg, twe_payload_t *value) {
+  (void)wf;
+  *value = twe_payload_json(arg);
+  return 0;
+}
+
+/* GoMutable: mutable side effect "m" of 7, 7 again, a 100 ms sleep, then
+ * 8; returns 100 a + 10 b + c (778). */
+static void go_mutable(twe_workflow_t *wf, void *user) {
+  (void)user;
+  const char *vals[3] = {"7", "7", "8"};
+  int got[3] = {0};
+  for (int i = 0; i < 3; i++) {
+    if (i == 2) twe_workflow_sleep(wf, SEC / 10);
+    twe_payload_t v;
+    if (twe_workflow_mutable_side_effect(wf, "m", mutable_value, (void *)vals[i], &v) < 0) return;
+    char text[16];
+    snprintf(text, sizeof text, "%.*s", (int)v.len, (const char *)v.data);
+    got[i] = atoi(text);
+  }
+  char *r = twe_workflow_alloc(wf, 16);
+  snprintf(r, 16, "%d", 100 * got[0] + 10 * got[1] + got[2]);
+  complete_text(wf, r);
+}
+
 /* --- memo and search attributes ---------------------------------------------------- */
 
 /* A JSON value of a payload the run owns (NULL when missing). */
@@ -869,6 +894,7 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Fields", fields, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Versioned", versioned, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "GoSided", go_sided, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "GoMutable", go_mutable, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "PyParent", py_parent, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "Inc", inc, NULL)) < 0 ||
       (rc = twe_worker_register_activity(w, "Slow", slow, NULL)) < 0 ||

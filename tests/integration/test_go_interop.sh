@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/integration/test_go_interop.sh SCENARIO_WORKER — histories the Go
 # SDK records replay on twe's twins: GetVersion ("Version" markers and the
-# TemporalChangeVersion upsert) and SideEffect ("SideEffect" markers); and
+# TemporalChangeVersion upsert), SideEffect ("SideEffect" markers) and
+# MutableSideEffect ("MutableSideEffect" markers, recorded on change); and
 # twe's own runs of the twins record the same markers (names, keys,
 # values) as the Go SDK's.
 set -euo pipefail
@@ -20,7 +21,8 @@ start_worker w "$sw" worker --task-queue "$q"
 pid=$WORKER_PID
 
 result() { python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["result"]))'; }
-# markers FILE: the markers' names and details (decoded), one JSON line.
+# markers FILE: the markers' names and details (every payload decoded), one
+# JSON line.
 markers() {
   python3 - "$1" <<'PY'
 import base64, json, sys
@@ -29,13 +31,13 @@ out = []
 for e in ev:
     if e["eventType"].endswith("MARKER_RECORDED"):
         a = e["markerRecordedEventAttributes"]
-        out.append([a["markerName"], {k: json.loads(base64.b64decode(v["payloads"][0]["data"]))
+        out.append([a["markerName"], {k: [json.loads(base64.b64decode(p["data"])) for p in v["payloads"]]
                                       for k, v in sorted(a.get("details", {}).items())}])
 print(json.dumps(out, sort_keys=True))
 PY
 }
 
-for wf in Versioned GoSided; do
+for wf in Versioned GoSided GoMutable; do
   gid=$(unique "go-$wf")
   tid=$(unique "twe-$wf")
   gr=$(t workflow execute --type "$wf" --task-queue "$gq" --workflow-id "$gid" -o json | result)

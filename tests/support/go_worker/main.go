@@ -10,6 +10,8 @@
 //	Versioned  GetVersion("step", DefaultVersion, 1): version 1 sleeps
 //	           100 ms and returns "new"; the default version returns "old"
 //	GoSided    a SideEffect of 42, a 100 ms sleep; returns the side effect
+//	GoMutable  MutableSideEffect "m" of 7, 7 again (not recorded), a 100 ms
+//	           sleep, then 8; returns 778
 package main
 
 import (
@@ -46,6 +48,22 @@ func goSided(ctx workflow.Context) (int, error) {
 	return n, nil
 }
 
+func goMutable(ctx workflow.Context) (int, error) {
+	get := func(v int) int {
+		var n int
+		_ = workflow.MutableSideEffect(ctx, "m", func(workflow.Context) interface{} { return v },
+			func(a, b interface{}) bool { return a == b }).Get(&n)
+		return n
+	}
+	a := get(7)
+	b := get(7)
+	if err := workflow.Sleep(ctx, 100*time.Millisecond); err != nil {
+		return 0, err
+	}
+	c := get(8)
+	return 100*a + 10*b + c, nil
+}
+
 func main() {
 	if len(os.Args) != 3 || os.Args[1] != "worker" {
 		fmt.Fprintln(os.Stderr, "usage: go_worker worker QUEUE")
@@ -60,6 +78,7 @@ func main() {
 	w := worker.New(c, os.Args[2], worker.Options{})
 	w.RegisterWorkflowWithOptions(versioned, workflow.RegisterOptions{Name: "Versioned"})
 	w.RegisterWorkflowWithOptions(goSided, workflow.RegisterOptions{Name: "GoSided"})
+	w.RegisterWorkflowWithOptions(goMutable, workflow.RegisterOptions{Name: "GoMutable"})
 	if err := w.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "start:", err)
 		os.Exit(1)

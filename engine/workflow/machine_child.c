@@ -15,8 +15,11 @@
  *
  * Cancelling a child that started (twe_future_cancel on either future, or
  * its scope cancelled) asks it to cancel (a cancel external command, child
- * only) and waits for how it ends, as the SDKs' default; one cancelled
- * while its start is under way is asked once it has started. A child's
+ * only) and, by the cancellation type: waits for how it ends (the SDKs'
+ * default), fails the result at once (try), or once the request reached
+ * the child (wait requested); abandon asks nothing and fails the result at
+ * once. One cancelled while its start is under way is asked once it has
+ * started. Events of a child whose result failed early change nothing. A child's
  * failure reaches the parent as its own failure (type and message), so
  * the parent can fail with the cause.
  *
@@ -63,13 +66,38 @@ typedef struct child_machine {
   const char *workflow_id, *type; /* run arena */
   const char *run_id;             /* once started */
   bool cancel_when_started;
+  int cancellation_type; /* enum twe_child_cancellation_type */
 } child_machine_t;
 
 /* --- actions ------------------------------------------------------------------ */
 
+static int canceled(twe_run_t *run, twe_future_t *f) {
+  return f->ready ? 0 : twe__run_resolve_error(run, f, "CanceledError", "child workflow canceled");
+}
+
+/* WAIT_REQUESTED: the cancel request reached the child (or failed to). */
+static int on_requested(twe_run_t *run, twe_future_t *f, void *arg) {
+  (void)f;
+  return canceled(run, ((child_machine_t *)arg)->result);
+}
+
 static int ask_cancel(twe_run_t *run, child_machine_t *cm) {
-  return twe__run_cancel_external(run, cm->workflow_id, cm->run_id, "the parent cancelled it",
-                                  true, NULL);
+  if (cm->cancellation_type == TWE_CHILD_CANCEL_ABANDON) return 0;
+  twe_future_t *req = NULL;
+  int rc = twe__run_cancel_external(run, cm->workflow_id, cm->run_id, "the parent cancelled it",
+                                    true, &req);
+  if (rc < 0 || cm->cancellation_type != TWE_CHILD_CANCEL_WAIT_REQUESTED) return rc;
+  req->on_resolve = on_requested;
+  req->on_resolve_arg = cm;
+  return 0;
+}
+
+/* A cancellation the type settles at once (try, abandon). */
+static int cancel_now(twe_run_t *run, child_machine_t *cm) {
+  return cm->cancellation_type == TWE_CHILD_CANCEL_TRY ||
+                 cm->cancellation_type == TWE_CHILD_CANCEL_ABANDON
+             ? canceled(run, cm->result)
+             : 0;
 }
 
 static int act_started(twe_run_t *run, twe__machine_t *m, const twe_event_pb_t *e, int *to) {
@@ -113,7 +141,9 @@ static int ended(twe_run_t *run, twe__machine_t *m) {
 static int act_completed(twe_run_t *run, twe__machine_t *m, const twe_event_pb_t *e, int *to) {
   (void)to;
   ended(run, m);
-  return twe__run_resolve_ok(run, ((child_machine_t *)m)->result,
+  child_machine_t *cm = (child_machine_t *)m;
+  if (cm->result->ready) return 0; /* cancelled without waiting */
+  return twe__run_resolve_ok(run, cm->result,
                              e->child_workflow_execution_completed_event_attributes->result);
 }
 
@@ -122,6 +152,7 @@ static int act_failed(twe_run_t *run, twe__machine_t *m, const twe_event_pb_t *e
   ended(run, m);
   const twe_failure_pb_t *f = e->child_workflow_execution_failed_event_attributes->failure;
   child_machine_t *cm = (child_machine_t *)m;
+  if (cm->result->ready) return 0;
   return f ? twe__run_resolve_failed(run, cm->result, f)
            : twe__run_resolve_error(run, cm->result, "ChildWorkflowFailed", "child workflow failed");
 }
@@ -135,7 +166,8 @@ static int act_ended(twe_run_t *run, twe__machine_t *m, const twe_event_pb_t *e,
   const char *what = *to == CANCELED    ? "child workflow canceled"
                      : *to == TIMED_OUT ? "child workflow timed out"
                                         : "child workflow terminated";
-  return twe__run_resolve_error(run, ((child_machine_t *)m)->result, type, what);
+  child_machine_t *cm = (child_machine_t *)m;
+  return cm->result->ready ? 0 : twe__run_resolve_error(run, cm->result, type, what);
 }
 
 static int act_cancel_unsent(twe_run_t *run, twe__machine_t *m, const twe_event_pb_t *e, int *to) {
@@ -155,12 +187,14 @@ static int cancel(twe_run_t *run, twe__machine_t *m) {
       return twe__machine_input(run, m, TWE__IN_CANCEL, NULL);
     case START_SENT:
     case INITIATED:
+      if (cm->cancel_when_started) return 0;
       cm->cancel_when_started = true;
-      return 0;
+      return cancel_now(run, cm);
     case STARTED:
       if (cm->cancel_when_started) return 0;
       cm->cancel_when_started = true; /* asked once */
-      return ask_cancel(run, cm);
+      int rc = ask_cancel(run, cm);
+      return rc < 0 ? rc : cancel_now(run, cm);
     default:
       return 0;
   }
@@ -307,6 +341,7 @@ int twe_workflow_start_child(twe_workflow_t *wf, const char *type,
   c->start_child_workflow_execution_command_attributes = s;
   cm->workflow_id = s->workflow_id;
   cm->type = wt->name;
+  cm->cancellation_type = opts ? (int)opts->cancellation_type : 0;
   cm->started = fs;
   cm->result = fr;
   cm->m.id_generated = !own_id;

@@ -367,6 +367,19 @@ typedef struct twe_child_options {
   int parent_close_policy;
   /* Temporal's WorkflowIdReusePolicy (0: the server's default). */
   int id_reuse_policy;
+  /* What cancelling the child (either future, or its scope) does, as the
+   * SDKs' ChildWorkflowCancellationType: */
+  enum twe_child_cancellation_type {
+    /* ask the child to cancel, and the result future ends as the child
+     * does (the default) */
+    TWE_CHILD_CANCEL_WAIT_COMPLETED = 0,
+    /* ask, and fail the result future with a CanceledError at once */
+    TWE_CHILD_CANCEL_TRY = 1,
+    /* ask, and fail it once the request reached the child */
+    TWE_CHILD_CANCEL_WAIT_REQUESTED = 2,
+    /* ask nothing (the child runs on); fail it at once */
+    TWE_CHILD_CANCEL_ABANDON = 3,
+  } cancellation_type;
   /* The child's memo and search attributes (copied; may be NULL/0). */
   const twe_field_t *memo;
   size_t memo_count;
@@ -380,7 +393,8 @@ typedef struct twe_child_options {
  * (may be NULL) ends as the child did: its result, or its own failure
  * (type and message of the child's error), or CanceledError, TimeoutError,
  * TerminatedError. Cancelling either future (or the scope it was started
- * in) asks the child to cancel and waits for how it ends. To signal a
+ * in) does what opts->cancellation_type says (by default: asks the child
+ * to cancel and waits for how it ends). To signal a
  * child, twe_workflow_signal_external with its id. Returns 0, -EINVAL,
  * -ENOMEM. */
 TWE_EXPORT int twe_workflow_start_child(twe_workflow_t *wf, const char *type,

@@ -314,11 +314,12 @@ static void wf_side(twe_workflow_t *wf, void *user) {
  * kid_cancel: cancels it right after starting it, before anything went
  * out; with kid_cancel_started: once it has started. */
 static bool kid_cancel, kid_cancel_started;
+static enum twe_child_cancellation_type kid_ctype;
 static int kid_start_rc, kid_result_rc;
 static char kid_error[64];
 static void wf_kids(twe_workflow_t *wf, void *user) {
   (void)user;
-  twe_child_options_t o = {.workflow_id = "kid"};
+  twe_child_options_t o = {.workflow_id = "kid", .cancellation_type = kid_ctype};
   twe_future_t *s, *r;
   assert_int_equal(twe_workflow_start_child(wf, "K", &o, NULL, 0, &s, &r), 0);
   if (kid_cancel) assert_int_equal(twe_future_cancel(wf, r), 0);
@@ -385,6 +386,7 @@ static int setup(void **state) {
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Mutable", wf_mutable, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "LaCancel", wf_la_cancel, NULL), 0);
   kid_cancel = kid_cancel_started = false;
+  kid_ctype = TWE_CHILD_CANCEL_WAIT_COMPLETED;
   cancel_wait_rc = 0;
   cancel_error_type[0] = 0;
   *state = fx;
@@ -1466,6 +1468,68 @@ static void test_child_cancel_started(void **state) {
   assert_true(a->child_workflow_only);
 }
 
+/* The other cancellation types of a started child: try and abandon fail
+ * the result at once (try asks the child, abandon does not); wait
+ * requested fails it once the request reached the child. */
+static void test_child_cancel_types(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  kid_cancel_started = true;
+  const struct {
+    enum twe_child_cancellation_type type;
+    bool asks, waits;
+  } cases[] = {{TWE_CHILD_CANCEL_TRY, true, false},
+               {TWE_CHILD_CANCEL_ABANDON, false, false},
+               {TWE_CHILD_CANCEL_WAIT_REQUESTED, true, true}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    memset(h->ev, 0, sizeof h->ev);
+    h->n = 0;
+    kids_history(h, 0, true);
+    kid_ctype = cases[i].type;
+    kid_error[0] = 0;
+    twe__run_destroy(fx->run);
+    fx->run = new_run(fx);
+    assert_int_equal(fx_apply(fx, 0, h->n), 0);
+    size_t n = (size_t)cases[i].asks + !cases[i].waits;
+    assert_int_equal(fx->out.n_commands, n);
+    if (cases[i].asks)
+      assert_int_equal(fx->out.commands[0]->command_type,
+                       CMD(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION));
+    if (!cases[i].waits) {
+      assert_string_equal(kid_error, "CanceledError");
+      continue;
+    }
+    assert_string_equal(kid_error, "");
+    size_t from = h->n;
+    h_task_completed(h);
+    int64_t init = h_external_initiated(h, false, "kid", NULL);
+    h_external_done(h, false, init, true);
+    h_task(h);
+    assert_int_equal(fx_apply(fx, from, h->n), 0);
+    assert_commands(&fx->out, 1, CMD(COMPLETE_WORKFLOW_EXECUTION));
+    assert_string_equal(kid_error, "CanceledError");
+  }
+  kid_ctype = 0;
+}
+
+/* Non-determinism across kinds: a child started where the history has an
+ * activity is reported naming the event and the command. */
+static void test_child_where_activity(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "Kids", NULL);
+  h_task(h);
+  h_task_completed(h);
+  h_act_scheduled(h, "1", "A");
+  h_task(h);
+  fx->run = new_run(fx);
+  assert_int_equal(fx_apply(fx, 0, h->n), TWE_ENONDETERMINISM);
+  if (!strstr(fx->out.message, "history event 5 ACTIVITY_TASK_SCHEDULED (activity id \"1\", type "
+                                 "\"A\") does not match the command the code produced: "
+                                 "START_CHILD_WORKFLOW_EXECUTION"))
+    fail_msg("message: %s", fx->out.message);
+}
+
 /* --- coverage ------------------------------------------------------------------------- */
 
 /* --- local activities ---------------------------------------------------------------- */
@@ -1733,6 +1797,8 @@ int main(void) {
       T(test_child_start_failed),
       T(test_child_cancel_unsent),
       T(test_child_cancel_started),
+      T(test_child_cancel_types),
+      T(test_child_where_activity),
       T(test_timer_live_fires),
       T(test_timer_replay_fires),
       T(test_timer_cancel_before_sent),

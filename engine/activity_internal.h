@@ -135,6 +135,7 @@ struct twe_activity {
    * outcome goes back to its workflow run instead of to the server. */
   struct twe__local *local;
   bool deadline_hit; /* the start-to-close deadline timer fired */
+  int64_t run_start_ns; /* when its job went to the pool (CLOCK_MONOTONIC) */
 };
 
 /* For engine/local_activities.c: an attempt the shard runs on its pool

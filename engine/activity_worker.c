@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "engine/activity_internal.h"
+#include "engine/metrics.h"
 #include "engine/values.h"
 #include "io/grpc_retry.h"
 #include "temporal/api/enums/v1/task_queue.pb-c.h"
@@ -99,6 +100,11 @@ static const char *str(const char *s) {
 
 static uint64_t now_ns(const twe_wshard_t *s) {
   return twe__reactor_now(s->reactor);
+}
+
+static size_t act_label(const twe_activity_t *act) {
+  const twe__metrics_t *m = act->side->s->metrics;
+  return m ? twe__m_activity_type(m->layout, act->info.activity_type) : 0;
 }
 
 static void request_cancel(twe_activity_t *act, twe__act_cancel_t why) {
@@ -426,6 +432,7 @@ static void start_respond(twe_activity_t *act) {
         &temporal__api__workflowservice__v1__respond_activity_task_failed_response__descriptor;
     act->resp_what = "RespondActivityTaskFailed";
     twe__count(&s->counters.activities_failed, 1);
+    twe__m_add(s->metrics, TWE_M_ACTIVITY_EXECUTION_FAILED, act_label(act), 1);
   } else if (act->outcome == TWE__ACT_NONE && cancel == TWE__ACT_CANCEL_SERVER) {
     canceled.task_token = act->task_token;
     canceled.identity = identity;
@@ -437,6 +444,7 @@ static void start_respond(twe_activity_t *act) {
         &temporal__api__workflowservice__v1__respond_activity_task_canceled_response__descriptor;
     act->resp_what = "RespondActivityTaskCanceled";
     twe__count(&s->counters.activities_failed, 1);
+    twe__m_add(s->metrics, TWE_M_ACTIVITY_EXECUTION_CANCELLED, act_label(act), 1);
   } else {
     twe_payload_t null = twe_payload_null();
     const twe_payload_t *result = act->outcome == TWE__ACT_COMPLETED ? &act->result : &null;
@@ -450,6 +458,10 @@ static void start_respond(twe_activity_t *act) {
         &temporal__api__workflowservice__v1__respond_activity_task_completed_response__descriptor;
     act->resp_what = "RespondActivityTaskCompleted";
     twe__count(&s->counters.activities_completed, 1);
+    int64_t now = twe__wall_ns();
+    if (act->info.scheduled_time_ns > 0 && now > act->info.scheduled_time_ns)
+      twe__m_observe(s->metrics, TWE_M_ACTIVITY_SUCCEED_ENDTOEND_LATENCY, act_label(act),
+                     (uint64_t)(now - act->info.scheduled_time_ns));
   }
   if (rc == 0) rc = s->channel ? twe__grpc_channel_start(s->channel, req) : -ESHUTDOWN;
   if (rc < 0) {
@@ -528,6 +540,11 @@ static void job_done(twe_job_t *job, int status) {
    * worker stopping, which the server retries elsewhere. */
   if (status == -ECANCELED) request_cancel(act, TWE__ACT_CANCEL_WORKER);
   struct twe__act_side *side = act->side;
+  if (status == 0 && act->run_start_ns)
+    twe__m_observe(side->s->metrics,
+                   act->info.is_local ? TWE_M_LOCAL_ACTIVITY_EXECUTION_LATENCY
+                                      : TWE_M_ACTIVITY_EXECUTION_LATENCY,
+                   act_label(act), (uint64_t)(twe__mono_ns() - act->run_start_ns));
   act->running = false;
   side->running--;
   twe__count(&side->s->counters.activities_running, -1);
@@ -552,6 +569,7 @@ static void submit(twe_activity_t *act) {
   twe_wshard_t *s = side->s;
   int rc = twe__pool_try_submit(s->pool, &act->job);
   if (rc == 0) {
+    act->run_start_ns = twe__mono_ns();
     act->running = true;
     side->running++;
     twe__count(&s->counters.activities_running, 1);
@@ -661,6 +679,12 @@ static void on_task(struct twe__act_side *side, twe_arena_t *arena, const task_p
   info->start_to_close_timeout_ns = stc > 0 ? (uint64_t)stc : 0;
   info->scheduled_time_ns = twe__timestamp_ns(t->scheduled_time);
   info->started_time_ns = twe__timestamp_ns(t->started_time);
+  int64_t attempt_sched = twe__timestamp_ns(t->current_attempt_scheduled_time);
+  if (attempt_sched <= 0) attempt_sched = info->scheduled_time_ns;
+  if (attempt_sched > 0 && info->started_time_ns >= attempt_sched && s->metrics)
+    twe__m_observe(s->metrics, TWE_M_ACTIVITY_SCHEDULE_TO_START_LATENCY,
+                   twe__m_activity_type(s->metrics->layout, info->activity_type),
+                   (uint64_t)(info->started_time_ns - attempt_sched));
 
   act->reg = twe__registry_activity(&w->registry, info->activity_type);
   if (!act->reg) {
@@ -706,6 +730,7 @@ static void on_poll_done(twe_grpc_request_t *req) {
   }
   const task_pb_t *t = (const void *)req->response;
   if (!t || t->task_token.len == 0) {
+    twe__m_add(s->metrics, TWE_M_ACTIVITY_POLL_NO_TASK, 0, 1);
     /* An idle poll ended empty: the next round polls again. */
     twe__arena_reset(slot->arena);
     return;

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "engine/activity_internal.h"
+#include "engine/metrics.h"
 #include "engine/values.h"
 #include "engine/workflow/run.h"
 #include "engine/workflow_poller_internal.h"
@@ -52,6 +53,10 @@ struct twe__local {
   bool stop_asked;                   /* the run cancelled it */
 };
 typedef struct twe__local local_t;
+
+static size_t label(const local_t *l) {
+  return l->s->metrics ? twe__m_activity_type(l->s->metrics->layout, l->activity_type) : 0;
+}
 
 static int64_t wall_ns(void) {
   struct timespec ts;
@@ -170,6 +175,7 @@ static void start_attempt(local_t *l) {
   act->local = l;
   l->act = act;
   twe__count(&s->counters.local_activity_attempts, 1);
+  twe__m_add(s->metrics, TWE_M_LOCAL_ACTIVITY_TOTAL, label(l), 1);
   twe__act_submit(act);
 }
 
@@ -283,6 +289,14 @@ void twe__local_attempt_done(twe_activity_t *act) {
       }
     }
   }
+  if (!lost && r.status == TWE_LOCAL_COMPLETED && now > l->original_schedule_time_ns)
+    twe__m_observe(s->metrics, TWE_M_LOCAL_ACTIVITY_SUCCEED_ENDTOEND_LATENCY, label(l),
+                   (uint64_t)(now - l->original_schedule_time_ns));
+  else if (!lost)
+    twe__m_add(s->metrics,
+               l->stop_asked ? TWE_M_LOCAL_ACTIVITY_EXECUTION_CANCELLED
+                             : TWE_M_LOCAL_ACTIVITY_EXECUTION_FAILED,
+               label(l), 1);
   if (lost) {
     twe__wfp_local_result(s, l->run_id, NULL);
     local_free(l);

@@ -3,6 +3,8 @@
  * fills) plus an LRU list. */
 #include "engine/run_cache.h"
 
+#include "engine/metrics.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +101,10 @@ void twe__run_cache_trim(twe__run_cache_t *c, size_t capacity) {
     twe__cached_run_t *prev = e->lru_prev;
     /* A run whose local activities still run keeps its place: evicted,
      * their results would be lost and the activities run again. */
-    if (!e->busy && !(e->run && twe__run_locals_in_flight(e->run))) twe__run_cache_evict(c, e);
+    if (!e->busy && !(e->run && twe__run_locals_in_flight(e->run))) {
+      twe__m_add(c->metrics, TWE_M_STICKY_CACHE_FORCED_EVICTION, 0, 1);
+      twe__run_cache_evict(c, e);
+    }
     e = prev;
   }
 }

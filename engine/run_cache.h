@@ -34,6 +34,7 @@ typedef struct twe__run_cache {
   size_t n_buckets, n_cached;
   twe__cached_run_t *lru_head, *lru_tail;
   twe__shard_counters_t *counters; /* borrowed */
+  struct twe__metrics *metrics;     /* borrowed; forced evictions */
 } twe__run_cache_t;
 
 /* The entry of run_id, or NULL. */

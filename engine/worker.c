@@ -24,6 +24,8 @@
 #include <time.h>
 
 #include "engine/activity_internal.h"
+#include "engine/metrics.h"
+#include "engine/metrics_http.h"
 #include "engine/worker_internal.h"
 #include "sched/cpu_plan.h"
 #include "twe/error.h"
@@ -32,6 +34,12 @@ int64_t twe__mono_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+int64_t twe__wall_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* --- the shard's loop is its reactor ------------------------------------ */
@@ -57,6 +65,12 @@ int twe_worker_create(twe_client_t *client, const twe_worker_options_t *opts,
   w->client = client;
   w->opts = *opts;
   if (w->opts.max_cached_workflows == TWE_CACHE_DEFAULT) w->opts.max_cached_workflows = 10000;
+  const char *maddr = opts->metrics_address ? opts->metrics_address : getenv("TWE_METRICS_ADDRESS");
+  if (maddr && *maddr && !(w->metrics_address = strdup(maddr))) {
+    free(w);
+    return -ENOMEM;
+  }
+  w->opts.metrics_address = w->metrics_address;
   const char *level = getenv("TWE_WORKFLOW_LOG_LEVEL");
   if (level) {
     static const char *const names[] = {"debug", "info", "warn", "error"};
@@ -130,17 +144,52 @@ static void shard_fail(twe_wshard_t *s, const char *what, int rc, const char *de
   twe__shard_stop(s->thread);
 }
 
+/* Every second on the shard's loop: it turns (/healthz), and whether its
+ * connection is up (/readyz). */
+static void on_tick(twe_timer_t *t) {
+  twe_wshard_t *s = t->data;
+  atomic_store_explicit(&s->alive_ns, twe__mono_ns(), memory_order_relaxed);
+  twe_grpc_channel_stats_t st;
+  if (s->channel) twe__grpc_channel_stats(s->channel, &st);
+  atomic_store_explicit(&s->connected, s->channel && st.connections_open > 0,
+                        memory_order_relaxed);
+  twe__timer_start(&s->tick_timer, 1000000000ull);
+}
+
+/* A call of the shard's channel ended: the request metrics. */
+static void on_call(void *data, const twe_grpc_request_t *req, uint64_t latency_ns) {
+  twe_wshard_t *s = data;
+  /* An answer from the server: connected (the tick notices a loss). */
+  if (req->status.code == TWE_GRPC_OK)
+    atomic_store_explicit(&s->connected, true, memory_order_relaxed);
+  size_t op = twe__m_operation(req->path);
+  bool is_long = twe__m_operation_is_long(op);
+  twe__m_add(s->metrics, is_long ? TWE_M_LONG_REQUEST : TWE_M_REQUEST, op, 1);
+  twe__m_observe(s->metrics, is_long ? TWE_M_LONG_REQUEST_LATENCY : TWE_M_REQUEST_LATENCY, op,
+                 latency_ns);
+  /* A stop cancels its own polls: not a failure of the server's. */
+  if (req->status.code != TWE_GRPC_OK &&
+      !(req->status.code == TWE_GRPC_CANCELLED && s->draining))
+    twe__m_add(s->metrics, is_long ? TWE_M_LONG_REQUEST_FAILURE : TWE_M_REQUEST_FAILURE,
+               twe__m_failure(op, req->status.code), 1);
+}
+
 static void shard_on_start(twe_shard_t *shard, void *arg) {
   twe_wshard_t *s = arg;
   twe_worker_t *w = s->worker;
   char err[256] = "";
   s->watch = twe__watch_attach(w->watchdog, s->index);
+  atomic_store_explicit(&s->alive_ns, twe__mono_ns(), memory_order_relaxed);
   int rc = twe__reactor_create(&s->reactor, NULL);
   if (rc < 0) return shard_fail(s, "reactor", rc, NULL);
+  twe__timer_init(s->reactor, &s->tick_timer, on_tick);
+  s->tick_timer.data = s;
+  twe__timer_start(&s->tick_timer, 1000000000ull);
   twe__shard_set_loop(shard, &reactor_loop_ops, s->reactor);
   rc = twe__grpc_channel_create(s->reactor, twe__client_options(w->client), &s->channel, err,
                                 sizeof err);
   if (rc < 0) return shard_fail(s, "connection", rc, err);
+  twe__grpc_channel_observe(s->channel, on_call, s);
   rc = twe__fiber_pool_create(w->opts.fiber_stack_size, &s->fibers);
   if (rc < 0) return shard_fail(s, "fiber stacks", rc, NULL);
   twe_pool_options_t po = {.threads = s->pool_threads, .id = s->index};
@@ -173,6 +222,7 @@ static void shard_on_stop(twe_shard_t *shard, void *arg) {
    * stop, this order lets every callback find what it needs: pool results
    * may start calls, the channel's close completes calls, and only then do
    * the sides that own the calls go away. */
+  if (s->reactor) twe__timer_stop(&s->tick_timer);
   if (s->pool) twe__pool_stop(s->pool, 0, 0);
   if (s->channel) twe__grpc_channel_destroy(s->channel);
   s->channel = NULL;
@@ -313,7 +363,18 @@ int twe_worker_start(twe_worker_t *w) {
 
   unsigned n = plan.shard_threads ? plan.shard_threads : 1;
   w->shards = calloc(n, sizeof *w->shards);
-  if (!w->shards) {
+  /* Every type is registered by now: the metrics' layout is fixed. */
+  w->metrics_layout = calloc(1, sizeof *w->metrics_layout);
+  bool blocks = w->shards && w->metrics_layout;
+  if (blocks) twe__metrics_layout_init(w->metrics_layout, &w->registry);
+  for (unsigned i = 0; blocks && i < n; i++)
+    blocks = (w->shards[i].metrics = twe__metrics_new(w->metrics_layout)) != NULL;
+  if (!blocks) {
+    for (unsigned i = 0; w->shards && i < n; i++) free(w->shards[i].metrics);
+    free(w->shards);
+    free(w->metrics_layout);
+    w->shards = NULL;
+    w->metrics_layout = NULL;
     atomic_store(&w->started, 0);
     return -ENOMEM;
   }
@@ -362,7 +423,23 @@ int twe_worker_start(twe_worker_t *w) {
       return rc;
     }
   }
+  if (w->metrics_address) {
+    rc = twe__http_start(w, w->metrics_address, &w->http);
+    if (rc < 0) {
+      fprintf(stderr, "twe: metrics endpoint at %s: %s\n", w->metrics_address,
+              twe_strerror(rc));
+      twe_worker_stop(w);
+      twe_worker_wait(w);
+      return rc;
+    }
+    fprintf(stderr, "twe: metrics endpoint on port %u (%s): /metrics, /healthz, /readyz\n",
+            twe__http_port(w->http), w->metrics_address);
+  }
   return 0;
+}
+
+int twe_worker_metrics_port(twe_worker_t *w) {
+  return w->http ? (int)twe__http_port(w->http) : -ENOENT;
 }
 
 void twe_worker_stop(twe_worker_t *w) {
@@ -441,6 +518,9 @@ int twe_worker_run(twe_worker_t *w) {
 
 void twe_worker_destroy(twe_worker_t *w) {
   if (!w) return;
+  /* First: the endpoint reads the shards. */
+  twe__http_stop(w->http);
+  w->http = NULL;
   if (atomic_load(&w->started)) {
     twe_worker_stop(w);
     twe_worker_wait(w);
@@ -463,6 +543,9 @@ void twe_worker_destroy(twe_worker_t *w) {
   /* After the shard threads: they detached from it as they ended. */
   twe__watchdog_destroy(w->watchdog);
   twe__offenders_destroy(w->offenders);
+  for (unsigned i = 0; i < w->shard_count; i++) free(w->shards[i].metrics);
+  free(w->metrics_layout);
+  free(w->metrics_address);
   free(w->shards);
   twe__registry_destroy(&w->registry);
   free(w->task_queue);

@@ -43,6 +43,9 @@ typedef struct twe__shard_counters {
 
 /* CLOCK_MONOTONIC in ns (engine/worker.c). Async-signal-safe. */
 int64_t twe__mono_ns(void);
+/* CLOCK_REALTIME in ns (Unix time), for latencies against the server's
+ * timestamps. */
+int64_t twe__wall_ns(void);
 
 static inline void twe__count(_Atomic uint64_t *c, int64_t delta) {
   /* Only the owning shard writes: load + store is enough, relaxed. */
@@ -63,6 +66,13 @@ struct twe_wshard {
   size_t cache_capacity;       /* runs this shard keeps */
   struct twe__wf_side *wf;
   struct twe__act_side *act;
+  /* Metrics (engine/metrics.h): the shard's block, written by the shard
+   * only; the last time its loop turned (CLOCK_MONOTONIC ns, a 1 s tick)
+   * and whether its connection is up, for /healthz and /readyz. */
+  struct twe__metrics *metrics;
+  _Atomic int64_t alive_ns;
+  atomic_bool connected;
+  twe_timer_t tick_timer;
   /* Local activities running for this shard's runs
    * (engine/local_activities.c). */
   struct twe__local *locals;
@@ -113,6 +123,11 @@ struct twe_worker {
   /* From the CPU plan, written by start before the threads exist: the
    * process's CPUs (empty when unknown) and those left to activities. */
   twe_cpumask_t cpus, activity_cpus;
+  /* Metrics: where each shard's block keeps what (set at start), and the
+   * HTTP endpoint (NULL: off; engine/metrics_http.h) and its address. */
+  struct twe__metrics_layout *metrics_layout;
+  struct twe__http *http;
+  char *metrics_address;
 };
 
 /* The client's options and identity (engine/client.c). */

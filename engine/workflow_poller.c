@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "engine/activity_internal.h"
+#include "engine/metrics.h"
 #include "engine/offenders.h"
 #include "engine/run_cache.h"
 #include "engine/workflow/run.h"
@@ -67,6 +68,22 @@ static void take_task(wf_poller_t *p, wft_pb_t *t) {
   p->sliced = false;
   p->local_wait = p->heartbeat = false;
   p->taken_ns = twe__mono_ns();
+  p->replaying_run = false;
+  p->close_metric = -1;
+}
+
+static size_t wf_label(wf_poller_t *p) {
+  twe_wshard_t *s = p->side->s;
+  return s->metrics ? twe__m_workflow_type(s->metrics->layout, task_workflow_type(p->task)) : 0;
+}
+
+/* The task is answered (completed or failed): how long it took here. */
+static void task_latency(wf_poller_t *p) {
+  twe_wshard_t *s = p->side->s;
+  uint64_t ns = (uint64_t)(twe__mono_ns() - p->taken_ns);
+  size_t l = wf_label(p);
+  twe__m_observe(s->metrics, TWE_M_WFT_EXECUTION_LATENCY, l, ns);
+  if (p->replaying_run) twe__m_observe(s->metrics, TWE_M_WFT_REPLAY_LATENCY, l, ns);
 }
 
 
@@ -175,6 +192,8 @@ static void respond_failed(wf_poller_t *p, Temporal__Api__Enums__V1__WorkflowTas
                            const char *message) {
   struct twe__wf_side *w = p->side;
   twe__count(&w->s->counters.workflow_tasks_failed, 1);
+  twe__m_add(w->s->metrics, TWE_M_WFT_EXECUTION_FAILED, wf_label(p), 1);
+  task_latency(p);
   fprintf(stderr, "twe: shard %u: workflow task failed (workflow %s, run %s, attempt %d): %s\n",
           w->s->index, task_workflow_id(p->task), task_run_id(p->task), p->task->attempt, message);
   if (p->entry) {
@@ -232,6 +251,25 @@ static void respond_completed(wf_poller_t *p) {
     return;
   }
   temporal__api__workflowservice__v1__respond_workflow_task_completed_request__init(rq);
+  task_latency(p);
+  p->close_metric = -1;
+  if (p->outcome.closes_workflow && p->outcome.n_commands) {
+    switch ((int)p->outcome.commands[p->outcome.n_commands - 1]->command_type) {
+      case TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION:
+        p->close_metric = TWE_M_WORKFLOW_COMPLETED;
+        break;
+      case TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_FAIL_WORKFLOW_EXECUTION:
+        p->close_metric = TWE_M_WORKFLOW_FAILED;
+        break;
+      case TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_CANCEL_WORKFLOW_EXECUTION:
+        p->close_metric = TWE_M_WORKFLOW_CANCELED;
+        break;
+      case TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_CONTINUE_AS_NEW_WORKFLOW_EXECUTION:
+        p->close_metric = TWE_M_WORKFLOW_CONTINUE_AS_NEW;
+        break;
+    }
+    p->run_start_ns = p->entry && p->entry->run ? twe__run_start_time_ns(p->entry->run) : 0;
+  }
   rq->task_token = p->task->task_token;
   rq->commands = p->outcome.commands;
   rq->n_commands = p->outcome.n_commands;
@@ -301,6 +339,16 @@ static void on_responded(twe_grpc_request_t *req) {
     return;
   }
   twe__count(&w->s->counters.workflow_tasks_completed, 1);
+  if (p->close_metric >= 0) {
+    size_t l = wf_label(p);
+    twe__m_add(w->s->metrics, (twe__metric_t)p->close_metric, l, 1);
+    if (p->run_start_ns > 0) {
+      int64_t now = twe__wall_ns();
+      if (now > p->run_start_ns)
+        twe__m_observe(w->s->metrics, TWE_M_WORKFLOW_ENDTOEND_LATENCY, l,
+                       (uint64_t)(now - p->run_start_ns));
+    }
+  }
   Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedResponse *resp =
       (void *)req->response;
   /* reset_history_event_id: the server dropped a speculative task (an
@@ -695,6 +743,7 @@ void twe__wfp_process_task(wf_poller_t *p) {
     if (twe__run_last_started_event_id(e->run) == t->previous_started_event_id && n &&
         first_id <= next && h->events[n - 1]->event_id >= next) {
       twe__count(&w->s->counters.cache_hits, 1);
+      twe__m_add(w->s->metrics, TWE_M_STICKY_CACHE_HIT, 0, 1);
       e->busy = true;
       twe__run_cache_touch(&w->cache, e);
       p->entry = e;
@@ -753,7 +802,11 @@ void twe__wfp_process_task(wf_poller_t *p) {
     return;
   }
   /* A run with earlier tasks is a replay from the full history: a miss. */
-  if (t->previous_started_event_id > 0) twe__count(&w->s->counters.cache_misses, 1);
+  if (t->previous_started_event_id > 0) {
+    twe__count(&w->s->counters.cache_misses, 1);
+    twe__m_add(w->s->metrics, TWE_M_STICKY_CACHE_MISS, 0, 1);
+    p->replaying_run = true;
+  }
   if (first_id == 1 && !t->next_page_token.len) {
     twe__wfp_apply_and_respond(p, h->events, n);
     return;
@@ -824,11 +877,18 @@ static void on_poll(twe_grpc_request_t *req) {
     return;
   }
   wft_pb_t *t = (void *)req->response;
+  size_t poller = p->sticky ? TWE_POLLER_WORKFLOW_STICKY : TWE_POLLER_WORKFLOW;
   if (!t || !t->task_token.len) { /* the long poll ended without a task */
+    twe__m_add(w->s->metrics, TWE_M_WFT_POLL_EMPTY, poller, 1);
     twe__wfp_next_poll(p);
     return;
   }
+  twe__m_add(w->s->metrics, TWE_M_WFT_POLL_SUCCEED, poller, 1);
   take_task(p, t);
+  int64_t sched = twe__timestamp_ns(t->scheduled_time), start = twe__timestamp_ns(t->started_time);
+  if (sched > 0 && start >= sched)
+    twe__m_observe(w->s->metrics, TWE_M_WFT_SCHEDULE_TO_START_LATENCY, wf_label(p),
+                   (uint64_t)(start - sched));
   twe__wfp_process_task(p);
   refill(w); /* another poller takes over the poll */
 }
@@ -922,6 +982,7 @@ int twe__wf_side_start(twe_wshard_t *s) {
   w->s = s;
   s->wf = w;
   w->cache.counters = &s->counters;
+  w->cache.metrics = s->metrics;
   w->env.namespace_name = s->worker->namespace_name;
   w->env.task_queue = s->worker->task_queue;
   w->env.registry = &s->worker->registry;

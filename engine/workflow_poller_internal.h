@@ -74,6 +74,12 @@ typedef struct wf_poller {
    * the answer asks for a new task at once). */
   bool local_wait, heartbeat;
   int64_t taken_ns;
+  /* Metrics: the task replays its run from the full history; the
+   * workflow's close its answer carries (a TWE_M_WORKFLOW_* counter, or
+   * -1) and the run's start time (Unix ns). */
+  bool replaying_run;
+  int close_metric;
+  int64_t run_start_ns;
   twe_timer_t hb_timer;
   /* Answers to the queries that came with the task, for its completion. */
   twe__query_result_entry_t **query_results;

@@ -87,6 +87,8 @@ struct twe_grpc_channel {
   int depth;
   bool destroy_pending;
   twe_grpc_channel_stats_t stats;
+  twe_grpc_observe_fn observe;
+  void *observe_data;
 };
 
 static void link_fail(struct twe__grpc_link *l, const char *why);
@@ -173,7 +175,14 @@ static void request_finish(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
     ch->live = req->live_next;
   if (req->live_next) req->live_next->live_prev = req->live_prev;
   ch->stats.requests_live--;
+  if (ch->observe)
+    ch->observe(ch->observe_data, req, twe__reactor_now(ch->reactor) - req->started_ns);
   req->done(req);
+}
+
+void twe__grpc_channel_observe(twe_grpc_channel_t *ch, twe_grpc_observe_fn fn, void *data) {
+  ch->observe = fn;
+  ch->observe_data = data;
 }
 
 static void request_finish_local(twe_grpc_channel_t *ch, twe_grpc_request_t *req, int code,
@@ -318,6 +327,7 @@ int twe__grpc_channel_start(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
   memset(&req->status, 0, sizeof req->status);
   req->call_md[0].name = "temporal-namespace";
   req->call_md[0].value = ch->namespace_name;
+  req->started_ns = twe__reactor_now(ch->reactor);
   req->deadline_ns = saturating_add(twe__reactor_now(ch->reactor),
                                     req->timeout_ns ? req->timeout_ns : DEFAULT_TIMEOUT);
   twe__timer_init(ch->reactor, &req->timer, on_request_timer);

@@ -59,6 +59,7 @@ struct twe_grpc_request {
   uint8_t *bytes; /* the encoded request */
   size_t len;
   uint64_t deadline_ns;
+  uint64_t started_ns;
   twe_timer_t timer; /* backoff before a retry, or the deadline while waiting */
   int state;
   bool cancelled;
@@ -67,6 +68,11 @@ struct twe_grpc_request {
   twe_grpc_request_t *live_prev, *live_next; /* every live request of the channel */
   twe_grpc_metadata_t call_md[1];
 };
+
+/* Called for every request that ends (before its own callback), on the
+ * reactor thread: metrics. */
+typedef void (*twe_grpc_observe_fn)(void *data, const twe_grpc_request_t *req,
+                                    uint64_t latency_ns);
 
 /* Counters, for tests, `twe ping` and metrics. */
 typedef struct twe_grpc_channel_stats {
@@ -107,6 +113,8 @@ void twe__grpc_channel_cancel(twe_grpc_channel_t *ch, twe_grpc_request_t *req);
 int twe__grpc_channel_call_blocking(twe_grpc_channel_t *ch, twe_grpc_request_t *req);
 
 void twe__grpc_channel_stats(const twe_grpc_channel_t *ch, twe_grpc_channel_stats_t *out);
+/* fn(data, ...) sees every request that ends from now on (NULL: none). */
+void twe__grpc_channel_observe(twe_grpc_channel_t *ch, twe_grpc_observe_fn fn, void *data);
 
 /* "host:port" of the server, as configured. */
 const char *twe__grpc_channel_address(const twe_grpc_channel_t *ch);

@@ -762,6 +762,10 @@ void twe__run_set_messages(twe_run_t *run, Temporal__Api__Protocol__V1__Message 
   run->n_live_messages = n;
 }
 
+int64_t twe__run_start_time_ns(const twe_run_t *run) {
+  return run->info.start_time_ns;
+}
+
 uint64_t twe__run_task_timeout_ns(const twe_run_t *run) {
   return run->info.task_timeout_ns;
 }

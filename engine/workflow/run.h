@@ -193,6 +193,8 @@ int twe__run_answer_query(twe_run_t *run, const char *name,
                           const Temporal__Api__Common__V1__Payloads *args, twe_arena_t *out,
                           twe_run_query_result_t *res);
 
+/* When the workflow execution started (Unix ns; 0: not known yet). */
+int64_t twe__run_start_time_ns(const twe_run_t *run);
 /* The workflow task timeout the run was started with (0: not known). */
 uint64_t twe__run_task_timeout_ns(const twe_run_t *run);
 /* The id of the next event the run expects (1 for a new run). */

@@ -111,6 +111,11 @@ typedef struct twe_worker_options {
    * thread running the code; and the least level written (0: DEBUG, so
    * everything; TWE_WORKFLOW_LOG_LEVEL in the environment overrides it:
    * debug, info, warn, error). */
+  /* Serve /metrics (Prometheus), /healthz and /readyz at this address
+   * ("127.0.0.1:9464", ":9464"; port 0 picks one, see
+   * twe_worker_metrics_port). NULL: TWE_METRICS_ADDRESS from the
+   * environment, else off. */
+  const char *metrics_address;
   twe_workflow_log_fn workflow_log;
   void *workflow_log_user;
   twe_log_level_t workflow_log_level;
@@ -182,6 +187,9 @@ typedef struct twe_worker_stats {
   uint64_t workflow_task_heartbeats;  /* tasks answered early: local activities ran long */
 } twe_worker_stats_t;
 TWE_EXPORT void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out);
+/* The port the metrics endpoint listens on (after twe_worker_start), or
+ * -ENOENT when it is off. */
+TWE_EXPORT int twe_worker_metrics_port(twe_worker_t *w);
 
 /* Replays a workflow history exported as JSON (`temporal workflow show
  * --output json`, or the JSON of a GetWorkflowExecutionHistory response)

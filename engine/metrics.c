@@ -1,5 +1,6 @@
 /* engine/metrics.c — the metrics' layout, recording and the Prometheus text
  * exposition. See engine/metrics.h. */
+#define _GNU_SOURCE /* PATH_MAX (sched/cgroup.h) under -std=c11 */
 #include "engine/metrics.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "engine/worker_internal.h"
+#include "sched/cgroup.h"
 #include "twe/worker.h"
 
 /* Histogram buckets, upper bounds in ns (exported in seconds), then +Inf. */
@@ -415,6 +417,24 @@ int twe__metrics_render(twe_worker_t *w, char **out, size_t *len) {
        NULL, (double)st.nondeterminism_errors},
   };
   put_simples(&b, w, rows, sizeof rows / sizeof rows[0]);
+  /* The cgroup's CPU accounting, read now: throttling says the CPU quota
+   * is too tight for the load. */
+  twe_cpu_stat_t cs;
+  if (w->cgroup && twe__cgroup_cpu_stat(w->cgroup, &cs) == 0) {
+    simple_t cg[3];
+    size_t n = 0;
+    if (cs.nr_throttled >= 0)
+      cg[n++] = (simple_t){"twe_cgroup_throttled_periods_total", "counter",
+                           "CPU quota periods in which the cgroup was throttled", NULL,
+                           (double)cs.nr_throttled};
+    if (cs.throttled_ns >= 0)
+      cg[n++] = (simple_t){"twe_cgroup_throttled_seconds_total", "counter",
+                           "time the cgroup spent throttled", NULL, (double)cs.throttled_ns / 1e9};
+    if (cs.usage_ns >= 0)
+      cg[n++] = (simple_t){"twe_cgroup_cpu_usage_seconds_total", "counter",
+                           "CPU time the process's cgroup used", NULL, (double)cs.usage_ns / 1e9};
+    put_simples(&b, w, cg, n);
+  }
   if (b.oom) {
     free(b.p);
     return -ENOMEM;

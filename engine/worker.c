@@ -26,6 +26,7 @@
 #include "engine/activity_internal.h"
 #include "engine/metrics.h"
 #include "engine/metrics_http.h"
+#include "sched/cgroup.h"
 #include "engine/worker_internal.h"
 #include "sched/cpu_plan.h"
 #include "twe/error.h"
@@ -424,6 +425,7 @@ int twe_worker_start(twe_worker_t *w) {
     }
   }
   if (w->metrics_address) {
+    if ((w->cgroup = malloc(sizeof *w->cgroup))) twe__cgroup_discover(NULL, w->cgroup);
     rc = twe__http_start(w, w->metrics_address, &w->http);
     if (rc < 0) {
       fprintf(stderr, "twe: metrics endpoint at %s: %s\n", w->metrics_address,
@@ -546,6 +548,7 @@ void twe_worker_destroy(twe_worker_t *w) {
   for (unsigned i = 0; i < w->shard_count; i++) free(w->shards[i].metrics);
   free(w->metrics_layout);
   free(w->metrics_address);
+  free(w->cgroup);
   free(w->shards);
   twe__registry_destroy(&w->registry);
   free(w->task_queue);

@@ -128,6 +128,9 @@ struct twe_worker {
   struct twe__metrics_layout *metrics_layout;
   struct twe__http *http;
   char *metrics_address;
+  /* The process's cgroup, found at start, for the throttling metrics (NULL
+   * when out of memory). */
+  struct twe_cgroup *cgroup;
 };
 
 /* The client's options and identity (engine/client.c). */

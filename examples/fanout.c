@@ -509,6 +509,9 @@ static int create_worker(twe_client_t *client, const config_t *c) {
   o.max_retired_threads = c->max_retired;
   o.retired_threads_hard_cap = c->hard_cap;
   o.workflow_time_slice_ns = c->slice;
+  /* Metrics on, on a free port (the line "metrics endpoint on port N"
+   * says which) unless TWE_METRICS_ADDRESS names one. */
+  if (!getenv("TWE_METRICS_ADDRESS")) o.metrics_address = "127.0.0.1:0";
   o.stop_deadline_ns = (uint64_t)c->stop_deadline;
   o.activity_priority = (enum twe_activity_priority)c->activity_priority;
   o.activity_nice = c->activity_nice;

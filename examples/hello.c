@@ -137,6 +137,9 @@ int main(int argc, char **argv) {
   twe_worker_options_init(&opts);
   opts.task_queue = task_queue;
   opts.max_cached_workflows = cache < 0 ? TWE_CACHE_DEFAULT : cache == 0 ? TWE_CACHE_OFF : cache;
+  /* Metrics on, on a free port (the line "metrics endpoint on port N"
+   * says which) unless TWE_METRICS_ADDRESS names one. */
+  if (!getenv("TWE_METRICS_ADDRESS")) opts.metrics_address = "127.0.0.1:0";
   if ((rc = twe_worker_create(client, &opts, &g_worker)) < 0 ||
       (rc = twe_worker_register_workflow(g_worker, "Hello", hello, NULL)) < 0 ||
       (rc = twe_worker_register_activity(g_worker, "Greet", greet, NULL)) < 0) {

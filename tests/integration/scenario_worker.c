@@ -2,10 +2,11 @@
  * integration tests drive through the `temporal` CLI, plus the replayer and
  * a raw starter for inputs the CLI would refuse to send.
  *
- *   scenario_worker worker --task-queue Q [--cache N] [--old]
+ *   scenario_worker worker --task-queue Q [--cache N] [--old] [--no-watchdog]
  *       Runs until SIGTERM/SIGINT, then prints one line
  *       "stats {json}" with twe_worker_stats to stdout. --old: Patched runs
- *       its code from before its patch.
+ *       its code from before its patch. --no-watchdog: every budget off (a
+ *       Wedge workflow then holds its shard thread).
  *   scenario_worker replay FILE [--changed]
  *       Replays an exported history; --changed registers a version of
  *       "Sequential" that schedules a different activity at step 3, and of
@@ -765,6 +766,25 @@ static void locals(twe_workflow_t *wf, void *user) {
   twe_workflow_complete(wf, &r);
 }
 
+/* Wedge {"fifo": path}: blocks its shard thread reading the FIFO at path
+ * (what workflow code must never do), then completes with what it read.
+ * With --no-watchdog nothing stops it: the shard's loop stands still. */
+static void wedge(twe_workflow_t *wf, void *user) {
+  (void)user;
+  const char *path = "";
+  twe_workflow_unpack_arg(wf, 0, NULL, "{s:s}", "fifo", &path);
+  char got[64] = "";
+  FILE *f = fopen(path, "r");
+  if (f) {
+    if (!fgets(got, sizeof got, f)) got[0] = 0;
+    fclose(f);
+  }
+  got[strcspn(got, "\n")] = 0;
+  twe_payload_t r;
+  twe_workflow_pack(wf, &r, NULL, "s", got);
+  twe_workflow_complete(wf, &r);
+}
+
 /* --- the Go SDK's twins (tests/support/go_worker) ------------------------------------ */
 
 /* Versioned: get_version("step", -1, 1); version 1 sleeps 100 ms and
@@ -893,6 +913,7 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Locals", locals, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Fields", fields, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Versioned", versioned, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Wedge", wedge, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "GoSided", go_sided, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "GoMutable", go_mutable, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "PyParent", py_parent, NULL)) < 0 ||
@@ -921,10 +942,12 @@ static void on_signal(int sig) {
 static int run_worker(int argc, char **argv) {
   const char *queue = NULL;
   long cache = -1; /* --cache N; not given: the default; 0: no cache */
+  bool no_watchdog = false;
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--task-queue") == 0 && i + 1 < argc) queue = argv[++i];
     else if (strcmp(argv[i], "--cache") == 0 && i + 1 < argc) cache = atol(argv[++i]);
     else if (strcmp(argv[i], "--old") == 0) g_old = true;
+    else if (strcmp(argv[i], "--no-watchdog") == 0) no_watchdog = true;
   }
   if (!queue) {
     fprintf(stderr, "worker: --task-queue is required\n");
@@ -941,6 +964,11 @@ static int run_worker(int argc, char **argv) {
   twe_worker_options_init(&o);
   o.task_queue = queue;
   o.max_cached_workflows = cache < 0 ? TWE_CACHE_DEFAULT : cache == 0 ? TWE_CACHE_OFF : cache;
+  if (no_watchdog) {
+    o.workflow_cpu_warning_ns = o.workflow_cpu_budget_ns = TWE_WATCHDOG_OFF;
+    o.workflow_blocked_warning_ns = o.workflow_blocked_budget_ns = TWE_WATCHDOG_OFF;
+    o.workflow_time_slice_ns = TWE_WATCHDOG_OFF;
+  }
   if ((rc = twe_worker_create(client, &o, &g_worker)) < 0 || (rc = register_all(g_worker)) < 0) {
     fprintf(stderr, "worker: %s\n", twe_strerror(rc));
     return 1;

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# tests/integration/test_health.sh SCENARIO_WORKER — /healthz and /readyz:
+#   - /healthz fails (503, naming the shard) within its window while a
+#     workflow holds its shard thread (a worker with the watchdog off, a
+#     Wedge workflow blocked on a FIFO), and recovers once it lets go;
+#   - /readyz is 503 while the server is away (a TCP forwarder between the
+#     worker and the dev server is killed) and 200 again once it is back;
+#   - /readyz is 503 during a graceful stop (an activity in its grace
+#     period).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+sw=${1:?usage: test_health.sh SCENARIO_WORKER}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$mport/$1" || true; }
+# wait_code PATH CODE SECONDS: until PATH answers CODE.
+wait_code() {
+  for _ in $(seq 1 $(($3 * 10))); do [ "$(code "$1")" = "$2" ] && return 0; sleep 0.1; done
+  fail "/$1 did not answer $2 within $3 s (now $(code "$1"): $(curl -s --max-time 2 "http://127.0.0.1:$mport/$1"))"
+}
+fport=$(free_port)
+forward() {
+  python3 "$(dirname "$0")/../support/tcp_forward.py" "$fport" "$TEMPORAL_ADDRESS" >"$TWE_IT_TMP/fwd.out" 2>&1 &
+  fwd=$!
+  TWE_IT_PIDS+=("$fwd")
+  for _ in $(seq 1 50); do grep -q ready "$TWE_IT_TMP/fwd.out" && return 0; sleep 0.1; done
+  fail "forwarder not ready"
+}
+forward
+q=$(unique health)
+mport=$(free_port)
+TEMPORAL_ADDRESS="127.0.0.1:$fport" TWE_METRICS_ADDRESS="127.0.0.1:$mport" \
+  start_worker w "$sw" worker --task-queue "$q" --no-watchdog
+pid=$WORKER_PID
+wait_code healthz 200 5
+wait_code readyz 200 10
+ok "/healthz and /readyz: 200"
+
+# A shard held by workflow code.
+fifo="$TWE_IT_TMP/wedge.fifo"
+mkfifo "$fifo"
+id=$(unique wedge)
+t workflow start --type Wedge --task-queue "$q" --workflow-id "$id" --input "{\"fifo\":\"$fifo\"}" >/dev/null
+wait_code healthz 503 15
+why=$(curl -s --max-time 2 "http://127.0.0.1:$mport/healthz")
+case "$why" in *"its loop has not turned"*) ;; *) fail "/healthz said: $why" ;; esac
+echo released >"$fifo"
+r=$(t workflow result --workflow-id "$id" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"])')
+[ "$r" = released ] || fail "Wedge: $r"
+wait_code healthz 200 5
+ok "/healthz: 503 while a shard was held ($why), 200 once it let go"
+
+# The server away and back.
+kill -KILL "$fwd"; wait "$fwd" 2>/dev/null || true
+wait_code readyz 503 15
+why=$(curl -s --max-time 2 "http://127.0.0.1:$mport/readyz")
+forward
+wait_code readyz 200 30
+ok "/readyz: 503 while the server was away ($why), 200 once it was back"
+
+# A graceful stop with an activity in its grace period.
+id=$(unique stop)
+t workflow start --type Cancellable --task-queue "$q" --workflow-id "$id" >/dev/null
+sleep 2
+kill -TERM "$pid"
+wait_code readyz 503 5
+why=$(curl -s --max-time 2 "http://127.0.0.1:$mport/readyz")
+case "$why" in *stopping*) ;; *) fail "/readyz during the stop said: $why" ;; esac
+wait "$pid" || true
+ok "/readyz: 503 during the graceful stop ($why)"

@@ -188,14 +188,17 @@ const char *twe_client_namespace(const twe_client_t *c) {
 int twe__client_create_unchecked(const twe_connection_options_t *opts, twe_client_t **out,
                                  char *err, size_t err_len) {
   twe_connection_options_t env;
+  twe_connection_config_t *config = NULL;
   if (!opts) {
-    int rc = twe_connection_options_from_env(&env, err, err_len);
+    /* The profile of temporal.toml (if any), the environment on top. */
+    int rc = twe_connection_options_load(&env, &config, err, err_len);
     if (rc < 0) return rc;
     opts = &env;
   }
   twe_client_t *c = calloc(1, sizeof *c);
+  int rc = c ? copy_options(&c->opts, opts) : -ENOMEM;
+  twe_connection_config_free(config); /* the options are copied */
   if (!c) return -ENOMEM;
-  int rc = copy_options(&c->opts, opts);
   if (rc < 0) {
     free(c);
     return rc;

@@ -147,7 +147,8 @@ out:
 static int usage(void) {
   fprintf(stderr,
           "usage: twe ping [--address host:port] [--namespace ns] [--count n] [--timeout s]\n"
-          "  Connection settings come from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,\n"
+          "  Connection settings come from the temporal.toml profile (TEMPORAL_PROFILE,\n"
+          "  TEMPORAL_CONFIG_FILE), then TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,\n"
           "  TEMPORAL_API_KEY, TEMPORAL_TLS*, overridden by the flags.\n");
   return 2;
 }
@@ -155,8 +156,9 @@ static int usage(void) {
 int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "ping") != 0) return usage();
   twe_connection_options_t opts;
+  twe_connection_config_t *config = NULL; /* kept to the end: opts points into it */
   char err[256];
-  if (twe_connection_options_from_env(&opts, err, sizeof err) < 0) {
+  if (twe_connection_options_load(&opts, &config, err, sizeof err) < 0) {
     fprintf(stderr, "twe: %s\n", err);
     return 1;
   }
@@ -175,5 +177,7 @@ int main(int argc, char **argv) {
       return usage();
   }
   if (timeout_s <= 0) timeout_s = 10;
-  return ping(&opts, count < 0 ? 0 : count, (uint64_t)(timeout_s * 1e9));
+  int rc = ping(&opts, count < 0 ? 0 : count, (uint64_t)(timeout_s * 1e9));
+  twe_connection_config_free(config);
+  return rc;
 }

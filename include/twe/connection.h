@@ -7,7 +7,8 @@
  *   TEMPORAL_NAMESPACE                       namespace (default "default")
  *   TEMPORAL_API_KEY                         sent as "authorization: Bearer ..."; turns TLS on
  *   TEMPORAL_TLS                             "true"/"false": force TLS on or off
- *   TEMPORAL_TLS_CA_PATH / _CA_DATA          CA to verify the server (default: system CAs)
+ *   TEMPORAL_TLS_CA_PATH / _CA_DATA          CA to verify the server (default: system CAs;
+ *                                            also TEMPORAL_TLS_SERVER_CA_CERT_PATH / _DATA)
  *   TEMPORAL_TLS_CLIENT_CERT_PATH / _DATA    client certificate (mTLS)
  *   TEMPORAL_TLS_CLIENT_KEY_PATH / _DATA     client private key (mTLS)
  *   TEMPORAL_TLS_SERVER_NAME                 name for SNI and certificate checks
@@ -58,6 +59,29 @@ TWE_EXPORT void twe_connection_options_init(twe_connection_options_t *opts);
  * (TEMPORAL_TLS=false) or a certificate without its key. */
 TWE_EXPORT int twe_connection_options_from_env(twe_connection_options_t *opts, char *err,
                                                size_t err_len);
+
+/* The client configuration file Temporal's CLI and SDKs share: a TOML file
+ * of profiles ([profile.<name>] address, namespace, api_key, and
+ * [profile.<name>.tls] disabled, client_cert_path / _data, client_key_path /
+ * _data, server_ca_cert_path / _data, server_name,
+ * disable_host_verification). The file is TEMPORAL_CONFIG_FILE, else
+ * $XDG_CONFIG_HOME/temporalio/temporal.toml or
+ * ~/.config/temporalio/temporal.toml; the profile TEMPORAL_PROFILE, else
+ * "default". A [tls] table turns TLS on (unless disabled = true), as does an
+ * API key. */
+typedef struct twe_connection_config twe_connection_config_t;
+
+/* Fills opts from the profile (when the file exists), then the TEMPORAL_*
+ * variables above on top, as the SDKs do. *config keeps the file's strings
+ * that opts points to: free it once opts was used (twe_client_connect
+ * copies what it keeps). Returns 0, or TWE_ECONFIG with a reason in err: a
+ * file that cannot be read or parsed ("<path>: line N: ..."), a
+ * TEMPORAL_CONFIG_FILE that does not exist, a TEMPORAL_PROFILE the file
+ * does not have, or what twe_connection_options_from_env refuses. */
+TWE_EXPORT int twe_connection_options_load(twe_connection_options_t *opts,
+                                           twe_connection_config_t **config, char *err,
+                                           size_t err_len);
+TWE_EXPORT void twe_connection_config_free(twe_connection_config_t *config);
 
 #ifdef __cplusplus
 }

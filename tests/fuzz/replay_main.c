@@ -9,12 +9,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Well-formed starting points for each part of the target. */
-static const uint8_t seed_frame[] = {0, 0, 0, 0, 0, 3, 'a', 'b', 'c'};
-static const uint8_t seed_trailers[] = {1, '2', 0, 'a', 'p', 'p', 'l', 'i', 'c', 'a', 't', 'i', 'o',
-                                        'n', '/', 'g', 'r', 'p', 'c', 0, '5', 0, 'n', 'o', '%', '2',
-                                        '0', 0, 'C', 'A', 'U', 'S', 'x'};
-static const uint8_t seed_http2[] = {2, 0, 0, 5, 1, 4, 0, 0, 0, 1, 0x88, 0x40, 0x01, 'x', 0x00};
+/* Well-formed starting points, from the target (twe_fuzz_seeds). */
+extern const uint8_t *const twe_fuzz_seeds[];
+extern const size_t twe_fuzz_seed_lens[];
+extern const size_t twe_fuzz_n_seeds;
 
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
@@ -25,17 +23,15 @@ int main(int argc, char **argv) {
     fclose(f);
     LLVMFuzzerTestOneInput(buf, n);
   }
-  const uint8_t *seeds[] = {seed_frame, seed_trailers, seed_http2};
-  const size_t seed_len[] = {sizeof seed_frame, sizeof seed_trailers, sizeof seed_http2};
   srand(12345);
-  uint8_t input[512];
+  uint8_t input[1024];
   const int rounds = 20000;
   for (int round = 0; round < rounds; round++) {
     size_t n;
     if (round % 2) {
-      int s = round % 3;
-      n = seed_len[s];
-      memcpy(input, seeds[s], n);
+      size_t s = (size_t)round % twe_fuzz_n_seeds;
+      n = twe_fuzz_seed_lens[s] < sizeof input ? twe_fuzz_seed_lens[s] : sizeof input;
+      memcpy(input, twe_fuzz_seeds[s], n);
       for (int k = 0; k < 1 + rand() % 4; k++) input[1 + (size_t)rand() % (n - 1)] = (uint8_t)rand();
     } else {
       n = (size_t)(rand() % (int)sizeof input);

@@ -3,8 +3,10 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -16,12 +18,29 @@ static const char *const vars[] = {
   "TEMPORAL_TLS_CA_PATH", "TEMPORAL_TLS_CA_DATA", "TEMPORAL_TLS_CLIENT_CERT_PATH",
   "TEMPORAL_TLS_CLIENT_CERT_DATA", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_CLIENT_KEY_DATA",
   "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
+  "TEMPORAL_CONFIG_FILE", "TEMPORAL_PROFILE", "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+  "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
 };
 
 static int clear_env(void **state) {
   (void)state;
   for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) unsetenv(vars[i]);
+  /* No real ~/.config/temporalio/temporal.toml in the way. */
+  setenv("XDG_CONFIG_HOME", "/nonexistent-twe-test", 1);
   return 0;
+}
+
+/* Writes text to a temporary temporal.toml and points TEMPORAL_CONFIG_FILE
+ * at it. */
+static char toml_path[64];
+static void config_file(const char *text) {
+  snprintf(toml_path, sizeof toml_path, "/tmp/twe-test-toml-XXXXXX");
+  int fd = mkstemp(toml_path);
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  fputs(text, f);
+  fclose(f);
+  setenv("TEMPORAL_CONFIG_FILE", toml_path, 1);
 }
 
 static void test_connection_options_defaults(void **state) {
@@ -87,6 +106,93 @@ static void test_connection_options_errors(void **state) {
   assert_non_null(strstr(err, "without its key"));
 }
 
+static const char profiles[] =
+    "# the CLI's and SDKs' client configuration\n"
+    "[profile.default]\n"
+    "address = \"localhost:7233\"\n"
+    "\n"
+    "[profile.prod]\n"
+    "address = \"prod.example:7233\"   # the cluster\n"
+    "namespace = 'payments'\n"
+    "api_key = \"secret\"\n"
+    "[profile.prod.tls]\n"
+    "server_name = \"prod.example\"\n"
+    "client_cert_data = \"\"\"\n-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n\"\"\"\n"
+    "client_key_path = \"/keys/prod.key\"\n"
+    "[profile.plain]\n"
+    "address = \"plain:7233\"\n"
+    "[profile.plain.tls]\n"
+    "disabled = true\n";
+
+/* TEMPORAL_PROFILE=prod selects address, namespace, API key and TLS; the
+ * environment wins over the file; the default profile is taken without
+ * TEMPORAL_PROFILE; a [tls] table with disabled = true keeps TLS off. */
+static void test_connection_options_profiles(void **state) {
+  (void)state;
+  twe_connection_options_t o;
+  twe_connection_config_t *c;
+  char err[256] = "";
+  config_file(profiles);
+  setenv("TEMPORAL_PROFILE", "prod", 1);
+  assert_int_equal(twe_connection_options_load(&o, &c, err, sizeof err), 0);
+  assert_string_equal(o.address, "prod.example:7233");
+  assert_string_equal(o.namespace_name, "payments");
+  assert_string_equal(o.api_key, "secret");
+  assert_true(o.tls);
+  assert_string_equal(o.tls_server_name, "prod.example");
+  assert_string_equal(o.tls_cert_pem, "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n");
+  assert_string_equal(o.tls_key_path, "/keys/prod.key");
+  twe_connection_config_free(c);
+
+  setenv("TEMPORAL_NAMESPACE", "from-env", 1);
+  assert_int_equal(twe_connection_options_load(&o, &c, err, sizeof err), 0);
+  assert_string_equal(o.namespace_name, "from-env");
+  assert_string_equal(o.address, "prod.example:7233");
+  twe_connection_config_free(c);
+  unsetenv("TEMPORAL_NAMESPACE");
+
+  unsetenv("TEMPORAL_PROFILE");
+  assert_int_equal(twe_connection_options_load(&o, &c, err, sizeof err), 0);
+  assert_string_equal(o.address, "localhost:7233");
+  assert_false(o.tls);
+  twe_connection_config_free(c);
+
+  setenv("TEMPORAL_PROFILE", "plain", 1);
+  assert_int_equal(twe_connection_options_load(&o, &c, err, sizeof err), 0);
+  assert_string_equal(o.address, "plain:7233");
+  assert_false(o.tls);
+  twe_connection_config_free(c);
+  unlink(toml_path);
+}
+
+/* A malformed file names its line; a profile the file lacks, or a
+ * TEMPORAL_CONFIG_FILE that is not there, is an error. */
+static void test_connection_options_profile_errors(void **state) {
+  (void)state;
+  twe_connection_options_t o;
+  twe_connection_config_t *c = NULL;
+  char err[256] = "";
+  config_file("[profile.prod]\naddress = \"x:1\"\nnamespace = [\"a\"]\n");
+  assert_int_equal(twe_connection_options_load(&o, &c, err, sizeof err), TWE_ECONFIG);
+  assert_null(c);
+  assert_non_null(strstr(err, "line 3"));
+  assert_non_null(strstr(err, toml_path));
+  unlink(toml_path);
+
+  config_file("[profile.prod]\naddress = \"unterminated\n");
+  assert_int_equal(twe_connection_options_load(&o, &c, err, sizeof err), TWE_ECONFIG);
+  assert_non_null(strstr(err, "line 2"));
+  unlink(toml_path);
+
+  config_file(profiles);
+  setenv("TEMPORAL_PROFILE", "staging", 1);
+  assert_int_equal(twe_connection_options_load(&o, &c, err, sizeof err), TWE_ECONFIG);
+  assert_non_null(strstr(err, "no profile \"staging\""));
+  unlink(toml_path);
+  assert_int_equal(twe_connection_options_load(&o, &c, err, sizeof err), TWE_ECONFIG);
+  assert_non_null(strstr(err, "no such file"));
+}
+
 #define T(f) cmocka_unit_test_setup(f, clear_env)
 int main(void) {
   const struct CMUnitTest tests[] = {
@@ -94,6 +200,8 @@ int main(void) {
     T(test_connection_options_cloud_style),
     T(test_connection_options_mtls_and_overrides),
     T(test_connection_options_errors),
+    T(test_connection_options_profiles),
+    T(test_connection_options_profile_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,8 @@
  * start for the registered workflow and activity types, the gRPC
  * operations and status codes; only the shard writes it (relaxed stores),
  * and the scrape (any thread) sums the shards' blocks with relaxed loads.
+ * A worker without an endpoint has no blocks (NULL): recording is a NULL
+ * check.
  * Gauges (cache size, slots, pollers) and twe's own figures are read from
  * the worker's counters at scrape time.
  *

@@ -364,13 +364,17 @@ int twe_worker_start(twe_worker_t *w) {
 
   unsigned n = plan.shard_threads ? plan.shard_threads : 1;
   w->shards = calloc(n, sizeof *w->shards);
-  /* Every type is registered by now: the metrics' layout is fixed. */
-  w->metrics_layout = calloc(1, sizeof *w->metrics_layout);
-  bool blocks = w->shards && w->metrics_layout;
-  if (blocks) twe__metrics_layout_init(w->metrics_layout, &w->registry);
-  for (unsigned i = 0; blocks && i < n; i++)
-    blocks = (w->shards[i].metrics = twe__metrics_new(w->metrics_layout)) != NULL;
-  if (!blocks) {
+  /* Every type is registered by now: the metrics' layout is fixed. Without
+   * an endpoint nothing is recorded (each shard's block stays NULL, and
+   * twe__m_* do nothing). */
+  bool ok = w->shards != NULL;
+  if (ok && w->metrics_address) {
+    ok = (w->metrics_layout = calloc(1, sizeof *w->metrics_layout)) != NULL;
+    if (ok) twe__metrics_layout_init(w->metrics_layout, &w->registry);
+    for (unsigned i = 0; ok && i < n; i++)
+      ok = (w->shards[i].metrics = twe__metrics_new(w->metrics_layout)) != NULL;
+  }
+  if (!ok) {
     for (unsigned i = 0; w->shards && i < n; i++) free(w->shards[i].metrics);
     free(w->shards);
     free(w->metrics_layout);

@@ -73,6 +73,25 @@ assert len(types) == len(set(types)), sorted(t for t in types if types.count(t) 
 PY
 ok "/metrics: the SDKs' names and labels, counts that moved (3 workflows completed)"
 
+# The dashboard in deploy/monitoring reads only what /metrics has (those
+# that only show once something failed aside).
+python3 - "$TWE_IT_TMP/metrics.txt" "$(dirname "$0")/../../deploy/monitoring/grafana-twe.json" <<'PY' ||
+import json, re, sys
+text = open(sys.argv[1]).read()
+families = {l.split()[2] for l in text.splitlines() if l.startswith("# TYPE ")}
+exprs = [t["expr"] for p in json.load(open(sys.argv[2]))["panels"] for t in p["targets"]]
+used = {re.sub(r"_(bucket|count|sum)$", "", m) for e in exprs for m in re.findall(r"\b((?:temporal|twe)_[a-z_]+)\{", e)}
+need_failure = {"temporal_request_failure_total", "temporal_workflow_task_execution_failed_total"}
+missing = sorted(m for m in used - families - need_failure if not m.startswith("twe_cgroup_"))
+assert not missing, missing
+print("dashboard: %d metric families, all served" % len(used))
+PY
+  fail "the dashboard reads metrics the worker does not serve"
+if command -v promtool >/dev/null; then
+  promtool check config "$(dirname "$0")/../../deploy/monitoring/prometheus.yml" >/dev/null ||
+    fail "promtool rejects deploy/monitoring/prometheus.yml"
+fi
+
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/healthz")" = 200 ] || fail "/healthz"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/readyz")" = 200 ] || fail "/readyz: $(curl -s "http://127.0.0.1:$mport/readyz")"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/nope")" = 404 ] || fail "/nope is not 404"

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "engine/activity_internal.h"
+#include "engine/log.h"
 #include "engine/metrics.h"
 #include "engine/values.h"
 #include "io/grpc_retry.h"
@@ -721,8 +722,10 @@ static void on_poll_done(twe_grpc_request_t *req) {
   if (st->code != TWE_GRPC_OK) {
     bool quiet = st->code == TWE_GRPC_CANCELLED && (side->stopping || side->destroying);
     if (!quiet) {
-      shard_log(s, "PollActivityTaskQueue: %s: %s", twe__grpc_code_name(st->code),
-                str(st->message));
+      /* Once per 10 s at most while polls keep failing (an outage). */
+      twe__log(s->worker, TWE_LOG_WARN, (int)s->index, NULL, NULL, NULL,
+               "PollActivityTaskQueue failed: %s: %s", twe__grpc_code_name(st->code),
+               str(st->message));
       if (!side->destroying) twe__timer_start(&side->backoff_timer, POLL_ERROR_BACKOFF_NS);
     }
     twe__arena_reset(slot->arena);

@@ -25,6 +25,7 @@
 
 #include "engine/activity_internal.h"
 #include "engine/metrics.h"
+#include "engine/log.h"
 #include "engine/metrics_http.h"
 #include "sched/cgroup.h"
 #include "engine/worker_internal.h"
@@ -87,6 +88,7 @@ int twe_worker_create(twe_client_t *client, const twe_worker_options_t *opts,
   w->opts.task_queue = w->task_queue;
   w->opts.identity = w->identity;
   twe__registry_init(&w->registry);
+  twe__log_init(w);
   if (!w->task_queue || !w->identity) {
     twe_worker_destroy(w);
     return -ENOMEM;
@@ -157,6 +159,26 @@ static void on_tick(twe_timer_t *t) {
   twe__timer_start(&s->tick_timer, 1000000000ull);
 }
 
+/* The shard's connection went down or came back: said once each, with how
+ * long it was away. */
+static void on_channel_state(void *data, bool up, const char *why) {
+  twe_wshard_t *s = data;
+  const char *addr = twe__client_options(s->worker->client)->address;
+  int64_t now = twe__mono_ns();
+  atomic_store_explicit(&s->connected, up, memory_order_relaxed);
+  if (!up) {
+    s->down_since_ns = now;
+    twe__log(s->worker, TWE_LOG_WARN, (int)s->index, NULL, NULL, NULL,
+             "lost the connection to %s (%s); calls wait and are retried while it is away",
+             addr, why && *why ? why : "closed");
+  } else if (s->down_since_ns) {
+    twe__log(s->worker, TWE_LOG_INFO, (int)s->index, NULL, NULL, NULL,
+             "connection to %s back after %.1f s away", addr,
+             (double)(now - s->down_since_ns) / 1e9);
+    s->down_since_ns = 0;
+  }
+}
+
 /* A call of the shard's channel ended: the request metrics. */
 static void on_call(void *data, const twe_grpc_request_t *req, uint64_t latency_ns) {
   twe_wshard_t *s = data;
@@ -191,6 +213,7 @@ static void shard_on_start(twe_shard_t *shard, void *arg) {
                                 sizeof err);
   if (rc < 0) return shard_fail(s, "connection", rc, err);
   twe__grpc_channel_observe(s->channel, on_call, s);
+  twe__grpc_channel_on_state(s->channel, on_channel_state, s);
   rc = twe__fiber_pool_create(w->opts.fiber_stack_size, &s->fibers);
   if (rc < 0) return shard_fail(s, "fiber stacks", rc, NULL);
   twe_pool_options_t po = {.threads = s->pool_threads, .id = s->index};
@@ -553,6 +576,7 @@ void twe_worker_destroy(twe_worker_t *w) {
   free(w->metrics_layout);
   free(w->metrics_address);
   free(w->cgroup);
+  twe__log_destroy(w);
   free(w->shards);
   twe__registry_destroy(&w->registry);
   free(w->task_queue);

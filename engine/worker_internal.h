@@ -8,6 +8,7 @@
  * which other threads read or set). */
 #ifndef TWE_ENGINE_WORKER_INTERNAL_H
 #define TWE_ENGINE_WORKER_INTERNAL_H
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -73,6 +74,9 @@ struct twe_wshard {
   _Atomic int64_t alive_ns;
   atomic_bool connected;
   twe_timer_t tick_timer;
+  /* When the connection went down (CLOCK_MONOTONIC ns; 0: up), for the
+   * log line of its return. */
+  int64_t down_since_ns;
   /* Local activities running for this shard's runs
    * (engine/local_activities.c). */
   struct twe__local *locals;
@@ -131,6 +135,14 @@ struct twe_worker {
   /* The process's cgroup, found at start, for the throttling metrics (NULL
    * when out of memory). */
   struct twe_cgroup *cgroup;
+  /* engine/log.c: messages written lately, for holding back repeats. */
+  pthread_mutex_t log_mu;
+#define TWE__LOG_REPEATS 32
+  struct twe__log_repeat {
+    const char *fmt;
+    int64_t last_ns;
+    unsigned held;
+  } log_repeats[TWE__LOG_REPEATS];
 };
 
 /* The client's options and identity (engine/client.c). */

@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "engine/activity_internal.h"
+#include "engine/log.h"
 #include "engine/metrics.h"
 #include "engine/offenders.h"
 #include "engine/run_cache.h"
@@ -864,10 +865,12 @@ static void on_poll(twe_grpc_request_t *req) {
   wf_poller_t *p = req->data;
   struct twe__wf_side *w = p->side;
   if (req->status.code != TWE_GRPC_OK) {
+    /* Once per 10 s at most while polls keep failing (an outage): the
+     * log says how many more failed meanwhile. */
     if (req->status.code != TWE_GRPC_CANCELLED || !w->stopping)
-      fprintf(stderr, "twe: shard %u: PollWorkflowTaskQueue (%s): %s: %s\n", w->s->index,
-              p->sticky ? "sticky" : "normal", twe__grpc_code_name(req->status.code),
-              req->status.message);
+      twe__log(w->s->worker, TWE_LOG_WARN, (int)w->s->index, NULL, NULL, NULL,
+               "PollWorkflowTaskQueue (%s) failed: %s: %s", p->sticky ? "sticky" : "normal",
+               twe__grpc_code_name(req->status.code), req->status.message);
     if (w->stopping) {
       p->state = P_IDLE;
       return;

@@ -89,7 +89,22 @@ struct twe_grpc_channel {
   twe_grpc_channel_stats_t stats;
   twe_grpc_observe_fn observe;
   void *observe_data;
+  /* Whether a connection is up, and who hears when that changes. */
+  bool up;
+  twe_grpc_state_fn on_state;
+  void *state_data;
 };
+
+static void set_up(twe_grpc_channel_t *ch, bool up, const char *why) {
+  if (ch->up == up) return;
+  ch->up = up;
+  if (ch->on_state) ch->on_state(ch->state_data, up, why);
+}
+
+void twe__grpc_channel_on_state(twe_grpc_channel_t *ch, twe_grpc_state_fn fn, void *data) {
+  ch->on_state = fn;
+  ch->state_data = data;
+}
 
 static void link_fail(struct twe__grpc_link *l, const char *why);
 static void link_close(struct twe__grpc_link *l, const char *why, bool is_error);
@@ -443,6 +458,7 @@ static void link_close(struct twe__grpc_link *l, const char *why, bool is_error)
   if (ch) {
     if (is_error) set_last_error(ch, why);
     if (ch->current == l) ch->current = NULL;
+    if (is_error && !ch->current && !ch->destroying) set_up(ch, false, why);
     if (!ch->destroying && ch->waiting_head && !ch->current) schedule_reconnect(ch);
   }
   /* Its calls end UNAVAILABLE now; their requests back off and retry
@@ -602,6 +618,7 @@ static void link_ready(struct twe__grpc_link *l) {
   l->created_ns = now;
   ch->stats.connects_succeeded++;
   ch->reconnect_attempt = 0;
+  set_up(ch, true, NULL);
   /* Everyone waiting goes out now, in arrival order. */
   while (ch->waiting_head && l->state == LINK_READY) {
     twe_grpc_request_t *req = ch->waiting_head;

@@ -74,6 +74,10 @@ struct twe_grpc_request {
 typedef void (*twe_grpc_observe_fn)(void *data, const twe_grpc_request_t *req,
                                     uint64_t latency_ns);
 
+/* The channel's connection went down (up false, why says how) or came up,
+ * on the reactor thread: for the owner's log. Fires on changes only. */
+typedef void (*twe_grpc_state_fn)(void *data, bool up, const char *why);
+
 /* Counters, for tests, `twe ping` and metrics. */
 typedef struct twe_grpc_channel_stats {
   uint64_t connects_started;
@@ -113,6 +117,8 @@ void twe__grpc_channel_cancel(twe_grpc_channel_t *ch, twe_grpc_request_t *req);
 int twe__grpc_channel_call_blocking(twe_grpc_channel_t *ch, twe_grpc_request_t *req);
 
 void twe__grpc_channel_stats(const twe_grpc_channel_t *ch, twe_grpc_channel_stats_t *out);
+/* fn(data, ...) hears of the connection going down and coming up. */
+void twe__grpc_channel_on_state(twe_grpc_channel_t *ch, twe_grpc_state_fn fn, void *data);
 /* fn(data, ...) sees every request that ends from now on (NULL: none). */
 void twe__grpc_channel_observe(twe_grpc_channel_t *ch, twe_grpc_observe_fn fn, void *data);
 

@@ -30,6 +30,17 @@ extern "C" {
 
 typedef struct twe_worker twe_worker_t;
 
+/* A line of the worker's own log. shard: -1 when not a shard's; the
+ * workflow fields NULL when not about a workflow. */
+typedef struct twe_log_record {
+  twe_log_level_t level;
+  int shard;
+  const char *workflow_type, *workflow_id, *run_id;
+  const char *message;
+} twe_log_record_t;
+typedef void (*twe_log_fn)(void *user, const twe_log_record_t *record);
+typedef enum twe_log_format { TWE_LOG_TEXT = 0, TWE_LOG_LOGFMT = 1, TWE_LOG_JSON = 2 } twe_log_format_t;
+
 typedef struct twe_worker_options {
   const char *task_queue;  /* required */
   const char *identity;    /* NULL: the client's ("<pid>@<host>") */
@@ -116,6 +127,14 @@ typedef struct twe_worker_options {
    * twe_worker_metrics_port). NULL: TWE_METRICS_ADDRESS from the
    * environment, else off. */
   const char *metrics_address;
+  /* The worker's own log (connections lost and back, polls failing ...):
+   * records go to log (NULL: stderr, one line each, in log_format: text
+   * "twe: shard 0: message", logfmt or JSON; TWE_LOG_FORMAT=text|logfmt|json
+   * overrides it). The same message repeated within 10 s is written once,
+   * and the next one says how many were held back. */
+  twe_log_fn log;
+  void *log_user;
+  twe_log_format_t log_format;
   twe_workflow_log_fn workflow_log;
   void *workflow_log_user;
   twe_log_level_t workflow_log_level;

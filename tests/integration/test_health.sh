@@ -4,7 +4,9 @@
 #     workflow holds its shard thread (a worker with the watchdog off, a
 #     Wedge workflow blocked on a FIFO), and recovers once it lets go;
 #   - /readyz is 503 while the server is away (a TCP forwarder between the
-#     worker and the dev server is killed) and 200 again once it is back;
+#     worker and the dev server is killed for 60 s) and 200 again once it is
+#     back; the worker's log has the loss, the return and the time away,
+#     once each;
 #   - /readyz is 503 during a graceful stop (an activity in its grace
 #     period).
 set -euo pipefail
@@ -49,13 +51,29 @@ r=$(t workflow result --workflow-id "$id" -o json | python3 -c 'import json,sys;
 wait_code healthz 200 5
 ok "/healthz: 503 while a shard was held ($why), 200 once it let go"
 
-# The server away and back.
+# The server away for 60 s, and back: /readyz follows, and the log says
+# once when it went, and once that it came back and how long it was away
+# (polls meanwhile wait for the connection inside their deadline).
 kill -KILL "$fwd"; wait "$fwd" 2>/dev/null || true
 wait_code readyz 503 15
 why=$(curl -s --max-time 2 "http://127.0.0.1:$mport/readyz")
+sleep 60
 forward
 wait_code readyz 200 30
 ok "/readyz: 503 while the server was away ($why), 200 once it was back"
+python3 - "$TWE_IT_TMP/w.err" "$fport" <<'PY' || fail "the worker's log of the outage: $(grep -v '^twe: watchdog' "$TWE_IT_TMP/w.err" | tail -20)"
+import re, sys
+log, port = open(sys.argv[1]).read().splitlines(), sys.argv[2]
+lost = [l for l in log if "lost the connection to 127.0.0.1:%s" % port in l]
+back = [re.search(r"connection to 127.0.0.1:%s back after ([0-9.]+) s away" % port, l) for l in log]
+back = [float(m.group(1)) for m in back if m]
+assert lost, "no line for the loss"
+assert back and 60 <= back[-1] < 120, back
+# Said once, not at each of the reconnect attempts while it was away.
+assert len(lost) == 1 and len(back) == 1, (lost, back)
+print("outage: %s ... back after %.1f s" % (lost[0], back[-1]))
+PY
+ok "the log has the loss, the return and the time away"
 
 # A graceful stop with an activity in its grace period.
 id=$(unique stop)

@@ -1,0 +1,133 @@
+/* engine/log.c — the worker's own log. See engine/log.h. */
+#define _GNU_SOURCE /* strcasecmp, clock_gettime under -std=c11 */
+#include "engine/log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "engine/worker_internal.h"
+
+#define REPEAT_WINDOW_NS (10ll * 1000000000ll)
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void twe__log_init(twe_worker_t *w) {
+  pthread_mutex_init(&w->log_mu, NULL);
+  const char *f = getenv("TWE_LOG_FORMAT");
+  if (f && !strcasecmp(f, "text")) w->opts.log_format = TWE_LOG_TEXT;
+  if (f && !strcasecmp(f, "logfmt")) w->opts.log_format = TWE_LOG_LOGFMT;
+  if (f && !strcasecmp(f, "json")) w->opts.log_format = TWE_LOG_JSON;
+}
+
+void twe__log_destroy(twe_worker_t *w) {
+  pthread_mutex_destroy(&w->log_mu);
+}
+
+/* Quoted for logfmt or JSON (both escape \\ and " alike here). */
+static void quoted(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+    else if (c == '\n') fputs("\\n", f);
+    else if (c < 0x20) fprintf(f, "\\u%04x", c);
+    else fputc(c, f);
+  }
+  fputc('"', f);
+}
+
+static void write_line(twe_log_format_t format, const twe_log_record_t *r) {
+  char ts[40];
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  struct tm tm;
+  gmtime_r(&now.tv_sec, &tm);
+  size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(ts + n, sizeof ts - n, ".%03ldZ", now.tv_nsec / 1000000);
+  const char *lvl = level_names[r->level <= TWE_LOG_ERROR ? r->level : TWE_LOG_ERROR];
+  flockfile(stderr);
+  if (format == TWE_LOG_JSON) {
+    fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\"", ts, lvl);
+    if (r->shard >= 0) fprintf(stderr, ",\"shard\":%d", r->shard);
+    if (r->workflow_type) fputs(",\"workflow_type\":", stderr), quoted(stderr, r->workflow_type);
+    if (r->workflow_id) fputs(",\"workflow_id\":", stderr), quoted(stderr, r->workflow_id);
+    if (r->run_id) fputs(",\"run_id\":", stderr), quoted(stderr, r->run_id);
+    fputs(",\"msg\":", stderr);
+    quoted(stderr, r->message);
+    fputs("}\n", stderr);
+  } else if (format == TWE_LOG_LOGFMT) {
+    fprintf(stderr, "time=%s level=%s", ts, lvl);
+    if (r->shard >= 0) fprintf(stderr, " shard=%d", r->shard);
+    if (r->workflow_type) fputs(" workflow_type=", stderr), quoted(stderr, r->workflow_type);
+    if (r->workflow_id) fputs(" workflow_id=", stderr), quoted(stderr, r->workflow_id);
+    if (r->run_id) fputs(" run_id=", stderr), quoted(stderr, r->run_id);
+    fputs(" msg=", stderr);
+    quoted(stderr, r->message);
+    fputc('\n', stderr);
+  } else {
+    fputs("twe: ", stderr);
+    if (r->shard >= 0) fprintf(stderr, "shard %d: ", r->shard);
+    if (r->workflow_type)
+      fprintf(stderr, "workflow %s %s run %s: ", r->workflow_type,
+              r->workflow_id ? r->workflow_id : "", r->run_id ? r->run_id : "");
+    fprintf(stderr, "%s\n", r->message);
+  }
+  funlockfile(stderr);
+}
+
+/* Whether the message of fmt may be written now (and how many like it
+ * were held back since the last one written, in *held). */
+static bool pass(twe_worker_t *w, const char *fmt, unsigned *held) {
+  *held = 0;
+  if (!w) return true;
+  int64_t now = twe__mono_ns();
+  bool ok = true;
+  pthread_mutex_lock(&w->log_mu);
+  size_t free_slot = TWE__LOG_REPEATS, oldest = 0;
+  for (size_t i = 0; i < TWE__LOG_REPEATS; i++) {
+    struct twe__log_repeat *r = &w->log_repeats[i];
+    if (r->fmt == fmt) {
+      if (now - r->last_ns < REPEAT_WINDOW_NS) {
+        r->held++;
+        ok = false;
+      } else {
+        *held = r->held;
+        r->held = 0;
+        r->last_ns = now;
+      }
+      pthread_mutex_unlock(&w->log_mu);
+      return ok;
+    }
+    if (!r->fmt && free_slot == TWE__LOG_REPEATS) free_slot = i;
+    if (w->log_repeats[i].last_ns < w->log_repeats[oldest].last_ns) oldest = i;
+  }
+  size_t slot = free_slot < TWE__LOG_REPEATS ? free_slot : oldest;
+  w->log_repeats[slot] = (struct twe__log_repeat){.fmt = fmt, .last_ns = now};
+  pthread_mutex_unlock(&w->log_mu);
+  return true;
+}
+
+void twe__log(twe_worker_t *w, twe_log_level_t level, int shard, const char *workflow_type,
+              const char *workflow_id, const char *run_id, const char *fmt, ...) {
+  unsigned held;
+  if (!pass(w, fmt, &held)) return;
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (held && n >= 0 && (size_t)n < sizeof msg)
+    snprintf(msg + n, sizeof msg - (size_t)n, " (%u more like it in the last %lld s not shown)",
+             held, REPEAT_WINDOW_NS / 1000000000ll);
+  twe_log_record_t r = {level, shard, workflow_type, workflow_id, run_id, msg};
+  if (w && w->opts.log) {
+    w->opts.log(w->opts.log_user, &r);
+    return;
+  }
+  write_line(w ? w->opts.log_format : TWE_LOG_TEXT, &r);
+}

@@ -1,0 +1,99 @@
+/* tests/engine/test_log.c — the worker's own log (engine/log.c): records
+ * to the hook with their level, shard and workflow; the same message within
+ * 10 s held back and counted in the next one; text, logfmt and JSON lines
+ * on stderr. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "engine/log.h"
+#include "engine/worker_internal.h"
+#include "twe/twe.h"
+
+static char got[4096];
+static int records;
+static void hook(void *user, const twe_log_record_t *r) {
+  (void)user;
+  size_t n = strlen(got);
+  snprintf(got + n, sizeof got - n, "%d|%d|%s|%s|%s|%s\n", (int)r->level, r->shard,
+           r->workflow_type ? r->workflow_type : "-", r->workflow_id ? r->workflow_id : "-",
+           r->run_id ? r->run_id : "-", r->message);
+  records++;
+}
+
+static twe_worker_t *worker(twe_log_fn fn, twe_log_format_t format) {
+  twe_worker_options_t o;
+  twe_worker_options_init(&o);
+  o.task_queue = "q";
+  o.log = fn;
+  o.log_format = format;
+  twe_worker_t *w;
+  assert_int_equal(twe_worker_create(NULL, &o, &w), 0);
+  return w;
+}
+
+static void test_hook_and_repeats(void **state) {
+  (void)state;
+  twe_worker_t *w = worker(hook, TWE_LOG_TEXT);
+  got[0] = 0;
+  records = 0;
+  for (int i = 0; i < 3; i++)
+    twe__log(w, TWE_LOG_WARN, 1, NULL, NULL, NULL, "poll failed: %d", i);
+  twe__log(w, TWE_LOG_ERROR, 0, "Greet", "wf-1", "run-1", "task failed");
+  assert_int_equal(records, 2);
+  assert_string_equal(got, "2|1|-|-|-|poll failed: 0\n3|0|Greet|wf-1|run-1|task failed\n");
+  /* The window over: the next one says how many were held back. */
+  for (size_t i = 0; i < TWE__LOG_REPEATS; i++) w->log_repeats[i].last_ns -= 11000000000ll;
+  got[0] = 0;
+  twe__log(w, TWE_LOG_WARN, 1, NULL, NULL, NULL, "poll failed: %d", 9);
+  assert_string_equal(got, "2|1|-|-|-|poll failed: 9 (2 more like it in the last 10 s not shown)\n");
+  twe_worker_destroy(w);
+}
+
+/* What w writes to stderr for one record. */
+static void capture(twe_log_format_t format, char *out, size_t len) {
+  twe_worker_t *w = worker(NULL, format);
+  fflush(stderr);
+  int saved = dup(2);
+  FILE *tmp = tmpfile();
+  dup2(fileno(tmp), 2);
+  twe__log(w, TWE_LOG_INFO, 0, "Greet", "wf \"1\"", "run-1", "back after %.1f s", 61.5);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  rewind(tmp);
+  size_t n = fread(out, 1, len - 1, tmp);
+  out[n] = 0;
+  fclose(tmp);
+  twe_worker_destroy(w);
+}
+
+static void test_formats(void **state) {
+  (void)state;
+  char line[1024];
+  capture(TWE_LOG_TEXT, line, sizeof line);
+  assert_string_equal(line, "twe: shard 0: workflow Greet wf \"1\" run run-1: back after 61.5 s\n");
+  capture(TWE_LOG_LOGFMT, line, sizeof line);
+  assert_non_null(strstr(line, " level=info shard=0 workflow_type=\"Greet\" workflow_id=\"wf \\\"1\\\"\" "
+                               "run_id=\"run-1\" msg=\"back after 61.5 s\"\n"));
+  assert_true(strncmp(line, "time=", 5) == 0);
+  capture(TWE_LOG_JSON, line, sizeof line);
+  assert_non_null(strstr(line, "\"level\":\"info\",\"shard\":0,\"workflow_type\":\"Greet\","
+                               "\"workflow_id\":\"wf \\\"1\\\"\",\"run_id\":\"run-1\","
+                               "\"msg\":\"back after 61.5 s\"}\n"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_hook_and_repeats),
+      cmocka_unit_test(test_formats),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -430,7 +430,10 @@ static void wait_locals(wf_poller_t *p) {
   p->local_wait = true;
   p->state = P_LOCAL_WAIT;
   if (now >= due) {
+    /* Not waiting: a result (or a loss) the dispatch reports at once is
+     * kept for the next task rather than ending this one under us. */
     p->local_wait = false;
+    p->state = P_READY;
     dispatch_locals(p);
     answer_early(p);
     return;

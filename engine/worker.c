@@ -423,6 +423,9 @@ int twe_worker_start(twe_worker_t *w) {
     s->index = i;
     s->cache_capacity = cache < 0 ? 0 : (size_t)((cache + n - 1) / n); /* < 0: TWE_CACHE_OFF */
     s->pool_threads = plan.activity_threads / n ? plan.activity_threads / n : 1;
+    /* Alive from the start: /healthz must not fail before the loop's
+     * first tick. */
+    atomic_store_explicit(&s->alive_ns, twe__mono_ns(), memory_order_relaxed);
     snprintf(s->sticky_queue, sizeof s->sticky_queue, "%s-twe-%u-%016" PRIx64, w->identity, i,
              tag);
   }

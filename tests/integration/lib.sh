@@ -45,6 +45,18 @@ start_worker() {
   fail "worker $name not ready after 10 s"
 }
 
+# start_py_worker QUEUE: the Python SDK worker of py_client.py (the twins
+# of twe's workflows) on QUEUE, output in $TWE_IT_TMP/pyw.out and .err;
+# waits for its "ready" line. Sets PY_WORKER_PID.
+start_py_worker() {
+  "$TWE_TEST_PYTHON" "$(dirname "${BASH_SOURCE[0]}")/py_client.py" worker "$1" \
+    >"$TWE_IT_TMP/pyw.out" 2>"$TWE_IT_TMP/pyw.err" &
+  PY_WORKER_PID=$!
+  TWE_IT_PIDS+=("$PY_WORKER_PID")
+  for _ in $(seq 1 150); do grep -q '^ready' "$TWE_IT_TMP/pyw.out" && return 0; sleep 0.1; done
+  fail "Python worker not ready: $(cat "$TWE_IT_TMP/pyw.err")"
+}
+
 # stop_worker NAME PID: SIGTERM, wait (must exit 0 within 30 s), then the
 # stats line's JSON is in $TWE_IT_TMP/NAME.stats.
 stop_worker() {

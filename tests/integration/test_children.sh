@@ -56,11 +56,8 @@ ok "terminating a parent (parent close policy TERMINATE) terminated its 3 runnin
 # Children on a task queue a Python SDK worker serves: one result, one
 # failure with its type and message.
 pq=$(unique children-py)
-"$TWE_TEST_PYTHON" "$(dirname "$0")/py_client.py" worker "$pq" >"$TWE_IT_TMP/pyw.out" 2>"$TWE_IT_TMP/pyw.err" &
-pyw=$!
-TWE_IT_PIDS+=("$pyw")
-for _ in $(seq 1 150); do grep -q '^ready' "$TWE_IT_TMP/pyw.out" && break; sleep 0.1; done
-grep -q '^ready' "$TWE_IT_TMP/pyw.out" || fail "Python worker not ready: $(cat "$TWE_IT_TMP/pyw.err")"
+start_py_worker "$pq"
+pyw=$PY_WORKER_PID
 id=$(unique py-parent)
 r=$(t workflow execute --type PyParent --task-queue "$q" --workflow-id "$id" --input "{\"queue\":\"$pq\"}" -o json |
   python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["result"], sort_keys=True))')

@@ -115,11 +115,8 @@ PY
 # The Python SDK's Locals (20 local activities, sdk-core's markers),
 # replayed on twe's.
 pq=$(unique locals-py)
-"$TWE_TEST_PYTHON" "$(dirname "$0")/py_client.py" worker "$pq" >"$TWE_IT_TMP/pyw.out" 2>"$TWE_IT_TMP/pyw.err" &
-pyw=$!
-TWE_IT_PIDS+=("$pyw")
-for _ in $(seq 1 150); do grep -q '^ready' "$TWE_IT_TMP/pyw.out" && break; sleep 0.1; done
-grep -q '^ready' "$TWE_IT_TMP/pyw.out" || fail "Python worker not ready: $(cat "$TWE_IT_TMP/pyw.err")"
+start_py_worker "$pq"
+pyw=$PY_WORKER_PID
 id=$(unique locals-py)
 r=$(t workflow execute --type Locals --task-queue "$pq" --workflow-id "$id" --input '{"mode":"seq"}' -o json |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["result"])')

@@ -65,11 +65,8 @@ ok "a history of the old code ($(kinds "$h")) replays on the new code"
 
 # The Python SDK's Patched, replayed on twe.
 pq=$(unique patched-py)
-"$TWE_TEST_PYTHON" "$(dirname "$0")/py_client.py" worker "$pq" >"$TWE_IT_TMP/pyw.out" 2>"$TWE_IT_TMP/pyw.err" &
-pyw=$!
-TWE_IT_PIDS+=("$pyw")
-for _ in $(seq 1 150); do grep -q '^ready' "$TWE_IT_TMP/pyw.out" && break; sleep 0.1; done
-grep -q '^ready' "$TWE_IT_TMP/pyw.out" || fail "Python worker not ready: $(cat "$TWE_IT_TMP/pyw.err")"
+start_py_worker "$pq"
+pyw=$PY_WORKER_PID
 id=$(unique patched-py)
 r=$(t workflow execute --type Patched --task-queue "$pq" --workflow-id "$id" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"])')
 kill -TERM "$pyw"; wait "$pyw" 2>/dev/null || true

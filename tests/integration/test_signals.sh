@@ -96,11 +96,8 @@ ok "a signal with invalid JSON reached the handler as an error; the workflow com
 
 # 7. A history the Python SDK recorded replays on twe.
 pq=$(unique signals-py)
-"$TWE_TEST_PYTHON" "$(dirname "$0")/py_client.py" worker "$pq" >"$TWE_IT_TMP/pyw.out" 2>"$TWE_IT_TMP/pyw.err" &
-pyw=$!
-TWE_IT_PIDS+=("$pyw")
-for _ in $(seq 1 150); do grep -q '^ready' "$TWE_IT_TMP/pyw.out" && break; sleep 0.1; done
-grep -q '^ready' "$TWE_IT_TMP/pyw.out" || fail "Python worker not ready: $(cat "$TWE_IT_TMP/pyw.err")"
+start_py_worker "$pq"
+pyw=$PY_WORKER_PID
 id=$(unique py-approval)
 t workflow start --type Approval --task-queue "$pq" --workflow-id "$id" --input '{"timeout_ms":60000}' >/dev/null
 sleep 1

@@ -88,11 +88,8 @@ ok "the workflow ended by an update with its total; no task failed"
 
 # The Python SDK's Counter, driven the same way; its history replays on twe.
 pq=$(unique updates-py)
-"$TWE_TEST_PYTHON" "$(dirname "$0")/py_client.py" worker "$pq" >"$TWE_IT_TMP/pyw.out" 2>"$TWE_IT_TMP/pyw.err" &
-pyw=$!
-TWE_IT_PIDS+=("$pyw")
-for _ in $(seq 1 150); do grep -q '^ready' "$TWE_IT_TMP/pyw.out" && break; sleep 0.1; done
-grep -q '^ready' "$TWE_IT_TMP/pyw.out" || fail "Python worker not ready: $(cat "$TWE_IT_TMP/pyw.err")"
+start_py_worker "$pq"
+pyw=$PY_WORKER_PID
 pid2=$(unique py-counter)
 t workflow start --type Counter --task-queue "$pq" --workflow-id "$pid2" >/dev/null
 update "$pid2" add 5 >/dev/null || fail "Python Counter: add 5"

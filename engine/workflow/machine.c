@@ -549,11 +549,19 @@ int twe__machine_follow_up(twe_run_t *run, const twe_event_pb_t *e, const twe__e
 
 /* --- coverage ------------------------------------------------------------------------------- */
 
-int twe__machine_rows_unreached(FILE *out) {
+int twe__machine_rows_unreached(FILE *out, const char *const *kinds, size_t n_kinds) {
 #ifdef TWE_MACHINE_COVERAGE
+  for (size_t j = 0; j < n_kinds; j++) {
+    size_t k = 0;
+    while (k < N_KINDS && strcmp(all_kinds[k]->name, kinds[j]) != 0) k++;
+    if (k == N_KINDS) return -EINVAL;
+  }
   int n = 0;
   for (size_t k = 0; k < N_KINDS; k++) {
     const twe__mkind_t *kind = all_kinds[k];
+    bool listed = n_kinds == 0;
+    for (size_t j = 0; j < n_kinds && !listed; j++) listed = strcmp(kind->name, kinds[j]) == 0;
+    if (!listed) continue;
     for (size_t i = 0; i < kind->n_rows; i++) {
       if (__atomic_load_n(&kind->hits[i], __ATOMIC_RELAXED)) continue;
       const twe__mrow_t *r = &kind->rows[i];
@@ -564,7 +572,7 @@ int twe__machine_rows_unreached(FILE *out) {
   }
   return n;
 #else
-  (void)out;
+  (void)out, (void)kinds, (void)n_kinds;
   return -ENOTSUP;
 #endif
 }

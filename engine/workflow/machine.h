@@ -246,9 +246,10 @@ const char *twe__command_type_name(int type);
 void twe__event_describe(const twe_event_pb_t *e, char *buf, size_t len);
 void twe__command_describe(const twe_command_pb_t *c, char *buf, size_t len);
 
-/* Prints each row of each kind that no input reached ("timer: STARTED
- * --CANCEL--> CANCEL_CREATED") to out; returns how many, or -ENOTSUP when
- * built without TWE_MACHINE_COVERAGE. */
-int twe__machine_rows_unreached(FILE *out);
+/* Prints each row that no input reached ("timer: STARTED --CANCEL-->
+ * CANCEL_CREATED") of the kinds named in kinds[0..n) (n 0: every kind) to
+ * out; returns how many, or -ENOTSUP when built without
+ * TWE_MACHINE_COVERAGE (or -EINVAL for a name no kind has). */
+int twe__machine_rows_unreached(FILE *out, const char *const *kinds, size_t n);
 
 #endif /* TWE_ENGINE_WORKFLOW_MACHINE_H */

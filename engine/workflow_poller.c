@@ -29,6 +29,11 @@
  * before: a run that blocked its thread is failed at once while it is held
  * back; one that ran over its CPU budget gets a smaller one.
  *
+ * Local activities: a task whose code waits on them waits here too
+ * (P_LOCAL_WAIT) until their results resume it, or is answered early
+ * (engine/workflow_local.c). A thread the watchdog retired in a task's code
+ * leaves that task failed and its run in a grave (engine/workflow_graves.c).
+ *
  * Sticky execution: every completion names this shard's sticky queue, so the
  * next task of the run comes back here with only the new events. A task
  * whose previous_started_event_id is not where the cached run stopped finds
@@ -189,7 +194,7 @@ static void on_responded(twe_grpc_request_t *req);
 
 /* RespondWorkflowTaskFailed: the run is dropped (its state is unusable)
  * and the server retries the task, on any worker, from the full history. */
-static void respond_failed(wf_poller_t *p, Temporal__Api__Enums__V1__WorkflowTaskFailedCause cause,
+void twe__wfp_respond_failed(wf_poller_t *p, Temporal__Api__Enums__V1__WorkflowTaskFailedCause cause,
                            const char *message) {
   struct twe__wf_side *w = p->side;
   twe__count(&w->s->counters.workflow_tasks_failed, 1);
@@ -237,7 +242,7 @@ static void respond_failed(wf_poller_t *p, Temporal__Api__Enums__V1__WorkflowTas
   }
 }
 
-static void respond_completed(wf_poller_t *p) {
+void twe__wfp_respond_completed(wf_poller_t *p) {
   struct twe__wf_side *w = p->side;
   twe_wshard_t *s = w->s;
   twe_arena_t *a = task_arena(p);
@@ -247,7 +252,7 @@ static void respond_completed(wf_poller_t *p) {
       twe__arena_alloc(a, sizeof *sticky);
   Temporal__Api__Sdk__V1__WorkflowTaskCompletedMetadata *meta = twe__arena_alloc(a, sizeof *meta);
   if (!rq || !sticky || !meta) {
-    respond_failed(p, CAUSE_UNHANDLED,
+    twe__wfp_respond_failed(p, CAUSE_UNHANDLED,
                    "out of memory building the completion");
     return;
   }
@@ -309,7 +314,7 @@ static void respond_completed(wf_poller_t *p) {
   if (rc < 0) {
     char msg[160];
     snprintf(msg, sizeof msg, "the completion could not be encoded: %s", twe_strerror(rc));
-    respond_failed(p, rc == TWE_ELIMIT ? TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_GRPC_MESSAGE_TOO_LARGE
+    twe__wfp_respond_failed(p, rc == TWE_ELIMIT ? TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_GRPC_MESSAGE_TOO_LARGE
                                        : CAUSE_UNHANDLED,
                    msg);
   }
@@ -385,95 +390,14 @@ static void list_append(wf_poller_t **head, wf_poller_t **tail, wf_poller_t *p) 
 void twe__wfp_apply_and_respond(wf_poller_t *p, twe_event_pb_t *const *events, size_t n) {
   p->apply_events = events;
   p->apply_n = n;
+  twe__wfp_make_ready(p);
+}
+
+void twe__wfp_make_ready(wf_poller_t *p) {
   p->state = P_READY;
   list_append(&p->side->ready_head, &p->side->ready_tail, p);
 }
 
-
-/* Hands the run's local activity requests to the activity side. Results
- * may come back before it returns (twe__wfp_local_result). */
-static void dispatch_locals(wf_poller_t *p) {
-  twe_local_request_t *rq = twe__run_take_local_requests(p->entry->run);
-  if (rq)
-    twe__local_dispatch(p->side->s, task_run_id(p->task), task_workflow_id(p->task),
-                        task_workflow_type(p->task), rq);
-}
-
-/* The answer before the local activities are back: the task's timeout is
- * near (a heartbeat, as the SDKs do at 80% of it). */
-static void answer_early(wf_poller_t *p) {
-  twe__count(&p->side->s->counters.workflow_task_heartbeats, 1);
-  int rc = twe__run_answer_now(p->entry->run, &p->outcome);
-  if (rc < 0) {
-    char msg[sizeof p->outcome.message];
-    snprintf(msg, sizeof msg, "%s", p->outcome.message[0] ? p->outcome.message : twe_strerror(rc));
-    respond_failed(p, p->outcome.cause ? p->outcome.cause : CAUSE_UNHANDLED, msg);
-    return;
-  }
-  p->heartbeat = true;
-  respond_completed(p);
-}
-
-static void on_hb_timer(twe_timer_t *t) {
-  wf_poller_t *p = t->data;
-  if (p->state == P_LOCAL_WAIT) answer_early(p);
-  /* Otherwise it is in the ready list: wait_locals looks again. */
-}
-
-/* The task's code waits on local activities: their requests go out, and
- * the task waits (P_LOCAL_WAIT) for a result, or for 80% of its timeout. */
-static void wait_locals(wf_poller_t *p) {
-  uint64_t timeout = twe__run_task_timeout_ns(p->entry->run);
-  if (!timeout) timeout = 10000000000ull;
-  int64_t due = p->taken_ns + (int64_t)(timeout / 5 * 4);
-  int64_t now = twe__mono_ns();
-  p->local_wait = true;
-  p->state = P_LOCAL_WAIT;
-  if (now >= due) {
-    /* Not waiting: a result (or a loss) the dispatch reports at once is
-     * kept for the next task rather than ending this one under us. */
-    p->local_wait = false;
-    p->state = P_READY;
-    dispatch_locals(p);
-    answer_early(p);
-    return;
-  }
-  if (!twe__timer_active(&p->hb_timer)) twe__timer_start(&p->hb_timer, (uint64_t)(due - now));
-  /* Last: a result that comes back at once finds the task waiting. */
-  dispatch_locals(p);
-}
-
-void twe__wfp_local_result(twe_wshard_t *s, const char *run_id, const twe_local_result_t *r) {
-  struct twe__wf_side *w = s->wf;
-  cached_run_t *e = w ? twe__run_cache_find(&w->cache, run_id) : NULL;
-  if (!e || !e->run) return; /* evicted meanwhile: dropped */
-  wf_poller_t *p = NULL;
-  for (unsigned i = 0; i < w->n_pollers && !p; i++)
-    if (w->pollers[i].entry == e && w->pollers[i].task) p = &w->pollers[i];
-  bool waiting = p && p->state == P_LOCAL_WAIT;
-  if (!r) {
-    if (waiting) {
-      fprintf(stderr, "twe: shard %u: workflow %s run %s: a local activity was lost (the "
-              "worker stops, or out of memory): the task is left to time out and be retried\n",
-              s->index, task_workflow_id(p->task), run_id);
-      twe__wfp_task_finish(p, true);
-      twe__wfp_next_poll(p);
-    } else if (!e->busy) {
-      twe__run_cache_evict(&w->cache, e);
-    }
-    return;
-  }
-  int rc = twe__run_local_result(e->run, r);
-  if (rc < 0 && !e->busy) {
-    twe__run_cache_evict(&w->cache, e);
-    return;
-  }
-  /* A failed run reports itself when the task resumes. */
-  if (waiting) {
-    p->state = P_READY;
-    list_append(&w->ready_head, &w->ready_tail, p);
-  }
-}
 
 /* Runs the task's events through its run (workflow code runs here) and
  * answers, or, when the watchdog ends its slice first, puts it in the
@@ -499,7 +423,7 @@ static void apply_now(wf_poller_t *p) {
                "the history gathered for the task ends at event %" PRId64
                ", not at its WORKFLOW_TASK_STARTED (event %" PRId64 ")",
                n ? events[n - 1]->event_id : (int64_t)0, p->task->started_event_id);
-      respond_failed(p, CAUSE_UNHANDLED, msg);
+      twe__wfp_respond_failed(p, CAUSE_UNHANDLED, msg);
       return;
     }
   }
@@ -520,7 +444,7 @@ static void apply_now(wf_poller_t *p) {
   }
   p->sliced = false;
   if (rc == TWE__RUN_WAITING) {
-    wait_locals(p);
+    twe__wfp_wait_locals(p);
     return;
   }
   twe_worker_t *wk = s->worker;
@@ -538,12 +462,12 @@ static void apply_now(wf_poller_t *p) {
       cause = CAUSE_UNHANDLED;
     char copy[sizeof p->outcome.message];
     snprintf(copy, sizeof copy, "%s", msg);
-    respond_failed(p, cause, copy);
+    twe__wfp_respond_failed(p, cause, copy);
     return;
   }
   twe__offenders_forget(wk->offenders, task_run_id(p->task));
   twe__timer_stop(&p->hb_timer);
-  if (!p->outcome.closes_workflow) dispatch_locals(p);
+  if (!p->outcome.closes_workflow) twe__wfp_dispatch_locals(p);
   if (p->task->n_queries) {
     /* Queries that came with the task, answered from the state the task
      * left: under the watchdog too (their handlers are workflow code). */
@@ -554,11 +478,11 @@ static void apply_now(wf_poller_t *p) {
     if (rc < 0) {
       char msg[sizeof p->outcome.message];
       snprintf(msg, sizeof msg, "answering the task's queries: %s", twe_strerror(rc));
-      respond_failed(p, CAUSE_UNHANDLED, msg);
+      twe__wfp_respond_failed(p, CAUSE_UNHANDLED, msg);
       return;
     }
   }
-  respond_completed(p);
+  twe__wfp_respond_completed(p);
 }
 
 int twe__wfp_events_append(wf_poller_t *p, Temporal__Api__History__V1__History *h) {
@@ -599,7 +523,7 @@ static void on_history_page(twe_grpc_request_t *req) {
       (void *)req->response;
   twe__count(&w->s->counters.history_pages_fetched, 1);
   if (twe__wfp_events_append(p, resp->history) < 0) {
-    respond_failed(p, CAUSE_UNHANDLED,
+    twe__wfp_respond_failed(p, CAUSE_UNHANDLED,
                    "out of memory gathering the history");
     return;
   }
@@ -620,7 +544,7 @@ static void on_history_page(twe_grpc_request_t *req) {
       rest.events = own->events + k;
       rest.n_events = own->n_events - k;
       if (twe__wfp_events_append(p, &rest) < 0) {
-        respond_failed(p, CAUSE_UNHANDLED, "out of memory gathering the history");
+        twe__wfp_respond_failed(p, CAUSE_UNHANDLED, "out of memory gathering the history");
         return;
       }
     }
@@ -643,7 +567,7 @@ void twe__wfp_history_fetch(wf_poller_t *p) {
       twe__arena_alloc(a, sizeof *rq);
   Temporal__Api__Common__V1__WorkflowExecution *ex = twe__arena_alloc(a, sizeof *ex);
   if (!rq || !ex) {
-    respond_failed(p, CAUSE_UNHANDLED,
+    twe__wfp_respond_failed(p, CAUSE_UNHANDLED,
                    "out of memory fetching the history");
     return;
   }
@@ -732,7 +656,7 @@ void twe__wfp_process_task(wf_poller_t *p) {
       twe__count(&w->s->counters.workflow_tasks_held, 1);
       cached_run_t *held = twe__run_cache_find(&w->cache, run_id);
       if (held && !held->busy) twe__run_cache_evict(&w->cache, held);
-      respond_failed(p, CAUSE_UNHANDLED, verdict.message);
+      twe__wfp_respond_failed(p, CAUSE_UNHANDLED, verdict.message);
       return;
     }
     p->wtask.cpu_budget_ns = verdict.cpu_budget_ns;
@@ -758,7 +682,7 @@ void twe__wfp_process_task(wf_poller_t *p) {
         rest.events = h->events + skip;
         rest.n_events = n - skip;
         if (twe__wfp_events_append(p, &rest) < 0) {
-          respond_failed(p, CAUSE_UNHANDLED,
+          twe__wfp_respond_failed(p, CAUSE_UNHANDLED,
                          "out of memory gathering the history");
           return;
         }
@@ -801,7 +725,7 @@ void twe__wfp_process_task(wf_poller_t *p) {
     rc = -ENOMEM;
   }
   if (rc < 0) {
-    respond_failed(p, CAUSE_UNHANDLED,
+    twe__wfp_respond_failed(p, CAUSE_UNHANDLED,
                    "out of memory creating the run");
     return;
   }
@@ -818,7 +742,7 @@ void twe__wfp_process_task(wf_poller_t *p) {
   if (first_id == 1) {
     /* The first page came with the task; fetch the rest. */
     if (twe__wfp_events_append(p, h) < 0) {
-      respond_failed(p, CAUSE_UNHANDLED,
+      twe__wfp_respond_failed(p, CAUSE_UNHANDLED,
                      "out of memory gathering the history");
       return;
     }
@@ -899,29 +823,12 @@ static void on_poll(twe_grpc_request_t *req) {
   refill(w); /* another poller takes over the poll */
 }
 
-/* --- applying, takeover, graves ------------------------------------------- */
-
-/* Frees runs whose retired thread is gone. */
-static size_t bury(struct twe__wf_side *w) {
-  size_t n = 0;
-  for (grave_t **gp = &w->graves; *gp;) {
-    grave_t *g = *gp;
-    if (!atomic_load_explicit(&g->retired->gone, memory_order_acquire)) {
-      gp = &g->next;
-      continue;
-    }
-    *gp = g->next;
-    twe__run_destroy(g->run);
-    free(g);
-    n++;
-  }
-  return n;
-}
+/* --- applying (takeover and graves: workflow_graves.c) ------------------- */
 
 size_t twe__wf_side_run(twe_wshard_t *s, size_t budget) {
   struct twe__wf_side *w = s->wf;
   if (!w) return 0;
-  size_t n = w->graves ? bury(w) : 0;
+  size_t n = w->graves ? twe__wfp_bury(w) : 0;
   /* Tasks whose slice ended in an earlier round go after those that became
    * ready since. */
   if (w->sliced_head) {
@@ -945,39 +852,6 @@ size_t twe__wf_side_run(twe_wshard_t *s, size_t budget) {
     if (p->state == P_SLICED) break;
   }
   return w->ready_head || w->sliced_head ? budget : n;
-}
-
-void twe__wf_side_takeover(twe_wshard_t *s, twe__watched_t *retired) {
-  struct twe__wf_side *w = s->wf;
-  wf_poller_t *p = w ? w->applying : NULL;
-  if (!p) return;
-  w->applying = NULL;
-  /* The run's memory stays in a grave while the retired thread may still
-   * run on its fiber; the cache entry goes now. */
-  grave_t *g = calloc(1, sizeof *g);
-  twe_run_t *stuck = p->qrun ? p->qrun : p->entry ? p->entry->run : NULL;
-  if (g && stuck) {
-    g->run = stuck;
-    g->retired = retired;
-    g->next = w->graves;
-    w->graves = g;
-  } else {
-    free(g);
-    /* Out of memory for a grave: leak the run rather than free memory a
-     * thread may still use. */
-  }
-  p->qrun = NULL;
-  if (p->entry) p->entry->run = NULL;
-  memset(&p->outcome, 0, sizeof p->outcome);
-  p->sliced = false;
-  twe__offenders_record(w->s->worker->offenders, task_run_id(p->task), task_workflow_type(p->task),
-                        TWE__OFFENCE_RETIRED, retired, twe__mono_ns());
-  if (p->task->query) {
-    if (p->entry) twe__run_cache_evict(&w->cache, p->entry), p->entry = NULL;
-    twe__wfp_query_respond(p, NULL, retired->message);
-    return;
-  }
-  respond_failed(p, CAUSE_UNHANDLED, retired->message);
 }
 
 /* --- shard entry points -------------------------------------------------- */
@@ -1011,7 +885,7 @@ int twe__wf_side_start(twe_wshard_t *s) {
     twe__arena_init(&p->arenas[1], 0);
     twe__timer_init(s->reactor, &p->retry_timer, on_retry_timer);
     p->retry_timer.data = p;
-    twe__timer_init(s->reactor, &p->hb_timer, on_hb_timer);
+    twe__timer_init(s->reactor, &p->hb_timer, twe__wfp_on_hb_timer);
     p->hb_timer.data = p;
   }
   refill(w);
@@ -1086,7 +960,7 @@ void twe__wf_side_destroy(twe_wshard_t *s) {
     twe__arena_destroy(&p->arenas[1]);
   }
   twe__run_cache_destroy(&w->cache);
-  bury(w);
+  twe__wfp_bury(w);
   if (w->graves) {
     /* Retired threads still alive may run on these runs' fibers: their
      * memory (and the shard's fiber stacks) stays for good. */

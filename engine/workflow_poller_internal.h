@@ -151,6 +151,26 @@ void twe__wfp_history_fetch(wf_poller_t *p);
 /* Takes p->task from the top (cache, history, queue to apply). */
 void twe__wfp_process_task(wf_poller_t *p);
 
+/* Answers the task: RespondWorkflowTaskFailed (the run is dropped), or
+ * RespondWorkflowTaskCompleted with p->outcome. */
+void twe__wfp_respond_failed(wf_poller_t *p, Temporal__Api__Enums__V1__WorkflowTaskFailedCause cause,
+                             const char *message);
+void twe__wfp_respond_completed(wf_poller_t *p);
+/* Queues p in the side's ready list (P_READY) for twe__wf_side_run. */
+void twe__wfp_make_ready(wf_poller_t *p);
+
+/* Frees the runs whose retired thread is gone; returns how many
+ * (workflow_graves.c). */
+size_t twe__wfp_bury(struct twe__wf_side *w);
+
+/* Local activities (workflow_local.c): hand the run's requests to the
+ * activity side; park a task whose code waits on them (P_LOCAL_WAIT, a
+ * result resumes it) or answer it early when its timeout nears; the
+ * timer of that early answer. */
+void twe__wfp_dispatch_locals(wf_poller_t *p);
+void twe__wfp_wait_locals(wf_poller_t *p);
+void twe__wfp_on_hb_timer(twe_timer_t *t);
+
 /* A local activity of run_id is over (engine/local_activities.c): r goes
  * to the run (copied), and a task waiting for it goes on. r NULL: it was
  * lost (the worker stops, out of memory): a task waiting for it is given

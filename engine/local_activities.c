@@ -19,13 +19,11 @@
  * server hands the task to another worker, which runs them again.
  *
  * Thread: the shard thread. */
-#define _GNU_SOURCE /* clock_gettime under -std=c11 */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine/activity_internal.h"
 #include "engine/metrics.h"
@@ -56,12 +54,6 @@ typedef struct twe__local local_t;
 
 static size_t label(const local_t *l) {
   return l->s->metrics ? twe__m_activity_type(l->s->metrics->layout, l->activity_type) : 0;
-}
-
-static int64_t wall_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void local_free(local_t *l) {
@@ -159,7 +151,7 @@ static void start_attempt(local_t *l) {
   info->attempt = (int32_t)l->attempt;
   info->is_local = true;
   info->scheduled_time_ns = l->original_schedule_time_ns;
-  int64_t now = wall_ns();
+  int64_t now = twe__wall_ns();
   info->started_time_ns = now;
   /* The attempt's deadline: its own timeout, or what is left of all of
    * them, whichever comes first. */
@@ -241,7 +233,7 @@ void twe__local_attempt_done(twe_activity_t *act) {
   twe_failure_pb_t *f = NULL;
   bool retryable = false, lost = false;
   int rc = 0;
-  int64_t now = wall_ns();
+  int64_t now = twe__wall_ns();
   bool past_deadline = l->schedule_deadline_ns && now >= l->schedule_deadline_ns;
   if ((cancel == TWE__ACT_CANCEL_WORKER || s->draining) && act->outcome != TWE__ACT_COMPLETED) {
     lost = true; /* the worker stops: another one runs it again */
@@ -368,7 +360,7 @@ static local_t *local_new(twe_wshard_t *s, const char *run_id, const char *workf
   l->start_to_close_ns = rq->start_to_close_timeout_ns;
   l->threshold_ns = rq->local_retry_threshold_ns;
   l->original_schedule_time_ns =
-      rq->original_schedule_time_ns ? rq->original_schedule_time_ns : wall_ns();
+      rq->original_schedule_time_ns ? rq->original_schedule_time_ns : twe__wall_ns();
   if (rq->schedule_to_close_timeout_ns)
     l->schedule_deadline_ns =
         l->original_schedule_time_ns + (int64_t)rq->schedule_to_close_timeout_ns;

@@ -84,16 +84,9 @@ static void maybe_send_heartbeat(twe_activity_t *act);
 
 /* --- helpers --------------------------------------------------------------- */
 
-static void shard_log(const twe_wshard_t *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void shard_log(const twe_wshard_t *s, const char *fmt, ...) {
-  char line[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "twe: shard %u: %s\n", s->index, line);
-}
+/* A warning in the worker's log (engine/log.h), with the shard. */
+#define shard_log(s, ...)                                                                    \
+  twe__log((s)->worker, TWE_LOG_WARN, (int)(s)->index, NULL, NULL, NULL, __VA_ARGS__)
 
 static const char *str(const char *s) {
   return s ? s : "";
@@ -719,15 +712,12 @@ static void on_poll_done(twe_grpc_request_t *req) {
   slot->in_flight = false;
   side->polls_in_flight--;
   const twe_grpc_status_t *st = &req->status;
+  bool quiet = st->code == TWE_GRPC_CANCELLED && (side->stopping || side->destroying);
+  /* Polls failing for a while are logged (engine/shard_health.c). */
+  if (!quiet) twe__health_poll(s, "PollActivityTaskQueue", st->code, st->message);
   if (st->code != TWE_GRPC_OK) {
-    bool quiet = st->code == TWE_GRPC_CANCELLED && (side->stopping || side->destroying);
-    if (!quiet) {
-      /* Once per 10 s at most while polls keep failing (an outage). */
-      twe__log(s->worker, TWE_LOG_WARN, (int)s->index, NULL, NULL, NULL,
-               "PollActivityTaskQueue failed: %s: %s", twe__grpc_code_name(st->code),
-               str(st->message));
-      if (!side->destroying) twe__timer_start(&side->backoff_timer, POLL_ERROR_BACKOFF_NS);
-    }
+    if (!quiet && !side->destroying)
+      twe__timer_start(&side->backoff_timer, POLL_ERROR_BACKOFF_NS);
     twe__arena_reset(slot->arena);
     return;
   }

@@ -393,8 +393,8 @@ void twe__local_dispatch(twe_wshard_t *s, const char *run_id, const char *workfl
     if (!l) {
       /* Out of memory: the run's task is given up, and the server retries
        * it (with this activity) later. */
-      fprintf(stderr, "twe: shard %u: local activity %s of run %s not started: out of memory\n",
-              s->index, rq->activity_type, run_id);
+      twe__log(s->worker, TWE_LOG_ERROR, (int)s->index, workflow_type, workflow_id, run_id,
+               "local activity %s not started: out of memory", rq->activity_type);
       twe__wfp_local_result(s, run_id, NULL);
       continue;
     }

@@ -70,12 +70,20 @@ static void write_line(twe_log_format_t format, const twe_log_record_t *r) {
     quoted(stderr, r->message);
     fputc('\n', stderr);
   } else {
+    /* "twe: shard 0: workflow Type id run R: warning: message" (info
+     * lines have no level word, as a compiler's notes). */
+    static const char *const words[] = {"debug: ", "", "warning: ", "error: "};
     fputs("twe: ", stderr);
     if (r->shard >= 0) fprintf(stderr, "shard %d: ", r->shard);
-    if (r->workflow_type)
-      fprintf(stderr, "workflow %s %s run %s: ", r->workflow_type,
-              r->workflow_id ? r->workflow_id : "", r->run_id ? r->run_id : "");
-    fprintf(stderr, "%s\n", r->message);
+    if (r->workflow_type || r->workflow_id || r->run_id) {
+      fputs("workflow", stderr);
+      if (r->workflow_type) fprintf(stderr, " %s", r->workflow_type);
+      if (r->workflow_id) fprintf(stderr, " %s", r->workflow_id);
+      if (r->run_id) fprintf(stderr, " run %s", r->run_id);
+      fputs(": ", stderr);
+    }
+    fprintf(stderr, "%s%s\n", words[r->level <= TWE_LOG_ERROR ? r->level : TWE_LOG_ERROR],
+            r->message);
   }
   funlockfile(stderr);
 }
@@ -112,22 +120,31 @@ static bool pass(twe_worker_t *w, const char *fmt, unsigned *held) {
   return true;
 }
 
-void twe__log(twe_worker_t *w, twe_log_level_t level, int shard, const char *workflow_type,
-              const char *workflow_id, const char *run_id, const char *fmt, ...) {
+void twe__log_record(twe_worker_t *w, const twe_log_record_t *r) {
+  if (w && w->opts.log) {
+    w->opts.log(w->opts.log_user, r);
+    return;
+  }
+  write_line(w ? w->opts.log_format : TWE_LOG_TEXT, r);
+}
+
+void twe__logv(twe_worker_t *w, twe_log_level_t level, int shard, const char *workflow_type,
+               const char *workflow_id, const char *run_id, const char *fmt, va_list ap) {
   unsigned held;
   if (!pass(w, fmt, &held)) return;
   char msg[2048];
-  va_list ap;
-  va_start(ap, fmt);
   int n = vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
   if (held && n >= 0 && (size_t)n < sizeof msg)
     snprintf(msg + n, sizeof msg - (size_t)n, " (%u more like it in the last %lld s not shown)",
              held, REPEAT_WINDOW_NS / 1000000000ll);
   twe_log_record_t r = {level, shard, workflow_type, workflow_id, run_id, msg};
-  if (w && w->opts.log) {
-    w->opts.log(w->opts.log_user, &r);
-    return;
-  }
-  write_line(w ? w->opts.log_format : TWE_LOG_TEXT, &r);
+  twe__log_record(w, &r);
+}
+
+void twe__log(twe_worker_t *w, twe_log_level_t level, int shard, const char *workflow_type,
+              const char *workflow_id, const char *run_id, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  twe__logv(w, level, shard, workflow_type, workflow_id, run_id, fmt, ap);
+  va_end(ap);
 }

@@ -415,8 +415,33 @@ int twe__metrics_render(twe_worker_t *w, char **out, size_t *len) {
        (double)st.workflow_task_heartbeats},
       {"twe_nondeterminism_errors_total", "counter", "workflow tasks failed as non-deterministic",
        NULL, (double)st.nondeterminism_errors},
+      {"twe_connection_losses_total", "counter", "connections to the server lost", NULL,
+       (double)st.connection_losses},
+      {"twe_reconnects_total", "counter", "connections to the server back after a loss", NULL,
+       (double)st.reconnects},
+      {"twe_calls_failed_total", "counter", "gRPC calls that ended in an error", NULL,
+       (double)st.calls_failed},
+      {"twe_polls_failed_total", "counter", "polls that ended in an error", NULL,
+       (double)st.polls_failed},
   };
   put_simples(&b, w, rows, sizeof rows / sizeof rows[0]);
+  /* Each shard loop's lag: how late its 1 s tick came last, and the most
+   * in the last minute (a loop kept busy, or its thread kept off the CPU). */
+  for (int pass = 0; pass < 2 && w->shard_count <= 256; pass++) {
+    simple_t lag[256];
+    char labels[256][24];
+    for (unsigned i = 0; i < w->shard_count; i++) {
+      snprintf(labels[i], sizeof labels[i], "shard=\"%u\"", i);
+      _Atomic int64_t *v = pass ? &w->shards[i].loop_lag_max_ns : &w->shards[i].loop_lag_ns;
+      lag[i] = (simple_t){pass ? "twe_shard_loop_lag_max_seconds" : "twe_shard_loop_lag_seconds",
+                          "gauge",
+                          pass ? "the largest lateness of the shard loop's 1 s tick in the last "
+                                 "minute"
+                               : "how late the shard loop's last 1 s tick came",
+                          labels[i], (double)atomic_load_explicit(v, memory_order_relaxed) / 1e9};
+    }
+    put_simples(&b, w, lag, w->shard_count);
+  }
   /* The cgroup's CPU accounting, read now: throttling says the CPU quota
    * is too tight for the load. */
   twe_cpu_stat_t cs;

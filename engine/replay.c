@@ -42,7 +42,9 @@ int twe_worker_replay_json(twe_worker_t *w, const char *json_text, size_t len, c
   twe_run_env_t env = {.namespace_name = w->namespace_name,
                        .task_queue = w->task_queue,
                        .registry = &w->registry,
-                       .fibers = fibers};
+                       .fibers = fibers,
+                       .worker = w,
+                       .shard = -1};
   twe_run_t *run = NULL;
   rc = twe__run_create(&env, workflow_id, run_id, &run);
   if (rc == 0) {

@@ -35,6 +35,7 @@ typedef struct twe__run_cache {
   twe__cached_run_t *lru_head, *lru_tail;
   twe__shard_counters_t *counters; /* borrowed */
   struct twe__metrics *metrics;     /* borrowed; forced evictions */
+  twe_wshard_t *shard;              /* borrowed; its worker's log (NULL: stderr) */
 } twe__run_cache_t;
 
 /* The entry of run_id, or NULL. */
@@ -48,7 +49,8 @@ twe__cached_run_t *twe__run_cache_insert(twe__run_cache_t *c, twe_run_t *run);
 /* Drops e and destroys its run (abandoning its fibers). */
 void twe__run_cache_evict(twe__run_cache_t *c, twe__cached_run_t *e);
 /* Evicts least recently used entries that are not busy (nor waiting for
- * local activities) until at most capacity are left. */
+ * local activities) until at most capacity are left; each is a forced
+ * eviction (counted, and logged: held back when they come often). */
 void twe__run_cache_trim(twe__run_cache_t *c, size_t capacity);
 /* Evicts every entry and frees the table. */
 void twe__run_cache_destroy(twe__run_cache_t *c);

@@ -14,6 +14,7 @@
 #include "engine/watchdog.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -595,6 +596,21 @@ static char thread_state(const twe__watched_t *rec) {
   return paren && paren[1] == ' ' ? paren[2] : 0;
 }
 
+/* A line for the worker's log (the log hook), else stderr. level: a
+ * twe_log_level_t (2: warn, 3: error). */
+static void say(twe__watchdog_t *wd, int level, unsigned shard, const char *type,
+                const char *run, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void say(twe__watchdog_t *wd, int level, unsigned shard, const char *type,
+                const char *run, const char *fmt, ...) {
+  char msg[1536];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (wd->hooks.log) wd->hooks.log(wd->hooks.arg, level, shard, type, run, msg);
+  else fprintf(stderr, "twe: watchdog: shard %u: %s\n", shard, msg);
+}
+
 static void warn(twe__watched_t *rec, int reason, int64_t used, int64_t warning, int64_t budget,
                  int64_t now) {
   twe__watchdog_t *wd = rec->wd;
@@ -604,8 +620,8 @@ static void warn(twe__watched_t *rec, int reason, int64_t used, int64_t warning,
   where_now(rec, now, where, sizeof where);
   char budget_text[64] = "no budget";
   if (budget > 0) snprintf(budget_text, sizeof budget_text, "budget %.2f s", (double)budget / NS_PER_S);
-  fprintf(stderr, "twe: watchdog: shard %u: workflow \"%s\" (run %s) %s (%s); now at %s\n",
-          rec->shard, type, run, use, budget_text, where);
+  say(wd, 2, rec->shard, type, run, "watchdog: workflow \"%s\" (run %s) %s (%s); now at %s",
+      type, run, use, budget_text, where);
   atomic_fetch_add_explicit(reason == TWE__WATCH_CPU ? &wd->counters.cpu_warnings
                                                      : &wd->counters.blocked_warnings,
                             1, memory_order_relaxed);
@@ -624,7 +640,7 @@ static void retire(twe__watched_t *rec, int64_t now) {
                "shard %u is stuck in workflow \"%s\" (run %s), which cannot be preempted where "
                "it is, and %" PRIu64 " retired threads are alive already (the hard cap): the "
                "shard cannot be given a new thread", rec->shard, type, run, alive);
-      fprintf(stderr, "twe: watchdog: %s\n", rec->message);
+      say(wd, 3, rec->shard, type, run, "watchdog: %s", rec->message);
       rec->wd_stuck_logged = true;
       if (wd->hooks.lost_shard) wd->hooks.lost_shard(wd->hooks.arg, rec);
     }
@@ -665,16 +681,17 @@ static void retire(twe__watched_t *rec, int64_t now) {
   atomic_fetch_add_explicit(&wd->counters.threads_retired, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&wd->counters.retired_alive, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&wd->counters.preemptions, 1, memory_order_relaxed);
-  fprintf(stderr, "twe: watchdog: shard %u: thread %d retired: %s\n", rec->shard, (int)rec->tid,
-          rec->message);
+  say(wd, 2, rec->shard, type, run, "watchdog: thread %d retired: %s", (int)rec->tid,
+      rec->message);
   /* Both threads are pinned to the shard's CPU: the retired one, if it
    * spins, must not take it from its replacement. */
   struct sched_param sp = {0};
   pthread_setschedparam(rec->thread, SCHED_IDLE, &sp);
   int rc = wd->hooks.replace_thread ? wd->hooks.replace_thread(wd->hooks.arg, rec) : -ENOSYS;
   if (rc < 0) {
-    fprintf(stderr, "twe: watchdog: shard %u: no replacement thread could be started (%s); the "
-            "shard is lost\n", rec->shard, strerror(-rc));
+    say(wd, 3, rec->shard, type, run,
+        "watchdog: no replacement thread could be started (%s); the shard is lost",
+        strerror(-rc));
     if (wd->hooks.lost_shard) wd->hooks.lost_shard(wd->hooks.arg, rec);
   }
 }
@@ -697,8 +714,7 @@ static bool check_retired(twe__watched_t *rec, int64_t now) {
   if (thread_gone(rec)) {
     atomic_fetch_sub_explicit(&wd->counters.retired_alive, 1, memory_order_relaxed);
     atomic_store_explicit(&rec->gone, true, memory_order_release);
-    fprintf(stderr, "twe: watchdog: shard %u: retired thread %d has exited\n", rec->shard,
-            (int)rec->tid);
+    say(wd, 1, rec->shard, NULL, NULL, "watchdog: retired thread %d has exited", (int)rec->tid);
     if (wd->hooks.retired_gone) wd->hooks.retired_gone(wd->hooks.arg, rec);
     return true;
   }

@@ -95,6 +95,10 @@ typedef struct twe__watchdog_hooks {
    * or no thread could be started); rec->message says why. Called once per
    * stuck task. */
   void (*lost_shard)(void *arg, twe__watched_t *rec);
+  /* A line for the worker's log: level is a twe_log_level_t, type and run
+   * name the workflow ("" when none). NULL: stderr. */
+  void (*log)(void *arg, int level, unsigned shard, const char *type, const char *run,
+              const char *message);
   void *arg;
 } twe__watchdog_hooks_t;
 

@@ -139,62 +139,13 @@ static size_t shard_round(void *arg, size_t budget) {
 }
 
 static void shard_fail(twe_wshard_t *s, const char *what, int rc, const char *detail) {
-  fprintf(stderr, "twe: shard %u: %s: %s%s%s\n", s->index, what, twe_strerror(rc),
-          detail && *detail ? ": " : "", detail ? detail : "");
+  twe__log(s->worker, TWE_LOG_ERROR, (int)s->index, NULL, NULL, NULL,
+           "%s: %s%s%s; the worker stops", what, twe_strerror(rc),
+           detail && *detail ? ": " : "", detail ? detail : "");
   /* A shard that cannot work stops the worker: half a worker would look
    * healthy while dropping its share of the task queue. */
   twe_worker_stop(s->worker);
   twe__shard_stop(s->thread);
-}
-
-/* Every second on the shard's loop: it turns (/healthz), and whether its
- * connection is up (/readyz). */
-static void on_tick(twe_timer_t *t) {
-  twe_wshard_t *s = t->data;
-  atomic_store_explicit(&s->alive_ns, twe__mono_ns(), memory_order_relaxed);
-  twe_grpc_channel_stats_t st;
-  if (s->channel) twe__grpc_channel_stats(s->channel, &st);
-  atomic_store_explicit(&s->connected, s->channel && st.connections_open > 0,
-                        memory_order_relaxed);
-  twe__timer_start(&s->tick_timer, 1000000000ull);
-}
-
-/* The shard's connection went down or came back: said once each, with how
- * long it was away. */
-static void on_channel_state(void *data, bool up, const char *why) {
-  twe_wshard_t *s = data;
-  const char *addr = twe__client_options(s->worker->client)->address;
-  int64_t now = twe__mono_ns();
-  atomic_store_explicit(&s->connected, up, memory_order_relaxed);
-  if (!up) {
-    s->down_since_ns = now;
-    twe__log(s->worker, TWE_LOG_WARN, (int)s->index, NULL, NULL, NULL,
-             "lost the connection to %s (%s); calls wait and are retried while it is away",
-             addr, why && *why ? why : "closed");
-  } else if (s->down_since_ns) {
-    twe__log(s->worker, TWE_LOG_INFO, (int)s->index, NULL, NULL, NULL,
-             "connection to %s back after %.1f s away", addr,
-             (double)(now - s->down_since_ns) / 1e9);
-    s->down_since_ns = 0;
-  }
-}
-
-/* A call of the shard's channel ended: the request metrics. */
-static void on_call(void *data, const twe_grpc_request_t *req, uint64_t latency_ns) {
-  twe_wshard_t *s = data;
-  /* An answer from the server: connected (the tick notices a loss). */
-  if (req->status.code == TWE_GRPC_OK)
-    atomic_store_explicit(&s->connected, true, memory_order_relaxed);
-  size_t op = twe__m_operation(req->path);
-  bool is_long = twe__m_operation_is_long(op);
-  twe__m_add(s->metrics, is_long ? TWE_M_LONG_REQUEST : TWE_M_REQUEST, op, 1);
-  twe__m_observe(s->metrics, is_long ? TWE_M_LONG_REQUEST_LATENCY : TWE_M_REQUEST_LATENCY, op,
-                 latency_ns);
-  /* A stop cancels its own polls: not a failure of the server's. */
-  if (req->status.code != TWE_GRPC_OK &&
-      !(req->status.code == TWE_GRPC_CANCELLED && s->draining))
-    twe__m_add(s->metrics, is_long ? TWE_M_LONG_REQUEST_FAILURE : TWE_M_REQUEST_FAILURE,
-               twe__m_failure(op, req->status.code), 1);
 }
 
 static void shard_on_start(twe_shard_t *shard, void *arg) {
@@ -205,15 +156,11 @@ static void shard_on_start(twe_shard_t *shard, void *arg) {
   atomic_store_explicit(&s->alive_ns, twe__mono_ns(), memory_order_relaxed);
   int rc = twe__reactor_create(&s->reactor, NULL);
   if (rc < 0) return shard_fail(s, "reactor", rc, NULL);
-  twe__timer_init(s->reactor, &s->tick_timer, on_tick);
-  s->tick_timer.data = s;
-  twe__timer_start(&s->tick_timer, 1000000000ull);
   twe__shard_set_loop(shard, &reactor_loop_ops, s->reactor);
   rc = twe__grpc_channel_create(s->reactor, twe__client_options(w->client), &s->channel, err,
                                 sizeof err);
   if (rc < 0) return shard_fail(s, "connection", rc, err);
-  twe__grpc_channel_observe(s->channel, on_call, s);
-  twe__grpc_channel_on_state(s->channel, on_channel_state, s);
+  twe__health_attach(s);
   rc = twe__fiber_pool_create(w->opts.fiber_stack_size, &s->fibers);
   if (rc < 0) return shard_fail(s, "fiber stacks", rc, NULL);
   twe_pool_options_t po = {.threads = s->pool_threads, .id = s->index};
@@ -246,7 +193,7 @@ static void shard_on_stop(twe_shard_t *shard, void *arg) {
    * stop, this order lets every callback find what it needs: pool results
    * may start calls, the channel's close completes calls, and only then do
    * the sides that own the calls go away. */
-  if (s->reactor) twe__timer_stop(&s->tick_timer);
+  twe__health_detach(s);
   if (s->pool) twe__pool_stop(s->pool, 0, 0);
   if (s->channel) twe__grpc_channel_destroy(s->channel);
   s->channel = NULL;
@@ -256,8 +203,8 @@ static void shard_on_stop(twe_shard_t *shard, void *arg) {
   if (s->pool) {
     unsigned abandoned = twe__pool_destroy(s->pool);
     if (abandoned)
-      fprintf(stderr, "twe: shard %u: %u activity thread(s) still in user code were abandoned\n",
-              s->index, abandoned);
+      twe__log(s->worker, TWE_LOG_WARN, (int)s->index, NULL, NULL, NULL,
+               "%u activity thread(s) still in user code were abandoned", abandoned);
     s->pool = NULL;
   }
   if (s->fibers && !s->fibers_pinned) twe__fiber_pool_destroy(s->fibers);
@@ -297,8 +244,9 @@ static int replace_shard_thread(void *arg, twe__watched_t *rec) {
  * so, rather than look alive while it hangs. */
 static void shard_lost(void *arg, twe__watched_t *rec) {
   twe_worker_t *w = arg;
-  fprintf(stderr, "twe: worker: shard %u is lost (%s); the worker stops (restart the process: "
-          "twe_worker_wait returns TWE_ESTUCK)\n", rec->shard, rec->message);
+  twe__log(w, TWE_LOG_ERROR, (int)rec->shard, NULL, NULL, NULL,
+           "the shard is lost (%s); the worker stops (restart the process: twe_worker_wait "
+           "returns TWE_ESTUCK)", rec->message);
   atomic_store_explicit(&w->shard_lost, 1, memory_order_relaxed);
   twe_worker_stop(w);
 }
@@ -309,6 +257,16 @@ static void retired_thread_gone(void *arg, twe__watched_t *rec) {
   twe_worker_t *w = arg;
   if (rec->shard < w->shard_count && w->shards[rec->shard].thread)
     twe__waiter_notify(twe__shard_waiter(w->shards[rec->shard].thread));
+}
+
+/* On the watchdog thread: its warnings and retirements, in the worker's
+ * log. */
+static void watchdog_log(void *arg, int level, unsigned shard, const char *type,
+                         const char *run, const char *message) {
+  twe_log_record_t r = {(twe_log_level_t)level, (int)shard, type && *type ? type : NULL, NULL,
+                        run && *run ? run : NULL, message};
+  /* Each line is about its own task: none is held back. */
+  twe__log_record(arg, &r);
 }
 
 static int64_t budget_or(int64_t v, int64_t dflt) {
@@ -337,11 +295,12 @@ static int watchdog_start(twe_worker_t *w) {
     wo.blocked_warning_ns = wo.blocked_budget_ns / 2;
   if (!wo.cpu_warning_ns && !wo.cpu_budget_ns && !wo.blocked_warning_ns && !wo.blocked_budget_ns)
     return 0; /* all off: no thread */
-  twe__watchdog_hooks_t hooks = {replace_shard_thread, retired_thread_gone, shard_lost, w};
+  twe__watchdog_hooks_t hooks = {replace_shard_thread, retired_thread_gone, shard_lost,
+                                 watchdog_log, w};
   int rc = twe__offenders_create(NULL, &w->offenders);
   if (rc == 0) rc = twe__watchdog_create(&wo, &hooks, &w->watchdog);
   if (rc < 0) {
-    fprintf(stderr, "twe: watchdog: %s\n", twe_strerror(rc));
+    twe__log(w, TWE_LOG_ERROR, -1, NULL, NULL, NULL, "watchdog: %s", twe_strerror(rc));
     twe__offenders_destroy(w->offenders);
     w->offenders = NULL;
     return rc;
@@ -356,8 +315,9 @@ static int watchdog_start(twe_worker_t *w) {
     if (figs[i] > 0) snprintf(fig[i], sizeof fig[i], "%.2f s", (double)figs[i] / 1e9);
     else snprintf(fig[i], sizeof fig[i], "off");
   }
-  fprintf(stderr, "twe: watchdog: workflow task budgets: cpu %s (warning %s), blocked %s "
-          "(warning %s); %s; retired threads: %u before warnings, at most %u\n",
+  twe__log(w, TWE_LOG_INFO, -1, NULL, NULL, NULL,
+           "watchdog: workflow task budgets: cpu %s (warning %s), blocked %s (warning %s); %s; "
+           "retired threads: %u before warnings, at most %u",
           fig[0], fig[1], fig[2], fig[3], slice, wo.max_retired, wo.hard_max_retired);
   return 0;
 }
@@ -377,13 +337,13 @@ int twe_worker_start(twe_worker_t *w) {
     w->activity_cpus = plan.activity_cpus;
   }
   if (rc < 0) {
-    fprintf(stderr, "twe: cpu plan: %s\n", twe_strerror(rc));
+    twe__log(w, TWE_LOG_ERROR, -1, NULL, NULL, NULL, "cpu plan: %s", twe_strerror(rc));
     atomic_store(&w->started, 0);
     return rc;
   }
   char line[512];
   twe__cpu_plan_format(&plan, line, sizeof line);
-  fprintf(stderr, "twe: %s\n", line);
+  twe__log_record(w, &(twe_log_record_t){TWE_LOG_INFO, -1, NULL, NULL, NULL, line});
 
   unsigned n = plan.shard_threads ? plan.shard_threads : 1;
   w->shards = calloc(n, sizeof *w->shards);
@@ -429,9 +389,9 @@ int twe_worker_start(twe_worker_t *w) {
     snprintf(s->sticky_queue, sizeof s->sticky_queue, "%s-twe-%u-%016" PRIx64, w->identity, i,
              tag);
   }
-  fprintf(stderr,
-          "twe: worker on task queue \"%s\" (namespace %s): %u shard(s), %u activity "
-          "thread(s) each, cache %zu run(s) per shard\n",
+  twe__log(w, TWE_LOG_INFO, -1, NULL, NULL, NULL,
+           "worker on task queue \"%s\" (namespace %s): %u shard(s), %u activity thread(s) "
+           "each, cache %zu run(s) per shard",
           w->task_queue, w->namespace_name, n, w->shards[0].pool_threads,
           w->shards[0].cache_capacity);
   for (unsigned i = 0; i < n; i++) {
@@ -444,7 +404,7 @@ int twe_worker_start(twe_worker_t *w) {
     rc = twe__shard_create(&so, &s->thread);
     if (rc == 0) rc = twe__shard_start(s->thread);
     if (rc < 0) {
-      fprintf(stderr, "twe: shard %u: thread: %s\n", i, twe_strerror(rc));
+      twe__log(w, TWE_LOG_ERROR, (int)i, NULL, NULL, NULL, "thread: %s", twe_strerror(rc));
       if (s->thread) twe__shard_destroy(s->thread);
       s->thread = NULL;
       /* Shards before this one run; stop and join them. Their structs go
@@ -458,14 +418,15 @@ int twe_worker_start(twe_worker_t *w) {
     if ((w->cgroup = malloc(sizeof *w->cgroup))) twe__cgroup_discover(NULL, w->cgroup);
     rc = twe__http_start(w, w->metrics_address, &w->http);
     if (rc < 0) {
-      fprintf(stderr, "twe: metrics endpoint at %s: %s\n", w->metrics_address,
-              twe_strerror(rc));
+      twe__log(w, TWE_LOG_ERROR, -1, NULL, NULL, NULL, "metrics endpoint at %s: %s",
+               w->metrics_address, twe_strerror(rc));
       twe_worker_stop(w);
       twe_worker_wait(w);
       return rc;
     }
-    fprintf(stderr, "twe: metrics endpoint on port %u (%s): /metrics, /healthz, /readyz\n",
-            twe__http_port(w->http), w->metrics_address);
+    twe__log(w, TWE_LOG_INFO, -1, NULL, NULL, NULL,
+             "metrics endpoint on port %u (%s): /metrics, /healthz, /readyz",
+             twe__http_port(w->http), w->metrics_address);
   }
   return 0;
 }
@@ -520,7 +481,8 @@ int twe_worker_wait(twe_worker_t *w) {
       }
       if (r != -ETIMEDOUT || deadline < 0) {
         if (r != -ETIMEDOUT) {
-          fprintf(stderr, "twe: worker: joining shard %u: %s\n", i, twe_strerror(r));
+          twe__log(w, TWE_LOG_ERROR, (int)i, NULL, NULL, NULL, "joining the shard's thread: %s",
+                   twe_strerror(r));
           rc = r;
           break;
         }
@@ -528,11 +490,12 @@ int twe_worker_wait(twe_worker_t *w) {
       }
       char what[1024] = "the watchdog is off: nothing is known of the thread";
       if (w->watchdog) twe__watchdog_describe_shard(w->watchdog, i, what, sizeof what);
-      fprintf(stderr, "twe: worker: the stop deadline (%.1f s) passed and shard %u has not "
-              "stopped: %s; it is left behind\n",
-              (double)(deadline - atomic_load_explicit(&w->stop_requested_ns,
-                                                       memory_order_relaxed)) / 1e9,
-              i, what);
+      twe__log(w, TWE_LOG_ERROR, (int)i, NULL, NULL, NULL,
+               "the stop deadline (%.1f s) passed and the shard has not stopped: %s; it is "
+               "left behind",
+               (double)(deadline - atomic_load_explicit(&w->stop_requested_ns,
+                                                        memory_order_relaxed)) / 1e9,
+               what);
       s->abandoned = true;
       rc = TWE_ESTUCK;
       break;
@@ -562,8 +525,8 @@ void twe_worker_destroy(twe_worker_t *w) {
    * of it): all of it stays. */
   for (unsigned i = 0; i < w->shard_count; i++)
     if (w->shards[i].abandoned) {
-      fprintf(stderr, "twe: worker: shard %u was left behind at stop; the worker's memory is "
-              "not freed\n", i);
+      twe__log(w, TWE_LOG_WARN, (int)i, NULL, NULL, NULL,
+               "the shard was left behind at stop; the worker's memory is not freed");
       return;
     }
   /* Joined threads: their shard structs and reactors are ours now. */
@@ -609,6 +572,10 @@ void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out) {
     SUM(workflow_task_slices);
     SUM(local_activity_attempts);
     SUM(workflow_task_heartbeats);
+    SUM(connection_losses);
+    SUM(reconnects);
+    SUM(calls_failed);
+    SUM(polls_failed);
 #undef SUM
   }
   if (w->watchdog) {

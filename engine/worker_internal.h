@@ -40,7 +40,18 @@ typedef struct twe__shard_counters {
   _Atomic uint64_t workflow_tasks_in_flight;
   _Atomic uint64_t workflow_tasks_held, workflow_task_slices;
   _Atomic uint64_t local_activity_attempts, workflow_task_heartbeats;
+  _Atomic uint64_t connection_losses, reconnects, calls_failed, polls_failed;
 } twe__shard_counters_t;
+
+/* engine/shard_health.c: the shard's tick (alive for /healthz, connected
+ * for /readyz, the loop's lag), its connection's losses and returns, its
+ * calls (request metrics) and polls (the "polls failing" log lines).
+ * twe__health_attach once the shard has its reactor and channel;
+ * twe__health_detach at its stop; twe__health_poll after every poll's
+ * answer (OK, with or without a task, or a failure). Shard thread. */
+void twe__health_attach(twe_wshard_t *s);
+void twe__health_detach(twe_wshard_t *s);
+void twe__health_poll(twe_wshard_t *s, const char *what, int code, const char *message);
 
 /* CLOCK_MONOTONIC in ns (engine/worker.c). Async-signal-safe. */
 int64_t twe__mono_ns(void);
@@ -73,10 +84,23 @@ struct twe_wshard {
   struct twe__metrics *metrics;
   _Atomic int64_t alive_ns;
   atomic_bool connected;
+  /* engine/shard_health.c: the 1 s tick and how late its last one came
+   * (the loop's lag), and the largest lag of the last minute. */
   twe_timer_t tick_timer;
+  int64_t tick_due_ns;
+  unsigned ticks;
+  _Atomic int64_t loop_lag_ns, loop_lag_max_ns;
+  int64_t lag_max_now_ns;
   /* When the connection went down (CLOCK_MONOTONIC ns; 0: up), for the
-   * log line of its return. */
-  int64_t down_since_ns;
+   * log line of its return, and when the log last said it is still away. */
+  int64_t down_since_ns, down_said_ns;
+  /* Polls failing (engine/shard_health.c): since when (0: they succeed),
+   * how many, whether the log said so, when it last did, and the last
+   * error. */
+  int64_t polls_failing_since_ns, polls_failing_said_ns;
+  uint64_t polls_failing_n;
+  bool polls_failing_logged;
+  char polls_failing_error[200];
   /* Local activities running for this shard's runs
    * (engine/local_activities.c). */
   struct twe__local *locals;

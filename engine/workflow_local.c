@@ -77,9 +77,9 @@ void twe__wfp_local_result(twe_wshard_t *s, const char *run_id, const twe_local_
   bool waiting = p && p->state == P_LOCAL_WAIT;
   if (!r) {
     if (waiting) {
-      fprintf(stderr, "twe: shard %u: workflow %s run %s: a local activity was lost (the "
-              "worker stops, or out of memory): the task is left to time out and be retried\n",
-              s->index, task_workflow_id(p->task), run_id);
+      TWE__TASK_LOG(w, TWE_LOG_WARN, p->task,
+                    "a local activity was lost (the worker stops, or out of memory): the task "
+                    "is left to time out and be retried");
       twe__wfp_task_finish(p, true);
       twe__wfp_next_poll(p);
     } else if (!e->busy) {

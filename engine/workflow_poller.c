@@ -200,8 +200,8 @@ void twe__wfp_respond_failed(wf_poller_t *p, Temporal__Api__Enums__V1__WorkflowT
   twe__count(&w->s->counters.workflow_tasks_failed, 1);
   twe__m_add(w->s->metrics, TWE_M_WFT_EXECUTION_FAILED, wf_label(p), 1);
   task_latency(p);
-  fprintf(stderr, "twe: shard %u: workflow task failed (workflow %s, run %s, attempt %d): %s\n",
-          w->s->index, task_workflow_id(p->task), task_run_id(p->task), p->task->attempt, message);
+  TWE__TASK_LOG(w, TWE_LOG_ERROR, p->task, "workflow task failed (attempt %d): %s",
+                p->task->attempt, message);
   if (p->entry) {
     wf_poller_t *parked = p->entry->parked;
     p->entry->busy = false;
@@ -331,9 +331,8 @@ static void on_responded(twe_grpc_request_t *req) {
     char what[64];
     snprintf(what, sizeof what, "%s", failed_task ? "RespondWorkflowTaskFailed"
                                                   : "RespondWorkflowTaskCompleted");
-    fprintf(stderr, "twe: shard %u: %s for workflow %s run %s: %s: %s\n", w->s->index, what,
-            task_workflow_id(p->task), task_run_id(p->task),
-            twe__grpc_code_name(req->status.code), req->status.message);
+    TWE__TASK_LOG(w, TWE_LOG_WARN, p->task, "%s: %s: %s; the cached run is dropped", what,
+                  twe__grpc_code_name(req->status.code), req->status.message);
     twe__arena_reset(&p->arenas[1 - p->cur]);
     twe__wfp_task_finish(p, true);
     twe__wfp_next_poll(p);
@@ -503,9 +502,8 @@ static void on_history_page(twe_grpc_request_t *req) {
   wf_poller_t *p = req->data;
   struct twe__wf_side *w = p->side;
   if (req->status.code != TWE_GRPC_OK) {
-    fprintf(stderr, "twe: shard %u: GetWorkflowExecutionHistory for workflow %s run %s: %s: %s\n",
-            w->s->index, task_workflow_id(p->task), task_run_id(p->task),
-            twe__grpc_code_name(req->status.code), req->status.message);
+    TWE__TASK_LOG(w, TWE_LOG_WARN, p->task, "GetWorkflowExecutionHistory: %s: %s",
+                  twe__grpc_code_name(req->status.code), req->status.message);
     if (p->task->query) {
       char why[300];
       snprintf(why, sizeof why, "the history could not be fetched to answer the query: %s",
@@ -620,11 +618,11 @@ static bool supersede(struct twe__wf_side *w, cached_run_t *e, const wft_pb_t *t
       !list_remove(&w->sliced_head, &w->sliced_tail, old))
     return false;
   if (old->sliced) {
-    fprintf(stderr, "twe: shard %u: workflow %s run %s: the server re-issued its workflow task "
-            "(attempt %d) while attempt %d was still running here after %.2f s of CPU in "
-            "slices; that one is dropped, and the next runs with a smaller CPU budget\n",
-            w->s->index, task_workflow_id(t), task_run_id(t), t->attempt, old->task->attempt,
-            (double)old->wtask.cpu_ns / 1e9);
+    TWE__TASK_LOG(w, TWE_LOG_WARN, t,
+                  "the server re-issued its workflow task (attempt %d) while attempt %d was "
+                  "still running here after %.2f s of CPU in slices; that one is dropped, and "
+                  "the next runs with a smaller CPU budget",
+                  t->attempt, old->task->attempt, (double)old->wtask.cpu_ns / 1e9);
     twe__offenders_record(w->s->worker->offenders, task_run_id(old->task),
                           task_workflow_type(old->task), TWE__OFFENCE_CPU, NULL, twe__mono_ns());
   }
@@ -711,8 +709,8 @@ void twe__wfp_process_task(wf_poller_t *p) {
       p->state = P_PARKED;
       return;
     }
-    fprintf(stderr, "twe: shard %u: a third task at once for run %s; leaving it to time out\n",
-            w->s->index, run_id);
+    TWE__TASK_LOG(w, TWE_LOG_WARN, p->task,
+                  "a third task at once for the run; leaving it to time out");
     twe__wfp_task_finish(p, false);
     twe__wfp_next_poll(p);
     return;
@@ -791,13 +789,11 @@ static void poll_start(wf_poller_t *p) {
 static void on_poll(twe_grpc_request_t *req) {
   wf_poller_t *p = req->data;
   struct twe__wf_side *w = p->side;
+  /* Polls failing for a while are logged (engine/shard_health.c). */
+  if (req->status.code != TWE_GRPC_CANCELLED || !w->stopping)
+    twe__health_poll(w->s, p->sticky ? "PollWorkflowTaskQueue (sticky)" : "PollWorkflowTaskQueue",
+                     req->status.code, req->status.message);
   if (req->status.code != TWE_GRPC_OK) {
-    /* Once per 10 s at most while polls keep failing (an outage): the
-     * log says how many more failed meanwhile. */
-    if (req->status.code != TWE_GRPC_CANCELLED || !w->stopping)
-      twe__log(w->s->worker, TWE_LOG_WARN, (int)w->s->index, NULL, NULL, NULL,
-               "PollWorkflowTaskQueue (%s) failed: %s: %s", p->sticky ? "sticky" : "normal",
-               twe__grpc_code_name(req->status.code), req->status.message);
     if (w->stopping) {
       p->state = P_IDLE;
       return;
@@ -863,6 +859,7 @@ int twe__wf_side_start(twe_wshard_t *s) {
   s->wf = w;
   w->cache.counters = &s->counters;
   w->cache.metrics = s->metrics;
+  w->cache.shard = s;
   w->env.namespace_name = s->worker->namespace_name;
   w->env.task_queue = s->worker->task_queue;
   w->env.registry = &s->worker->registry;
@@ -870,6 +867,8 @@ int twe__wf_side_start(twe_wshard_t *s) {
   w->env.log = s->worker->opts.workflow_log;
   w->env.log_user = s->worker->opts.workflow_log_user;
   w->env.log_level = s->worker->opts.workflow_log_level;
+  w->env.worker = s->worker;
+  w->env.shard = (int)s->index;
   twe__arena_init(&w->shutdown_arena, 0);
   unsigned normal = s->worker->opts.workflow_pollers ? s->worker->opts.workflow_pollers : 2;
   if (normal > MAX_POLLERS - 1) normal = MAX_POLLERS - 1;
@@ -895,8 +894,9 @@ int twe__wf_side_start(twe_wshard_t *s) {
 static void on_shutdown_worker(twe_grpc_request_t *req) {
   struct twe__wf_side *w = req->data;
   if (req->status.code != TWE_GRPC_OK && req->status.code != TWE_GRPC_UNIMPLEMENTED)
-    fprintf(stderr, "twe: shard %u: ShutdownWorker: %s: %s\n", w->s->index,
-            twe__grpc_code_name(req->status.code), req->status.message);
+    twe__log(w->s->worker, TWE_LOG_WARN, (int)w->s->index, NULL, NULL, NULL,
+             "ShutdownWorker: %s: %s", twe__grpc_code_name(req->status.code),
+             req->status.message);
   w->shutdown_state = 2;
 }
 
@@ -969,8 +969,8 @@ void twe__wf_side_destroy(twe_wshard_t *s) {
       next = g->next;
       free(g);
     }
-    fprintf(stderr, "twe: shard %u: %zu run(s) of retired threads still alive are left in "
-            "memory\n", s->index, left);
+    twe__log(s->worker, TWE_LOG_WARN, (int)s->index, NULL, NULL, NULL,
+             "%zu run(s) of retired threads still alive are left in memory", left);
     s->fibers_pinned = true;
   }
   twe__arena_destroy(&w->shutdown_arena);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/log.h"
 #include "engine/run_cache.h"
 #include "engine/watchdog.h"
 #include "engine/worker_internal.h"
@@ -132,6 +133,12 @@ static inline const char *task_workflow_id(const wft_pb_t *t) {
 static inline const char *task_workflow_type(const wft_pb_t *t) {
   return t->workflow_type && t->workflow_type->name ? t->workflow_type->name : "";
 }
+
+/* A line about task t in the worker's log (engine/log.h), with the shard
+ * and the task's workflow type, id and run id. */
+#define TWE__TASK_LOG(side, level, t, ...)                                                    \
+  twe__log((side)->s->worker, (level), (int)(side)->s->index, task_workflow_type(t),          \
+           task_workflow_id(t), task_run_id(t), __VA_ARGS__)
 
 /* The steps of a task (workflow_poller.c). */
 void twe__wfp_request_init(wf_poller_t *p, const char *method, const ProtobufCMessage *msg,

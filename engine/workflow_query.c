@@ -104,9 +104,8 @@ static void on_query_responded(twe_grpc_request_t *req) {
   wf_poller_t *p = req->data;
   struct twe__wf_side *w = p->side;
   if (req->status.code != TWE_GRPC_OK)
-    fprintf(stderr, "twe: shard %u: RespondQueryTaskCompleted for workflow %s run %s: %s: %s\n",
-            w->s->index, task_workflow_id(p->task), task_run_id(p->task),
-            twe__grpc_code_name(req->status.code), req->status.message);
+    TWE__TASK_LOG(w, TWE_LOG_WARN, p->task, "RespondQueryTaskCompleted: %s: %s",
+                  twe__grpc_code_name(req->status.code), req->status.message);
   twe__wfp_task_finish(p, false);
   twe__wfp_next_poll(p);
 }

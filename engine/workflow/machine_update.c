@@ -279,9 +279,9 @@ int twe__updates_take_messages(twe_run_t *run, Temporal__Api__Protocol__V1__Mess
     const char *slash = strrchr(url, '/');
     const char *type = slash ? slash + 1 : url;
     if (strcmp(type, temporal__api__update__v1__request__descriptor.name) != 0) {
-      fprintf(stderr, "twe: workflow %s run %s: ignoring a protocol message of type \"%s\" "
-              "(only update requests are understood)\n", run->info.workflow_id,
-              run->info.run_id, url);
+      twe__run_log(run, TWE_LOG_WARN,
+                   "ignoring a protocol message of type \"%s\" (only update requests are "
+                   "understood)", url);
       continue;
     }
     ProtobufCMessage *req = NULL;

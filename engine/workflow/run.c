@@ -97,6 +97,14 @@ int twe__run_nondeterminism(twe_run_t *run, const char *fmt, ...) {
   return rc;
 }
 
+void twe__run_log(twe_run_t *run, twe_log_level_t level, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  twe__logv(run->env.worker, level, run->env.worker ? run->env.shard : -1, run->info.workflow_type,
+            run->info.workflow_id, run->info.run_id, fmt, ap);
+  va_end(ap);
+}
+
 int twe__run_oom(twe_run_t *run) {
   int status = twe__arena_error(&run->arena);
   return twe__run_fail(run, status, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
@@ -354,8 +362,8 @@ static void log_ignored_once(twe_run_t *run, const twe_event_pb_t *e, const char
   run->ignored_events++;
   if (run->ignored_logged) return;
   run->ignored_logged = true;
-  fprintf(stderr, "twe: workflow %s run %s: ignoring %s (%s)\n", run->info.workflow_id,
-          run->info.run_id, twe__event_type_name((int)e->event_type), why);
+  twe__run_log(run, TWE_LOG_WARN, "ignoring %s (%s)", twe__event_type_name((int)e->event_type),
+               why);
 }
 
 static int on_workflow_started(twe_run_t *run, const twe_event_pb_t *e) {

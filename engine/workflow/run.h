@@ -41,10 +41,14 @@ typedef struct twe_run_env {
   const char *task_queue;     /* the worker's (normal) task queue */
   const twe_registry_t *registry;
   twe_fiber_pool_t *fibers;
-  /* twe_workflow_log's hook (NULL: stderr) and least level. */
+  /* twe_workflow_log's hook (NULL: the worker's log) and least level. */
   twe_workflow_log_fn log;
   void *log_user;
   twe_log_level_t log_level;
+  /* The worker whose log (engine/log.h) gets the engine's lines about the
+   * run (NULL: stderr, as text), and the shard the run is on (-1: none). */
+  struct twe_worker *worker;
+  int shard;
 } twe_run_env_t;
 
 /* The answer to one workflow task. */

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "engine/log.h"
 #include "engine/fiber.h"
 #include "engine/json_values.h"
 #include "engine/workflow/machine.h"
@@ -317,6 +318,10 @@ int twe__run_nondeterminism(twe_run_t *run, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* -ENOMEM (or TWE_ELIMIT) recorded as fatal. */
 int twe__run_oom(twe_run_t *run);
+/* A line about run in its worker's log (engine/log.h: held back when the
+ * same fmt repeats), with the run's shard, type, id and run id. */
+void twe__run_log(twe_run_t *run, twe_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* A deep copy of msg in the run's arena (NULL when out of memory). */
 void *twe__run_copy_msg(twe_run_t *run, const ProtobufCMessage *msg);

@@ -113,9 +113,8 @@ void twe__signals_report_unhandled(twe_run_t *run) {
                      n ? ", " : "", s->pub.name, s->pub.seq);
     if (k > 0) used += (size_t)k < sizeof names - used ? (size_t)k : sizeof names - used - 1;
   }
-  fprintf(stderr,
-          "twe: warning: workflow %s run %s (%s) ended with %zu signal(s) no handler took: %s\n",
-          run->info.workflow_id, run->info.run_id, run->info.workflow_type, n, names);
+  twe__run_log(run, TWE_LOG_WARN, "the run ended with %zu signal(s) no handler took: %s", n,
+               names);
 }
 
 int twe_workflow_set_signal_handler(twe_workflow_t *wf, const char *name, twe_signal_fn fn,

@@ -61,9 +61,11 @@ void twe_workflow_log(twe_workflow_t *wf, twe_log_level_t level, const char *fmt
     run->env.log(run->env.log_user, &rec);
     return;
   }
-  static const char *const names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
-  fprintf(stderr, "twe: workflow %s %s run %s: %s: %s\n", rec.workflow_type, rec.workflow_id,
-          rec.run_id, names[level <= TWE_LOG_ERROR ? level : TWE_LOG_ERROR], msg);
+  /* Else the worker's log, in its format, every line. */
+  twe_log_record_t r = {level, run->env.worker ? run->env.shard : -1, run->info.workflow_type,
+                        run->info.workflow_id,
+                        run->info.run_id, msg};
+  twe__log_record(run->env.worker, &r);
 }
 
 int twe__search_attributes_note(twe_run_t *run, Temporal__Api__Common__V1__SearchAttributes *sa) {

@@ -118,23 +118,26 @@ typedef struct twe_worker_options {
     TWE_ACTIVITY_PRIORITY_NORMAL,   /* same as the shard threads */
   } activity_priority;
   int activity_nice; /* 1..19 with TWE_ACTIVITY_PRIORITY_NICE (0: 10) */
-  /* Where twe_workflow_log lines go (NULL: stderr), called on the shard
-   * thread running the code; and the least level written (0: DEBUG, so
-   * everything; TWE_WORKFLOW_LOG_LEVEL in the environment overrides it:
-   * debug, info, warn, error). */
   /* Serve /metrics (Prometheus), /healthz and /readyz at this address
    * ("127.0.0.1:9464", ":9464"; port 0 picks one, see
    * twe_worker_metrics_port). NULL: TWE_METRICS_ADDRESS from the
    * environment, else off. */
   const char *metrics_address;
-  /* The worker's own log (connections lost and back, polls failing ...):
+  /* The worker's own log (connections lost and back, polls failing, task
+   * failures, watchdog preemptions and retirements, forced evictions ...):
    * records go to log (NULL: stderr, one line each, in log_format: text
-   * "twe: shard 0: message", logfmt or JSON; TWE_LOG_FORMAT=text|logfmt|json
-   * overrides it). The same message repeated within 10 s is written once,
-   * and the next one says how many were held back. */
+   * "twe: shard 0: workflow T id run R: warning: message", logfmt or JSON;
+   * TWE_LOG_FORMAT=text|logfmt|json overrides it). The same message
+   * repeated within 10 s is written once, and the next one says how many
+   * were held back. Called on the thread that logs (a shard's, the
+   * watchdog's, the owner's): keep it short and thread-safe. */
   twe_log_fn log;
   void *log_user;
   twe_log_format_t log_format;
+  /* Where twe_workflow_log lines go (NULL: the worker's log above, never
+   * held back), called on the shard thread running the code; and the least
+   * level written (0: DEBUG, so everything; TWE_WORKFLOW_LOG_LEVEL in the
+   * environment overrides it: debug, info, warn, error). */
   twe_workflow_log_fn workflow_log;
   void *workflow_log_user;
   twe_log_level_t workflow_log_level;
@@ -204,6 +207,11 @@ typedef struct twe_worker_stats {
   uint64_t offending_runs;            /* runs the watchdog stopped, remembered now */
   uint64_t local_activity_attempts;   /* local activity attempts run */
   uint64_t workflow_task_heartbeats;  /* tasks answered early: local activities ran long */
+  uint64_t connection_losses;         /* a shard's connection to the server lost */
+  uint64_t reconnects;                /* ... and back */
+  uint64_t calls_failed;              /* gRPC calls that ended in an error (a stop's own
+                                         cancellations aside) */
+  uint64_t polls_failed;              /* of those, polls */
 } twe_worker_stats_t;
 TWE_EXPORT void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out);
 /* The port the metrics endpoint listens on (after twe_worker_start), or

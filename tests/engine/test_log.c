@@ -1,7 +1,7 @@
 /* tests/engine/test_log.c — the worker's own log (engine/log.c): records
  * to the hook with their level, shard and workflow; the same message within
- * 10 s held back and counted in the next one; text, logfmt and JSON lines
- * on stderr. */
+ * 10 s held back and counted in the next one (records written as they are
+ * never); text, logfmt and JSON lines on stderr. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,14 +57,16 @@ static void test_hook_and_repeats(void **state) {
   twe_worker_destroy(w);
 }
 
-/* What w writes to stderr for one record. */
-static void capture(twe_log_format_t format, char *out, size_t len) {
+/* What w writes to stderr for one record (at level, about workflow type
+ * if not NULL). */
+static void capture(twe_log_format_t format, twe_log_level_t level, const char *type, char *out,
+                    size_t len) {
   twe_worker_t *w = worker(NULL, format);
   fflush(stderr);
   int saved = dup(2);
   FILE *tmp = tmpfile();
   dup2(fileno(tmp), 2);
-  twe__log(w, TWE_LOG_INFO, 0, "Greet", "wf \"1\"", "run-1", "back after %.1f s", 61.5);
+  twe__log(w, level, 0, type, type ? "wf \"1\"" : NULL, "run-1", "back after %.1f s", 61.5);
   fflush(stderr);
   dup2(saved, 2);
   close(saved);
@@ -78,22 +80,38 @@ static void capture(twe_log_format_t format, char *out, size_t len) {
 static void test_formats(void **state) {
   (void)state;
   char line[1024];
-  capture(TWE_LOG_TEXT, line, sizeof line);
+  capture(TWE_LOG_TEXT, TWE_LOG_INFO, "Greet", line, sizeof line);
   assert_string_equal(line, "twe: shard 0: workflow Greet wf \"1\" run run-1: back after 61.5 s\n");
-  capture(TWE_LOG_LOGFMT, line, sizeof line);
+  /* Text lines above info say their level; a run known only by its id. */
+  capture(TWE_LOG_TEXT, TWE_LOG_WARN, NULL, line, sizeof line);
+  assert_string_equal(line, "twe: shard 0: workflow run run-1: warning: back after 61.5 s\n");
+  capture(TWE_LOG_LOGFMT, TWE_LOG_INFO, "Greet", line, sizeof line);
   assert_non_null(strstr(line, " level=info shard=0 workflow_type=\"Greet\" workflow_id=\"wf \\\"1\\\"\" "
                                "run_id=\"run-1\" msg=\"back after 61.5 s\"\n"));
   assert_true(strncmp(line, "time=", 5) == 0);
-  capture(TWE_LOG_JSON, line, sizeof line);
+  capture(TWE_LOG_JSON, TWE_LOG_INFO, "Greet", line, sizeof line);
   assert_non_null(strstr(line, "\"level\":\"info\",\"shard\":0,\"workflow_type\":\"Greet\","
                                "\"workflow_id\":\"wf \\\"1\\\"\",\"run_id\":\"run-1\","
                                "\"msg\":\"back after 61.5 s\"}\n"));
+}
+
+/* twe__log_record (the workflow code's own lines) is never held back. */
+static void test_records_not_held(void **state) {
+  (void)state;
+  twe_worker_t *w = worker(hook, TWE_LOG_TEXT);
+  got[0] = 0;
+  records = 0;
+  twe_log_record_t r = {TWE_LOG_INFO, 2, "Greet", "wf-1", "run-1", "step"};
+  for (int i = 0; i < 3; i++) twe__log_record(w, &r);
+  assert_int_equal(records, 3);
+  twe_worker_destroy(w);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hook_and_repeats),
       cmocka_unit_test(test_formats),
+      cmocka_unit_test(test_records_not_held),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

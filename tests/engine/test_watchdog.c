@@ -277,7 +277,23 @@ typedef struct hooks_log {
   twe__watched_t *replaced_rec, *gone_rec;
   int mode_at_replace;
   char message[1024];
+  /* The log hook's lines: how many at warn, and the last one's text, type
+   * and run. */
+  int warn_lines;
+  char line[1536], line_type[128], line_run[64];
 } hooks_log_t;
+
+static void hook_log(void *arg, int level, unsigned shard, const char *type, const char *run,
+                     const char *message) {
+  (void)shard;
+  hooks_log_t *log = arg;
+  pthread_mutex_lock(&log->lock);
+  if (level == TWE_LOG_WARN) log->warn_lines++;
+  snprintf(log->line, sizeof log->line, "%s", message);
+  snprintf(log->line_type, sizeof log->line_type, "%s", type ? type : "");
+  snprintf(log->line_run, sizeof log->line_run, "%s", run ? run : "");
+  pthread_mutex_unlock(&log->lock);
+}
 
 static int hook_replace(void *arg, twe__watched_t *rec) {
   hooks_log_t *log = arg;
@@ -496,7 +512,10 @@ static void watchdog_start(fixture_t *fx, int64_t cpu_warning, int64_t cpu_budge
                                .slice_ns = g_slice_ns,
                                .retire_grace_ns = retire_grace};
   g_slice_ns = 0;
-  twe__watchdog_hooks_t hooks = {hook_replace, hook_gone, NULL, &fx->log};
+  twe__watchdog_hooks_t hooks = {.replace_thread = hook_replace,
+                                 .retired_gone = hook_gone,
+                                 .log = hook_log,
+                                 .arg = &fx->log};
   assert_int_equal(twe__watchdog_create(&o, &hooks, &fx->wd), 0);
 }
 
@@ -551,6 +570,13 @@ static void test_twe__watchdog_cpu_budget_preempts_spin(void **state) {
   assert_int_equal(COUNTER(fx, preemptions), 1);
   assert_int_equal(COUNTER(fx, cpu_warnings), 1);
   assert_int_equal(COUNTER(fx, threads_retired), 0);
+  /* The warning went to the log hook, naming the workflow. */
+  pthread_mutex_lock(&fx->log.lock);
+  assert_int_equal(fx->log.warn_lines, 1);
+  assert_contains(fx->log.line, "warning threshold");
+  assert_string_equal(fx->log.line_type, "Spin");
+  assert_string_equal(fx->log.line_run, "run-spin");
+  pthread_mutex_unlock(&fx->log.lock);
   /* The thread after the abandon: a whole task, nothing preempted. */
   assert_completed(&fx->jobs[1]);
   assert_int_equal(fx->jobs[1].stacks_in_use_after, 0);

@@ -785,6 +785,18 @@ static void wedge(twe_workflow_t *wf, void *user) {
   twe_workflow_complete(wf, &r);
 }
 
+/* Chatty {"sleep_ms": n}: logs "step 1", sleeps, logs "step 2" at warn
+ * and completes: each line is said once, however often the run replays. */
+static void chatty(twe_workflow_t *wf, void *user) {
+  (void)user;
+  int ms = 200;
+  twe_workflow_unpack_arg(wf, 0, NULL, "{s?i}", "sleep_ms", &ms);
+  twe_workflow_log(wf, TWE_LOG_INFO, "step %d", 1);
+  if (twe_workflow_sleep(wf, (int64_t)ms * 1000000) < 0) return;
+  twe_workflow_log(wf, TWE_LOG_WARN, "step %d", 2);
+  complete_text(wf, "\"chatted\"");
+}
+
 /* --- the Go SDK's twins (tests/support/go_worker) ------------------------------------ */
 
 /* Versioned: get_version("step", -1, 1); version 1 sleeps 100 ms and
@@ -914,6 +926,7 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Fields", fields, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Versioned", versioned, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Wedge", wedge, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Chatty", chatty, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "GoSided", go_sided, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "GoMutable", go_mutable, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "PyParent", py_parent, NULL)) < 0 ||

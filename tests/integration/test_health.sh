@@ -50,6 +50,13 @@ r=$(t workflow result --workflow-id "$id" -o json | python3 -c 'import json,sys;
 [ "$r" = released ] || fail "Wedge: $r"
 wait_code healthz 200 5
 ok "/healthz: 503 while a shard was held ($why), 200 once it let go"
+# The held loop's tick came late by about as long as it was held (at
+# least the /healthz window, 5 s, less the 1 s between ticks).
+lag=$(curl -s --max-time 2 "http://127.0.0.1:$mport/metrics" |
+  sed -n 's/^twe_shard_loop_lag_max_seconds{.*} \([0-9.e+-]*\)$/\1/p' | sort -g | tail -1)
+python3 -c "import sys; sys.exit(0 if float('${lag:-0}') >= 3 else 1)" ||
+  fail "twe_shard_loop_lag_max_seconds after a held loop: ${lag:-none}"
+ok "twe_shard_loop_lag_max_seconds: $lag s after the loop was held"
 
 # The server away for 60 s, and back: /readyz follows, and the log says
 # once when it went, and once that it came back and how long it was away
@@ -69,11 +76,21 @@ back = [re.search(r"connection to 127.0.0.1:%s back after ([0-9.]+) s away" % po
 back = [float(m.group(1)) for m in back if m]
 assert lost, "no line for the loss"
 assert back and 60 <= back[-1] < 120, back
-# Said once, not at each of the reconnect attempts while it was away.
+# Said once, not at each of the reconnect attempts while it was away;
+# meanwhile every 30 s that it is still away, with how connecting fails.
 assert len(lost) == 1 and len(back) == 1, (lost, back)
-print("outage: %s ... back after %.1f s" % (lost[0], back[-1]))
+still = [l for l in log if "still no connection to 127.0.0.1:%s after" % port in l]
+assert 1 <= len(still) <= 2, still
+assert "attempt(s) to connect failed" in still[0], still[0]
+print("outage: %s ... %s ... back after %.1f s" % (lost[0], still[0], back[-1]))
 PY
-ok "the log has the loss, the return and the time away"
+ok "the log has the loss, a reminder while away, the return and the time away"
+m=$(curl -s --max-time 2 "http://127.0.0.1:$mport/metrics")
+for name in twe_connection_losses_total twe_reconnects_total; do
+  v=$(printf '%s\n' "$m" | sed -n "s/^$name{.*} \\([0-9]*\\)$/\\1/p")
+  [ "${v:-0}" -ge 1 ] || fail "$name after the outage: ${v:-none}"
+done
+ok "twe_connection_losses_total and twe_reconnects_total count the outage"
 
 # A graceful stop with an activity in its grace period.
 id=$(unique stop)

@@ -44,7 +44,7 @@ echo "exit $rc after $ms ms"
 grep 'stop deadline' "$TWE_IT_TMP/a.err" || true
 [ "$rc" = 3 ] || { cat "$TWE_IT_TMP/a.err" >&2; fail "exit status $rc, not 3 (TWE_ESTUCK)"; }
 [ "$ms" -ge 2500 ] || fail "exited after $ms ms, before the 3 s deadline"
-grep -q 'the stop deadline (3.0 s) passed and shard 0 has not stopped: thread [0-9]* is in the code of workflow "RunawayBlock" (run [0-9a-f-]*), at read' \
+grep -q 'shard 0: error: the stop deadline (3.0 s) passed and the shard has not stopped: thread [0-9]* is in the code of workflow "RunawayBlock" (run [0-9a-f-]*), at read' \
   "$TWE_IT_TMP/a.err" || fail "the log does not name the stuck run and where it is"
 ok "SIGTERM with a shard stuck in read(): exit 3 at the deadline ($ms ms), the run and read() named"
 t workflow terminate --workflow-id "$q-block" --reason "test done" >/dev/null
@@ -62,7 +62,7 @@ grep 'hard cap\|is lost\|stop deadline' "$TWE_IT_TMP/b.err" || true
 [ "$rc" = 3 ] || { cat "$TWE_IT_TMP/b.err" >&2; fail "exit status $rc, not 3 (TWE_ESTUCK)"; }
 grep -q '1 retired threads are alive already (the hard cap): the shard cannot be given a new thread' \
   "$TWE_IT_TMP/b.err" || fail "no hard-cap message"
-grep -q 'twe: worker: shard 0 is lost' "$TWE_IT_TMP/b.err" || fail "the lost shard was not reported"
+grep -q 'twe: shard 0: error: the shard is lost' "$TWE_IT_TMP/b.err" || fail "the lost shard was not reported"
 grep -q 'has not stopped: .*RunawayBlock.*at read' "$TWE_IT_TMP/b.err" ||
   fail "the stop did not name the stuck run"
 ok "at the hard cap the worker stopped by itself and exited 3, naming the stuck runs"

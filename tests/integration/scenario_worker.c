@@ -1006,7 +1006,8 @@ static int run_worker(int argc, char **argv) {
          "\"activities_completed\":%llu,\"activities_failed\":%llu,"
          "\"activities_running\":%llu,\"heartbeats_sent\":%llu,"
          "\"local_activity_attempts\":%llu,\"workflow_task_heartbeats\":%llu,"
-         "\"watchdog_preemptions\":%llu}\n",
+         "\"watchdog_preemptions\":%llu,\"connection_losses\":%llu,\"reconnects\":%llu,"
+         "\"calls_failed\":%llu,\"polls_failed\":%llu}\n",
          (unsigned long long)s.workflow_tasks_completed,
          (unsigned long long)s.workflow_tasks_failed, (unsigned long long)s.nondeterminism_errors,
          (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses,
@@ -1015,7 +1016,9 @@ static int run_worker(int argc, char **argv) {
          (unsigned long long)s.activities_failed, (unsigned long long)s.activities_running,
          (unsigned long long)s.heartbeats_sent, (unsigned long long)s.local_activity_attempts,
          (unsigned long long)s.workflow_task_heartbeats,
-         (unsigned long long)s.watchdog_preemptions);
+         (unsigned long long)s.watchdog_preemptions, (unsigned long long)s.connection_losses,
+         (unsigned long long)s.reconnects, (unsigned long long)s.calls_failed,
+         (unsigned long long)s.polls_failed);
   fflush(stdout);
   twe_worker_destroy(g_worker);
   twe_client_close(client);

@@ -191,6 +191,22 @@ int twe__run_resolve_failed(twe_run_t *run, twe_future_t *f, const twe_failure_p
   return resolved(run, f);
 }
 
+int twe__run_resolve_value(twe_run_t *run, twe_future_t *f, const twe_payload_t *value) {
+  twe_payload_pb_t *pb;
+  if (twe__value_to_payload(&run->arena, value, &pb) < 0 ||
+      twe__value_from_payload(&run->arena, pb, &f->result) < 0)
+    return twe__run_oom(run);
+  f->ready = true;
+  wake(run);
+  return resolved(run, f);
+}
+
+int twe__run_resolve_error_info(twe_run_t *run, twe_future_t *f, const twe_error_info_t *error) {
+  twe_failure_pb_t *failure;
+  if (twe__failure_from_error(&run->arena, error, &failure) < 0) return twe__run_oom(run);
+  return twe__run_resolve_failed(run, f, failure);
+}
+
 int twe__run_resolve_error(twe_run_t *run, twe_future_t *f, const char *type,
                            const char *message) {
   if (!f) return 0;

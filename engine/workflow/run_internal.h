@@ -338,6 +338,10 @@ int twe__future_cancel(twe_run_t *run, twe_future_t *f);
  * a fatal status. */
 int twe__run_resolve_ok(twe_run_t *run, twe_future_t *f, const twe_payloads_pb_t *result);
 int twe__run_resolve_failed(twe_run_t *run, twe_future_t *f, const twe_failure_pb_t *failure);
+/* Resolves f with a value (copied), or as failed with an error (copied),
+ * both from workflow code (twe_workflow_go). */
+int twe__run_resolve_value(twe_run_t *run, twe_future_t *f, const twe_payload_t *value);
+int twe__run_resolve_error_info(twe_run_t *run, twe_future_t *f, const twe_error_info_t *error);
 /* Resolves f as failed with an error the engine makes up (type, message). */
 int twe__run_resolve_error(twe_run_t *run, twe_future_t *f, const char *type,
                            const char *message);

@@ -553,6 +553,26 @@ TWE_EXPORT int twe_workflow_set_update_handler(twe_workflow_t *wf, const char *n
                                                twe_update_fn fn,
                                                twe_update_validator_fn validator, void *user);
 
+/* --- coroutines ------------------------------------------------------------- */
+/* The body of a coroutine started with twe_workflow_go: workflow code like
+ * the workflow function (it may start activities, timers and children, and
+ * wait). Return 0 with *result set (null when left alone), or non-zero with
+ * *error set: the coroutine's future succeeds or fails with them (copied
+ * when the function returns, so they must not point to its own stack). */
+typedef int (*twe_coroutine_fn)(twe_workflow_t *wf, void *arg, twe_payload_t *result,
+                                twe_error_info_t *error);
+
+/* Starts fn(wf, arg) on a coroutine of the workflow's own, beside the
+ * calling one (the SDKs' workflow.Go, an asyncio task): it first runs once
+ * the caller waits or returns, in the order coroutines were started, and
+ * starts in the caller's current cancellation scope (cancel the scope to
+ * cancel what it started; its future cannot be cancelled itself). name
+ * (may be NULL) labels it in __stack_trace. *out resolves when fn
+ * returns; wait for it with twe_future_wait / _wait_all. Returns 0,
+ * -EINVAL, -EPERM (in a query) or -ENOMEM. */
+TWE_EXPORT int twe_workflow_go(twe_workflow_t *wf, const char *name, twe_coroutine_fn fn,
+                               void *arg, twe_future_t **out);
+
 /* --- waiting on a condition --------------------------------------------------- */
 /* A predicate over the workflow's own state. Called on the workflow's
  * coroutines (it may call twe_workflow_* functions that do not wait); it

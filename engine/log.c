@@ -88,9 +88,22 @@ static void write_line(twe_log_format_t format, const twe_log_record_t *r) {
   funlockfile(stderr);
 }
 
-/* Whether the message of fmt may be written now (and how many like it
+/* What makes two records the same message: their text and the workflow
+ * they are about (FNV-1a; never 0). */
+static uint64_t key_of(const char *msg, const char *workflow_id, const char *run_id) {
+  uint64_t h = 14695981039346656037ull;
+  const char *parts[3] = {msg, workflow_id ? workflow_id : "", run_id ? run_id : ""};
+  for (int i = 0; i < 3; i++) {
+    for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
+      h = (h ^ *p) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+  }
+  return h ? h : 1;
+}
+
+/* Whether the message of key may be written now (and how many like it
  * were held back since the last one written, in *held). */
-static bool pass(twe_worker_t *w, const char *fmt, unsigned *held) {
+static bool pass(twe_worker_t *w, uint64_t key, unsigned *held) {
   *held = 0;
   if (!w) return true;
   int64_t now = twe__mono_ns();
@@ -99,7 +112,7 @@ static bool pass(twe_worker_t *w, const char *fmt, unsigned *held) {
   size_t free_slot = TWE__LOG_REPEATS, oldest = 0;
   for (size_t i = 0; i < TWE__LOG_REPEATS; i++) {
     struct twe__log_repeat *r = &w->log_repeats[i];
-    if (r->fmt == fmt) {
+    if (r->key == key) {
       if (now - r->last_ns < REPEAT_WINDOW_NS) {
         r->held++;
         ok = false;
@@ -111,11 +124,11 @@ static bool pass(twe_worker_t *w, const char *fmt, unsigned *held) {
       pthread_mutex_unlock(&w->log_mu);
       return ok;
     }
-    if (!r->fmt && free_slot == TWE__LOG_REPEATS) free_slot = i;
+    if (!r->key && free_slot == TWE__LOG_REPEATS) free_slot = i;
     if (w->log_repeats[i].last_ns < w->log_repeats[oldest].last_ns) oldest = i;
   }
   size_t slot = free_slot < TWE__LOG_REPEATS ? free_slot : oldest;
-  w->log_repeats[slot] = (struct twe__log_repeat){.fmt = fmt, .last_ns = now};
+  w->log_repeats[slot] = (struct twe__log_repeat){.key = key, .last_ns = now};
   pthread_mutex_unlock(&w->log_mu);
   return true;
 }
@@ -130,10 +143,10 @@ void twe__log_record(twe_worker_t *w, const twe_log_record_t *r) {
 
 void twe__logv(twe_worker_t *w, twe_log_level_t level, int shard, const char *workflow_type,
                const char *workflow_id, const char *run_id, const char *fmt, va_list ap) {
-  unsigned held;
-  if (!pass(w, fmt, &held)) return;
   char msg[2048];
   int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  unsigned held;
+  if (!pass(w, key_of(msg, workflow_id, run_id), &held)) return;
   if (held && n >= 0 && (size_t)n < sizeof msg)
     snprintf(msg + n, sizeof msg - (size_t)n, " (%u more like it in the last %lld s not shown)",
              held, REPEAT_WINDOW_NS / 1000000000ll);

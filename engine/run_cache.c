@@ -104,11 +104,13 @@ void twe__run_cache_trim(twe__run_cache_t *c, size_t capacity) {
      * their results would be lost and the activities run again. */
     if (!e->busy && !(e->run && twe__run_locals_in_flight(e->run))) {
       twe__m_add(c->metrics, TWE_M_STICKY_CACHE_FORCED_EVICTION, 0, 1);
+      /* Not about one run: at a high rate these are one message, held
+       * back and counted. */
       twe__log(c->shard ? c->shard->worker : NULL, TWE_LOG_INFO,
-               c->shard ? (int)c->shard->index : -1, NULL, NULL, e->run_id,
+               c->shard ? (int)c->shard->index : -1, NULL, NULL, NULL,
                "the workflow cache is full (%zu runs on this shard): the least recently used "
-               "run is evicted, and replays its history at its next task (max_cached_workflows "
-               "sets the size)", c->n_cached);
+               "runs are evicted, and replay their history at their next task "
+               "(max_cached_workflows sets the size)", capacity);
       twe__run_cache_evict(c, e);
     }
     e = prev;

@@ -163,7 +163,7 @@ struct twe_worker {
   pthread_mutex_t log_mu;
 #define TWE__LOG_REPEATS 32
   struct twe__log_repeat {
-    const char *fmt;
+    uint64_t key; /* the message's text and workflow (0: a free slot) */
     int64_t last_ns;
     unsigned held;
   } log_repeats[TWE__LOG_REPEATS];

@@ -127,9 +127,9 @@ typedef struct twe_worker_options {
    * failures, watchdog preemptions and retirements, forced evictions ...):
    * records go to log (NULL: stderr, one line each, in log_format: text
    * "twe: shard 0: workflow T id run R: warning: message", logfmt or JSON;
-   * TWE_LOG_FORMAT=text|logfmt|json overrides it). The same message
-   * repeated within 10 s is written once, and the next one says how many
-   * were held back. Called on the thread that logs (a shard's, the
+   * TWE_LOG_FORMAT=text|logfmt|json overrides it). The same message (the
+   * same text about the same workflow) repeated within 10 s is written
+   * once, and the next one says how many were held back. Called on the thread that logs (a shard's, the
    * watchdog's, the owner's): keep it short and thread-safe. */
   twe_log_fn log;
   void *log_user;

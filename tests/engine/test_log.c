@@ -1,7 +1,7 @@
 /* tests/engine/test_log.c — the worker's own log (engine/log.c): records
- * to the hook with their level, shard and workflow; the same message within
- * 10 s held back and counted in the next one (records written as they are
- * never); text, logfmt and JSON lines on stderr. */
+ * to the hook with their level, shard and workflow; the same message (text
+ * and workflow) within 10 s held back and counted in the next one (records
+ * written as they are: never); text, logfmt and JSON lines on stderr. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,15 +45,24 @@ static void test_hook_and_repeats(void **state) {
   got[0] = 0;
   records = 0;
   for (int i = 0; i < 3; i++)
-    twe__log(w, TWE_LOG_WARN, 1, NULL, NULL, NULL, "poll failed: %d", i);
+    twe__log(w, TWE_LOG_WARN, 1, NULL, NULL, NULL, "poll failed: %s", "UNAVAILABLE");
+  /* The same text about two workflows: two messages. */
   twe__log(w, TWE_LOG_ERROR, 0, "Greet", "wf-1", "run-1", "task failed");
-  assert_int_equal(records, 2);
-  assert_string_equal(got, "2|1|-|-|-|poll failed: 0\n3|0|Greet|wf-1|run-1|task failed\n");
+  twe__log(w, TWE_LOG_ERROR, 0, "Greet", "wf-2", "run-2", "task failed");
+  twe__log(w, TWE_LOG_ERROR, 0, "Greet", "wf-2", "run-2", "task failed");
+  /* Another text: another message. */
+  twe__log(w, TWE_LOG_WARN, 1, NULL, NULL, NULL, "poll failed: %s", "NOT_FOUND");
+  assert_int_equal(records, 4);
+  assert_string_equal(got, "2|1|-|-|-|poll failed: UNAVAILABLE\n"
+                           "3|0|Greet|wf-1|run-1|task failed\n"
+                           "3|0|Greet|wf-2|run-2|task failed\n"
+                           "2|1|-|-|-|poll failed: NOT_FOUND\n");
   /* The window over: the next one says how many were held back. */
   for (size_t i = 0; i < TWE__LOG_REPEATS; i++) w->log_repeats[i].last_ns -= 11000000000ll;
   got[0] = 0;
-  twe__log(w, TWE_LOG_WARN, 1, NULL, NULL, NULL, "poll failed: %d", 9);
-  assert_string_equal(got, "2|1|-|-|-|poll failed: 9 (2 more like it in the last 10 s not shown)\n");
+  twe__log(w, TWE_LOG_WARN, 1, NULL, NULL, NULL, "poll failed: %s", "UNAVAILABLE");
+  assert_string_equal(
+      got, "2|1|-|-|-|poll failed: UNAVAILABLE (2 more like it in the last 10 s not shown)\n");
   twe_worker_destroy(w);
 }
 

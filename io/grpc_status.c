@@ -195,7 +195,9 @@ int twe__grpc_status_from_meta(const twe_grpc_response_meta_t *meta, twe_arena_t
                        meta->http_status);
   }
   int code = parse_code(meta->grpc_status, meta->grpc_status_len);
-  out->code = code < 0 ? TWE_GRPC_UNKNOWN : code;
+  /* A number outside gRPC's codes (0-16) is UNKNOWN, as gRPC takes it. */
+  bool foreign = code > TWE_GRPC_UNAUTHENTICATED;
+  out->code = code < 0 || foreign ? TWE_GRPC_UNKNOWN : code;
   if (meta->grpc_message) {
     char *m = twe__grpc_percent_decode(meta->grpc_message, meta->grpc_message_len, arena);
     if (!m) return twe__arena_error(arena);
@@ -205,6 +207,11 @@ int twe__grpc_status_from_meta(const twe_grpc_response_meta_t *meta, twe_arena_t
   }
   if (code < 0) {
     int rc = set_message(out, arena, "invalid grpc-status value (HTTP %d)", meta->http_status);
+    if (rc < 0) return rc;
+  } else if (foreign && !out->message[0]) {
+    /* The server's message is kept when it sent one. */
+    int rc = set_message(out, arena, "grpc-status %d is not a gRPC code (0-16): taken as UNKNOWN",
+                         code);
     if (rc < 0) return rc;
   }
   if (meta->details_bin && meta->details_bin_len > 0) return decode_details(meta, arena, out);

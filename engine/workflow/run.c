@@ -608,9 +608,19 @@ static int apply_event(twe_run_t *run, twe_event_pb_t *const *events, size_t i, 
     case EV(WORKFLOW_EXECUTION_UNPAUSED):
       return 0;
     default:
-      if (!e->worker_may_ignore)
-        log_ignored_once(run, e, "an event type this engine does not know");
-      return 0;
+      /* An event this engine does not know may change what the code
+       * would do: the task fails rather than guess, unless the server
+       * says a worker may pass it by. */
+      if (e->worker_may_ignore) {
+        log_ignored_once(run, e, "an event type this engine does not know, marked "
+                                 "worker_may_ignore");
+        return 0;
+      }
+      return twe__run_fail(run, TWE_EDECODE, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
+                           "history of run %s: event %" PRId64 " has type %s (%d), which this "
+                           "engine does not know, and it is not marked worker_may_ignore: the "
+                           "workflow task fails rather than guess what it means",
+                           run->info.run_id, e->event_id, twe__event_type_name(type), type);
   }
 }
 

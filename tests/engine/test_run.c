@@ -934,6 +934,29 @@ static void test_twe__run_apply_ignores_update_admitted(void **state) {
   assert_int_equal(twe__run_ignored_events(fx->run), 2);
 }
 
+/* An event type the engine does not know fails the task, naming it;
+ * marked worker_may_ignore, it is passed by. */
+static void test_twe__run_apply_unknown_event_type(void **state) {
+  fixture_t *fx = *state;
+  hist_t *h = &fx->h;
+  h_started(h, "OneActivity", "\"x\"");
+  twe_event_pb_t *odd = add(h, 9999);
+  h_task(h);
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, fx->run, 0, h->n, &fx->out), TWE_EDECODE);
+  assert_int_equal(fx->out.cause, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE));
+  assert_non_null(strstr(fx->out.message, "event 2 has type"));
+  assert_non_null(strstr(fx->out.message, "(9999)"));
+  assert_non_null(strstr(fx->out.message, "not marked worker_may_ignore"));
+  twe__run_destroy(fx->run);
+
+  odd->worker_may_ignore = true;
+  fx->run = new_run(fx);
+  assert_int_equal(apply(fx, fx->run, 0, h->n, &fx->out), 0);
+  assert_int_equal(fx->out.n_commands, 1);
+  assert_int_equal(twe__run_ignored_events(fx->run), 1);
+}
+
 static void test_twe__run_destroy_abandons_suspended_fiber(void **state) {
   fixture_t *fx = *state;
   one_activity_history(&fx->h, "\"Ann\"", "\"hi\"");
@@ -1060,6 +1083,7 @@ int main(void) {
       T(test_twe__run_apply_must_begin_with_started),
       T(test_twe__run_apply_stale_after_failed_answer),
       T(test_twe__run_apply_ignores_update_admitted),
+      T(test_twe__run_apply_unknown_event_type),
       T(test_twe__run_destroy_abandons_suspended_fiber),
       T(test_twe__run_apply_activity_timeout_is_timeout_error),
       T(test_twe__run_apply_activity_bad_json_result_fails_future),

@@ -180,6 +180,21 @@ static void test_grpc_status_missing_or_invalid_code(void **state) {
     assert_int_equal(twe__grpc_status_from_meta(&m, arena, &out), 0);
     assert_int_equal(out.code, TWE_GRPC_UNKNOWN);
   }
+  /* A number outside 0-16: UNKNOWN, the server's message kept, or one
+   * that names the number. */
+  m.grpc_status = "42";
+  m.grpc_status_len = 2;
+  m.grpc_message = "shard%20moved";
+  m.grpc_message_len = strlen(m.grpc_message);
+  assert_int_equal(twe__grpc_status_from_meta(&m, arena, &out), 0);
+  assert_int_equal(out.code, TWE_GRPC_UNKNOWN);
+  assert_string_equal(out.message, "shard moved");
+  assert_string_equal(twe__grpc_code_name(out.code), "UNKNOWN");
+  m.grpc_message = NULL;
+  m.grpc_message_len = 0;
+  assert_int_equal(twe__grpc_status_from_meta(&m, arena, &out), 0);
+  assert_int_equal(out.code, TWE_GRPC_UNKNOWN);
+  assert_string_equal(out.message, "grpc-status 42 is not a gRPC code (0-16): taken as UNKNOWN");
 }
 
 static void test_grpc_percent_decode_malformed_kept(void **state) {

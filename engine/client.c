@@ -266,8 +266,55 @@ static int check_call(twe_client_t *c, twe_grpc_request_t *req, const char *what
   return twe__client_call_error(req, what, err, err_len);
 }
 
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/* Whether a failed connect may be tried again: the server could not be
+ * reached (yet), as opposed to a server that answered no. */
+static bool unreachable(int rc) {
+  return rc == -ECONNREFUSED || rc == -ETIMEDOUT || rc == -EHOSTUNREACH || rc == -ENETUNREACH ||
+         rc == TWE_ENOHOST || rc == TWE_ERESOLVE || rc == -ENOTCONN || rc == -ECONNRESET ||
+         rc == -EAGAIN;
+}
+
+static int connect_once(const twe_connection_options_t *opts, twe_client_t **out, char *err,
+                        size_t err_len);
+
 int twe_client_connect(const twe_connection_options_t *opts, twe_client_t **out, char *err,
                        size_t err_len) {
+  twe_connection_options_t loaded;
+  twe_connection_config_t *config = NULL;
+  if (!opts) {
+    /* The profile of temporal.toml (if any), the environment on top. */
+    int rc = twe_connection_options_load(&loaded, &config, err, err_len);
+    if (rc < 0) return rc;
+    opts = &loaded;
+  }
+  uint64_t wait = opts->wait_for_server_ns;
+  int64_t start = now_ns();
+  double backoff = 1.0;
+  int rc;
+  for (int attempt = 1;; attempt++) {
+    rc = connect_once(opts, out, err, err_len);
+    if (rc == 0 || !wait || !unreachable(rc)) break;
+    int64_t waited = now_ns() - start;
+    if (wait != TWE_WAIT_FOREVER && (uint64_t)waited + (uint64_t)(backoff * 1e9) > wait) break;
+    fprintf(stderr, "twe: cannot reach the server yet (attempt %d, %.0f s so far): %s; trying "
+            "again in %.1f s\n", attempt, (double)waited / 1e9, err && err_len ? err : "",
+            backoff);
+    struct timespec ts = {(time_t)backoff, (long)((backoff - (double)(time_t)backoff) * 1e9)};
+    nanosleep(&ts, NULL);
+    backoff = backoff * 1.6 > 10.0 ? 10.0 : backoff * 1.6;
+  }
+  twe_connection_config_free(config); /* the client copied what it keeps */
+  return rc;
+}
+
+static int connect_once(const twe_connection_options_t *opts, twe_client_t **out, char *err,
+                        size_t err_len) {
   if (err && err_len) err[0] = '\0';
   if (!out) return -EINVAL;
   *out = NULL;

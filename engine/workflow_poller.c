@@ -62,8 +62,13 @@
 
 static void poll_start(wf_poller_t *p);
 
-/* --- helpers ------------------------------------------------------------- */
+/* The most events a task's history may have: far above the server's own
+ * limit (51,200 events by default), so only a server that lies reaches it. */
+#define HISTORY_MAX_EVENTS 1000000
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
+/* --- helpers ------------------------------------------------------------- */
 
 /* The poller holds a task from here to twe__wfp_task_finish: a slot in use. */
 static void take_task(wf_poller_t *p, wft_pb_t *t) {
@@ -502,8 +507,9 @@ static void on_history_page(twe_grpc_request_t *req) {
   wf_poller_t *p = req->data;
   struct twe__wf_side *w = p->side;
   if (req->status.code != TWE_GRPC_OK) {
-    TWE__TASK_LOG(w, TWE_LOG_WARN, p->task, "GetWorkflowExecutionHistory: %s: %s",
-                  twe__grpc_code_name(req->status.code), req->status.message);
+    if (req->status.code != TWE_GRPC_CANCELLED || !w->stopping)
+      TWE__TASK_LOG(w, TWE_LOG_WARN, p->task, "GetWorkflowExecutionHistory: %s: %s",
+                    twe__grpc_code_name(req->status.code), req->status.message);
     if (p->task->query) {
       char why[300];
       snprintf(why, sizeof why, "the history could not be fetched to answer the query: %s",
@@ -520,15 +526,44 @@ static void on_history_page(twe_grpc_request_t *req) {
   Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryResponse *resp =
       (void *)req->response;
   twe__count(&w->s->counters.history_pages_fetched, 1);
+  int64_t before = p->n_events ? p->events[p->n_events - 1]->event_id : 0;
   if (twe__wfp_events_append(p, resp->history) < 0) {
     twe__wfp_respond_failed(p, CAUSE_UNHANDLED,
                    "out of memory gathering the history");
     return;
   }
+  int64_t after = p->n_events ? p->events[p->n_events - 1]->event_id : 0;
   if (resp->next_page_token.len) {
-    p->page_token = resp->next_page_token;
-    twe__wfp_history_fetch(p);
-    return;
+    /* The pages end where the task's events do (a legacy query's: where
+     * the history does). A server whose pages do not move on is not
+     * followed forever: the task fails, saying why. */
+    const ProtobufCBinaryData *tok = &resp->next_page_token;
+    const char *why = NULL;
+    if (!p->task->query && after >= p->task->started_event_id) {
+      /* Every event the task needs is here: the rest is not fetched. */
+    } else if (after <= before) {
+      why = "a page with no new events came with another next_page_token";
+    } else if (tok->len == p->page_token.len &&
+               memcmp(tok->data, p->page_token.data, tok->len) == 0) {
+      why = "the same next_page_token came back";
+    } else if (p->n_events > HISTORY_MAX_EVENTS) {
+      why = "the history has more events than a worker takes (" STR(HISTORY_MAX_EVENTS) ")";
+    }
+    if (why) {
+      char msg[400];
+      snprintf(msg, sizeof msg,
+               "GetWorkflowExecutionHistory: %s (%zu events gathered, the task's last is %" PRId64
+               "); the history is not fetched further",
+               why, p->n_events, p->task->started_event_id);
+      if (p->task->query) twe__wfp_query_respond(p, NULL, msg);
+      else twe__wfp_respond_failed(p, CAUSE_UNHANDLED, msg);
+      return;
+    }
+    if (p->task->query || after < p->task->started_event_id) {
+      p->page_token = *tok;
+      twe__wfp_history_fetch(p);
+      return;
+    }
   }
   /* A speculative task's own events (an update's task: not persisted until
    * it completes) are not in the fetched history: they come with the task. */
@@ -906,7 +941,10 @@ void twe__wf_side_begin_stop(twe_wshard_t *s) {
   w->stopping = true;
   for (unsigned i = 0; i < w->n_pollers; i++) {
     wf_poller_t *p = &w->pollers[i];
-    if (p->state == P_POLLING) twe__grpc_channel_cancel(s->channel, &p->req);
+    /* A poll, and a history fetch (the task is given up: the server
+     * retries it elsewhere), end now. */
+    if (p->state == P_POLLING || p->state == P_HISTORY)
+      twe__grpc_channel_cancel(s->channel, &p->req);
     else if (p->state == P_WAIT_RETRY) {
       twe__timer_stop(&p->retry_timer);
       p->state = P_IDLE;

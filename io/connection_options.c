@@ -74,6 +74,18 @@ static int apply_env(twe_connection_options_t *opts, int profile_tls, char *err,
                         env("TEMPORAL_TLS_DISABLE_HOST_VERIFICATION"));
   if (disable >= 0) opts->tls_disable_host_verification = disable == 1;
 
+  /* twe's own: how long to wait for a server that is not up yet. */
+  const char *wait = env("TWE_WAIT_FOR_SERVER");
+  if (wait) {
+    char *end;
+    double s = strtod(wait, &end);
+    if (strcmp(wait, "forever") == 0) opts->wait_for_server_ns = TWE_WAIT_FOREVER;
+    else if (end != wait && !*end && s >= 0 && s < 1e9) opts->wait_for_server_ns = (uint64_t)(s * 1e9);
+    else
+      return config_error(err, err_len,
+                          "TWE_WAIT_FOR_SERVER must be seconds or \"forever\", not '%s'", wait);
+  }
+
   int tls = env_bool("TEMPORAL_TLS");
   if (tls == -2)
     return config_error(err, err_len, "TEMPORAL_TLS must be true or false, not '%s'", env("TEMPORAL_TLS"));

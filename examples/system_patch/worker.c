@@ -10,7 +10,9 @@
  * Prints "ready" on stdout once it polls, and "metrics port N" when the
  * metrics endpoint is on (by default on a free loopback port; --metrics
  * off turns it off). Connection settings come from the TEMPORAL_*
- * environment variables and temporal.toml profiles, as for the CLI. */
+ * environment variables and temporal.toml profiles, as for the CLI; a
+ * server that is not up yet is waited for (TWE_WAIT_FOR_SERVER=0: fail at
+ * once). */
 #define _POSIX_C_SOURCE 200809L /* sigaction */
 #include <signal.h>
 #include <stdio.h>
@@ -59,8 +61,19 @@ int main(int argc, char **argv) {
     else return usage(argv[0]);
   }
   char err[512];
+  /* A worker may start before its server: it waits for it (saying so at
+   * each attempt) unless TWE_WAIT_FOR_SERVER says otherwise. */
+  twe_connection_options_t co;
+  twe_connection_config_t *config = NULL;
+  int rc = twe_connection_options_load(&co, &config, err, sizeof err);
+  if (rc < 0) {
+    fprintf(stderr, "system_patch_worker: %s\n", err);
+    return 1;
+  }
+  if (!getenv("TWE_WAIT_FOR_SERVER")) co.wait_for_server_ns = TWE_WAIT_FOREVER;
   twe_client_t *client;
-  int rc = twe_client_connect(NULL, &client, err, sizeof err);
+  rc = twe_client_connect(&co, &client, err, sizeof err);
+  twe_connection_config_free(config);
   if (rc < 0) {
     fprintf(stderr, "system_patch_worker: cannot connect: %s\n", err);
     return 1;

@@ -14,6 +14,8 @@
  *   TEMPORAL_TLS_SERVER_NAME                 name for SNI and certificate checks
  *   TEMPORAL_TLS_DISABLE_HOST_VERIFICATION   "true": skip the name check (chain still checked)
  * Any TLS setting or an API key turns TLS on unless TEMPORAL_TLS=false.
+ * And twe's own:
+ *   TWE_WAIT_FOR_SERVER                      seconds, or "forever": wait_for_server_ns
  *
  * Thread: any; the struct is plain data. */
 #ifndef TWE_CONNECTION_H
@@ -28,6 +30,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#define TWE_WAIT_FOREVER UINT64_MAX
 
 /* Strings are borrowed: they must outlive every use of the struct (the
  * connection copies what it keeps when it is created). NULL means unset. */
@@ -45,6 +49,13 @@ typedef struct twe_connection_options {
   const char *identity;
   /* TCP connect plus TLS handshake; 0 = 10 s. */
   uint64_t connect_timeout_ns;
+  /* How long twe_client_connect keeps trying while the server cannot be
+   * reached (refused, unreachable, timed out, not resolvable yet): 0 fails
+   * at once; TWE_WAIT_FOREVER tries until it answers (as the Go SDK's lazy
+   * client), backing off from 1 s to 10 s and saying each attempt on
+   * stderr. A server that answers "no" (no such namespace, a TLS or
+   * credentials problem) fails at once either way. */
+  uint64_t wait_for_server_ns;
   /* Largest response message accepted; 0 = 128 MiB. */
   size_t max_recv_message_bytes;
 } twe_connection_options_t;

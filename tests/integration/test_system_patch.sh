@@ -53,7 +53,7 @@ ok "V1-V7 completed with \"your output\" (approval by signal and by update)"
 # Progress by query (V3 on): the steps grow, and end with the final notice.
 for v in 3 5 7; do
   grep -q '^progress: .*"send_final_success_notification_activity"\]$' "$TWE_IT_TMP/${ids[v]}.out" ||
-    fail "V$v progress: $(grep progress "$TWE_IT_TMP/${ids[v]}.out")"
+    fail "V$v progress: $(cat "$TWE_IT_TMP/${ids[v]}.out"; tail -20 "$TWE_IT_TMP/w.err")"
   [ "$(grep -c '^progress:' "$TWE_IT_TMP/${ids[v]}.out")" -ge 2 ] || fail "V$v: progress seen once"
 done
 grep -q "approved by update: \"approved\"" "$TWE_IT_TMP/${ids[3]}.out" || fail "V3: no update answer"

@@ -19,7 +19,7 @@ static const char *const vars[] = {
   "TEMPORAL_TLS_CLIENT_CERT_DATA", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_CLIENT_KEY_DATA",
   "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
   "TEMPORAL_CONFIG_FILE", "TEMPORAL_PROFILE", "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
-  "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
+  "TEMPORAL_TLS_SERVER_CA_CERT_DATA", "TWE_WAIT_FOR_SERVER",
 };
 
 static int clear_env(void **state) {
@@ -104,6 +104,25 @@ static void test_connection_options_errors(void **state) {
   setenv("TEMPORAL_TLS_CLIENT_CERT_PATH", "/c.pem", 1);
   assert_int_equal(twe_connection_options_from_env(&o, err, sizeof err), TWE_ECONFIG);
   assert_non_null(strstr(err, "without its key"));
+  clear_env(NULL);
+  setenv("TWE_WAIT_FOR_SERVER", "soon", 1);
+  assert_int_equal(twe_connection_options_from_env(&o, err, sizeof err), TWE_ECONFIG);
+  assert_non_null(strstr(err, "TWE_WAIT_FOR_SERVER"));
+}
+
+/* TWE_WAIT_FOR_SERVER: seconds, or forever; unset: 0 (fail at once). */
+static void test_connection_options_wait_for_server(void **state) {
+  (void)state;
+  twe_connection_options_t o;
+  char err[160];
+  assert_int_equal(twe_connection_options_from_env(&o, err, sizeof err), 0);
+  assert_true(o.wait_for_server_ns == 0);
+  setenv("TWE_WAIT_FOR_SERVER", "2.5", 1);
+  assert_int_equal(twe_connection_options_from_env(&o, err, sizeof err), 0);
+  assert_true(o.wait_for_server_ns == 2500000000ull);
+  setenv("TWE_WAIT_FOR_SERVER", "forever", 1);
+  assert_int_equal(twe_connection_options_from_env(&o, err, sizeof err), 0);
+  assert_true(o.wait_for_server_ns == TWE_WAIT_FOREVER);
 }
 
 static const char profiles[] =
@@ -200,6 +219,7 @@ int main(void) {
     T(test_connection_options_cloud_style),
     T(test_connection_options_mtls_and_overrides),
     T(test_connection_options_errors),
+    T(test_connection_options_wait_for_server),
     T(test_connection_options_profiles),
     T(test_connection_options_profile_errors),
   };

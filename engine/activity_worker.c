@@ -45,6 +45,7 @@
 /* After the grace period the running activities are cancelled; code that
  * still has not returned this much later is abandoned to the pool. */
 #define CANCEL_WAIT_NS (5 * SEC)
+#define RESPOND_ATTEMPT_NS (10 * SEC) /* one RespondActivityTask* attempt */
 
 typedef Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest poll_req_pb_t;
 typedef Temporal__Api__Workflowservice__V1__PollActivityTaskQueueResponse task_pb_t;
@@ -365,9 +366,13 @@ static void on_respond_done(twe_grpc_request_t *req) {
               "outcome dropped",
               act->info.activity_id, act->info.activity_type, act->resp_what);
   } else if (st->code != TWE_GRPC_OK) {
-    shard_log(side->s, "activity %s (%s): %s: %s: %s", act->info.activity_id,
-              act->info.activity_type, act->resp_what, twe__grpc_code_name(st->code),
-              str(st->message));
+    shard_log(side->s,
+              "activity %s (%s): %s: %s: %s; the outcome is dropped after %d attempt(s) over "
+              "%.1f s (the attempt's start-to-close has passed, or the server refused it): the "
+              "server retries or times out the activity",
+              act->info.activity_id, act->info.activity_type, act->resp_what,
+              twe__grpc_code_name(st->code), str(st->message), req->attempts,
+              (double)(twe__reactor_now(side->s->reactor) - req->started_ns) / 1e9);
   }
   activity_free(act);
 }
@@ -395,11 +400,23 @@ static void start_respond(twe_activity_t *act) {
       TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_FAILED_REQUEST__INIT;
   Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledRequest canceled =
       TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_CANCELED_REQUEST__INIT;
+  /* The outcome matters until the attempt's own deadline (its
+   * start-to-close; the server times it out then): until then a server
+   * that does not answer is tried again, each attempt 10 s at most. */
+  uint64_t matters_ns = RESPOND_ATTEMPT_NS;
+  if (act->info.start_to_close_timeout_ns && act->info.started_time_ns > 0) {
+    int64_t left = act->info.started_time_ns + (int64_t)act->info.start_to_close_timeout_ns -
+                   twe__wall_ns();
+    if (left > (int64_t)matters_ns) matters_ns = (uint64_t)left;
+  }
   act->resp_req = (twe_grpc_request_t){
     .arena = a,
     .namespaced = true,
     .done = on_respond_done,
     .data = act,
+    .timeout_ns = matters_ns,
+    .attempt_timeout_ns = RESPOND_ATTEMPT_NS,
+    .retry = &twe__retry_policy_respond,
   };
   twe_grpc_request_t *req = &act->resp_req;
   int cancel = atomic_load_explicit(&act->cancel, memory_order_relaxed);

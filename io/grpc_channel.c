@@ -253,8 +253,12 @@ static void on_call_done(twe_grpc_call_t *call, void *arg) {
   }
   const twe_rpc_retry_policy_t *policy = req->retry ? req->retry : &twe__retry_policy_call;
   /* A call the server never saw is always safe to try again. */
-  bool retry = call->not_processed
-                   ? (policy->max_attempts == 0 || req->attempts < policy->max_attempts)
+  bool under = policy->max_attempts == 0 || req->attempts < policy->max_attempts;
+  /* An attempt that ran out its own time limit, before the overall one. */
+  bool attempt_timed_out = call->status.code == TWE_GRPC_DEADLINE_EXCEEDED &&
+                           req->call.deadline_ns < req->deadline_ns;
+  bool retry = call->not_processed || attempt_timed_out
+                   ? under
                    : twe__retry_should(policy, call->status.code, call->status.message,
                                        req->attempts);
   if (retry) {
@@ -295,6 +299,8 @@ static void request_attempt(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
   req->call.arena = req->arena;
   req->call.path = req->path;
   req->call.deadline_ns = req->deadline_ns;
+  if (req->attempt_timeout_ns && saturating_add(now, req->attempt_timeout_ns) < req->deadline_ns)
+    req->call.deadline_ns = saturating_add(now, req->attempt_timeout_ns);
   req->call.metadata = req->namespaced ? req->call_md : NULL;
   req->call.n_metadata = req->namespaced ? 1 : 0;
   req->call.done = on_call_done;
@@ -325,7 +331,7 @@ static void request_attempt(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
   }
   /* The tick timer must fire by this call's deadline; a full tick (a scan
    * of every call) is not needed for that. */
-  if (req->deadline_ns < l->tick_due_ns) link_arm_tick(l, req->deadline_ns);
+  if (req->call.deadline_ns < l->tick_due_ns) link_arm_tick(l, req->call.deadline_ns);
   link_flush(l);
 }
 

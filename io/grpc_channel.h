@@ -45,6 +45,11 @@ struct twe_grpc_request {
   const ProtobufCMessageDescriptor *response_type;
   twe_arena_t *arena;               /* response, status, request bytes */
   uint64_t timeout_ns;              /* all attempts together; 0 = 10 s */
+  /* Each attempt's own limit (0: the overall deadline). An attempt that
+   * runs past it ends DEADLINE_EXCEEDED and is tried again, while the
+   * overall deadline allows, whatever the retry policy says of that code:
+   * one hung attempt does not use up the whole request. */
+  uint64_t attempt_timeout_ns;
   const twe_rpc_retry_policy_t *retry;  /* NULL = twe__retry_policy_call */
   bool namespaced;                  /* send temporal-namespace */
   twe_grpc_request_cb done;

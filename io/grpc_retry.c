@@ -17,6 +17,16 @@ const twe_rpc_retry_policy_t twe__retry_policy_call = {
   .exhausted_max_interval_ns = 10000 * MS,
 };
 
+const twe_rpc_retry_policy_t twe__retry_policy_respond = {
+  .initial_interval_ns = 100 * MS,
+  .backoff_coefficient = 1.7,
+  .jitter = 0.2,
+  .max_interval_ns = 10000 * MS,
+  .max_attempts = 0,
+  .exhausted_initial_interval_ns = 1000 * MS,
+  .exhausted_max_interval_ns = 10000 * MS,
+};
+
 const twe_rpc_retry_policy_t twe__retry_policy_poll = {
   .initial_interval_ns = 200 * MS,
   .backoff_coefficient = 2.0,

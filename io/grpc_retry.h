@@ -28,6 +28,10 @@ typedef struct twe_rpc_retry_policy {
 extern const twe_rpc_retry_policy_t twe__retry_policy_call;
 /* For long polls (PollWorkflowTaskQueue, PollActivityTaskQueue). */
 extern const twe_rpc_retry_policy_t twe__retry_policy_poll;
+/* For an outcome worth delivering as long as its deadline allows (an
+ * activity's result): the call policy's schedule up to 10 s apart, no
+ * limit on attempts. */
+extern const twe_rpc_retry_policy_t twe__retry_policy_respond;
 
 /* Whether a call that ended with code (and status message, may be NULL)
  * after `attempt` attempts (1 = the first) should be tried again. Retryable:

@@ -13,6 +13,10 @@ hand out wait a second and come back empty. Scenarios:
   endless-history  the first workflow poll hands out a task whose history
                    has a next_page_token; every GetWorkflowExecutionHistory
                    answers with no events and a new token, forever.
+  paused-respond   the first activity poll hands out an Echo activity (60 s
+                   start-to-close); the first RespondActivityTaskCompleted
+                   hangs 12 s (past the worker's 10 s per call), later ones
+                   answer at once.
 """
 import json
 import sys
@@ -21,6 +25,7 @@ import time
 from concurrent import futures
 
 import grpc
+from google.protobuf import duration_pb2, timestamp_pb2
 from temporalio.api.common.v1 import message_pb2 as common
 from temporalio.api.enums.v1 import event_type_pb2
 from temporalio.api.history.v1 import message_pb2 as history
@@ -37,6 +42,8 @@ class Faults:
         self.log_path = log_path
         self.lock = threading.Lock()
         self.handed_out = False
+        self.activity_out = False
+        self.responds = 0
         self.pages = 0
 
     def log(self, method, **extra):
@@ -84,8 +91,35 @@ class Faults:
             history=history.History(), next_page_token=("page-%d" % (n + 1)).encode())
 
     def PollActivityTaskQueue(self, req, ctx):
-        time.sleep(1)
-        return ws.PollActivityTaskQueueResponse()
+        with self.lock:
+            first = self.scenario == "paused-respond" and not self.activity_out
+            self.activity_out = True
+        if not first:
+            time.sleep(1)
+            return ws.PollActivityTaskQueueResponse()
+        self.log("PollActivityTaskQueue", handed_out=True)
+        now = timestamp_pb2.Timestamp()
+        now.GetCurrentTime()
+        return ws.PollActivityTaskQueueResponse(
+            task_token=b"fault-activity-1", activity_id="1",
+            activity_type=common.ActivityType(name="Echo"),
+            workflow_type=common.WorkflowType(name="Sequential"), workflow_namespace="default",
+            workflow_execution=common.WorkflowExecution(workflow_id="fault-wf", run_id="fault-run"),
+            scheduled_time=now, started_time=now, current_attempt_scheduled_time=now,
+            start_to_close_timeout=duration_pb2.Duration(seconds=60),
+            schedule_to_close_timeout=duration_pb2.Duration(seconds=60), attempt=1,
+            input=common.Payloads(payloads=[common.Payload(
+                metadata={"encoding": b"json/plain"}, data=b'"echoed"')]))
+
+    def RespondActivityTaskCompleted(self, req, ctx):
+        with self.lock:
+            self.responds += 1
+            n = self.responds
+        self.log("RespondActivityTaskCompleted", n=n,
+                 result=req.result.payloads[0].data.decode() if req.result.payloads else None)
+        if n == 1:
+            time.sleep(12)  # the server pauses: the worker's call times out
+        return ws.RespondActivityTaskCompletedResponse()
 
     def RespondWorkflowTaskFailed(self, req, ctx):
         self.log("RespondWorkflowTaskFailed", cause=req.cause, message=req.failure.message)
@@ -105,6 +139,7 @@ def main(scenario, port_file, log_file):
     handlers = {}
     for name in ("GetSystemInfo", "DescribeNamespace", "PollWorkflowTaskQueue",
                  "GetWorkflowExecutionHistory", "PollActivityTaskQueue",
+                 "RespondActivityTaskCompleted",
                  "RespondWorkflowTaskFailed", "RespondWorkflowTaskCompleted", "ShutdownWorker"):
         req_type = getattr(ws, name + "Request")
         handlers[name] = grpc.unary_unary_rpc_method_handler(

@@ -357,6 +357,17 @@ static int connect_once(const twe_connection_options_t *opts, twe_client_t **out
   }
   if (rc < 0) goto fail;
   twe__arena_destroy(&arena);
+  /* The checks' connection is not kept: nothing reads it between calls
+   * (the reactor runs only inside a call), so a server that went away
+   * would leave its socket in CLOSE-WAIT for as long as the client lives
+   * (a worker's whole life). The next call connects again. */
+  twe__grpc_channel_close_idle(c->channel);
+  for (int i = 0; i < 100; i++) {
+    twe_grpc_channel_stats_t st;
+    twe__grpc_channel_stats(c->channel, &st);
+    if (st.connections_open == 0) break;
+    twe__reactor_run_once(c->reactor, 1000000);
+  }
   *out = c;
   return 0;
 

@@ -371,6 +371,21 @@ int twe__grpc_channel_start(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
   return 0;
 }
 
+void twe__grpc_channel_close_idle(twe_grpc_channel_t *ch) {
+  enter(ch);
+  for (struct twe__grpc_link *l = ch->links, *next; l; l = next) {
+    next = l->next;
+    /* Control frames still queued (a SETTINGS or PING acknowledgement)
+     * do not keep it. */
+    if (l->connect || l->state == LINK_CLOSING || !l->grpc ||
+        twe__grpc_conn_live_calls(l->grpc) != 0)
+      continue;
+    link_retire(l);
+    link_close(l, "idle connection closed", false);
+  }
+  leave(ch);
+}
+
 void twe__grpc_channel_cancel(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
   enter(ch);
   switch (req->state) {

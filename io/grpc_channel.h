@@ -116,6 +116,13 @@ int twe__grpc_channel_start(twe_grpc_channel_t *ch, twe_grpc_request_t *req);
  * returns. No-op once completed. */
 void twe__grpc_channel_cancel(twe_grpc_channel_t *ch, twe_grpc_request_t *req);
 
+/* Closes the connections that have no call in flight (the next request
+ * connects again). For a channel whose reactor does not run between
+ * requests (a client's): an idle connection there would not notice the
+ * server closing it, and its socket would stay in CLOSE-WAIT. Sockets
+ * finish closing in later reactor iterations. */
+void twe__grpc_channel_close_idle(twe_grpc_channel_t *ch);
+
 /* Starts req and runs the reactor until its callback ran (req->done may be
  * NULL here). For tools, tests and start-up checks, never for a shard's
  * normal work, and never from inside a callback. Returns as start. */

@@ -5,8 +5,8 @@
 #     Wedge workflow blocked on a FIFO), and recovers once it lets go;
 #   - /readyz is 503 while the server is away (a TCP forwarder between the
 #     worker and the dev server is killed for 60 s) and 200 again once it is
-#     back; the worker's log has the loss, the return and the time away,
-#     once each;
+#     back; no socket of the worker is left in CLOSE-WAIT meanwhile; the
+#     worker's log has the loss, the return and the time away, once each;
 #   - /readyz is 503 during a graceful stop (an activity in its grace
 #     period).
 set -euo pipefail
@@ -64,7 +64,29 @@ ok "twe_shard_loop_lag_max_seconds: $lag s after the loop was held"
 kill -KILL "$fwd"; wait "$fwd" 2>/dev/null || true
 wait_code readyz 503 15
 why=$(curl -s --max-time 2 "http://127.0.0.1:$mport/readyz")
-sleep 60
+# No socket of the worker is left half closed (CLOSE-WAIT: the server's
+# side closed, ours not), the client's included.
+sleep 2
+python3 - "$pid" <<'PY' || fail "sockets left in CLOSE-WAIT after the server went away"
+import os, sys
+pid = sys.argv[1]
+inodes = set()
+for fd in os.listdir("/proc/%s/fd" % pid):
+    try:
+        t = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+    except OSError:
+        continue
+    if t.startswith("socket:["):
+        inodes.add(t[8:-1])
+waits = []
+for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for line in open(f).read().splitlines()[1:]:
+        cols = line.split()
+        if cols[3] == "08" and cols[9] in inodes:  # 08: CLOSE_WAIT
+            waits.append(cols[1])
+assert not waits, "CLOSE-WAIT: %s" % waits
+PY
+sleep 58
 forward
 wait_code readyz 200 30
 ok "/readyz: 503 while the server was away ($why), 200 once it was back"

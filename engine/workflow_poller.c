@@ -125,8 +125,19 @@ void twe__wfp_request_init(wf_poller_t *p, const char *method, const ProtobufCMe
   r->data = p;
 }
 
+/* Queues a parked task (its run's other task just ended) for the next
+ * round: processing it here would re-enter the code ending that task, and
+ * start it before that task's answer went out. */
+void twe__wfp_resume_later(struct twe__wf_side *w, wf_poller_t *parked) {
+  parked->next_ready = NULL;
+  if (w->resume_tail) w->resume_tail->next_ready = parked;
+  else w->resume_head = parked;
+  w->resume_tail = parked;
+}
+
 /* Ends the current task: unpins its run (keeping it cached, or evicting it
- * when evict is set or the cache holds nothing) and frees the task. */
+ * when evict is set or the cache holds nothing) and frees the task. A task
+ * parked behind it goes on at the next round. */
 void twe__wfp_task_finish(wf_poller_t *p, bool evict) {
   struct twe__wf_side *w = p->side;
   wf_poller_t *parked = NULL;
@@ -157,7 +168,7 @@ void twe__wfp_task_finish(wf_poller_t *p, bool evict) {
   if (p->task) twe__count(&w->s->counters.workflow_tasks_in_flight, -1);
   p->task = NULL;
   twe__arena_reset(task_arena(p));
-  if (parked) twe__wfp_process_task(parked);
+  if (parked) twe__wfp_resume_later(w, parked);
 }
 
 /* Polls of a queue outstanding, or waiting to be retried. */
@@ -212,7 +223,7 @@ void twe__wfp_respond_failed(wf_poller_t *p, Temporal__Api__Enums__V1__WorkflowT
     p->entry->busy = false;
     twe__run_cache_evict(&w->cache, p->entry);
     p->entry = NULL;
-    if (parked) twe__wfp_process_task(parked);
+    if (parked) twe__wfp_resume_later(w, parked);
   }
   /* Later attempts are retried by the server without new events; reporting
    * them again only adds load (the failure is already in the history). */
@@ -860,6 +871,15 @@ size_t twe__wf_side_run(twe_wshard_t *s, size_t budget) {
   struct twe__wf_side *w = s->wf;
   if (!w) return 0;
   size_t n = w->graves ? twe__wfp_bury(w) : 0;
+  /* Parked tasks whose turn came, in the order their runs' tasks ended. */
+  while (w->resume_head) {
+    wf_poller_t *p = w->resume_head;
+    w->resume_head = p->next_ready;
+    if (!w->resume_head) w->resume_tail = NULL;
+    p->next_ready = NULL;
+    twe__wfp_process_task(p);
+    n++;
+  }
   /* Tasks whose slice ended in an earlier round go after those that became
    * ready since. */
   if (w->sliced_head) {
@@ -882,7 +902,7 @@ size_t twe__wf_side_run(twe_wshard_t *s, size_t budget) {
     n++;
     if (p->state == P_SLICED) break;
   }
-  return w->ready_head || w->sliced_head ? budget : n;
+  return w->ready_head || w->sliced_head || w->resume_head ? budget : n;
 }
 
 /* --- shard entry points -------------------------------------------------- */

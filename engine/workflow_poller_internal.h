@@ -112,6 +112,10 @@ struct twe__wf_side {
   wf_poller_t *ready_head, *ready_tail;
   wf_poller_t *applying;
   wf_poller_t *sliced_head, *sliced_tail;
+  /* Parked tasks whose run's other task ended: processed at the next
+   * round (after that task's answer went out), never from inside the
+   * code that ended it. Linked by next_ready. */
+  wf_poller_t *resume_head, *resume_tail;
   grave_t *graves;
   /* ShutdownWorker, sent once at stop when the shard has a sticky queue. */
   twe_grpc_request_t shutdown_req;
@@ -145,8 +149,13 @@ void twe__wfp_request_init(wf_poller_t *p, const char *method, const ProtobufCMe
                            const ProtobufCMessageDescriptor *resp_type, twe_arena_t *arena,
                            uint64_t timeout_ns, twe_grpc_request_cb done);
 /* Ends the current task: unpins its run (keeping it cached, or evicting it
- * when evict is set or the cache holds nothing) and frees the task. */
+ * when evict is set or the cache holds nothing) and frees the task. A task
+ * parked behind it goes on at the next round (twe__wfp_resume_later). */
 void twe__wfp_task_finish(wf_poller_t *p, bool evict);
+/* Queues a parked task (its run's other task just ended) for the next
+ * round (twe__wf_side_run): processing it at once would re-enter the code
+ * that ended the other task, before that task's answer went out. */
+void twe__wfp_resume_later(struct twe__wf_side *w, wf_poller_t *parked);
 /* p is done with its task: it polls again if a queue needs it. */
 void twe__wfp_next_poll(wf_poller_t *p);
 /* The task's events are all here: queue it for twe__wf_side_run. */

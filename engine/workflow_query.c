@@ -126,7 +126,7 @@ void twe__wfp_query_respond(wf_poller_t *p, twe_run_t *run, const char *why) {
     p->entry->busy = false;
     if (fatal) twe__run_cache_evict(&w->cache, p->entry);
     p->entry = NULL;
-    if (parked) twe__wfp_process_task(parked);
+    if (parked) twe__wfp_resume_later(w, parked);
   }
   if (!rq) {
     twe__wfp_task_finish(p, false);

@@ -24,8 +24,8 @@ static const uint8_t seed_trailers[] = {1, '2', 0, 'a', 'p', 'p', 'l', 'i', 'c',
                                         'n', '/', 'g', 'r', 'p', 'c', 0, '5', 0, 'n', 'o', '%', '2',
                                         '0', 0, 'C', 'A', 'U', 'S', 'x'};
 static const uint8_t seed_http2[] = {2, 0, 0, 5, 1, 4, 0, 0, 0, 1, 0x88, 0x40, 0x01, 'x', 0x00};
-const uint8_t *const twe_fuzz_seeds[] = {seed_frame, seed_trailers, seed_http2};
-const size_t twe_fuzz_seed_lens[] = {sizeof seed_frame, sizeof seed_trailers, sizeof seed_http2};
+const uint8_t *twe_fuzz_seeds[] = {seed_frame, seed_trailers, seed_http2};
+size_t twe_fuzz_seed_lens[] = {sizeof seed_frame, sizeof seed_trailers, sizeof seed_http2};
 const size_t twe_fuzz_n_seeds = 3;
 
 /* Frame reader: the input is cut into chunks whose sizes come from the

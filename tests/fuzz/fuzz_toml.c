@@ -21,9 +21,9 @@ static const char seed_profiles[] =
     "[profile.prod.tls]\ndisabled = false\nclient_cert_data = \"\"\"\n-----BEGIN-----\nAB\\\n"
     "  CD\n\"\"\"\nn = -1_000\n";
 static const char seed_literal[] = "[\"quoted key\".b]\nx.y = '''\nraw\\n'''\nz = true\n";
-const uint8_t *const twe_fuzz_seeds[] = {(const uint8_t *)seed_profiles,
+const uint8_t *twe_fuzz_seeds[] = {(const uint8_t *)seed_profiles,
                                          (const uint8_t *)seed_literal};
-const size_t twe_fuzz_seed_lens[] = {sizeof seed_profiles - 1, sizeof seed_literal - 1};
+size_t twe_fuzz_seed_lens[] = {sizeof seed_profiles - 1, sizeof seed_literal - 1};
 const size_t twe_fuzz_n_seeds = 2;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

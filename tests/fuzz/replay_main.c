@@ -9,12 +9,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Well-formed starting points, from the target (twe_fuzz_seeds). */
-extern const uint8_t *const twe_fuzz_seeds[];
-extern const size_t twe_fuzz_seed_lens[];
+/* Well-formed starting points, from the target (twe_fuzz_seeds), which a
+ * target may build at start (twe_fuzz_init, when it has one). */
+extern const uint8_t *twe_fuzz_seeds[];
+extern size_t twe_fuzz_seed_lens[];
 extern const size_t twe_fuzz_n_seeds;
+void twe_fuzz_init(void) __attribute__((weak));
 
 int main(int argc, char **argv) {
+  if (twe_fuzz_init) twe_fuzz_init();
   for (int i = 1; i < argc; i++) {
     FILE *f = fopen(argv[i], "rb");
     if (!f) continue;

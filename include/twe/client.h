@@ -29,7 +29,11 @@ typedef struct twe_client twe_client_t;
 
 /* Connects (checks the server with GetSystemInfo and the namespace with
  * DescribeNamespace) and returns the client in *out. opts NULL: from the
- * environment (twe_connection_options_from_env). Returns 0, TWE_ECONFIG,
+ * temporal.toml profile and the environment (twe_connection_options_load).
+ * While the server cannot be reached it tries again for
+ * opts->wait_for_server_ns (a line on stderr per attempt). The checks'
+ * connection is closed once they passed: the next call connects (nothing
+ * would read an idle connection between calls). Returns 0, TWE_ECONFIG,
  * a negative errno, or -ECONNREFUSED / -ETIMEDOUT / -ENOENT (no such
  * namespace) with the reason in err (err_len bytes, may be 0). */
 TWE_EXPORT int twe_client_connect(const twe_connection_options_t *opts, twe_client_t **out,

@@ -1,6 +1,7 @@
 /* tests/io/test_grpc_channel_local.c — the channel against local sockets
  * that are not a Temporal server: an HTTP/1.1 server, one sending broken
- * HTTP/2 frames, one that accepts and closes, a port nobody listens on.
+ * HTTP/2 frames, one that accepts and closes, a port nobody listens on, an
+ * HTTP/2 peer that takes calls and never answers (attempt time limits).
  * Each request ends with a clear status (never a crash, never a hang), and
  * the channel stays usable. Runs on both io backends. */
 #define _GNU_SOURCE
@@ -35,6 +36,7 @@ typedef struct fake_server {
   pthread_t thread;
   int accepted;
   bool hold; /* keep connections open and silent (no reply, no close) */
+  bool hold_after_reply; /* reply, then keep the connection open, silent */
   int held[16];
 } fake_server_t;
 
@@ -51,6 +53,10 @@ static void *serve(void *arg) {
     char buf[4096];
     (void)!read(fd, buf, sizeof buf); /* the client preface, whatever it is */
     if (s->reply_len) (void)!write(fd, s->reply, s->reply_len);
+    if (s->hold_after_reply) {
+      if (s->accepted <= 16) s->held[s->accepted - 1] = fd;
+      continue;
+    }
     usleep(20000);
     close(fd);
   }
@@ -74,8 +80,12 @@ static void fake_stop(fake_server_t *s) {
   shutdown(s->listen_fd, SHUT_RDWR);
   close(s->listen_fd);
   pthread_join(s->thread, NULL);
-  for (int i = 0; s->hold && i < s->accepted && i < 16; i++) close(s->held[i]);
+  for (int i = 0; (s->hold || s->hold_after_reply) && i < s->accepted && i < 16; i++)
+    close(s->held[i]);
 }
+
+/* Each attempt's own limit for ping_port (0: none). */
+static uint64_t g_attempt_timeout_ns;
 
 /* One GetSystemInfo with a short deadline against 127.0.0.1:port. */
 static twe_grpc_request_t *ping_port_tls(uint16_t port, bool tls, twe_arena_t *arena,
@@ -102,6 +112,7 @@ static twe_grpc_request_t *ping_port_tls(uint16_t port, bool tls, twe_arena_t *a
   req->response_type = &temporal__api__workflowservice__v1__get_system_info_response__descriptor;
   req->arena = arena;
   req->timeout_ns = 700 * MS;
+  req->attempt_timeout_ns = g_attempt_timeout_ns;
   assert_int_equal(twe__grpc_channel_call_blocking(ch, req), 0);
   twe__grpc_channel_stats(ch, st);
   twe__grpc_channel_destroy(ch);
@@ -202,6 +213,31 @@ static void test_channel_tls_handshake_timeout(void **state) {
   twe__arena_destroy(&arena);
 }
 
+/* An HTTP/2 server that takes the call and never answers: with an attempt
+ * limit, the hung attempt ends at it and the call is tried again while the
+ * overall deadline allows; without one, the first attempt uses it all. */
+static void test_channel_attempt_timeout(void **state) {
+  (void)state;
+  static const uint8_t settings[] = {0, 0, 0, 4, 0, 0, 0, 0, 0}; /* an empty SETTINGS */
+  for (int with = 0; with < 2; with++) {
+    fake_server_t s;
+    fake_start(&s, settings, sizeof settings);
+    s.hold_after_reply = true;
+    twe_arena_t arena;
+    twe__arena_init(&arena, 0);
+    twe_grpc_channel_stats_t st;
+    g_attempt_timeout_ns = with ? 150 * MS : 0;
+    twe_grpc_request_t *req = ping_port(s.port, &arena, &st);
+    g_attempt_timeout_ns = 0;
+    expect_failure(req, &st, "deadline");
+    assert_int_equal(req->status.code, TWE_GRPC_DEADLINE_EXCEEDED);
+    if (with) assert_true(req->attempts >= 2);
+    else assert_int_equal(req->attempts, 1);
+    fake_stop(&s);
+    twe__arena_destroy(&arena);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_channel_http1_server),
@@ -209,6 +245,7 @@ int main(void) {
     cmocka_unit_test(test_channel_server_closes_at_once),
     cmocka_unit_test(test_channel_nobody_listening),
     cmocka_unit_test(test_channel_tls_handshake_timeout),
+    cmocka_unit_test(test_channel_attempt_timeout),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -266,12 +266,6 @@ static int check_call(twe_client_t *c, twe_grpc_request_t *req, const char *what
   return twe__client_call_error(req, what, err, err_len);
 }
 
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
-
 /* Whether a failed connect may be tried again: the server could not be
  * reached (yet), as opposed to a server that answered no. */
 static bool unreachable(int rc) {
@@ -294,14 +288,14 @@ int twe_client_connect(const twe_connection_options_t *opts, twe_client_t **out,
     opts = &loaded;
   }
   uint64_t wait = opts->wait_for_server_ns;
-  int64_t start = now_ns();
+  uint64_t start = mono_ns();
   double backoff = 1.0;
   int rc;
   for (int attempt = 1;; attempt++) {
     rc = connect_once(opts, out, err, err_len);
     if (rc == 0 || !wait || !unreachable(rc)) break;
-    int64_t waited = now_ns() - start;
-    if (wait != TWE_WAIT_FOREVER && (uint64_t)waited + (uint64_t)(backoff * 1e9) > wait) break;
+    uint64_t waited = mono_ns() - start;
+    if (wait != TWE_WAIT_FOREVER && waited + (uint64_t)(backoff * 1e9) > wait) break;
     fprintf(stderr, "twe: cannot reach the server yet (attempt %d, %.0f s so far): %s; trying "
             "again in %.1f s\n", attempt, (double)waited / 1e9, err && err_len ? err : "",
             backoff);
@@ -682,7 +676,12 @@ int twe_client_workflow_result(twe_client_t *c, const char *workflow_id, const c
     /* The previous response (and its token) may go now. */
     twe__arena_reset(arenas[1 - turn]);
     token = (ProtobufCBinaryData){0, NULL};
-    if (req.status.code == TWE_GRPC_DEADLINE_EXCEEDED) continue; /* the loop checks the time */
+    /* The loop checks the time. A server that reached the call's
+     * grpc-timeout resets the stream (CANCEL) a moment before our own
+     * deadline: that is the same end of the same wait. */
+    if (req.status.code == TWE_GRPC_DEADLINE_EXCEEDED ||
+        (req.status.code == TWE_GRPC_CANCELLED && mono_ns() + 250000000ull >= now + per_call))
+      continue;
     if (req.status.code != TWE_GRPC_OK) {
       rc = twe__client_call_error(&req, "GetWorkflowExecutionHistory", err, err_len);
       break;

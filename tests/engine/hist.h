@@ -652,6 +652,62 @@ static inline int fx_apply(fixture_t *fx, size_t from, size_t to) {
   return twe__run_apply(fx->run, fx->h.ev + from, to - from, &fx->out_arena, &fx->out);
 }
 
+#ifndef CMD
+#define CMD(x) TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_##x
+#endif
+
+/* Applies events [from, to) (0-based indexes into the history). */
+static inline int apply(fixture_t *fx, twe_run_t *run, size_t from, size_t to, twe_run_outcome_t *out) {
+  return twe__run_apply(run, fx->h.ev + from, to - from, &fx->out_arena, out);
+}
+
+static inline const twe_command_pb_t *cmd(const twe_run_outcome_t *out, size_t i) {
+  assert_true(i < out->n_commands);
+  return out->commands[i];
+}
+
+static inline void assert_payload_json(const twe_payloads_pb_t *p, const char *json) {
+  assert_non_null(p);
+  assert_int_equal(p->n_payloads, 1);
+  assert_int_equal(p->payloads[0]->data.len, strlen(json));
+  assert_memory_equal(p->payloads[0]->data.data, json, strlen(json));
+}
+
+static inline void assert_completes_with(const twe_run_outcome_t *out, const char *json) {
+  assert_int_equal(out->status, 0);
+  assert_int_equal(out->n_commands, 1);
+  assert_true(out->closes_workflow);
+  const twe_command_pb_t *c = cmd(out, 0);
+  assert_int_equal(c->command_type, CMD(COMPLETE_WORKFLOW_EXECUTION));
+  assert_payload_json(c->complete_workflow_execution_command_attributes->result, json);
+}
+
+static inline void assert_schedules(const twe_command_pb_t *c, const char *id, const char *type) {
+  assert_int_equal(c->command_type, CMD(SCHEDULE_ACTIVITY_TASK));
+  const Temporal__Api__Command__V1__ScheduleActivityTaskCommandAttributes *a =
+      c->schedule_activity_task_command_attributes;
+  assert_string_equal(a->activity_id, id);
+  assert_string_equal(a->activity_type->name, type);
+}
+
+/* Whether two outcomes carry the same commands, byte for byte. */
+static inline bool same_commands(const twe_run_outcome_t *a, const twe_run_outcome_t *b) {
+  if (a->n_commands != b->n_commands) return false;
+  for (size_t i = 0; i < a->n_commands; i++) {
+    size_t la = protobuf_c_message_get_packed_size(&a->commands[i]->base);
+    size_t lb = protobuf_c_message_get_packed_size(&b->commands[i]->base);
+    if (la != lb) return false;
+    uint8_t *ba = malloc(la ? la : 1), *bb = malloc(lb ? lb : 1);
+    protobuf_c_message_pack(&a->commands[i]->base, ba);
+    protobuf_c_message_pack(&b->commands[i]->base, bb);
+    bool eq = memcmp(ba, bb, la) == 0;
+    free(ba);
+    free(bb);
+    if (!eq) return false;
+  }
+  return true;
+}
+
 /* out answered with n commands of the types given, in order. */
 static inline void assert_commands(const twe_run_outcome_t *out, size_t n, ...) {
   assert_int_equal(out->status, 0);

@@ -90,39 +90,6 @@ static void wf_any(twe_workflow_t *wf, void *user) {
   complete_json(wf, "%zu", i);
 }
 
-/* A coroutine (twe_workflow_go): Step1 then Step2 with its name as the
- * argument; "bad" fails at once with HostFailed. */
-static int co_host(twe_workflow_t *wf, void *arg, twe_payload_t *result, twe_error_info_t *error) {
-  const char *name = arg;
-  if (strcmp(name, "bad") == 0) {
-    *error = (twe_error_info_t){.type = "HostFailed", .message = "bad host"};
-    return -1;
-  }
-  twe_payload_t in = twe_payload_json(name[0] == 'a' ? "\"a\"" : "\"b\"");
-  if (twe_workflow_execute_activity(wf, "Step1", &opts, &in, 1, NULL, error) != 0) return -1;
-  return twe_workflow_execute_activity(wf, "Step2", &opts, &in, 1, result, error) ? -1 : 0;
-}
-
-/* Two hosts at once on coroutines, then "bad": completes with
- * [result a, result b, "type: message" of bad's failure]. */
-static void wf_coroutines(twe_workflow_t *wf, void *user) {
-  (void)user;
-  static char a[] = "a", b[] = "b", bad[] = "bad";
-  twe_future_t *fs[3];
-  assert_int_equal(twe_workflow_go(wf, "host a", co_host, a, &fs[0]), 0);
-  assert_int_equal(twe_workflow_go(wf, "host b", co_host, b, &fs[1]), 0);
-  assert_int_equal(twe_future_wait_all(wf, fs, 2), 0);
-  assert_int_equal(twe_workflow_go(wf, NULL, co_host, bad, &fs[2]), 0);
-  assert_int_equal(twe_future_wait(wf, fs[2]), TWE_EFAILED);
-  twe_payload_t ra, rb;
-  twe_error_info_t e;
-  assert_int_equal(twe_future_result(fs[0], &ra), 0);
-  assert_int_equal(twe_future_result(fs[1], &rb), 0);
-  assert_int_equal(twe_future_error(fs[2], &e), 0);
-  complete_json(wf, "[%.*s,%.*s,\"%s: %s\"]", (int)ra.len, (const char *)ra.data, (int)rb.len,
-                (const char *)rb.data, e.type, e.message);
-}
-
 /* Sleeps 1.5 s (a 1500 ms timer), completes with the time it woke up. */
 static void wf_timer(twe_workflow_t *wf, void *user) {
   (void)user;
@@ -218,7 +185,6 @@ static int setup(void **state) {
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Fanout", wf_fanout, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Any", wf_any, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "Timer", wf_timer, NULL), 0);
-  assert_int_equal(twe__registry_add_workflow(&fx->reg, "Coroutines", wf_coroutines, NULL), 0);
   assert_int_equal(twe__registry_add_workflow(&fx->reg, "FailOnActivity", wf_fail_on_activity,
                                               NULL),
                    0);
@@ -233,58 +199,6 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture_close(*state);
   return 0;
-}
-
-/* Applies events [from, to) (0-based indexes into the history). */
-static int apply(fixture_t *fx, twe_run_t *run, size_t from, size_t to, twe_run_outcome_t *out) {
-  return twe__run_apply(run, fx->h.ev + from, to - from, &fx->out_arena, out);
-}
-
-static const twe_command_pb_t *cmd(const twe_run_outcome_t *out, size_t i) {
-  assert_true(i < out->n_commands);
-  return out->commands[i];
-}
-
-static void assert_payload_json(const twe_payloads_pb_t *p, const char *json) {
-  assert_non_null(p);
-  assert_int_equal(p->n_payloads, 1);
-  assert_int_equal(p->payloads[0]->data.len, strlen(json));
-  assert_memory_equal(p->payloads[0]->data.data, json, strlen(json));
-}
-
-static void assert_completes_with(const twe_run_outcome_t *out, const char *json) {
-  assert_int_equal(out->status, 0);
-  assert_int_equal(out->n_commands, 1);
-  assert_true(out->closes_workflow);
-  const twe_command_pb_t *c = cmd(out, 0);
-  assert_int_equal(c->command_type, CMD(COMPLETE_WORKFLOW_EXECUTION));
-  assert_payload_json(c->complete_workflow_execution_command_attributes->result, json);
-}
-
-static void assert_schedules(const twe_command_pb_t *c, const char *id, const char *type) {
-  assert_int_equal(c->command_type, CMD(SCHEDULE_ACTIVITY_TASK));
-  const Temporal__Api__Command__V1__ScheduleActivityTaskCommandAttributes *a =
-      c->schedule_activity_task_command_attributes;
-  assert_string_equal(a->activity_id, id);
-  assert_string_equal(a->activity_type->name, type);
-}
-
-/* Whether two outcomes carry the same commands, byte for byte. */
-static bool same_commands(const twe_run_outcome_t *a, const twe_run_outcome_t *b) {
-  if (a->n_commands != b->n_commands) return false;
-  for (size_t i = 0; i < a->n_commands; i++) {
-    size_t la = protobuf_c_message_get_packed_size(&a->commands[i]->base);
-    size_t lb = protobuf_c_message_get_packed_size(&b->commands[i]->base);
-    if (la != lb) return false;
-    uint8_t *ba = malloc(la ? la : 1), *bb = malloc(lb ? lb : 1);
-    protobuf_c_message_pack(&a->commands[i]->base, ba);
-    protobuf_c_message_pack(&b->commands[i]->base, bb);
-    bool eq = memcmp(ba, bb, la) == 0;
-    free(ba);
-    free(bb);
-    if (!eq) return false;
-  }
-  return true;
 }
 
 /* The OneActivity history up to its second task: events 1..9. */
@@ -445,58 +359,6 @@ static void test_twe_future_wait_any_first_completed(void **state) {
   assert_schedules(cmd(&fx->out, 1), "2", "B");
   assert_int_equal(apply(fx, fx->run, 3, first_task, &fx->out), 0);
   assert_completes_with(&fx->out, "1");
-}
-
-/* Coroutines run beside each other, each in its own sequence; their
- * futures carry their results and failures; a replay from scratch gives
- * the same commands at every task. */
-static void test_twe_workflow_go_coroutines(void **state) {
-  fixture_t *fx = *state;
-  hist_t *h = &fx->h;
-  h_started(h, "Coroutines", NULL);
-  h_task(h);
-  h_task_completed(h);
-  size_t ends[4];
-  ends[0] = 3;
-  int64_t a1 = h_act_scheduled(h, "1", "Step1");
-  int64_t b1 = h_act_scheduled(h, "2", "Step1");
-  h_act_done(h, b1, "\"b1\""); /* b first: b goes on alone */
-  h_task(h);
-  ends[1] = h->n;
-  h_task_completed(h);
-  int64_t b2 = h_act_scheduled(h, "3", "Step2");
-  h_act_done(h, a1, "\"a1\"");
-  h_act_done(h, b2, "\"b2\"");
-  h_task(h);
-  ends[2] = h->n;
-  h_task_completed(h);
-  int64_t a2 = h_act_scheduled(h, "4", "Step2");
-  h_act_done(h, a2, "\"a2\"");
-  h_task(h);
-  ends[3] = h->n;
-
-  fx->run = new_run(fx);
-  twe_run_outcome_t outs[4];
-  size_t from = 0;
-  for (int t = 0; t < 4; t++) {
-    assert_int_equal(apply(fx, fx->run, from, ends[t], &outs[t]), 0);
-    from = ends[t];
-  }
-  assert_int_equal(outs[0].n_commands, 2);
-  assert_schedules(cmd(&outs[0], 0), "1", "Step1");
-  assert_schedules(cmd(&outs[0], 1), "2", "Step1");
-  assert_int_equal(outs[1].n_commands, 1);
-  assert_schedules(cmd(&outs[1], 0), "3", "Step2");
-  assert_int_equal(outs[2].n_commands, 1);
-  assert_schedules(cmd(&outs[2], 0), "4", "Step2");
-  assert_completes_with(&outs[3], "[\"a2\",\"b2\",\"HostFailed: bad host\"]");
-  for (int t = 0; t < 4; t++) {
-    twe_run_t *fresh = new_run(fx);
-    twe_run_outcome_t out;
-    assert_int_equal(apply(fx, fresh, 0, ends[t], &out), 0);
-    assert_true(same_commands(&out, &outs[t]));
-    twe__run_destroy(fresh);
-  }
 }
 
 static void test_twe_workflow_sleep_timer(void **state) {
@@ -851,8 +713,7 @@ static void test_twe__run_apply_unregistered_type(void **state) {
                    CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE));
   assert_string_equal(fx->out.message,
                       "workflow type \"Foo\" is not registered on this worker (registered: Any, "
-                      "Clock, Coroutines, FailOnActivity, Fanout, OneActivity, Timer, Validation, "
-                      "Variant)");
+                      "Clock, FailOnActivity, Fanout, OneActivity, Timer, Validation, Variant)");
 }
 
 static void test_twe__run_apply_invalid_json_input_fails_workflow(void **state) {
@@ -1062,7 +923,6 @@ int main(void) {
       T(test_twe__run_apply_sticky_equals_fresh),
       T(test_twe_future_wait_any_first_completed),
       T(test_twe_workflow_sleep_timer),
-      T(test_twe_workflow_go_coroutines),
       T(test_twe__run_apply_activity_failure_fails_workflow),
       T(test_twe__run_apply_deterministic_time_and_random),
       T(test_twe__run_apply_task_failed_is_skipped),

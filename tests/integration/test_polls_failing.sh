@@ -26,7 +26,7 @@ ns = sys.argv[3]
 first = [l for l in log if "polls have been failing for" in l]
 summary = [l for l in log if "polls still failing after" in l]
 assert len(first) == 1, first
-m = re.search(r"failing for ([0-9.]+) s \(([0-9]+) failed\): Poll\w+TaskQueue: NOT_FOUND: .*%s" % ns, first[0])
+m = re.search(r"failing for ([0-9.]+) s \(([0-9]+) failed\): Poll\w+TaskQueue( \(sticky\))?: NOT_FOUND: .*%s" % ns, first[0])
 assert m and 5 <= float(m.group(1)) < 10, first[0]
 assert len(summary) == 1 and "failed so far; last: Poll" in summary[0], summary
 # Nothing else about the polls: one line each, not one per failed poll.

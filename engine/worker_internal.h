@@ -1,7 +1,8 @@
 /* engine/worker_internal.h — the worker's insides, shared by the files that
- * make it up: worker.c (life cycle, shard threads), workflow_poller.c
- * (workflow tasks, sticky cache), activity_worker.c (activity tasks on the
- * pools, heartbeats).
+ * make it up: worker.c (life cycle, shard threads), shard_health.c (a
+ * shard's tick, connection, calls and polls, for the log and the health
+ * endpoints), workflow_poller.c and its companions (workflow tasks, sticky
+ * cache), activity_worker.c (activity tasks on the pools, heartbeats).
  *
  * One twe_wshard_t per shard thread. Everything in it belongs to that thread
  * except the fields marked otherwise (atomic statistics and the stop flag,

@@ -1,7 +1,8 @@
 /* engine/workflow_poller_internal.h — the workflow side of a shard, shared
- * by workflow_poller.c (polls, tasks, the cache, answers) and
- * workflow_query.c (legacy query tasks): the pollers, their states, and the
- * steps of a task both files take. See engine/workflow_poller.c for how a
+ * by workflow_poller.c (polls, tasks, the cache, answers),
+ * workflow_history.c (history pages), workflow_query.c (legacy query
+ * tasks), workflow_local.c and workflow_graves.c: the pollers, their
+ * states, and the steps of a task these files take. See engine/workflow_poller.c for how a
  * task goes through them.
  *
  * Thread: the shard thread. */

@@ -682,6 +682,14 @@ int twe_client_workflow_result(twe_client_t *c, const char *workflow_id, const c
     if (req.status.code == TWE_GRPC_DEADLINE_EXCEEDED ||
         (req.status.code == TWE_GRPC_CANCELLED && mono_ns() + 250000000ull >= now + per_call))
       continue;
+    /* A server shedding load (a namespace rate limit) is asked again a
+     * little later, within the caller's time. */
+    if (req.status.code == TWE_GRPC_RESOURCE_EXHAUSTED || req.status.code == TWE_GRPC_UNAVAILABLE) {
+      uint64_t left = deadline - mono_ns();
+      uint64_t pause = left < 500000000ull ? left : 500000000ull;
+      nanosleep(&(struct timespec){0, (long)pause}, NULL);
+      continue;
+    }
     if (req.status.code != TWE_GRPC_OK) {
       rc = twe__client_call_error(&req, "GetWorkflowExecutionHistory", err, err_len);
       break;

@@ -268,10 +268,19 @@ static void test_list_cancel_terminate(void **state) {
   /* Cancel is recorded (the workflow sees it once cancellation lands in
    * the engine); terminate ends it at once. */
   assert_int_equal(twe_client_cancel_workflow(client, ids[0], NULL, "test", err, sizeof err), 0);
-  for (int i = 0; i < 3; i++)
-    assert_int_equal(twe_client_terminate_workflow(client, ids[i], NULL, "listed", err, sizeof err),
-                     0);
   twe_workflow_description_t d;
+  for (int i = 0; i < 3; i++) {
+    int rc = twe_client_terminate_workflow(client, ids[i], NULL, "listed", err, sizeof err);
+    /* The cancelled one may have ended on its own first (the worker took
+     * the cancellation): then it is not running, and it says how it ended. */
+    if (i == 0 && rc == -ENOENT) {
+      assert_int_equal(twe_client_describe_workflow(client, ids[0], NULL, &d, err, sizeof err), 0);
+      assert_true(d.status == TWE_WORKFLOW_STATUS_CANCELED ||
+                  d.status == TWE_WORKFLOW_STATUS_FAILED);
+      continue;
+    }
+    assert_int_equal(rc, 0);
+  }
   assert_int_equal(twe_client_describe_workflow(client, ids[1], NULL, &d, err, sizeof err), 0);
   assert_int_equal(d.status, TWE_WORKFLOW_STATUS_TERMINATED);
   assert_int_equal(twe_client_terminate_workflow(client, ids[1], NULL, "again", err, sizeof err),

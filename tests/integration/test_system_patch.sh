@@ -34,7 +34,7 @@ wpid=$WORKER_PID
 # $TWE_IT_TMP/ID.out; fails the test unless it completed.
 run() {
   local v=$1 id=$2; shift 2
-  "$client" run "$v" "$id" --task-queue "$q" --interval-ms 200 "$@" >"$TWE_IT_TMP/$id.out" 2>&1 ||
+  "$client" run "$v" "$id" --task-queue "$q" --interval-ms 400 "$@" >"$TWE_IT_TMP/$id.out" 2>&1 ||
     fail "V$v $id: $(cat "$TWE_IT_TMP/$id.out")"
   grep -q '^result: COMPLETED "your output"$' "$TWE_IT_TMP/$id.out" ||
     fail "V$v $id: $(cat "$TWE_IT_TMP/$id.out")"

@@ -67,6 +67,7 @@ struct twe__act_side {
   unsigned nslots, polls_in_flight;
   twe_timer_t backoff_timer; /* polls pause after a failed one */
   twe_timer_t grace_timer;   /* shutdown: grace period, then the cancel wait */
+  twe_timer_t respond_cutoff; /* shutdown: outcomes still being sent give up */
   bool stopping, destroying;
   bool cancelled_running; /* the grace period is over */
   bool abandon_running;   /* the cancel wait is over: idle ignores running code */
@@ -366,13 +367,15 @@ static void on_respond_done(twe_grpc_request_t *req) {
               "outcome dropped",
               act->info.activity_id, act->info.activity_type, act->resp_what);
   } else if (st->code != TWE_GRPC_OK) {
+    const char *why = side->stopping && st->code == TWE_GRPC_CANCELLED
+                          ? "the worker stopped before the server took it"
+                          : "the attempt's start-to-close has passed, or the server refused it";
     shard_log(side->s,
               "activity %s (%s): %s: %s: %s; the outcome is dropped after %d attempt(s) over "
-              "%.1f s (the attempt's start-to-close has passed, or the server refused it): the "
-              "server retries or times out the activity",
+              "%.1f s (%s): the server retries or times out the activity",
               act->info.activity_id, act->info.activity_type, act->resp_what,
               twe__grpc_code_name(st->code), str(st->message), req->attempts,
-              (double)(twe__reactor_now(side->s->reactor) - req->started_ns) / 1e9);
+              (double)(twe__reactor_now(side->s->reactor) - req->started_ns) / 1e9, why);
   }
   activity_free(act);
 }
@@ -809,6 +812,20 @@ static void on_grace_timer(twe_timer_t *t) {
   }
 }
 
+/* A stop does not wait out an outcome's whole start-to-close (a server away
+ * for long): after the grace period the sends still trying give up, and
+ * their outcomes are dropped with a log line (the server retries or times
+ * out those activities). */
+static void on_respond_cutoff(twe_timer_t *t) {
+  struct twe__act_side *side = t->data;
+  twe_wshard_t *s = side->s;
+  for (twe_activity_t *act = side->live, *next; act; act = next) {
+    next = act->next;
+    if (act->resp_in_flight && s->channel)
+      twe__grpc_channel_cancel(s->channel, &act->resp_req); /* callback runs now */
+  }
+}
+
 /* --- the side's entry points ------------------------------------------------------- */
 
 int twe__act_side_start(twe_wshard_t *s) {
@@ -829,6 +846,8 @@ int twe__act_side_start(twe_wshard_t *s) {
   side->backoff_timer.data = side;
   twe__timer_init(s->reactor, &side->grace_timer, on_grace_timer);
   side->grace_timer.data = side;
+  twe__timer_init(s->reactor, &side->respond_cutoff, on_respond_cutoff);
+  side->respond_cutoff.data = side;
   twe__wake_init(s->reactor, &side->wake, on_heartbeat_wake);
   side->wake.data = side;
   s->act = side;
@@ -876,6 +895,7 @@ void twe__act_side_begin_stop(twe_wshard_t *s) {
     engine_fail(act, "twe.WorkerStopping", false, "activity not started: the worker is stopping");
   }
   if (side->running) twe__timer_start(&side->grace_timer, side->grace_ns);
+  twe__timer_start(&side->respond_cutoff, side->grace_ns);
 }
 
 bool twe__act_side_idle(const twe_wshard_t *s) {
@@ -893,6 +913,7 @@ void twe__act_side_destroy(twe_wshard_t *s) {
   side->destroying = true;
   twe__timer_stop(&side->backoff_timer);
   twe__timer_stop(&side->grace_timer);
+  twe__timer_stop(&side->respond_cutoff);
   /* Calls still live (the channel was kept): their callbacks run now and
    * free what they can. */
   if (s->channel) {

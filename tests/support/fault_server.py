@@ -17,6 +17,8 @@ hand out wait a second and come back empty. Scenarios:
                    start-to-close); the first RespondActivityTaskCompleted
                    hangs 12 s (past the worker's 10 s per call), later ones
                    answer at once.
+  silent-respond   the same activity; every RespondActivityTaskCompleted
+                   hangs 30 s (a server that takes calls and never answers).
 """
 import json
 import sys
@@ -92,7 +94,7 @@ class Faults:
 
     def PollActivityTaskQueue(self, req, ctx):
         with self.lock:
-            first = self.scenario == "paused-respond" and not self.activity_out
+            first = self.scenario.endswith("-respond") and not self.activity_out
             self.activity_out = True
         if not first:
             time.sleep(1)
@@ -117,8 +119,8 @@ class Faults:
             n = self.responds
         self.log("RespondActivityTaskCompleted", n=n,
                  result=req.result.payloads[0].data.decode() if req.result.payloads else None)
-        if n == 1:
-            time.sleep(12)  # the server pauses: the worker's call times out
+        if n == 1 or self.scenario == "silent-respond":
+            time.sleep(12 if self.scenario == "paused-respond" else 30)
         return ws.RespondActivityTaskCompletedResponse()
 
     def RespondWorkflowTaskFailed(self, req, ctx):

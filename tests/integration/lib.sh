@@ -1,7 +1,8 @@
 # tests/integration/lib.sh — shared by the engine's integration tests:
 # the CLI against the fixture's server, starting and stopping a worker
-# process, reading histories, a cgroup with a CPU quota. Source it; needs TEMPORAL_ADDRESS and
-# TEMPORAL_CLI (tests/support/run_integration sets both).
+# process, reading histories, a cgroup with a CPU quota, the fault
+# injector. Source it; needs TEMPORAL_ADDRESS and TEMPORAL_CLI
+# (tests/support/run_integration sets both).
 : "${TEMPORAL_ADDRESS:?set by tests/support/run_integration}"
 : "${TEMPORAL_CLI:?set by tests/support/run_integration}"
 
@@ -43,6 +44,20 @@ start_worker() {
   done
   cat "$TWE_IT_TMP/$name.err" >&2
   fail "worker $name not ready after 10 s"
+}
+
+# start_fault_server SCENARIO LOG: the fault injector
+# (tests/support/fault_server.py) playing SCENARIO, one JSON line per call
+# in LOG; sets FAULT_ADDRESS (127.0.0.1:port) once it listens.
+start_fault_server() {
+  local port_file="$TWE_IT_TMP/fault-$1.port"
+  rm -f "$port_file"
+  "$TWE_TEST_PYTHON" "$(dirname "${BASH_SOURCE[0]}")/../support/fault_server.py" "$1" \
+    "$port_file" "$2" 2>"$TWE_IT_TMP/fault-$1.err" &
+  TWE_IT_PIDS+=($!)
+  for _ in $(seq 1 100); do [ -s "$port_file" ] && break; sleep 0.1; done
+  [ -s "$port_file" ] || fail "the fault injector did not start: $(cat "$TWE_IT_TMP/fault-$1.err")"
+  FAULT_ADDRESS="127.0.0.1:$(cat "$port_file")"
 }
 
 # start_py_worker QUEUE: the Python SDK worker of py_client.py (the twins

@@ -7,12 +7,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 sw=${1:?usage: test_fault_history.sh SCENARIO_WORKER}
-"$TWE_TEST_PYTHON" "$(dirname "$0")/../support/fault_server.py" endless-history \
-  "$TWE_IT_TMP/port" "$TWE_IT_TMP/calls.log" 2>"$TWE_IT_TMP/fault.err" &
-TWE_IT_PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$TWE_IT_TMP/port" ] && break; sleep 0.1; done
-[ -s "$TWE_IT_TMP/port" ] || fail "the fault injector did not start: $(cat "$TWE_IT_TMP/fault.err")"
-TEMPORAL_ADDRESS="127.0.0.1:$(cat "$TWE_IT_TMP/port")" start_worker w "$sw" worker --task-queue fq
+start_fault_server endless-history "$TWE_IT_TMP/calls.log"
+TEMPORAL_ADDRESS=$FAULT_ADDRESS start_worker w "$sw" worker --task-queue fq
 for _ in $(seq 1 100); do grep -q RespondWorkflowTaskFailed "$TWE_IT_TMP/calls.log" 2>/dev/null && break; sleep 0.1; done
 sleep 1 # more pages would come now, if any
 pages=$(grep -c '"GetWorkflowExecutionHistory"' "$TWE_IT_TMP/calls.log" || true)

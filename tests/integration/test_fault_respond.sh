@@ -9,12 +9,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 sw=${1:?usage: test_fault_respond.sh SCENARIO_WORKER}
-"$TWE_TEST_PYTHON" "$(dirname "$0")/../support/fault_server.py" paused-respond \
-  "$TWE_IT_TMP/port" "$TWE_IT_TMP/calls.log" 2>"$TWE_IT_TMP/fault.err" &
-TWE_IT_PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$TWE_IT_TMP/port" ] && break; sleep 0.1; done
-[ -s "$TWE_IT_TMP/port" ] || fail "the fault injector did not start: $(cat "$TWE_IT_TMP/fault.err")"
-TEMPORAL_ADDRESS="127.0.0.1:$(cat "$TWE_IT_TMP/port")" start_worker w "$sw" worker --task-queue fq
+start_fault_server paused-respond "$TWE_IT_TMP/calls.log"
+TEMPORAL_ADDRESS=$FAULT_ADDRESS start_worker w "$sw" worker --task-queue fq
 for _ in $(seq 1 250); do grep -q '"RespondActivityTaskCompleted", "n": 2' "$TWE_IT_TMP/calls.log" 2>/dev/null && break; sleep 0.1; done
 grep RespondActivityTaskCompleted "$TWE_IT_TMP/calls.log" || true
 grep -q '"RespondActivityTaskCompleted", "n": 2, "result": "\\"echoed\\""' "$TWE_IT_TMP/calls.log" ||
@@ -28,12 +24,8 @@ ok "the activity's result got through on the attempt after the server's 12 s pau
 # the grace period (10 s); the worker stops on its own, before its stop
 # deadline, saying the outcome was dropped because it stopped.
 : >"$TWE_IT_TMP/calls2.log"
-rm -f "$TWE_IT_TMP/port"
-"$TWE_TEST_PYTHON" "$(dirname "$0")/../support/fault_server.py" silent-respond \
-  "$TWE_IT_TMP/port" "$TWE_IT_TMP/calls2.log" 2>"$TWE_IT_TMP/fault2.err" &
-TWE_IT_PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$TWE_IT_TMP/port" ] && break; sleep 0.1; done
-TEMPORAL_ADDRESS="127.0.0.1:$(cat "$TWE_IT_TMP/port")" start_worker w2 "$sw" worker --task-queue fq
+start_fault_server silent-respond "$TWE_IT_TMP/calls2.log"
+TEMPORAL_ADDRESS=$FAULT_ADDRESS start_worker w2 "$sw" worker --task-queue fq
 for _ in $(seq 1 100); do grep -q RespondActivityTaskCompleted "$TWE_IT_TMP/calls2.log" && break; sleep 0.1; done
 t0=$(date +%s%N)
 kill -TERM "$WORKER_PID"

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L /* strcasecmp */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,22 @@ static int apply_env(twe_connection_options_t *opts, int profile_tls, char *err,
     else
       return config_error(err, err_len,
                           "TWE_WAIT_FOR_SERVER must be seconds or \"forever\", not '%s'", wait);
+  }
+
+  /* twe's own: HTTP/2 keepalive (seconds). */
+  static const struct { const char *name; size_t off; } keepalive[] = {
+      {"TWE_KEEPALIVE_INTERVAL", offsetof(twe_connection_options_t, keepalive_interval_ns)},
+      {"TWE_KEEPALIVE_TIMEOUT", offsetof(twe_connection_options_t, keepalive_timeout_ns)},
+  };
+  for (size_t i = 0; i < sizeof keepalive / sizeof keepalive[0]; i++) {
+    const char *v = env(keepalive[i].name);
+    if (!v) continue;
+    char *end;
+    double s = strtod(v, &end);
+    if (end == v || *end || !(s > 0) || s >= 1e6)
+      return config_error(err, err_len, "%s must be a number of seconds above 0, not '%s'",
+                          keepalive[i].name, v);
+    *(uint64_t *)((char *)opts + keepalive[i].off) = (uint64_t)(s * 1e9);
   }
 
   int tls = env_bool("TEMPORAL_TLS");

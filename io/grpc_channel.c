@@ -69,6 +69,7 @@ struct twe_grpc_channel {
   bool tls;
   twe_tls_config_t *tls_config;
   uint64_t connect_timeout_ns;
+  uint64_t keepalive_interval_ns, keepalive_timeout_ns; /* 0: the connection's defaults */
   size_t max_recv;
   twe_grpc_metadata_t conn_md[3];
   size_t n_conn_md;
@@ -625,6 +626,8 @@ static void link_ready(struct twe__grpc_link *l) {
     .authority = ch->address,
     .tls = ch->tls,
     .max_recv_message = ch->max_recv,
+    .ping_interval_ns = ch->keepalive_interval_ns,
+    .ping_timeout_ns = ch->keepalive_timeout_ns,
     .metadata = ch->conn_md,
     .n_metadata = ch->n_conn_md,
   };
@@ -846,6 +849,8 @@ int twe__grpc_channel_create(twe_reactor_t *reactor, const twe_connection_option
   ch->tls = opts->tls;
   ch->connect_timeout_ns = opts->connect_timeout_ns ? opts->connect_timeout_ns : DEFAULT_CONNECT_TIMEOUT;
   ch->max_recv = opts->max_recv_message_bytes;
+  ch->keepalive_interval_ns = opts->keepalive_interval_ns;
+  ch->keepalive_timeout_ns = opts->keepalive_timeout_ns;
   ch->rng = (uint32_t)(uintptr_t)ch ^ (uint32_t)twe__reactor_now(reactor) ^ 0x9e3779b9u;
   if (!ch->rng) ch->rng = 1;
   /* The server checks versions only for client names it knows; ours is

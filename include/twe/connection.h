@@ -16,6 +16,7 @@
  * Any TLS setting or an API key turns TLS on unless TEMPORAL_TLS=false.
  * And twe's own:
  *   TWE_WAIT_FOR_SERVER                      seconds, or "forever": wait_for_server_ns
+ *   TWE_KEEPALIVE_INTERVAL / _TIMEOUT        seconds: keepalive_interval_ns / _timeout_ns
  *
  * Thread: any; the struct is plain data. */
 #ifndef TWE_CONNECTION_H
@@ -56,6 +57,14 @@ typedef struct twe_connection_options {
    * stderr. A server that answers "no" (no such namespace, a TLS or
    * credentials problem) fails at once either way. */
   uint64_t wait_for_server_ns;
+  /* HTTP/2 keepalive, as the SDKs' KeepAliveConfig: a PING after
+   * keepalive_interval_ns without one (0 = 30 s; never under 10 s, as
+   * servers send GOAWAY to clients that ping more often), and the
+   * connection is given up (and made again) when it is not answered within
+   * keepalive_timeout_ns (0 = 15 s). A server that stopped answering is
+   * found within interval + timeout. */
+  uint64_t keepalive_interval_ns;
+  uint64_t keepalive_timeout_ns;
   /* Largest response message accepted; 0 = 128 MiB. */
   size_t max_recv_message_bytes;
 } twe_connection_options_t;

@@ -20,6 +20,7 @@ static const char *const vars[] = {
   "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
   "TEMPORAL_CONFIG_FILE", "TEMPORAL_PROFILE", "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
   "TEMPORAL_TLS_SERVER_CA_CERT_DATA", "TWE_WAIT_FOR_SERVER",
+  "TWE_KEEPALIVE_INTERVAL", "TWE_KEEPALIVE_TIMEOUT",
 };
 
 static int clear_env(void **state) {
@@ -125,6 +126,27 @@ static void test_connection_options_wait_for_server(void **state) {
   assert_true(o.wait_for_server_ns == TWE_WAIT_FOREVER);
 }
 
+/* TWE_KEEPALIVE_INTERVAL / _TIMEOUT: seconds above 0; unset: 0 (defaults). */
+static void test_connection_options_keepalive(void **state) {
+  (void)state;
+  twe_connection_options_t o;
+  char err[160];
+  assert_int_equal(twe_connection_options_from_env(&o, err, sizeof err), 0);
+  assert_true(o.keepalive_interval_ns == 0 && o.keepalive_timeout_ns == 0);
+  setenv("TWE_KEEPALIVE_INTERVAL", "10", 1);
+  setenv("TWE_KEEPALIVE_TIMEOUT", "2.5", 1);
+  assert_int_equal(twe_connection_options_from_env(&o, err, sizeof err), 0);
+  assert_true(o.keepalive_interval_ns == 10000000000ull);
+  assert_true(o.keepalive_timeout_ns == 2500000000ull);
+  setenv("TWE_KEEPALIVE_TIMEOUT", "0", 1);
+  assert_int_equal(twe_connection_options_from_env(&o, err, sizeof err), TWE_ECONFIG);
+  assert_non_null(strstr(err, "TWE_KEEPALIVE_TIMEOUT"));
+  setenv("TWE_KEEPALIVE_TIMEOUT", "3", 1);
+  setenv("TWE_KEEPALIVE_INTERVAL", "often", 1);
+  assert_int_equal(twe_connection_options_from_env(&o, err, sizeof err), TWE_ECONFIG);
+  assert_non_null(strstr(err, "TWE_KEEPALIVE_INTERVAL"));
+}
+
 static const char profiles[] =
     "# the CLI's and SDKs' client configuration\n"
     "[profile.default]\n"
@@ -220,6 +242,7 @@ int main(void) {
     T(test_connection_options_mtls_and_overrides),
     T(test_connection_options_errors),
     T(test_connection_options_wait_for_server),
+    T(test_connection_options_keepalive),
     T(test_connection_options_profiles),
     T(test_connection_options_profile_errors),
   };

@@ -1,9 +1,10 @@
 /* engine/workflow_poller_internal.h — the workflow side of a shard, shared
- * by workflow_poller.c (polls, tasks, the cache, answers),
- * workflow_history.c (history pages), workflow_query.c (legacy query
- * tasks), workflow_local.c and workflow_graves.c: the pollers, their
- * states, and the steps of a task these files take. See engine/workflow_poller.c for how a
- * task goes through them.
+ * by workflow_poller.c (polls, rounds), workflow_task.c (one task's life),
+ * workflow_respond.c (its answer), workflow_history.c (history pages),
+ * workflow_query.c (legacy query tasks), workflow_local.c and
+ * workflow_graves.c: the pollers, their states, and the steps of a task
+ * these files take. See engine/workflow_task.c for how a task goes through
+ * them.
  *
  * Thread: the shard thread. */
 #ifndef TWE_ENGINE_WORKFLOW_POLLER_INTERNAL_H
@@ -22,8 +23,9 @@
 
 #define SVC "/temporal.api.workflowservice.v1.WorkflowService/"
 #define POLL_TIMEOUT_NS (70ull * 1000000000ull)
-/* Responds and history pages: within the default workflow task timeout
- * (10 s), after which the server hands the task out again anyway. */
+/* History pages and legacy query answers: within the default workflow task
+ * timeout (10 s), after which the server hands the task out again anyway.
+ * (A task's answer is retried while it matters: workflow_respond.c.) */
 #define CALL_TIMEOUT_NS (10ull * 1000000000ull)
 #define MAX_POLLERS 16
 #define CAUSE_UNHANDLED \
@@ -145,10 +147,23 @@ static inline const char *task_workflow_type(const wft_pb_t *t) {
   twe__log((side)->s->worker, (level), (int)(side)->s->index, task_workflow_type(t),          \
            task_workflow_id(t), task_run_id(t), __VA_ARGS__)
 
-/* The steps of a task (workflow_poller.c). */
+/* Polling (workflow_poller.c). */
 void twe__wfp_request_init(wf_poller_t *p, const char *method, const ProtobufCMessage *msg,
                            const ProtobufCMessageDescriptor *resp_type, twe_arena_t *arena,
                            uint64_t timeout_ns, twe_grpc_request_cb done);
+/* A TaskQueue message in a (sticky: the shard's, naming the normal one). */
+Temporal__Api__Taskqueue__V1__TaskQueue *twe__wfp_task_queue_pb(twe_arena_t *a, const char *name,
+                                                                bool sticky, const char *normal);
+/* p is done with its task: it polls again if a queue needs it. */
+void twe__wfp_next_poll(wf_poller_t *p);
+
+/* One task's life (workflow_task.c). */
+/* p holds task t from here to twe__wfp_task_finish (a slot in use). */
+void twe__wfp_take_task(wf_poller_t *p, wft_pb_t *t);
+/* The task's workflow type as a metrics label; how long it took here
+ * (observed once it is answered). */
+size_t twe__wfp_wf_label(wf_poller_t *p);
+void twe__wfp_task_latency(wf_poller_t *p);
 /* Ends the current task: unpins its run (keeping it cached, or evicting it
  * when evict is set or the cache holds nothing) and frees the task. A task
  * parked behind it goes on at the next round (twe__wfp_resume_later). */
@@ -157,24 +172,25 @@ void twe__wfp_task_finish(wf_poller_t *p, bool evict);
  * round (twe__wf_side_run): processing it at once would re-enter the code
  * that ended the other task, before that task's answer went out. */
 void twe__wfp_resume_later(struct twe__wf_side *w, wf_poller_t *parked);
-/* p is done with its task: it polls again if a queue needs it. */
-void twe__wfp_next_poll(wf_poller_t *p);
 /* The task's events are all here: queue it for twe__wf_side_run. */
 void twe__wfp_apply_and_respond(wf_poller_t *p, twe_event_pb_t *const *events, size_t n);
-/* Appends h's events to p->events. Returns 0 or -ENOMEM. */
+/* History pages (workflow_history.c): appends h's events to p->events
+ * (0 or -ENOMEM); fetches the next page (p->page_token). */
 int twe__wfp_events_append(wf_poller_t *p, Temporal__Api__History__V1__History *h);
-/* Fetches the next page of the run's history (p->page_token). */
 void twe__wfp_history_fetch(wf_poller_t *p);
 /* Takes p->task from the top (cache, history, queue to apply). */
 void twe__wfp_process_task(wf_poller_t *p);
+/* Runs a ready task's events through its run and answers it, or puts it in
+ * the sliced list when its slice ended first (from twe__wf_side_run). */
+void twe__wfp_apply_now(wf_poller_t *p);
+/* Queues p in the side's ready list (P_READY) for twe__wf_side_run. */
+void twe__wfp_make_ready(wf_poller_t *p);
 
-/* Answers the task: RespondWorkflowTaskFailed (the run is dropped), or
- * RespondWorkflowTaskCompleted with p->outcome. */
+/* Answers the task (workflow_respond.c): RespondWorkflowTaskFailed (the
+ * run is dropped), or RespondWorkflowTaskCompleted with p->outcome. */
 void twe__wfp_respond_failed(wf_poller_t *p, Temporal__Api__Enums__V1__WorkflowTaskFailedCause cause,
                              const char *message);
 void twe__wfp_respond_completed(wf_poller_t *p);
-/* Queues p in the side's ready list (P_READY) for twe__wf_side_run. */
-void twe__wfp_make_ready(wf_poller_t *p);
 
 /* Frees the runs whose retired thread is gone; returns how many
  * (workflow_graves.c). */

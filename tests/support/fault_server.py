@@ -19,6 +19,15 @@ hand out wait a second and come back empty. Scenarios:
                    answer at once.
   silent-respond   the same activity; every RespondActivityTaskCompleted
                    hangs 30 s (a server that takes calls and never answers).
+  paused-wft-respond
+                   the first workflow poll hands out a complete task of a
+                   Timer workflow (workflow task timeout 30 s); the first
+                   RespondWorkflowTaskCompleted hangs 12 s, later ones answer
+                   at once.
+  reissued-task    task A (attempt 1) of a run comes with a next_page_token
+                   whose page, 2 s later, has no new events; meanwhile a
+                   second poll hands out task B of the same run (attempt 2,
+                   as after a timeout), whose own page completes its history.
 """
 import json
 import sys
@@ -43,9 +52,10 @@ class Faults:
         self.scenario = scenario
         self.log_path = log_path
         self.lock = threading.Lock()
-        self.handed_out = False
+        self.polls_out = 0
         self.activity_out = False
         self.responds = 0
+        self.wft_responds = 0
         self.pages = 0
 
     def log(self, method, **extra):
@@ -61,34 +71,72 @@ class Faults:
         return ws.DescribeNamespaceResponse(
             namespace_info=namespace.NamespaceInfo(name=req.namespace, state=1))
 
-    def PollWorkflowTaskQueue(self, req, ctx):
-        with self.lock:
-            first = not self.handed_out and req.task_queue.kind != 2  # not sticky
-            self.handed_out = self.handed_out or first
-        if not first:
-            time.sleep(1)
-            return ws.PollWorkflowTaskQueueResponse()
-        self.log("PollWorkflowTaskQueue", handed_out=True)
+    @staticmethod
+    def first_events(queue):
         started = history.HistoryEvent(
             event_id=1, event_type=event_type_pb2.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
             workflow_execution_started_event_attributes=history.WorkflowExecutionStartedEventAttributes(
                 workflow_type=common.WorkflowType(name="Timer"),
-                task_queue=taskqueue.TaskQueue(name=req.task_queue.name)))
+                task_queue=taskqueue.TaskQueue(name=queue),
+                workflow_task_timeout=duration_pb2.Duration(seconds=30)))
         scheduled = history.HistoryEvent(
             event_id=2, event_type=event_type_pb2.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED)
+        return [started, scheduled]
+
+    @staticmethod
+    def task_started():
+        return history.HistoryEvent(
+            event_id=3, event_type=event_type_pb2.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+            workflow_task_started_event_attributes=history.WorkflowTaskStartedEventAttributes(
+                scheduled_event_id=2))
+
+    def task(self, token, attempt, events, page_token=b""):
         return ws.PollWorkflowTaskQueueResponse(
-            task_token=b"fault-task-1",
+            task_token=token,
             workflow_execution=common.WorkflowExecution(workflow_id="fault-wf", run_id="fault-run"),
             workflow_type=common.WorkflowType(name="Timer"),
-            started_event_id=3, attempt=1,
-            history=history.History(events=[started, scheduled]),
-            next_page_token=b"page-1")
+            started_event_id=3, attempt=attempt,
+            history=history.History(events=events), next_page_token=page_token)
+
+    def PollWorkflowTaskQueue(self, req, ctx):
+        with self.lock:
+            normal = req.task_queue.kind != 2  # not sticky
+            n = 0
+            if normal and self.polls_out < 2:
+                self.polls_out += 1
+                n = self.polls_out
+            first = n == 1
+            second = n == 2 and self.scenario == "reissued-task"
+        events = self.first_events(req.task_queue.name)
+        if first and self.scenario == "reissued-task":
+            self.log("PollWorkflowTaskQueue", handed_out="A")
+            return self.task(b"fault-task-A", 1, events, b"a-page")
+        if second:
+            time.sleep(0.5)  # while A's page is being fetched
+            self.log("PollWorkflowTaskQueue", handed_out="B")
+            return self.task(b"fault-task-B", 2, events, b"b-page")
+        if first and self.scenario == "paused-wft-respond":
+            self.log("PollWorkflowTaskQueue", handed_out=True)
+            return self.task(b"fault-task-1", 1, events + [self.task_started()])
+        if first and self.scenario == "endless-history":
+            self.log("PollWorkflowTaskQueue", handed_out=True)
+            return self.task(b"fault-task-1", 1, events, b"page-1")
+        time.sleep(1)
+        return ws.PollWorkflowTaskQueueResponse()
 
     def GetWorkflowExecutionHistory(self, req, ctx):
         with self.lock:
             self.pages += 1
             n = self.pages
-        self.log("GetWorkflowExecutionHistory", token=req.next_page_token.decode(errors="replace"))
+        token = req.next_page_token.decode(errors="replace")
+        self.log("GetWorkflowExecutionHistory", token=token)
+        if token == "a-page":
+            time.sleep(2)
+            return ws.GetWorkflowExecutionHistoryResponse(
+                history=history.History(), next_page_token=b"a-page")
+        if token == "b-page":
+            return ws.GetWorkflowExecutionHistoryResponse(
+                history=history.History(events=[self.task_started()]))
         return ws.GetWorkflowExecutionHistoryResponse(
             history=history.History(), next_page_token=("page-%d" % (n + 1)).encode())
 
@@ -124,11 +172,18 @@ class Faults:
         return ws.RespondActivityTaskCompletedResponse()
 
     def RespondWorkflowTaskFailed(self, req, ctx):
-        self.log("RespondWorkflowTaskFailed", cause=req.cause, message=req.failure.message)
+        self.log("RespondWorkflowTaskFailed", token=req.task_token.decode(errors="replace"),
+                 cause=req.cause, message=req.failure.message)
         return ws.RespondWorkflowTaskFailedResponse()
 
     def RespondWorkflowTaskCompleted(self, req, ctx):
-        self.log("RespondWorkflowTaskCompleted")
+        with self.lock:
+            self.wft_responds += 1
+            n = self.wft_responds
+        self.log("RespondWorkflowTaskCompleted", n=n, token=req.task_token.decode(errors="replace"),
+                 commands=len(req.commands))
+        if n == 1 and self.scenario == "paused-wft-respond":
+            time.sleep(12)
         return ws.RespondWorkflowTaskCompletedResponse()
 
     def ShutdownWorker(self, req, ctx):

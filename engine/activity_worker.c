@@ -37,7 +37,7 @@
 #define MS 1000000ull
 #define SEC (1000 * MS)
 #define POLL_TIMEOUT_NS (70 * SEC)      /* the server answers an idle poll after ~60 s */
-#define POLL_ERROR_BACKOFF_NS (1 * SEC) /* after a poll failed for good */
+#define POLL_START_BACKOFF_NS (1 * SEC) /* after a poll could not start */
 #define DEFAULT_POLLERS 2
 #define DEFAULT_GRACE_NS (10 * SEC)
 #define DEFAULT_HEARTBEAT_INTERVAL_NS (30 * SEC) /* without a heartbeat timeout */
@@ -66,6 +66,7 @@ struct twe__act_side {
   poll_slot_t *slots;
   unsigned nslots, polls_in_flight;
   twe_timer_t backoff_timer; /* polls pause after a failed one */
+  int poll_failures;         /* in a row: the backoff's step */
   twe_timer_t grace_timer;   /* shutdown: grace period, then the cancel wait */
   twe_timer_t respond_cutoff; /* shutdown: outcomes still being sent give up */
   bool stopping, destroying;
@@ -737,10 +738,12 @@ static void on_poll_done(twe_grpc_request_t *req) {
   if (!quiet) twe__health_poll(s, "PollActivityTaskQueue", st->code, st->message);
   if (st->code != TWE_GRPC_OK) {
     if (!quiet && !side->destroying)
-      twe__timer_start(&side->backoff_timer, POLL_ERROR_BACKOFF_NS);
+      twe__timer_start(&side->backoff_timer,
+                       twe__health_poll_backoff_ns(++side->poll_failures, st->code));
     twe__arena_reset(slot->arena);
     return;
   }
+  side->poll_failures = 0;
   const task_pb_t *t = (const void *)req->response;
   if (!t || t->task_token.len == 0) {
     twe__m_add(s->metrics, TWE_M_ACTIVITY_POLL_NO_TASK, 0, 1);
@@ -868,7 +871,7 @@ size_t twe__act_side_poll(twe_wshard_t *s, size_t budget) {
     int rc = start_poll(side, slot);
     if (rc < 0) {
       shard_log(s, "PollActivityTaskQueue could not start: %s", twe_strerror(rc));
-      twe__timer_start(&side->backoff_timer, POLL_ERROR_BACKOFF_NS);
+      twe__timer_start(&side->backoff_timer, POLL_START_BACKOFF_NS);
       break;
     }
     n++;

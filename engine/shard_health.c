@@ -4,7 +4,8 @@
  * with the time away, and counted), its calls (the request metrics, failed
  * calls counted) and its polls (failing for longer than POLLS_FAILING_NS:
  * logged once, then a summary every SUMMARY_NS, and once more when they
- * succeed again).
+ * succeed again; and how long a poller waits after a failed poll, backing
+ * off as the SDKs do).
  *
  * An outage may show no failed poll at all: while the connection is down,
  * calls wait for it and are retried within their deadline. The tick then
@@ -19,6 +20,7 @@
 #include "engine/log.h"
 #include "engine/metrics.h"
 #include "engine/worker_internal.h"
+#include "io/grpc_retry.h"
 #include "twe/client.h"
 
 #define TICK_NS 1000000000ll
@@ -105,6 +107,13 @@ static void on_call(void *data, const twe_grpc_request_t *req, uint64_t latency_
     twe__m_add(s->metrics, is_long ? TWE_M_LONG_REQUEST_FAILURE : TWE_M_REQUEST_FAILURE,
                twe__m_failure(op, req->status.code), 1);
   }
+}
+
+uint64_t twe__health_poll_backoff_ns(int failures, int code) {
+  /* Jitter from the clock's low bits: enough to spread pollers apart. */
+  uint32_t random32 = (uint32_t)((uint64_t)twe__mono_ns() * 2654435761u >> 7);
+  return twe__retry_backoff_ns(&twe__retry_policy_poll, code, failures < 1 ? 1 : failures,
+                               random32);
 }
 
 void twe__health_poll(twe_wshard_t *s, const char *what, int code, const char *message) {

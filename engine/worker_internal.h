@@ -53,6 +53,12 @@ typedef struct twe__shard_counters {
 void twe__health_attach(twe_wshard_t *s);
 void twe__health_detach(twe_wshard_t *s);
 void twe__health_poll(twe_wshard_t *s, const char *what, int code, const char *message);
+/* How long a poller waits before polling again after its poll failed for
+ * good (a code the channel does not retry, or its deadline passed) for the
+ * `failures`-th time in a row: the SDKs' poll backoff, from 200 ms doubling
+ * to 10 s with jitter (RESOURCE_EXHAUSTED from 1 s), so a namespace that
+ * is gone is not asked several times a second. */
+uint64_t twe__health_poll_backoff_ns(int failures, int code);
 
 /* CLOCK_MONOTONIC in ns (engine/worker.c). Async-signal-safe. */
 int64_t twe__mono_ns(void);

@@ -156,9 +156,11 @@ static void on_poll(twe_grpc_request_t *req) {
       return;
     }
     p->state = P_WAIT_RETRY;
-    twe__timer_start(&p->retry_timer, 1000000000ull);
+    twe__timer_start(&p->retry_timer,
+                     twe__health_poll_backoff_ns(++p->poll_failures, req->status.code));
     return;
   }
+  p->poll_failures = 0;
   wft_pb_t *t = (void *)req->response;
   size_t poller = p->sticky ? TWE_POLLER_WORKFLOW_STICKY : TWE_POLLER_WORKFLOW;
   if (!t || !t->task_token.len) { /* the long poll ended without a task */

@@ -51,6 +51,7 @@ typedef struct wf_poller {
   enum poller_state state;
   twe_grpc_request_t req;
   twe_timer_t retry_timer;
+  int poll_failures; /* in a row: the poll backoff's step */
   /* Two arenas: the current task lives in arenas[cur]; a respond's answer
    * (which may carry the next task) decodes into the other one. */
   twe_arena_t arenas[2];

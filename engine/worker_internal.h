@@ -35,7 +35,7 @@ struct twe__local;    /* local_activities.c */
 typedef struct twe__shard_counters {
   _Atomic uint64_t workflow_tasks_completed, workflow_tasks_failed, nondeterminism_errors;
   _Atomic uint64_t cache_hits, cache_misses, cache_evictions, cached_workflows;
-  _Atomic uint64_t history_pages_fetched;
+  _Atomic uint64_t history_pages_fetched, history_events_held_max;
   _Atomic uint64_t activities_completed, activities_failed, activities_running;
   _Atomic uint64_t heartbeats_sent;
   _Atomic uint64_t workflow_tasks_in_flight;

@@ -7,6 +7,12 @@
  * fetched forever; a stop cancels a fetch in flight
  * (twe__wf_side_begin_stop).
  *
+ * A long history is not held whole: while more pages follow, the events
+ * gathered up to the last WORKFLOW_TASK_SCHEDULED are replayed (a part;
+ * every replayed task's look-ahead ends at such an event, so the part
+ * holds all of it), and the pages that held only those are freed before
+ * the next one is fetched. A task holds about a page's events at a time.
+ *
  * Thread: the shard's. */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,6 +44,40 @@ int twe__wfp_events_append(wf_poller_t *p, Temporal__Api__History__V1__History *
   return 0;
 }
 
+/* Where a part of the events gathered may end: before the last
+ * WORKFLOW_TASK_SCHEDULED that came in the newest pages (those in
+ * page_arenas[page_fill], past the `carried` ones), so that the pages of
+ * the part can be freed once it is applied; 0 for none. */
+static size_t part_end(const wf_poller_t *p) {
+  size_t from = p->carried > 1 ? p->carried : 1;
+  for (size_t k = p->n_events; k-- > from;)
+    if ((int)p->events[k]->event_type ==
+        TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_TASK_SCHEDULED)
+      return k;
+  return 0;
+}
+
+void twe__wfp_history_part_applied(wf_poller_t *p) {
+  struct twe__wf_side *w = p->side;
+  size_t done = p->apply_n;
+  memmove(p->events, p->events + done, (p->n_events - done) * sizeof *p->events);
+  p->n_events -= done;
+  p->apply_events = NULL;
+  p->apply_n = 0;
+  p->partial = false;
+  /* What is left came in the newest pages (or with the task): the other
+   * arena held applied events only. New pages go there now. */
+  twe__arena_reset(&p->page_arenas[1 - p->page_fill]);
+  p->page_fill = 1 - p->page_fill;
+  p->carried = p->n_events;
+  if (w->stopping) { /* given up: the server retries the task elsewhere */
+    twe__wfp_task_finish(p, true);
+    twe__wfp_next_poll(p);
+    return;
+  }
+  twe__wfp_history_fetch(p);
+}
+
 static void on_history_page(twe_grpc_request_t *req) {
   wf_poller_t *p = req->data;
   struct twe__wf_side *w = p->side;
@@ -60,7 +100,8 @@ static void on_history_page(twe_grpc_request_t *req) {
   }
   Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryResponse *resp =
       (void *)req->response;
-  twe__count(&w->s->counters.history_pages_fetched, 1);
+  twe__shard_counters_t *c = &w->s->counters;
+  twe__count(&c->history_pages_fetched, 1);
   int64_t before = p->n_events ? p->events[p->n_events - 1]->event_id : 0;
   if (twe__wfp_events_append(p, resp->history) < 0) {
     twe__wfp_respond_failed(p, CAUSE_UNHANDLED,
@@ -68,6 +109,8 @@ static void on_history_page(twe_grpc_request_t *req) {
     return;
   }
   int64_t after = p->n_events ? p->events[p->n_events - 1]->event_id : 0;
+  if (p->n_events > atomic_load_explicit(&c->history_events_held_max, memory_order_relaxed))
+    atomic_store_explicit(&c->history_events_held_max, p->n_events, memory_order_relaxed);
   if (resp->next_page_token.len) {
     /* The pages end where the task's events do (a legacy query's: where
      * the history does). A server whose pages do not move on is not
@@ -81,7 +124,7 @@ static void on_history_page(twe_grpc_request_t *req) {
     } else if (tok->len == p->page_token.len &&
                memcmp(tok->data, p->page_token.data, tok->len) == 0) {
       why = "the same next_page_token came back";
-    } else if (p->n_events > HISTORY_MAX_EVENTS) {
+    } else if (after > HISTORY_MAX_EVENTS) {
       why = "the history has more events than a worker takes (" STR(HISTORY_MAX_EVENTS) ")";
     }
     if (why) {
@@ -96,6 +139,14 @@ static void on_history_page(twe_grpc_request_t *req) {
     }
     if (p->task->query || after < p->task->started_event_id) {
       p->page_token = *tok;
+      /* Replay what can be replayed now, then fetch on (a legacy query's
+       * run is replayed whole, elsewhere). */
+      size_t cut = p->task->query ? 0 : part_end(p);
+      if (cut) {
+        p->partial = true;
+        twe__wfp_apply_and_respond(p, p->events, cut);
+        return;
+      }
       twe__wfp_history_fetch(p);
       return;
     }
@@ -130,7 +181,7 @@ static void on_history_page(twe_grpc_request_t *req) {
 
 void twe__wfp_history_fetch(wf_poller_t *p) {
   struct twe__wf_side *w = p->side;
-  twe_arena_t *a = task_arena(p);
+  twe_arena_t *a = &p->page_arenas[p->page_fill];
   Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryRequest *rq =
       twe__arena_alloc(a, sizeof *rq);
   Temporal__Api__Common__V1__WorkflowExecution *ex = twe__arena_alloc(a, sizeof *ex);

@@ -250,6 +250,8 @@ int twe__wf_side_start(twe_wshard_t *s) {
     p->state = P_IDLE;
     twe__arena_init(&p->arenas[0], 0);
     twe__arena_init(&p->arenas[1], 0);
+    twe__arena_init(&p->page_arenas[0], 0);
+    twe__arena_init(&p->page_arenas[1], 0);
     twe__timer_init(s->reactor, &p->retry_timer, on_retry_timer);
     p->retry_timer.data = p;
     twe__timer_init(s->reactor, &p->hb_timer, twe__wfp_on_hb_timer);
@@ -329,6 +331,8 @@ void twe__wf_side_destroy(twe_wshard_t *s) {
     free(p->events);
     twe__arena_destroy(&p->arenas[0]);
     twe__arena_destroy(&p->arenas[1]);
+    twe__arena_destroy(&p->page_arenas[0]);
+    twe__arena_destroy(&p->page_arenas[1]);
   }
   twe__run_cache_destroy(&w->cache);
   twe__wfp_bury(w);

@@ -58,11 +58,20 @@ typedef struct wf_poller {
   int cur;
   wft_pb_t *task;
   cached_run_t *entry; /* the run the task is for, once known */
-  /* The full history being gathered on a cache miss (events in the task's
-   * arena; the array is malloc'd). */
+  /* The full history being gathered on a cache miss (the array is
+   * malloc'd; the events are in the task's arena, the first page, or in
+   * page_arenas). A long history is applied a part at a time as its pages
+   * come (partial: the part in apply_events is not the task's end); then
+   * the events applied are dropped from the array, and the page arena that
+   * held only those is reset. New pages go to page_arenas[page_fill]; the
+   * first `carried` events of the array may be in the other one. */
   twe_event_pb_t **events;
   size_t n_events, cap_events;
   ProtobufCBinaryData page_token;
+  twe_arena_t page_arenas[2];
+  int page_fill;
+  size_t carried;
+  bool partial;
   /* P_READY: the events to apply (into events, or into the task's own
    * history) and the next poller in the ready list. */
   twe_event_pb_t *const *apply_events;
@@ -179,6 +188,9 @@ void twe__wfp_apply_and_respond(wf_poller_t *p, twe_event_pb_t *const *events, s
  * (0 or -ENOMEM); fetches the next page (p->page_token). */
 int twe__wfp_events_append(wf_poller_t *p, Temporal__Api__History__V1__History *h);
 void twe__wfp_history_fetch(wf_poller_t *p);
+/* A part of a long history (p->partial) was applied: its events and the
+ * pages that held only them are dropped, and the next page is fetched. */
+void twe__wfp_history_part_applied(wf_poller_t *p);
 /* Takes p->task from the top (cache, history, queue to apply). */
 void twe__wfp_process_task(wf_poller_t *p);
 /* Runs a ready task's events through its run and answers it, or puts it in

@@ -111,6 +111,11 @@ void twe__wfp_task_finish(wf_poller_t *p, bool evict) {
   free(p->events);
   p->events = NULL;
   p->n_events = p->cap_events = 0;
+  twe__arena_reset(&p->page_arenas[0]);
+  twe__arena_reset(&p->page_arenas[1]);
+  p->page_fill = 0;
+  p->carried = 0;
+  p->partial = false;
   twe__run_destroy(p->qrun);
   p->qrun = NULL;
   p->query_results = NULL;
@@ -163,8 +168,9 @@ void twe__wfp_apply_now(wf_poller_t *p) {
   if (!resume) {
     memset(&p->outcome, 0, sizeof p->outcome);
     /* The events must run up to this task's WORKFLOW_TASK_STARTED: anything
-     * shorter would answer a task the code has not seen. */
-    if (!n || events[n - 1]->event_id != p->task->started_event_id) {
+     * shorter would answer a task the code has not seen. (A part of a long
+     * history is replayed only; the task's end comes in a later part.) */
+    if (!p->partial && (!n || events[n - 1]->event_id != p->task->started_event_id)) {
       char msg[200];
       snprintf(msg, sizeof msg,
                "the history gathered for the task ends at event %" PRId64
@@ -175,7 +181,8 @@ void twe__wfp_apply_now(wf_poller_t *p) {
     }
   }
   twe__watch_task_begin(s->watch, task_workflow_type(p->task), task_run_id(p->task), &p->wtask);
-  if (!resume) twe__run_set_messages(p->entry->run, p->task->messages, p->task->n_messages);
+  if (!resume && !p->partial)
+    twe__run_set_messages(p->entry->run, p->task->messages, p->task->n_messages);
   int rc = resume ? twe__run_resume(p->entry->run, &p->outcome)
                   : twe__run_apply(p->entry->run, events, n, task_arena(p), &p->outcome);
   p->local_wait = false;
@@ -210,6 +217,10 @@ void twe__wfp_apply_now(wf_poller_t *p) {
     char copy[sizeof p->outcome.message];
     snprintf(copy, sizeof copy, "%s", msg);
     twe__wfp_respond_failed(p, cause, copy);
+    return;
+  }
+  if (p->partial) {
+    twe__wfp_history_part_applied(p);
     return;
   }
   twe__offenders_forget(wk->offenders, task_run_id(p->task));

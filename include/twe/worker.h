@@ -192,6 +192,9 @@ typedef struct twe_worker_stats {
   uint64_t cache_evictions;           /* runs dropped: LRU, stale, failed, closed */
   uint64_t cached_workflows;          /* runs in the caches now */
   uint64_t history_pages_fetched;     /* GetWorkflowExecutionHistory pages */
+  uint64_t history_events_held_max;   /* the most history events one task held at once
+                                         while its pages came (a long replay is applied
+                                         page by page, and the pages freed) */
   uint64_t activities_completed;
   uint64_t activities_failed;
   uint64_t activities_running;

@@ -1007,7 +1007,7 @@ static int run_worker(int argc, char **argv) {
          "\"activities_running\":%llu,\"heartbeats_sent\":%llu,"
          "\"local_activity_attempts\":%llu,\"workflow_task_heartbeats\":%llu,"
          "\"watchdog_preemptions\":%llu,\"connection_losses\":%llu,\"reconnects\":%llu,"
-         "\"calls_failed\":%llu,\"polls_failed\":%llu}\n",
+         "\"calls_failed\":%llu,\"polls_failed\":%llu,\"history_events_held_max\":%llu}\n",
          (unsigned long long)s.workflow_tasks_completed,
          (unsigned long long)s.workflow_tasks_failed, (unsigned long long)s.nondeterminism_errors,
          (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses,
@@ -1018,7 +1018,7 @@ static int run_worker(int argc, char **argv) {
          (unsigned long long)s.workflow_task_heartbeats,
          (unsigned long long)s.watchdog_preemptions, (unsigned long long)s.connection_losses,
          (unsigned long long)s.reconnects, (unsigned long long)s.calls_failed,
-         (unsigned long long)s.polls_failed);
+         (unsigned long long)s.polls_failed, (unsigned long long)s.history_events_held_max);
   fflush(stdout);
   twe_worker_destroy(g_worker);
   twe_client_close(client);

@@ -25,11 +25,19 @@
 #define DEFAULT_PING_INTERVAL (30000 * MS)
 #define DEFAULT_PING_TIMEOUT (15000 * MS)
 #define MIN_PING_INTERVAL (10000 * MS)
+/* The most response metadata (headers and trailers together) a call reads,
+ * counted as HTTP/2 counts a field section: name + value + 32 per field.
+ * HPACK lets a server repeat a field from its dynamic table at one byte a
+ * copy, so what arrives on the wire says nothing of what it decodes to.
+ * gRPC's own clients take 8-16 KiB (Java, C++) to 16 MiB (Go). Also sent to
+ * the server as SETTINGS_MAX_HEADER_LIST_SIZE. */
+#define MAX_RESPONSE_METADATA (1u << 20)
 
 struct twe__grpc_stream {
   twe_grpc_call_t *call; /* NULL once the call completed */
   int32_t id;
   bool headers_sent; /* the server may have seen the request */
+  size_t metadata_bytes; /* of the response so far, as MAX_RESPONSE_METADATA counts */
   struct twe__grpc_stream *prev, *next;
 };
 
@@ -198,8 +206,15 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
                      void *user_data) {
   (void)flags;
   (void)user_data;
-  twe_grpc_call_t *call = stream_call(session, frame->hd.stream_id);
+  struct twe__grpc_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+  twe_grpc_call_t *call = s ? s->call : NULL;
   if (!call || call->local_code >= 0) return 0;
+  s->metadata_bytes += namelen + valuelen + 32;
+  if (s->metadata_bytes > MAX_RESPONSE_METADATA) {
+    call->local_code = TWE_GRPC_RESOURCE_EXHAUSTED;
+    call->local_message = "response metadata over 1 MiB (HTTP/2 header fields)";
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+  }
   twe_grpc_response_meta_t *m = &call->meta;
   int rc = 0;
 #define IS(lit) (namelen == sizeof(lit) - 1 && memcmp(name, lit, namelen) == 0)
@@ -379,10 +394,12 @@ int twe__grpc_conn_create(const twe_grpc_conn_options_t *options, uint64_t now_n
   uint32_t conn_window =
       options->connection_window ? options->connection_window : DEFAULT_CONNECTION_WINDOW;
   /* Large windows: a history page of several MiB should not wait for
-   * WINDOW_UPDATE round trips. No server push. */
+   * WINDOW_UPDATE round trips. No server push. A bound on response
+   * metadata (see MAX_RESPONSE_METADATA). */
   nghttp2_settings_entry settings[] = {
     {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
     {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, stream_window},
+    {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAX_RESPONSE_METADATA},
   };
   if (nghttp2_submit_settings(conn->session, NGHTTP2_FLAG_NONE, settings,
                               sizeof settings / sizeof settings[0]) != 0 ||

@@ -1,7 +1,8 @@
 /* tests/io/test_grpc_conn.c — gRPC unary calls over a real nghttp2 client
  * session talking to an in-process nghttp2 server session (memory to memory,
  * no sockets): responses, trailers-only errors, non-gRPC answers, deadlines,
- * cancel, REFUSED_STREAM, GOAWAY, keepalive, broken frames, lying lengths.
+ * cancel, REFUSED_STREAM, GOAWAY, keepalive, broken frames, lying lengths,
+ * response metadata that decodes to far more than arrived.
  * Every test counts callbacks: each submitted call completes exactly once. */
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
@@ -544,6 +545,74 @@ static void test_grpc_conn_lying_length_prefix(void **state) {
   server_free(srv);
 }
 
+/* HPACK lets a server repeat a field it put in the dynamic table with one
+ * byte per copy: one 12 KiB HEADERS frame below decodes to 12000 copies of a
+ * 4000-byte grpc-message, 48 MB. The call keeps what it reads of the
+ * response's metadata in its arena; past the limit it stops, resets the
+ * stream and ends RESOURCE_EXHAUSTED, and the connection goes on. */
+static size_t hpack_int(uint8_t *out, size_t v, unsigned prefix_bits, uint8_t first) {
+  size_t max = (1u << prefix_bits) - 1, n = 0;
+  if (v < max) {
+    out[n++] = (uint8_t)(first | v);
+    return n;
+  }
+  out[n++] = (uint8_t)(first | max);
+  for (v -= max; v >= 128; v >>= 7) out[n++] = (uint8_t)((v & 0x7f) | 0x80);
+  out[n++] = (uint8_t)v;
+  return n;
+}
+
+static void test_grpc_conn_metadata_bomb(void **state) {
+  (void)state;
+  enum { VALUE = 4000, COPIES = 12000 };
+  twe_grpc_conn_t *conn = client_new(0);
+  call_box_t a;
+  submit(conn, &a, "x", 0, 0);
+  const uint8_t *out;
+  size_t out_len;
+  twe__grpc_conn_pending(conn, 1 << 20, &out, &out_len); /* preface, SETTINGS, stream 1 */
+  twe__grpc_conn_consume(conn, out_len);
+
+  static uint8_t wire[9 + 9 + 16384];
+  size_t n = 0;
+  const uint8_t settings[9] = {0, 0, 0, 0x04, 0, 0, 0, 0, 0};
+  memcpy(wire, settings, sizeof settings);
+  n += sizeof settings;
+  size_t head = n;
+  n += 9;
+  /* :status 200 (static 8); content-type (static 31, literal without indexing). */
+  const uint8_t status_ct[] = {0x88, 0x0f, 0x10, 16, 'a', 'p', 'p', 'l', 'i', 'c', 'a', 't',
+                               'i', 'o', 'n', '/', 'g', 'r', 'p', 'c'};
+  memcpy(wire + n, status_ct, sizeof status_ct);
+  n += sizeof status_ct;
+  /* grpc-message: VALUE bytes, with incremental indexing: dynamic entry 62. */
+  wire[n++] = 0x40;
+  n += hpack_int(wire + n, 12, 7, 0);
+  memcpy(wire + n, "grpc-message", 12);
+  n += 12;
+  n += hpack_int(wire + n, VALUE, 7, 0);
+  memset(wire + n, 'A', VALUE);
+  n += VALUE;
+  memset(wire + n, 0x80 | 62, COPIES); /* indexed: entry 62, again and again */
+  n += COPIES;
+  size_t len = n - head - 9;
+  /* HEADERS (0x01), END_HEADERS (0x04), stream 1; no END_STREAM. */
+  const uint8_t hd[9] = {(uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len, 0x01, 0x04,
+                         0, 0, 0, 1};
+  memcpy(wire + head, hd, sizeof hd);
+
+  twe__grpc_conn_feed(conn, wire, n);
+  twe__grpc_conn_pending(conn, 1 << 20, &out, &out_len); /* the RST_STREAM */
+  assert_in_range(a.arena.reserved_bytes, 0, 2u << 20);
+  assert_int_equal(a.done_count, 1);
+  assert_int_equal(a.call.status.code, TWE_GRPC_RESOURCE_EXHAUSTED);
+  assert_non_null(strstr(a.call.status.message, "metadata"));
+  assert_null(twe__grpc_conn_error(conn));
+  twe__grpc_conn_destroy(conn);
+  assert_int_equal(total_done, 1);
+  twe__arena_destroy(&a.arena);
+}
+
 static void test_grpc_conn_keepalive(void **state) {
   (void)state;
   server_t *srv = server_new(SILENT);
@@ -599,6 +668,7 @@ int main(void) {
     T(test_grpc_conn_goaway),
     T(test_grpc_conn_broken_frames),
     T(test_grpc_conn_lying_length_prefix),
+    T(test_grpc_conn_metadata_bomb),
     T(test_grpc_conn_keepalive),
     T(test_grpc_conn_destroy_completes_live_calls),
   };

@@ -32,6 +32,13 @@
  * gRPC's own clients take 8-16 KiB (Java, C++) to 16 MiB (Go). Also sent to
  * the server as SETTINGS_MAX_HEADER_LIST_SIZE. */
 #define MAX_RESPONSE_METADATA (1u << 20)
+/* Frames that cost parsing and carry nothing a call needs: WINDOW_UPDATE,
+ * PRIORITY, PING, DATA with no payload that ends no stream, frame types
+ * HTTP/2 does not define. A server that sends this many in a row, with no
+ * headers, data or stream end between, is flooding (nghttp2 1.52 catches
+ * PING and SETTINGS floods only): the connection is given up. A working
+ * server sends a few per response at most. */
+#define MAX_EMPTY_FRAMES_IN_A_ROW 10000
 
 struct twe__grpc_stream {
   twe_grpc_call_t *call; /* NULL once the call completed */
@@ -72,6 +79,8 @@ struct twe_grpc_conn {
   uint64_t last_ping_ns;
   uint64_t ping_sent_ns;
   bool ping_outstanding;
+  /* Frames in a row that carried nothing (MAX_EMPTY_FRAMES_IN_A_ROW). */
+  uint32_t empty_frames;
 };
 
 /* --- completion --------------------------------------------------------- */
@@ -300,6 +309,37 @@ static int on_frame_not_send(nghttp2_session *session, const nghttp2_frame *fram
   return 0;
 }
 
+/* Every frame's header as it begins: floods of empty frames end here. */
+static int on_begin_frame(nghttp2_session *session, const nghttp2_frame_hd *hd, void *user_data) {
+  (void)session;
+  twe_grpc_conn_t *conn = user_data;
+  bool empty;
+  switch (hd->type) {
+    case NGHTTP2_DATA:
+      empty = hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM);
+      break;
+    case NGHTTP2_HEADERS:
+    case NGHTTP2_CONTINUATION:
+    case NGHTTP2_RST_STREAM:
+    case NGHTTP2_GOAWAY:
+    case NGHTTP2_SETTINGS: /* nghttp2 polices SETTINGS floods itself */
+      empty = false;
+      break;
+    default: /* WINDOW_UPDATE, PRIORITY, PING, PUSH_PROMISE, unknown types */
+      empty = true;
+      break;
+  }
+  if (!empty) {
+    conn->empty_frames = 0;
+    return 0;
+  }
+  if (++conn->empty_frames <= MAX_EMPTY_FRAMES_IN_A_ROW) return 0;
+  snprintf(conn->h2_error, sizeof conn->h2_error,
+           "flood: %u frames in a row carrying nothing (the last of type %u, %zu bytes)",
+           conn->empty_frames, (unsigned)hd->type, hd->length);
+  return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data) {
   (void)session;
   twe_grpc_conn_t *conn = user_data;
@@ -382,6 +422,7 @@ int twe__grpc_conn_create(const twe_grpc_conn_options_t *options, uint64_t now_n
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
   nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
   nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, on_frame_not_send);
   nghttp2_session_callbacks_set_error_callback2(cbs, on_h2_error);
@@ -598,7 +639,8 @@ int twe__grpc_conn_feed(twe_grpc_conn_t *conn, const uint8_t *data, size_t len) 
   ssize_t rv = nghttp2_session_mem_recv(conn->session, data, len);
   if (rv < 0) {
     char msg[200];
-    snprintf(msg, sizeof msg, "HTTP/2 error on received data: %s", nghttp2_strerror((int)rv));
+    snprintf(msg, sizeof msg, "HTTP/2 error on received data: %s",
+             conn->h2_error[0] ? conn->h2_error : nghttp2_strerror((int)rv));
     twe__grpc_conn_fail(conn, msg);
     return TWE_EPROTOCOL;
   }

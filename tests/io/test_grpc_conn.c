@@ -613,6 +613,71 @@ static void test_grpc_conn_metadata_bomb(void **state) {
   twe__arena_destroy(&a.arena);
 }
 
+/* Frames that carry nothing, as fast as they come: a WINDOW_UPDATE flood
+ * (an increment of 1 on the connection), then empty DATA on the call's
+ * stream. A run below the limit with a frame that carries something in
+ * between is fine; past the limit the connection fails, saying so, and the
+ * call ends UNAVAILABLE. */
+static void flood(uint8_t type, bool reset_midway) {
+  twe_grpc_conn_t *conn = client_new(0);
+  call_box_t a;
+  submit(conn, &a, "x", 0, 0);
+  const uint8_t *out;
+  size_t out_len;
+  twe__grpc_conn_pending(conn, 1 << 20, &out, &out_len);
+  twe__grpc_conn_consume(conn, out_len);
+  const uint8_t settings[9] = {0, 0, 0, 0x04, 0, 0, 0, 0, 0};
+  assert_int_equal(twe__grpc_conn_feed(conn, settings, sizeof settings), 0);
+  /* The response's headers first, so that empty DATA is legal on stream 1. */
+  const uint8_t headers[9 + 20] = {0, 0, 20, 0x01, 0x04, 0, 0, 0, 1, 0x88, 0x0f, 0x10, 16,
+                                   'a', 'p', 'p', 'l', 'i', 'c', 'a', 't', 'i', 'o', 'n',
+                                   '/', 'g', 'r', 'p', 'c'};
+  assert_int_equal(twe__grpc_conn_feed(conn, headers, sizeof headers), 0);
+  enum { FRAMES = 12000 };
+  size_t fsize = type == 0x08 ? 13 : 9;
+  static uint8_t wire[FRAMES * 13];
+  size_t n = 0;
+  for (int i = 0; i < FRAMES; i++) {
+    if (type == 0x08) { /* WINDOW_UPDATE, connection, +1 */
+      const uint8_t f[13] = {0, 0, 4, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+      memcpy(wire + n, f, sizeof f);
+    } else { /* DATA, stream 1, empty, no END_STREAM */
+      const uint8_t f[9] = {0, 0, 0, 0x00, 0, 0, 0, 0, 1};
+      memcpy(wire + n, f, sizeof f);
+    }
+    n += fsize;
+  }
+  if (reset_midway) {
+    /* 9,000 empty frames, a frame with a payload (a gRPC message's first
+     * byte), 3,000 more: never 10,000 in a row. */
+    static uint8_t two[FRAMES * 13 + 10];
+    size_t mid = 9000 * fsize;
+    memcpy(two, wire, mid);
+    const uint8_t data1[10] = {0, 0, 1, 0x00, 0, 0, 0, 0, 1, 0};
+    memcpy(two + mid, data1, sizeof data1);
+    memcpy(two + mid + sizeof data1, wire + mid, n - mid);
+    assert_int_equal(twe__grpc_conn_feed(conn, two, n + sizeof data1), 0);
+    assert_null(twe__grpc_conn_error(conn));
+    assert_int_equal(a.done_count, 0);
+  } else {
+    assert_int_equal(twe__grpc_conn_feed(conn, wire, n), TWE_EPROTOCOL);
+    assert_non_null(twe__grpc_conn_error(conn));
+    assert_non_null(strstr(twe__grpc_conn_error(conn), "flood"));
+    assert_int_equal(a.done_count, 1);
+    assert_int_equal(a.call.status.code, TWE_GRPC_UNAVAILABLE);
+  }
+  twe__grpc_conn_destroy(conn);
+  twe__arena_destroy(&a.arena);
+}
+
+static void test_grpc_conn_empty_frame_floods(void **state) {
+  (void)state;
+  flood(0x08, false);
+  flood(0x00, false);
+  flood(0x08, true);
+  flood(0x00, true);
+}
+
 static void test_grpc_conn_keepalive(void **state) {
   (void)state;
   server_t *srv = server_new(SILENT);
@@ -669,6 +734,7 @@ int main(void) {
     T(test_grpc_conn_broken_frames),
     T(test_grpc_conn_lying_length_prefix),
     T(test_grpc_conn_metadata_bomb),
+    T(test_grpc_conn_empty_frame_floods),
     T(test_grpc_conn_keepalive),
     T(test_grpc_conn_destroy_completes_live_calls),
   };

@@ -16,7 +16,8 @@ namespace "default").
         - every workflow completed with {"tag": <its id>, "sum":
           STEPS(STEPS+1)/2};
         - no workflow task failed (no WorkflowTaskFailed event in any
-          history; timed-out workflow tasks are counted, not refused);
+          history; timed-out workflow tasks are counted by timeout type,
+          not refused);
         - no activity failed or timed out for good;
         - STEP_LOG (a line "<workflow id> <step> <attempt> <pid> start"
           per execution of Step, and one with "done" once it finished) has
@@ -36,7 +37,7 @@ import os
 import sys
 import time
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import Client
 
 
@@ -111,11 +112,12 @@ async def check(prefix, count, steps, step_log, max_extra, timeout):
 
     # Histories: failed and timed-out workflow tasks, activities ended for
     # good, attempts the server started again.
-    wft_failed, wft_timed_out, act_ended_badly, restarted = [], 0, [], 0
+    wft_failed, act_ended_badly, restarted = [], [], 0
+    wft_timed_out = collections.Counter()  # by timeout type
     sem = asyncio.Semaphore(16)
 
     async def read(wid):
-        nonlocal wft_timed_out, restarted
+        nonlocal restarted
         async with sem:
             h = await client.get_workflow_handle(wid).fetch_history()
         for e in h.events:
@@ -124,7 +126,8 @@ async def check(prefix, count, steps, step_log, max_extra, timeout):
                 wft_failed.append("%s event %d: cause %d: %s" % (
                     wid, e.event_id, a.cause, a.failure.message))
             elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
-                wft_timed_out += 1
+                t = e.workflow_task_timed_out_event_attributes.timeout_type
+                wft_timed_out[TimeoutType.Name(t).replace("TIMEOUT_TYPE_", "").lower()] += 1
             elif e.event_type in (EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
                                   EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT):
                 act_ended_badly.append("%s event %d: %s" % (wid, e.event_id,
@@ -171,12 +174,12 @@ async def check(prefix, count, steps, step_log, max_extra, timeout):
           "%d attempt(s) started again by the server, %d started but run by no worker" % (
               len(expected), executions, extras, max_extra, restarted, unrun))
     print("executions per worker pid: %s" % json.dumps(dict(sorted(by_pid.items()))))
-    print("histories: %d workflow task(s) failed, %d timed out" % (len(wft_failed),
-                                                                  wft_timed_out))
+    print("histories: %d workflow task(s) failed, %d timed out %s" % (
+        len(wft_failed), sum(wft_timed_out.values()), json.dumps(dict(wft_timed_out))))
     print("counts workflows=%d completed=%d activities=%d executions=%d extras=%d "
           "max_extras=%d restarted=%d unrun=%d wft_failed=%d wft_timed_out=%d waited_s=%.1f" % (
               count, completed, len(expected), executions, extras, max_extra, restarted, unrun,
-              len(wft_failed), wft_timed_out, waited))
+              len(wft_failed), sum(wft_timed_out.values()), waited))
     for p in problems:
         print("FAIL: " + p)
     return 0 if not problems else 1

@@ -103,15 +103,20 @@ wait_executions() {
   fail "fewer than $1 activity executions after 60 s ($(executions))"
 }
 
-# snapshot WHAT: a copy of the step log now (call it right at a fault), and
-# a line saying when WHAT happened, how many activities had started and how
-# many of them had not finished.
-snapshot() {
-  cp "$STEP_LOG" "$TWE_IT_TMP/snapshot.log"
-  local n
-  n=$("$TWE_TEST_PYTHON" "$_fault_dir/fault_client.py" in-flight "$TWE_IT_TMP/snapshot.log")
-  echo "$1 at $(elapsed) s: ${n% *} activity executions so far, ${n#* } of them in flight"
+# snapshot_take NAME: a copy of the step log now, as NAME (right at a
+# fault: a copy costs the worker no CPU at that moment); snapshot_say NAME
+# WHAT: a line saying when WHAT happened, how many activities had started
+# by then and how many of them had not finished; snapshot WHAT: both.
+snapshot_take() {
+  cp "$STEP_LOG" "$TWE_IT_TMP/snapshot-$1.log"
+  elapsed >"$TWE_IT_TMP/snapshot-$1.at"
 }
+snapshot_say() {
+  local n
+  n=$("$TWE_TEST_PYTHON" "$_fault_dir/fault_client.py" in-flight "$TWE_IT_TMP/snapshot-$1.log")
+  echo "$2 at $(cat "$TWE_IT_TMP/snapshot-$1.at") s: ${n% *} activity executions so far, ${n#* } of them in flight"
+}
+snapshot() { snapshot_take now && snapshot_say now "$1"; }
 
 # check MAX_EXTRA TIMEOUT: the account (fault_client.py check): every
 # workflow completed with its result within TIMEOUT s, no workflow task

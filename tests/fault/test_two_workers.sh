@@ -21,7 +21,7 @@ wait_executions 100
 kill -KILL "$pid1"
 wait "$pid1" 2>/dev/null || true
 snapshot "worker 1 of 2 killed (SIGKILL)"
-dead=$(grep -c " $pid1 start\$" "$TWE_IT_TMP/snapshot.log" || true)
+dead=$(grep -c " $pid1 start\$" "$TWE_IT_TMP/snapshot-now.log" || true)
 [ "$dead" -ge 1 ] || fail "the killed worker had run no activity: no load shared"
 check $((2 * FAULT_THREADS)) 120
 after=$(grep -c " $pid1 start\$" "$STEP_LOG" || true)

@@ -24,7 +24,7 @@ FAULT_PORT=$(twe_free_port)
 export TEMPORAL_ADDRESS="$FAULT_IP:$FAULT_PORT"
 export TEMPORAL_CLI="$TWE_TEMPORAL_CLI"
 source "$_fault_dir/../integration/lib.sh"
-[ -x "$TEMPORAL_CLI" ] || { echo "SKIP: no Temporal CLI at $TEMPORAL_CLI (scripts/bootstrap)"; exit 77; }
+[ -x "$TEMPORAL_CLI" ] || fail "no Temporal CLI at $TEMPORAL_CLI: run scripts/bootstrap"
 
 FAULT_WORKFLOWS=${FAULT_WORKFLOWS:-60}
 FAULT_STEPS=${FAULT_STEPS:-8}
@@ -48,6 +48,8 @@ fault_cleanup() {
       [ -f "$f" ] && { echo "---- last 20 lines of $(basename "$f") ----" >&2; tail -20 "$f" >&2; }
     done
   fi
+  # A server the test left stopped (SIGSTOP) takes the stop's SIGTERM at once.
+  [ -f "$FAULT_STATE/pid" ] && kill -CONT -- "-$(cat "$FAULT_STATE/pid")" 2>/dev/null
   devserver_stop "$FAULT_STATE" >/dev/null 2>&1
   cleanup
 }

@@ -46,7 +46,9 @@ static void on_tick(twe_timer_t *t) {
   atomic_store_explicit(&s->loop_lag_max_ns, s->lag_max_now_ns, memory_order_relaxed);
   twe_grpc_channel_stats_t st;
   if (s->channel) twe__grpc_channel_stats(s->channel, &st);
-  bool up = s->channel && st.connections_open > 0;
+  /* Up once the server answered (a TCP connection a stopped server's
+   * kernel accepted is not). */
+  bool up = s->channel && st.up;
   atomic_store_explicit(&s->connected, up, memory_order_relaxed);
   if (s->down_since_ns && now - s->down_said_ns >= SUMMARY_NS && s->channel) {
     s->down_said_ns = now;

@@ -6,7 +6,14 @@
  *   grpc_conn_pending -> [TLS write -> TLS output] -> socket send
  * with one receive and one send in flight per socket. The channel keeps one
  * "current" link for new calls; a link told to go away (GOAWAY) or past its
- * maximum age is retired: it finishes its calls, then closes. */
+ * maximum age is retired: it finishes its calls, then closes.
+ *
+ * A link takes calls as soon as its transport is ready, but it counts as a
+ * connection made (the channel up, connects_succeeded) only once the
+ * server's SETTINGS arrived: a stopped server's kernel, or a proxy in front
+ * of a missing one, accepts TCP connections that nothing answers. Without
+ * that answer within connect_timeout the link fails as a connect attempt
+ * and the channel tries again. */
 #define _GNU_SOURCE /* strdup, strndup */
 #include "io/grpc_channel.h"
 
@@ -48,6 +55,7 @@ struct twe__grpc_link {
   twe_tls_t *tls;
   twe_grpc_conn_t *grpc;
   uint64_t created_ns;
+  bool answered; /* the server's SETTINGS arrived */
   twe_timer_t tick_timer; /* grpc deadlines and keepalive; also the maximum age */
   uint64_t tick_due_ns;   /* when tick_timer fires; UINT64_MAX when it is not active */
   uint8_t recv_buf[RECV_BUFFER];
@@ -505,7 +513,16 @@ static void on_tick_timer(twe_timer_t *t) {
   twe_grpc_channel_t *ch = l->ch;
   l->tick_due_ns = UINT64_MAX;
   enter(ch);
-  if (l->state == LINK_HANDSHAKING) {
+  if (ch && l->grpc && !l->answered && l->state != LINK_CLOSING &&
+      twe__reactor_now(l->reactor) >= saturating_add(l->created_ns, ch->connect_timeout_ns)) {
+    char msg[240];
+    snprintf(msg, sizeof msg,
+             "HTTP/2 handshake with %s timed out after %llu ms (the connection was accepted, "
+             "but no SETTINGS came from the server)",
+             ch->address, (unsigned long long)(ch->connect_timeout_ns / 1000000));
+    ch->stats.connects_failed++;
+    link_fail(l, msg);
+  } else if (l->state == LINK_HANDSHAKING) {
     char msg[200];
     snprintf(msg, sizeof msg, "TLS handshake with %s timed out after %llu ms",
              ch ? ch->address : "the server",
@@ -529,6 +546,11 @@ static void link_tick(struct twe__grpc_link *l) {
   uint64_t retire_at = l->created_ns + MAX_CONNECTION_AGE;
   if (l->state == LINK_READY && now >= retire_at) link_retire(l);
   if (l->state == LINK_READY && retire_at < next) next = retire_at;
+  /* on_tick_timer fails a link the server has not answered by then. */
+  if (!l->answered && l->ch) {
+    uint64_t answer_by = saturating_add(l->created_ns, l->ch->connect_timeout_ns);
+    if (answer_by < next) next = answer_by;
+  }
   link_flush(l);
   if (l->state == LINK_CLOSING) return;
   link_close_if_idle(l);
@@ -640,10 +662,8 @@ static void link_ready(struct twe__grpc_link *l) {
   link_disarm_tick(l); /* the handshake deadline, with TLS */
   l->state = LINK_READY;
   l->created_ns = now;
-  ch->stats.connects_succeeded++;
-  ch->reconnect_attempt = 0;
-  set_up(ch, true, NULL);
-  /* Everyone waiting goes out now, in arrival order. */
+  /* Everyone waiting goes out now, in arrival order (the server reads
+   * them after its SETTINGS; link_answered says the connection is up). */
   while (ch->waiting_head && l->state == LINK_READY) {
     twe_grpc_request_t *req = ch->waiting_head;
     waiting_remove(ch, req);
@@ -651,6 +671,15 @@ static void link_ready(struct twe__grpc_link *l) {
     request_attempt(ch, req);
   }
   link_tick(l);
+}
+
+/* The server answered on the link (its SETTINGS): the connection is made. */
+static void link_answered(struct twe__grpc_link *l) {
+  twe_grpc_channel_t *ch = l->ch;
+  l->answered = true;
+  ch->stats.connects_succeeded++;
+  ch->reconnect_attempt = 0;
+  set_up(ch, true, NULL);
 }
 
 static void link_received(struct twe__grpc_link *l, const uint8_t *data, size_t len) {
@@ -710,6 +739,7 @@ static void recv_done(struct twe__grpc_link *l, int n) {
   }
   link_received(l, l->recv_buf, (size_t)n);
   if (l->state == LINK_CLOSING) return;
+  if (!l->answered && l->grpc && twe__grpc_conn_answered(l->grpc)) link_answered(l);
   if (l->grpc && twe__grpc_conn_draining(l->grpc) && l->state == LINK_READY) {
     l->ch->stats.goaways++;
     link_retire(l);
@@ -965,6 +995,7 @@ int twe__grpc_channel_call_blocking(twe_grpc_channel_t *ch, twe_grpc_request_t *
 
 void twe__grpc_channel_stats(const twe_grpc_channel_t *ch, twe_grpc_channel_stats_t *out) {
   *out = ch->stats;
+  out->up = ch->up;
 }
 
 const char *twe__grpc_channel_address(const twe_grpc_channel_t *ch) {

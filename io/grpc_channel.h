@@ -91,7 +91,10 @@ typedef struct twe_grpc_channel_stats {
   uint64_t goaways;        /* connections the server told to go away */
   uint64_t retries;        /* attempts after the first */
   size_t requests_live;    /* started, callback not yet run */
-  size_t connections_open; /* current plus draining */
+  size_t connections_open; /* current plus draining, connecting included */
+  /* A connection is up: the server answered on it (its HTTP/2 SETTINGS),
+   * and none failed since (what the state callback last said). */
+  bool up;
   /* Why the last connection attempt or connection failed, or "". */
   char last_error[256];
 } twe_grpc_channel_stats_t;

@@ -66,6 +66,10 @@ struct twe_grpc_conn {
   size_t out_len, out_off, out_cap;
 
   bool goaway;
+  /* The server's SETTINGS arrived (the first frame it must send): it
+   * answers, as opposed to a kernel or a proxy accepting the TCP
+   * connection on behalf of a server that is not there. */
+  bool peer_settings;
   /* nghttp2's last complaint about what it received, for the failure message. */
   char h2_error[128];
   /* We sent GOAWAY with an error: nghttp2 found a connection error in what
@@ -349,6 +353,8 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
     conn->goaway = true;
   } else if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
     conn->ping_outstanding = false;
+  } else if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+    conn->peer_settings = true;
   }
   return 0;
 }
@@ -696,6 +702,10 @@ uint64_t twe__grpc_conn_tick(twe_grpc_conn_t *conn, uint64_t now_ns) {
   }
   deliver_done(conn);
   return next;
+}
+
+bool twe__grpc_conn_answered(const twe_grpc_conn_t *conn) {
+  return conn->peer_settings;
 }
 
 bool twe__grpc_conn_draining(const twe_grpc_conn_t *conn) {

@@ -145,6 +145,12 @@ uint64_t twe__grpc_conn_tick(twe_grpc_conn_t *conn, uint64_t now_ns);
  * UNAVAILABLE and message (copied). Later submits return -ENOTCONN. */
 void twe__grpc_conn_fail(twe_grpc_conn_t *conn, const char *message);
 
+/* True once the server's SETTINGS frame arrived: the server itself
+ * answered. Until then the connection is only a TCP (and TLS) connection
+ * that something accepted — the kernel does for a server that is stopped,
+ * a proxy may for one that is gone. */
+bool twe__grpc_conn_answered(const twe_grpc_conn_t *conn);
+
 /* True once the peer sent GOAWAY or the connection failed: submit no more
  * calls here; live calls below the last-stream-id still finish. */
 bool twe__grpc_conn_draining(const twe_grpc_conn_t *conn);

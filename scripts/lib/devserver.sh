@@ -1,6 +1,7 @@
 # scripts/lib/devserver.sh — start and stop a local Temporal dev server
-# (`temporal server start-dev`, in memory, loopback only). Used by
-# scripts/demo and by the ctest fixture (tests/support/devserver).
+# (`temporal server start-dev`, in memory unless given --db-filename,
+# loopback only unless told otherwise). Used by scripts/demo, by the ctest
+# fixture (tests/support/devserver) and by the fault suite (tests/fault).
 # Sourced after common.sh, never run. Bash.
 
 # A TCP port on 127.0.0.1 that nothing listens on right now (the kernel
@@ -16,14 +17,18 @@ twe_free_port() {
 # STATE_DIR/ui_url. If WATCH_PID is set, a detached guard stops the server
 # when that process is gone (so an interrupted ctest leaves nothing behind).
 # TWE_DEVSERVER_LOG_LEVEL (default warn) sets the server log level;
-# TWE_DEVSERVER_PORT fixes the frontend port (to restart a server in place).
+# TWE_DEVSERVER_PORT fixes the frontend port (to restart a server in place);
+# TWE_DEVSERVER_IP (default 127.0.0.1) is the address it listens on: the
+# fault suite's server, alone in a network namespace, listens on 0.0.0.0
+# there to be reached through a veth (with a single other address, the
+# server's own services fail to reach each other on 127.0.0.1).
 # Returns non-zero, with the log's tail on stderr, if it never became healthy.
 devserver_start() {
   local state=$1; shift
   local ui=0
   if [ "${1:-}" = "--ui" ]; then ui=1; shift; fi
   mkdir -p "$state"
-  local attempt port ui_port pid
+  local attempt port ui_port pid ip=${TWE_DEVSERVER_IP:-127.0.0.1}
   for attempt in 1 2 3; do
     port=${TWE_DEVSERVER_PORT:-$(twe_free_port)}
     local ui_flags=(--headless)
@@ -33,12 +38,12 @@ devserver_start() {
     fi
     # setsid: the server gets its own process group, so stopping it takes
     # every process it started, and Ctrl-C in a terminal reaches only us.
-    setsid "$TWE_TEMPORAL_CLI" server start-dev --ip 127.0.0.1 --port "$port" \
+    setsid "$TWE_TEMPORAL_CLI" server start-dev --ip "$ip" --port "$port" \
       "${ui_flags[@]}" --log-level "${TWE_DEVSERVER_LOG_LEVEL:-warn}" "$@" \
       </dev/null >"$state/server.log" 2>&1 &
     pid=$!
     echo "$pid" >"$state/pid"
-    echo "127.0.0.1:$port" >"$state/address"
+    echo "$ip:$port" >"$state/address"
     [ $ui -eq 1 ] && echo "http://127.0.0.1:$ui_port" >"$state/ui_url"
     if devserver_wait_healthy "$state" 60; then
       if [ -n "${WATCH_PID:-}" ]; then

@@ -1,7 +1,9 @@
 /* tests/io/test_grpc_channel_local.c — the channel against local sockets
  * that are not a Temporal server: an HTTP/1.1 server, one sending broken
  * HTTP/2 frames, one that accepts and closes, a port nobody listens on, an
- * HTTP/2 peer that takes calls and never answers (attempt time limits).
+ * HTTP/2 peer that takes calls and never answers (attempt time limits), a
+ * peer that accepts TCP and never says a word (a stopped server: its kernel
+ * accepts), which is no connection made.
  * Each request ends with a clear status (never a crash, never a hang), and
  * the channel stays usable. Runs on both io backends. */
 #define _GNU_SOURCE
@@ -86,6 +88,13 @@ static void fake_stop(fake_server_t *s) {
 
 /* Each attempt's own limit for ping_port (0: none). */
 static uint64_t g_attempt_timeout_ns;
+/* Times the channel of the last ping_port said it was up. */
+static int g_ups;
+static void count_ups(void *data, bool up, const char *why) {
+  (void)data;
+  (void)why;
+  if (up) g_ups++;
+}
 
 /* One GetSystemInfo with a short deadline against 127.0.0.1:port. */
 static twe_grpc_request_t *ping_port_tls(uint16_t port, bool tls, twe_arena_t *arena,
@@ -103,6 +112,8 @@ static twe_grpc_request_t *ping_port_tls(uint16_t port, bool tls, twe_arena_t *a
   twe_grpc_channel_t *ch;
   char err[128];
   assert_int_equal(twe__grpc_channel_create(reactor, &opts, &ch, err, sizeof err), 0);
+  g_ups = 0;
+  twe__grpc_channel_on_state(ch, count_ups, NULL);
   static Temporal__Api__Workflowservice__V1__GetSystemInfoRequest in =
       TEMPORAL__API__WORKFLOWSERVICE__V1__GET_SYSTEM_INFO_REQUEST__INIT;
   twe_grpc_request_t *req = twe__arena_alloc(arena, sizeof *req);
@@ -231,11 +242,38 @@ static void test_channel_attempt_timeout(void **state) {
     g_attempt_timeout_ns = 0;
     expect_failure(req, &st, "deadline");
     assert_int_equal(req->status.code, TWE_GRPC_DEADLINE_EXCEEDED);
+    /* It answered (SETTINGS): a connection made, the channel up. */
+    assert_true(st.connects_succeeded >= 1);
+    assert_true(g_ups >= 1);
     if (with) assert_true(req->attempts >= 2);
     else assert_int_equal(req->attempts, 1);
     fake_stop(&s);
     twe__arena_destroy(&arena);
   }
+}
+
+/* A peer that accepts TCP and never sends a byte (a SIGSTOPped server: its
+ * kernel accepts into the listen backlog; a proxy in front of a server that
+ * is gone): no connection is made — the channel never says it is up, and
+ * once connect_timeout passes without the server's SETTINGS the attempt
+ * fails and the channel tries again. */
+static void test_channel_silent_after_accept(void **state) {
+  (void)state;
+  fake_server_t s;
+  fake_start(&s, NULL, 0);
+  s.hold = true;
+  twe_arena_t arena;
+  twe__arena_init(&arena, 0);
+  twe_grpc_channel_stats_t st;
+  twe_grpc_request_t *req = ping_port(s.port, &arena, &st);
+  expect_failure(req, &st, "no SETTINGS came from the server");
+  assert_int_equal(st.connects_succeeded, 0);
+  assert_true(st.connects_failed >= 2);
+  assert_true(st.connects_started >= 2);
+  assert_false(st.up);
+  assert_int_equal(g_ups, 0);
+  fake_stop(&s);
+  twe__arena_destroy(&arena);
 }
 
 int main(void) {
@@ -246,6 +284,7 @@ int main(void) {
     cmocka_unit_test(test_channel_nobody_listening),
     cmocka_unit_test(test_channel_tls_handshake_timeout),
     cmocka_unit_test(test_channel_attempt_timeout),
+    cmocka_unit_test(test_channel_silent_after_accept),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -448,6 +448,14 @@ func (d *driver) wftFrom(idx []int) *wftReport {
 	defer cancel()
 	var mu sync.Mutex
 	stats := &wftStats{}
+	// Latency probe: every history read, one JSON line each, to
+	// $TWE_BENCH_HISTORY_DUMP/<id-prefix>.jsonl.
+	var dump *os.File
+	if dir := os.Getenv("TWE_BENCH_HISTORY_DUMP"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err == nil {
+			dump, _ = os.Create(filepath.Join(dir, d.o.idPrefix+"histories.jsonl"))
+		}
+	}
 	var readErr error
 	forEach(ctx, sample, 16, func(ctx context.Context, i int) {
 		events, err := d.history(ctx, i)
@@ -458,7 +466,16 @@ func (d *driver) wftFrom(idx []int) *wftReport {
 			return
 		}
 		stats.add(events)
+		if dump != nil {
+			opts := temporalproto.CustomJSONMarshalOptions{}
+			if data, err := opts.Marshal(&historypb.History{Events: events}); err == nil {
+				dump.Write(append(data, '\n'))
+			}
+		}
 	})
+	if dump != nil {
+		dump.Close()
+	}
 	if readErr != nil {
 		say("warning: reading histories for workflow-task latencies: %v", readErr)
 	}

@@ -28,6 +28,7 @@
  * (A task's answer is retried while it matters: workflow_respond.c.) */
 #define CALL_TIMEOUT_NS (10ull * 1000000000ull)
 #define MAX_POLLERS 16
+#define STICKY_BURST_POLLS 3
 #define CAUSE_UNHANDLED \
   TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE
 
@@ -117,6 +118,10 @@ struct twe__wf_side {
   wf_poller_t pollers[MAX_POLLERS];
   unsigned n_pollers;
   unsigned want[2]; /* polls outstanding per queue: [0] normal, [1] sticky */
+  /* The sticky queue's backlog as its last poll saw it (the server's
+   * backlog_count_hint; 0 after a poll that came back empty): while it is
+   * not 0, the sticky queue gets up to STICKY_BURST_POLLS more polls. */
+  int64_t sticky_backlog;
   twe__run_cache_t cache;
   twe_run_env_t env;
   bool stopping;

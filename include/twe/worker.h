@@ -54,9 +54,10 @@ typedef struct twe_worker_options {
   unsigned shard_threads;
   unsigned activity_threads;
   /* Concurrent polls per shard on the normal workflow queue (0: 2) and on
-   * the activity queue (0: 2). The sticky queue always gets one. A workflow
-   * poll that brings a task is replaced at once while the shard has fewer
-   * than 16 workflow tasks in flight. */
+   * the activity queue (0: 2). The sticky queue gets one, and up to 3 more
+   * while the server reports a backlog on it. A workflow poll that brings a
+   * task is replaced at once while the shard has fewer than 16 workflow
+   * tasks in flight. */
   unsigned workflow_pollers;
   unsigned activity_pollers;
   /* How long the server waits for this worker to take a task from its

@@ -29,6 +29,7 @@
 #include "engine/metrics.h"
 #include "engine/values.h"
 #include "io/grpc_retry.h"
+#include "proto/codec.h"
 #include "temporal/api/enums/v1/task_queue.pb-c.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 #include "twe/error.h"
@@ -76,6 +77,9 @@ struct twe__act_side {
   twe_activity_t *live;                  /* every activity the side holds */
   twe_activity_t *wait_head, *wait_tail; /* tasks waiting for a pool thread */
   size_t running, waiting, responding, heartbeats_in_flight;
+  /* Pool threads promised to activities asked for eagerly (a workflow
+   * task's completion in flight): polls leave them free. */
+  unsigned eager_reserved;
   /* Heartbeats from pool threads: pushed under wake_mu, then the wake. */
   twe_wake_t wake;
   pthread_mutex_t wake_mu;
@@ -857,13 +861,63 @@ int twe__act_side_start(twe_wshard_t *s) {
   return 0;
 }
 
+/* Pool threads no task is waiting for nor promised to an eager one. */
+static unsigned free_pool_threads(const struct twe__act_side *side) {
+  unsigned idle = twe__pool_idle(side->s->pool);
+  size_t taken = side->waiting + side->eager_reserved;
+  return idle > taken ? idle - (unsigned)taken : 0;
+}
+
+bool twe__act_eager_reserve(twe_wshard_t *s) {
+  struct twe__act_side *side = s->act;
+  if (!side || side->stopping || side->destroying) return false;
+  /* A thread beyond the polls in flight: their tasks come first. */
+  if (free_pool_threads(side) <= side->polls_in_flight) return false;
+  side->eager_reserved++;
+  return true;
+}
+
+void twe__act_eager_release(twe_wshard_t *s, unsigned n) {
+  struct twe__act_side *side = s->act;
+  if (!side) return;
+  side->eager_reserved = n < side->eager_reserved ? side->eager_reserved - n : 0;
+}
+
+void twe__act_eager_take(twe_wshard_t *s, const ProtobufCMessage *task) {
+  struct twe__act_side *side = s->act;
+  twe__act_eager_release(s, 1);
+  if (!side || side->destroying) return; /* the attempt times out on the server */
+  /* The task lives in the completion's answer, which the workflow side
+   * reuses: the activity gets a copy in an arena of its own, as a polled
+   * task's. */
+  twe_arena_t *arena = malloc(sizeof *arena);
+  ProtobufCMessage *copy = NULL;
+  size_t len = protobuf_c_message_get_packed_size(task);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (arena) twe__arena_init(arena, 0);
+  if (arena && buf) {
+    protobuf_c_message_pack(task, buf);
+    if (twe__proto_decode(task->descriptor, arena, buf, len, &copy) < 0) copy = NULL;
+  }
+  free(buf);
+  if (!copy) {
+    shard_log(s, "eager activity task dropped: out of memory (the server times the attempt out)");
+    if (arena) {
+      twe__arena_destroy(arena);
+      free(arena);
+    }
+    return;
+  }
+  twe__count(&s->counters.activities_eager, 1);
+  on_task(side, arena, (const task_pb_t *)copy);
+}
+
 size_t twe__act_side_poll(twe_wshard_t *s, size_t budget) {
   struct twe__act_side *side = s->act;
   if (!side || side->destroying) return 0;
   size_t n = submit_waiting(side, budget);
   if (side->stopping || twe__timer_active(&side->backoff_timer) || !s->channel) return n;
-  unsigned idle = twe__pool_idle(s->pool);
-  unsigned free_threads = idle > side->waiting ? idle - (unsigned)side->waiting : 0;
+  unsigned free_threads = free_pool_threads(side);
   unsigned want = side->nslots < free_threads ? side->nslots : free_threads;
   for (unsigned i = 0; i < side->nslots && side->polls_in_flight < want && n < budget; i++) {
     poll_slot_t *slot = &side->slots[i];

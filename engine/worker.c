@@ -563,6 +563,7 @@ void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out) {
     SUM(cache_evictions);
     SUM(cached_workflows);
     SUM(history_pages_fetched);
+    SUM(activities_eager);
     uint64_t held = atomic_load_explicit(&c->history_events_held_max, memory_order_relaxed);
     if (held > out->history_events_held_max) out->history_events_held_max = held;
     SUM(activities_completed);

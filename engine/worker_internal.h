@@ -35,7 +35,7 @@ struct twe__local;    /* local_activities.c */
 typedef struct twe__shard_counters {
   _Atomic uint64_t workflow_tasks_completed, workflow_tasks_failed, nondeterminism_errors;
   _Atomic uint64_t cache_hits, cache_misses, cache_evictions, cached_workflows;
-  _Atomic uint64_t history_pages_fetched, history_events_held_max;
+  _Atomic uint64_t history_pages_fetched, history_events_held_max, activities_eager;
   _Atomic uint64_t activities_completed, activities_failed, activities_running;
   _Atomic uint64_t heartbeats_sent;
   _Atomic uint64_t workflow_tasks_in_flight;
@@ -187,6 +187,14 @@ int twe__act_side_start(twe_wshard_t *s);
 /* Called every shard round: (re)issues polls while the pool has idle
  * threads, sends due heartbeats. Returns work items handled. */
 size_t twe__act_side_poll(twe_wshard_t *s, size_t budget);
+/* Eager activities (the workflow side asks for them in a completion):
+ * reserve promises a pool thread beyond the polls in flight (false when
+ * none is free or the side stops); release gives back n promises the
+ * server did not use; take runs a task that came in the completion's
+ * answer (copied; it uses up one promise). Shard thread. */
+bool twe__act_eager_reserve(twe_wshard_t *s);
+void twe__act_eager_release(twe_wshard_t *s, unsigned n);
+void twe__act_eager_take(twe_wshard_t *s, const ProtobufCMessage *task);
 /* Begins shutdown: cancels polls; running activities get the grace period
  * (worker option), then are cancelled. */
 void twe__act_side_begin_stop(twe_wshard_t *s);

@@ -96,6 +96,9 @@ typedef struct wf_poller {
   int close_metric;
   int64_t run_start_ns;
   twe_timer_t hb_timer;
+  /* Pool threads the activity side promised to activities this task's
+   * completion asks to run eagerly (settled when its answer comes). */
+  unsigned eager_promised;
   /* Answers to the queries that came with the task, for its completion. */
   twe__query_result_entry_t **query_results;
   size_t n_query_results;

@@ -9,6 +9,11 @@
  * A retry of a completion the server did take (its reply was lost) gets
  * NOT_FOUND: the cached run is dropped and the next task replays it.
  *
+ * Eager activities: a completion asks the server to hand back the
+ * activities it schedules on this worker's task queue, one per pool thread
+ * the activity side can promise; the answer's activity tasks run at once
+ * (twe__act_eager_take) and unused promises go back.
+ *
  * Thread: everything here runs on the shard thread. */
 #include <errno.h>
 #include <inttypes.h>
@@ -107,6 +112,42 @@ void twe__wfp_respond_failed(wf_poller_t *p, Temporal__Api__Enums__V1__WorkflowT
   }
 }
 
+/* Eager activities: each ScheduleActivityTask of the completion for this
+ * worker's task queue asks the server to hand the activity back in the
+ * answer, while the activity side has a pool thread to promise it. */
+static void ask_eager_activities(wf_poller_t *p) {
+  twe_wshard_t *s = p->side->s;
+  if (p->side->stopping || s->worker->opts.disable_eager_activities) return;
+  for (size_t i = 0; i < p->outcome.n_commands; i++) {
+    Temporal__Api__Command__V1__Command *c = p->outcome.commands[i];
+    if (c->command_type !=
+            TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK ||
+        c->attributes_case !=
+            TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_SCHEDULE_ACTIVITY_TASK_COMMAND_ATTRIBUTES)
+      continue;
+    Temporal__Api__Command__V1__ScheduleActivityTaskCommandAttributes *a =
+        c->schedule_activity_task_command_attributes;
+    const char *q = a && a->task_queue ? a->task_queue->name : NULL;
+    if (!a || (q && *q && strcmp(q, s->worker->task_queue) != 0)) continue;
+    if (!twe__act_eager_reserve(s)) break;
+    a->request_eager_execution = true;
+    p->eager_promised++;
+  }
+}
+
+/* The completion's answer came (or the call ended): activities it carries
+ * run here; promises it did not use go back. */
+static void settle_eager(wf_poller_t *p, const twe_grpc_request_t *req) {
+  twe_wshard_t *s = p->side->s;
+  unsigned promised = p->eager_promised;
+  p->eager_promised = 0;
+  Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedResponse *resp =
+      req->status.code == TWE_GRPC_OK && p->outcome.status >= 0 ? (void *)req->response : NULL;
+  size_t n = resp ? resp->n_activity_tasks : 0;
+  for (size_t i = 0; i < n; i++) twe__act_eager_take(s, &resp->activity_tasks[i]->base);
+  if (promised > n) twe__act_eager_release(s, promised - (unsigned)n);
+}
+
 void twe__wfp_respond_completed(wf_poller_t *p) {
   struct twe__wf_side *w = p->side;
   twe_wshard_t *s = w->s;
@@ -171,12 +212,15 @@ void twe__wfp_respond_completed(wf_poller_t *p) {
     rq->force_create_new_workflow_task = true;
     rq->return_new_workflow_task = true;
   }
+  ask_eager_activities(p);
   respond_request_init(p, SVC "RespondWorkflowTaskCompleted", &rq->base,
                        &temporal__api__workflowservice__v1__respond_workflow_task_completed_response__descriptor,
                        &p->arenas[1 - p->cur], answer_matters_ns(p));
   p->state = P_RESPONDING;
   int rc = twe__grpc_channel_start(s->channel, &p->req);
   if (rc < 0) {
+    twe__act_eager_release(s, p->eager_promised);
+    p->eager_promised = 0;
     char msg[160];
     snprintf(msg, sizeof msg, "the completion could not be encoded: %s", twe_strerror(rc));
     twe__wfp_respond_failed(p, rc == TWE_ELIMIT ? TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_GRPC_MESSAGE_TOO_LARGE
@@ -189,6 +233,7 @@ static void on_responded(twe_grpc_request_t *req) {
   wf_poller_t *p = req->data;
   struct twe__wf_side *w = p->side;
   bool failed_task = p->outcome.status < 0;
+  settle_eager(p, req);
   if (req->status.code != TWE_GRPC_OK) {
     /* NOT_FOUND: the task timed out, the run closed meanwhile, or an
      * earlier attempt of ours was taken; anything else: the server did not

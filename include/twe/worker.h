@@ -60,6 +60,11 @@ typedef struct twe_worker_options {
    * tasks in flight. */
   unsigned workflow_pollers;
   unsigned activity_pollers;
+  /* Eager activities: a workflow task's completion asks the server to hand
+   * the activities it schedules on this task queue straight back in its
+   * answer, while a pool thread is free for each (the server must allow
+   * it: system.enableActivityEagerExecution). true: never ask. */
+  bool disable_eager_activities;
   /* How long the server waits for this worker to take a task from its
    * sticky queue before handing it to any worker (0: 10 s). */
   uint64_t sticky_schedule_to_start_timeout_ns;
@@ -197,6 +202,8 @@ typedef struct twe_worker_stats {
                                          while its pages came (a long replay is applied
                                          page by page, and the pages freed) */
   uint64_t activities_completed;
+  uint64_t activities_eager;          /* activity tasks that came in a workflow task
+                                         completion's answer (eager execution) */
   uint64_t activities_failed;
   uint64_t activities_running;
   uint64_t heartbeats_sent;

@@ -3,10 +3,12 @@
  * a raw starter for inputs the CLI would refuse to send.
  *
  *   scenario_worker worker --task-queue Q [--cache N] [--old] [--no-watchdog]
+ *                          [--no-eager]
  *       Runs until SIGTERM/SIGINT, then prints one line
  *       "stats {json}" with twe_worker_stats to stdout. --old: Patched runs
  *       its code from before its patch. --no-watchdog: every budget off (a
- *       Wedge workflow then holds its shard thread).
+ *       Wedge workflow then holds its shard thread). --no-eager: no eager
+ *       activities (disable_eager_activities).
  *   scenario_worker replay FILE [--changed]
  *       Replays an exported history; --changed registers a version of
  *       "Sequential" that schedules a different activity at step 3, and of
@@ -955,12 +957,13 @@ static void on_signal(int sig) {
 static int run_worker(int argc, char **argv) {
   const char *queue = NULL;
   long cache = -1; /* --cache N; not given: the default; 0: no cache */
-  bool no_watchdog = false;
+  bool no_watchdog = false, no_eager = false;
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--task-queue") == 0 && i + 1 < argc) queue = argv[++i];
     else if (strcmp(argv[i], "--cache") == 0 && i + 1 < argc) cache = atol(argv[++i]);
     else if (strcmp(argv[i], "--old") == 0) g_old = true;
     else if (strcmp(argv[i], "--no-watchdog") == 0) no_watchdog = true;
+    else if (strcmp(argv[i], "--no-eager") == 0) no_eager = true;
   }
   if (!queue) {
     fprintf(stderr, "worker: --task-queue is required\n");
@@ -977,6 +980,7 @@ static int run_worker(int argc, char **argv) {
   twe_worker_options_init(&o);
   o.task_queue = queue;
   o.max_cached_workflows = cache < 0 ? TWE_CACHE_DEFAULT : cache == 0 ? TWE_CACHE_OFF : cache;
+  o.disable_eager_activities = no_eager;
   if (no_watchdog) {
     o.workflow_cpu_warning_ns = o.workflow_cpu_budget_ns = TWE_WATCHDOG_OFF;
     o.workflow_blocked_warning_ns = o.workflow_blocked_budget_ns = TWE_WATCHDOG_OFF;
@@ -1007,7 +1011,8 @@ static int run_worker(int argc, char **argv) {
          "\"activities_running\":%llu,\"heartbeats_sent\":%llu,"
          "\"local_activity_attempts\":%llu,\"workflow_task_heartbeats\":%llu,"
          "\"watchdog_preemptions\":%llu,\"connection_losses\":%llu,\"reconnects\":%llu,"
-         "\"calls_failed\":%llu,\"polls_failed\":%llu,\"history_events_held_max\":%llu}\n",
+         "\"calls_failed\":%llu,\"polls_failed\":%llu,\"history_events_held_max\":%llu,"
+         "\"activities_eager\":%llu}\n",
          (unsigned long long)s.workflow_tasks_completed,
          (unsigned long long)s.workflow_tasks_failed, (unsigned long long)s.nondeterminism_errors,
          (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses,
@@ -1018,7 +1023,8 @@ static int run_worker(int argc, char **argv) {
          (unsigned long long)s.workflow_task_heartbeats,
          (unsigned long long)s.watchdog_preemptions, (unsigned long long)s.connection_losses,
          (unsigned long long)s.reconnects, (unsigned long long)s.calls_failed,
-         (unsigned long long)s.polls_failed, (unsigned long long)s.history_events_held_max);
+         (unsigned long long)s.polls_failed, (unsigned long long)s.history_events_held_max,
+         (unsigned long long)s.activities_eager);
   fflush(stdout);
   twe_worker_destroy(g_worker);
   twe_client_close(client);

@@ -1,7 +1,9 @@
 /* engine/activity_internal.h — one activity attempt in memory, shared by
  * activity_worker.c (the shard side: poll, run on the pool, heartbeats,
- * respond) and activity_api.c (twe_activity_*, called by the activity code
- * on its pool thread).
+ * respond), activity_eager.c (eager activities) and activity_api.c
+ * (twe_activity_*, called by the activity code on its pool thread); and, at
+ * the end, the shard's activity side state (activity_worker.c and
+ * activity_eager.c).
  *
  * An activity lives on two threads, and each field says who may touch it:
  *
@@ -35,6 +37,7 @@
 #include "io/reactor.h"
 #include "proto/arena.h"
 #include "sched/pool.h"
+#include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 #include "twe/activity.h"
 
 /* Heartbeat details recorded by the activity: one malloc'd block holding
@@ -167,5 +170,51 @@ void twe__local_shard_destroy(twe_wshard_t *s);
  * was cancelled or the worker is gone (d is then freed too).
  * Thread: the activity's pool thread (activity_worker.c). */
 int twe__act_record_heartbeat(twe_activity_t *act, twe__act_details_t *d);
+
+/* --- the shard's activity side (activity_worker.c, activity_eager.c) --- */
+
+typedef Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest poll_req_pb_t;
+typedef Temporal__Api__Workflowservice__V1__PollActivityTaskQueueResponse twe__act_task_pb_t;
+
+/* One concurrent poll. Its arena holds the poll's response; when that is a
+ * task, the arena moves to the activity and the slot gets a new one. */
+typedef struct poll_slot {
+  struct twe__act_side *side;
+  twe_arena_t *arena;
+  bool in_flight;
+  twe_grpc_request_t req;
+  poll_req_pb_t msg;
+  Temporal__Api__Taskqueue__V1__TaskQueue tq;
+} poll_slot_t;
+
+struct twe__act_side {
+  twe_wshard_t *s;
+  poll_slot_t *slots;
+  unsigned nslots, polls_in_flight;
+  twe_timer_t backoff_timer; /* polls pause after a failed one */
+  int poll_failures;         /* in a row: the backoff's step */
+  twe_timer_t grace_timer;   /* shutdown: grace period, then the cancel wait */
+  twe_timer_t respond_cutoff; /* shutdown: outcomes still being sent give up */
+  bool stopping, destroying;
+  bool cancelled_running; /* the grace period is over */
+  bool abandon_running;   /* the cancel wait is over: idle ignores running code */
+  uint64_t grace_ns;
+  twe_activity_t *live;                  /* every activity the side holds */
+  twe_activity_t *wait_head, *wait_tail; /* tasks waiting for a pool thread */
+  size_t running, waiting, responding, heartbeats_in_flight;
+  /* Pool threads promised to activities asked for eagerly (a workflow
+   * task's completion in flight): polls leave them free. */
+  unsigned eager_reserved;
+  /* Heartbeats from pool threads: pushed under wake_mu, then the wake. */
+  twe_wake_t wake;
+  pthread_mutex_t wake_mu;
+  twe_activity_t *wake_list;
+};
+
+/* Pool threads no task is waiting for nor promised to an eager one. */
+unsigned twe__act_free_threads(const struct twe__act_side *side);
+/* A task arrived (a poll's, or an eager one): arena, which holds t, becomes
+ * the activity's; it runs when a pool thread is free. */
+void twe__act_on_task(struct twe__act_side *side, twe_arena_t *arena, const twe__act_task_pb_t *t);
 
 #endif /* TWE_ENGINE_ACTIVITY_INTERNAL_H */

@@ -29,7 +29,6 @@
 #include "engine/metrics.h"
 #include "engine/values.h"
 #include "io/grpc_retry.h"
-#include "proto/codec.h"
 #include "temporal/api/enums/v1/task_queue.pb-c.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 #include "twe/error.h"
@@ -47,44 +46,6 @@
  * still has not returned this much later is abandoned to the pool. */
 #define CANCEL_WAIT_NS (5 * SEC)
 #define RESPOND_ATTEMPT_NS (10 * SEC) /* one RespondActivityTask* attempt */
-
-typedef Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest poll_req_pb_t;
-typedef Temporal__Api__Workflowservice__V1__PollActivityTaskQueueResponse task_pb_t;
-
-/* One concurrent poll. Its arena holds the poll's response; when that is a
- * task, the arena moves to the activity and the slot gets a new one. */
-typedef struct poll_slot {
-  struct twe__act_side *side;
-  twe_arena_t *arena;
-  bool in_flight;
-  twe_grpc_request_t req;
-  poll_req_pb_t msg;
-  Temporal__Api__Taskqueue__V1__TaskQueue tq;
-} poll_slot_t;
-
-struct twe__act_side {
-  twe_wshard_t *s;
-  poll_slot_t *slots;
-  unsigned nslots, polls_in_flight;
-  twe_timer_t backoff_timer; /* polls pause after a failed one */
-  int poll_failures;         /* in a row: the backoff's step */
-  twe_timer_t grace_timer;   /* shutdown: grace period, then the cancel wait */
-  twe_timer_t respond_cutoff; /* shutdown: outcomes still being sent give up */
-  bool stopping, destroying;
-  bool cancelled_running; /* the grace period is over */
-  bool abandon_running;   /* the cancel wait is over: idle ignores running code */
-  uint64_t grace_ns;
-  twe_activity_t *live;                  /* every activity the side holds */
-  twe_activity_t *wait_head, *wait_tail; /* tasks waiting for a pool thread */
-  size_t running, waiting, responding, heartbeats_in_flight;
-  /* Pool threads promised to activities asked for eagerly (a workflow
-   * task's completion in flight): polls leave them free. */
-  unsigned eager_reserved;
-  /* Heartbeats from pool threads: pushed under wake_mu, then the wake. */
-  twe_wake_t wake;
-  pthread_mutex_t wake_mu;
-  twe_activity_t *wake_list;
-};
 
 static void start_respond(twe_activity_t *act);
 static void maybe_send_heartbeat(twe_activity_t *act);
@@ -670,7 +631,7 @@ static int read_payloads(twe_activity_t *act, const twe_payloads_pb_t *pbs, twe_
   return 0;
 }
 
-static void on_task(struct twe__act_side *side, twe_arena_t *arena, const task_pb_t *t) {
+void twe__act_on_task(struct twe__act_side *side, twe_arena_t *arena, const twe__act_task_pb_t *t) {
   twe_wshard_t *s = side->s;
   twe_worker_t *w = s->worker;
   twe_activity_t *act = activity_new(side, arena);
@@ -748,7 +709,7 @@ static void on_poll_done(twe_grpc_request_t *req) {
     return;
   }
   side->poll_failures = 0;
-  const task_pb_t *t = (const void *)req->response;
+  const twe__act_task_pb_t *t = (const void *)req->response;
   if (!t || t->task_token.len == 0) {
     twe__m_add(s->metrics, TWE_M_ACTIVITY_POLL_NO_TASK, 0, 1);
     /* An idle poll ended empty: the next round polls again. */
@@ -759,7 +720,7 @@ static void on_poll_done(twe_grpc_request_t *req) {
    * when it polls next. */
   twe_arena_t *arena = slot->arena;
   slot->arena = NULL;
-  on_task(side, arena, t);
+  twe__act_on_task(side, arena, t);
 }
 
 static int start_poll(struct twe__act_side *side, poll_slot_t *slot) {
@@ -861,63 +822,12 @@ int twe__act_side_start(twe_wshard_t *s) {
   return 0;
 }
 
-/* Pool threads no task is waiting for nor promised to an eager one. */
-static unsigned free_pool_threads(const struct twe__act_side *side) {
-  unsigned idle = twe__pool_idle(side->s->pool);
-  size_t taken = side->waiting + side->eager_reserved;
-  return idle > taken ? idle - (unsigned)taken : 0;
-}
-
-bool twe__act_eager_reserve(twe_wshard_t *s) {
-  struct twe__act_side *side = s->act;
-  if (!side || side->stopping || side->destroying) return false;
-  /* A thread beyond the polls in flight: their tasks come first. */
-  if (free_pool_threads(side) <= side->polls_in_flight) return false;
-  side->eager_reserved++;
-  return true;
-}
-
-void twe__act_eager_release(twe_wshard_t *s, unsigned n) {
-  struct twe__act_side *side = s->act;
-  if (!side) return;
-  side->eager_reserved = n < side->eager_reserved ? side->eager_reserved - n : 0;
-}
-
-void twe__act_eager_take(twe_wshard_t *s, const ProtobufCMessage *task) {
-  struct twe__act_side *side = s->act;
-  twe__act_eager_release(s, 1);
-  if (!side || side->destroying) return; /* the attempt times out on the server */
-  /* The task lives in the completion's answer, which the workflow side
-   * reuses: the activity gets a copy in an arena of its own, as a polled
-   * task's. */
-  twe_arena_t *arena = malloc(sizeof *arena);
-  ProtobufCMessage *copy = NULL;
-  size_t len = protobuf_c_message_get_packed_size(task);
-  uint8_t *buf = malloc(len ? len : 1);
-  if (arena) twe__arena_init(arena, 0);
-  if (arena && buf) {
-    protobuf_c_message_pack(task, buf);
-    if (twe__proto_decode(task->descriptor, arena, buf, len, &copy) < 0) copy = NULL;
-  }
-  free(buf);
-  if (!copy) {
-    shard_log(s, "eager activity task dropped: out of memory (the server times the attempt out)");
-    if (arena) {
-      twe__arena_destroy(arena);
-      free(arena);
-    }
-    return;
-  }
-  twe__count(&s->counters.activities_eager, 1);
-  on_task(side, arena, (const task_pb_t *)copy);
-}
-
 size_t twe__act_side_poll(twe_wshard_t *s, size_t budget) {
   struct twe__act_side *side = s->act;
   if (!side || side->destroying) return 0;
   size_t n = submit_waiting(side, budget);
   if (side->stopping || twe__timer_active(&side->backoff_timer) || !s->channel) return n;
-  unsigned free_threads = free_pool_threads(side);
+  unsigned free_threads = twe__act_free_threads(side);
   unsigned want = side->nslots < free_threads ? side->nslots : free_threads;
   for (unsigned i = 0; i < side->nslots && side->polls_in_flight < want && n < budget; i++) {
     poll_slot_t *slot = &side->slots[i];

@@ -313,9 +313,10 @@ static void route_fail(task_route_t *r, const char *why) {
   snprintf(r->why, sizeof r->why, "%s", why);
 }
 
-/* A cache hit: the cached run picks up at `skip` events into the task's
- * history; more pages may follow. */
-static void route_cached(wf_poller_t *p, const Temporal__Api__History__V1__History *h,
+/* The run picks up `skip` events into the task's history (a cache hit
+ * where the cached run stopped; a new run at 0): those events are applied,
+ * or, when more pages follow, gathered and the rest fetched. */
+static void route_from(wf_poller_t *p, const Temporal__Api__History__V1__History *h,
                          size_t skip, task_route_t *r) {
   const wft_pb_t *t = p->task;
   if (!t->next_page_token.len) {
@@ -360,21 +361,10 @@ static void route_new_run(wf_poller_t *p, task_route_t *r) {
     twe__m_add(w->s->metrics, TWE_M_STICKY_CACHE_MISS, 0, 1);
     p->replaying_run = true;
   }
-  if (first_id == 1 && !t->next_page_token.len) {
-    r->route = ROUTE_APPLY;
-    r->events = h->events;
-    r->n = h->n_events;
-    return;
-  }
-  if (first_id == 1) {
-    /* The first page came with the task; fetch the rest. */
-    if (twe__wfp_events_append(p, h) < 0) {
-      route_fail(r, "out of memory gathering the history");
-      return;
-    }
-    p->page_token = t->next_page_token;
-  }
-  r->route = ROUTE_FETCH;
+  /* The history from its first event came with the task (whole, or its
+   * first page); else every page is fetched. */
+  if (first_id == 1) route_from(p, h, 0, r);
+  else r->route = ROUTE_FETCH;
 }
 
 /* Decides where task p->task goes, taking the cache entry it needs. */
@@ -418,7 +408,7 @@ static void route_task(wf_poller_t *p, task_route_t *r) {
       e->busy = true;
       twe__run_cache_touch(&w->cache, e);
       p->entry = e;
-      route_cached(p, h, (size_t)(next - first_id), r);
+      route_from(p, h, (size_t)(next - first_id), r);
       return;
     }
     /* Stale: the server moved on without us (the task went to another

@@ -843,25 +843,6 @@ static void channel_connect(twe_grpc_channel_t *ch) {
 
 /* --- the channel ----------------------------------------------------------- */
 
-/* Splits "host:port" / "[v6]:port" (the port is required). */
-static int split_address(const char *address, char **host, uint16_t *port) {
-  const char *colon = strrchr(address, ':');
-  if (!colon || colon == address || !colon[1]) return -1;
-  char *end;
-  long p = strtol(colon + 1, &end, 10);
-  if (*end || p <= 0 || p > 65535) return -1;
-  const char *h = address;
-  size_t hlen = (size_t)(colon - address);
-  if (h[0] == '[') {
-    if (hlen < 3 || h[hlen - 1] != ']') return -1;
-    h++;
-    hlen -= 2;
-  }
-  *host = strndup(h, hlen);
-  *port = (uint16_t)p;
-  return *host ? 0 : -1;
-}
-
 int twe__grpc_channel_create(twe_reactor_t *reactor, const twe_connection_options_t *opts,
                              twe_grpc_channel_t **out, char *err, size_t err_len) {
   twe_grpc_channel_t *ch = calloc(1, sizeof *ch);
@@ -871,7 +852,7 @@ int twe__grpc_channel_create(twe_reactor_t *reactor, const twe_connection_option
   ch->namespace_name = strdup(opts->namespace_name ? opts->namespace_name : "default");
   ch->client_version = strdup(twe_version());
   if (!ch->address || !ch->namespace_name || !ch->client_version) goto nomem;
-  if (split_address(ch->address, &ch->host, &ch->port) < 0) {
+  if (twe__tcp_split_address(ch->address, &ch->host, &ch->port) < 0) {
     if (err_len) snprintf(err, err_len, "address '%s' is not host:port", ch->address);
     twe__grpc_channel_destroy(ch);
     return TWE_ECONFIG;

@@ -43,6 +43,25 @@ const char *twe__addr_format(const twe_addr_t *addr, char *buf, size_t len) {
   return buf;
 }
 
+/* Splits "host:port" / "[v6]:port" (the port is required). */
+int twe__tcp_split_address(const char *address, char **host, uint16_t *port) {
+  const char *colon = strrchr(address, ':');
+  if (!colon || colon == address || !colon[1]) return -1;
+  char *end;
+  long p = strtol(colon + 1, &end, 10);
+  if (*end || p <= 0 || p > 65535) return -1;
+  const char *h = address;
+  size_t hlen = (size_t)(colon - address);
+  if (h[0] == '[') {
+    if (hlen < 3 || h[hlen - 1] != ']') return -1;
+    h++;
+    hlen -= 2;
+  }
+  *host = strndup(h, hlen);
+  *port = (uint16_t)p;
+  return *host ? 0 : -1;
+}
+
 /* --- the resolver -------------------------------------------------------- */
 
 /* The helper thread's half of a request. It lives in the shared queues

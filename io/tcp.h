@@ -41,6 +41,11 @@ typedef struct twe_addr {
  * never truncates) and returns buf. Thread: any. */
 const char *twe__addr_format(const twe_addr_t *addr, char *buf, size_t len);
 
+/* Splits "host:port" or "[v6]:port" (the port is required): *host is
+ * malloc'd, without the brackets. Returns 0, or -1 for anything else.
+ * Thread: any. */
+int twe__tcp_split_address(const char *address, char **host, uint16_t *port);
+
 /* --- resolution ---------------------------------------------------------- */
 
 typedef struct twe_resolver twe_resolver_t;

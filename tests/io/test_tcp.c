@@ -480,6 +480,24 @@ static void test_connect_bad_arguments_never_call_back(void **state) {
   reactor_end(r);
 }
 
+/* "host:port" and "[v6]:port" split; anything else refused. */
+static void test_split_address(void **state) {
+  (void)state;
+  char *host = NULL;
+  uint16_t port = 0;
+  assert_int_equal(twe__tcp_split_address("temporal.example:7233", &host, &port), 0);
+  assert_string_equal(host, "temporal.example");
+  assert_int_equal(port, 7233);
+  free(host);
+  assert_int_equal(twe__tcp_split_address("[::1]:443", &host, &port), 0);
+  assert_string_equal(host, "::1");
+  assert_int_equal(port, 443);
+  free(host);
+  const char *bad[] = {"localhost", ":7233", "h:", "h:0", "h:65536", "h:72x", "[::1:80", "[]:80"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_int_equal(twe__tcp_split_address(bad[i], &host, &port), -1);
+}
+
 int main(void) {
   const char *b = getenv("TWE_IO_BACKEND");
   if (b && strcmp(b, "io_uring") == 0) {
@@ -491,6 +509,7 @@ int main(void) {
   }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_addr_format_ipv4_ipv6),
+      cmocka_unit_test(test_split_address),
       cmocka_unit_test(test_resolve_localhost),
       cmocka_unit_test(test_resolve_bad_name_clear_error),
       cmocka_unit_test(test_resolve_cancel_reports_once),

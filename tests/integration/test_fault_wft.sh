@@ -10,9 +10,8 @@
 #     out and run it again);
 #   - reissued-task: task B of a run arrives while the run's task A waits
 #     for a history page. B waits (parked) until A is over; A's page does
-#     not move on, so A is answered as failed, and only then is B taken:
-#     its first call (a history page) goes out after A's
-#     RespondWorkflowTaskFailed, and B completes.
+#     not move on, so A is answered as failed, then B is taken (its own
+#     page) and completes.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 sw=${1:?usage: test_fault_wft.sh SCENARIO_WORKER}
@@ -33,25 +32,24 @@ log=$TWE_IT_TMP/calls2.log
 start_fault_server reissued-task "$log"
 TEMPORAL_ADDRESS=$FAULT_ADDRESS start_worker w2 "$sw" worker --task-queue fq
 for _ in $(seq 1 150); do grep -q '"RespondWorkflowTaskCompleted"' "$log" 2>/dev/null && break; sleep 0.1; done
-cat "$log"
-# The calls in the order the injector saw them, one name (and token) a line.
-order=$(python3 -c '
+# The calls as the injector saw them. B waited while A's page was fetched
+# (2 s): A's page first, B's completion last. A's failure and B's page
+# leave the worker in one loop turn on one connection, and the injector's
+# handler threads log them in either order, so their order is not checked
+# (it cannot tell B taken at the next round from B taken inside A's
+# failure).
+python3 - "$log" <<'PY' || fail "the calls: $(cat "$log"; cat "$TWE_IT_TMP/w2.err")"
 import json, sys
-for line in open(sys.argv[1]):
-    d = json.loads(line)
-    if d["method"] in ("GetWorkflowExecutionHistory", "RespondWorkflowTaskFailed",
-                       "RespondWorkflowTaskCompleted"):
-        print(d["method"], d.get("token", ""))' "$log")
-expected="GetWorkflowExecutionHistory a-page
-RespondWorkflowTaskFailed fault-task-A
-GetWorkflowExecutionHistory b-page
-RespondWorkflowTaskCompleted fault-task-B"
-[ "$order" = "$expected" ] || fail "the calls went out as
-$order
-instead of
-$expected
-$(cat "$TWE_IT_TMP/w2.err")"
+calls = [(d["method"], d.get("token", "")) for d in map(json.loads, open(sys.argv[1]))
+         if d["method"] in ("GetWorkflowExecutionHistory", "RespondWorkflowTaskFailed",
+                            "RespondWorkflowTaskCompleted")]
+print(calls)
+assert calls[0] == ("GetWorkflowExecutionHistory", "a-page"), calls
+assert calls[-1] == ("RespondWorkflowTaskCompleted", "fault-task-B"), calls
+assert sorted(calls[1:3]) == [("GetWorkflowExecutionHistory", "b-page"),
+                              ("RespondWorkflowTaskFailed", "fault-task-A")], calls
+PY
 grep -q "no new events" "$TWE_IT_TMP/w2.err" || fail "A's failure not in the log: $(cat "$TWE_IT_TMP/w2.err")"
 kill -TERM "$WORKER_PID"
 wait "$WORKER_PID" || fail "the worker exited with $?"
-ok "the re-issued task waited for the first one's failure to go out, then completed"
+ok "the re-issued task waited for the first one to end, then completed"

@@ -449,3 +449,110 @@ int twe__cgroup_cpu_stat(const twe_cgroup_t *cg, twe_cpu_stat_t *out) {
   }
   return 0;
 }
+
+int twe__cgroup_memory_used(const twe_cgroup_t *cg, int64_t *out) {
+  *out = -1;
+  if (!cg->memory_version) return -ENOENT;
+  int64_t used;
+  int r = cg->memory_version == 2 ? read_i64_file(cg->memory_dir, "memory.current", false, &used)
+                                  : read_i64_file(cg->memory_dir, "memory.usage_in_bytes", false,
+                                                  &used);
+  if (r) return r;
+  /* Inactive file pages are the first the kernel reclaims: not pressure. */
+  char path[PATH_MAX];
+  char *buf;
+  if (snprintf(path, sizeof path, "%s/memory.stat", cg->memory_dir) < (int)sizeof path &&
+      read_all(path, &buf) >= 0) {
+    int64_t inactive;
+    if (stat_value(buf, cg->memory_version == 2 ? "inactive_file" : "total_inactive_file",
+                   &inactive) == 0 &&
+        inactive <= used)
+      used -= inactive;
+    free(buf);
+  }
+  *out = used;
+  return 0;
+}
+
+/* The "total=" of the "some" line of a PSI file. */
+static int psi_some_total(const char *path, int64_t *out) {
+  char *buf;
+  ssize_t n = read_all(path, &buf);
+  if (n < 0) return (int)n;
+  int r = -EBADMSG;
+  if (strncmp(buf, "some ", 5) == 0) {
+    const char *t = strstr(buf, "total=");
+    const char *nl = strchr(buf, '\n');
+    if (t && (!nl || t < nl)) {
+      const char *e = t + 6;
+      while (*e >= '0' && *e <= '9') e++;
+      r = parse_i64(t + 6, e, out);
+    }
+  }
+  free(buf);
+  return r;
+}
+
+int twe__cgroup_cpu_pressure_us(const twe_cgroup_t *cg, const char *root, int64_t *out) {
+  char path[PATH_MAX];
+  *out = -1;
+  if (cg->cpu_version == 2 &&
+      snprintf(path, sizeof path, "%s/cpu.pressure", cg->cpu_dir) < (int)sizeof path &&
+      psi_some_total(path, out) == 0)
+    return 0;
+  if (snprintf(path, sizeof path, "%s/proc/pressure/cpu", root ? root : "") >= (int)sizeof path)
+    return -ENAMETOOLONG;
+  return psi_some_total(path, out);
+}
+
+int twe__host_cpu_ticks(const char *root, int64_t *busy, int64_t *total) {
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s/proc/stat", root ? root : "") >= (int)sizeof path)
+    return -ENAMETOOLONG;
+  char *buf;
+  ssize_t n = read_all(path, &buf);
+  if (n < 0) return (int)n;
+  int r = -EBADMSG;
+  if (strncmp(buf, "cpu ", 4) == 0) {
+    /* user nice system idle iowait irq softirq steal (guest time is in
+     * user already). */
+    int64_t v[8] = {0};
+    const char *p = buf + 4;
+    int k = 0;
+    for (; k < 8; k++) {
+      while (*p == ' ') p++;
+      const char *e = p;
+      while (*e >= '0' && *e <= '9') e++;
+      if (e == p || parse_i64(p, e, &v[k]) != 0) break;
+      p = e;
+    }
+    if (k >= 4) {
+      *total = 0;
+      for (int i = 0; i < k; i++) *total += v[i];
+      *busy = *total - v[3] - (k > 4 ? v[4] : 0);
+      r = 0;
+    }
+  }
+  free(buf);
+  return r;
+}
+
+int twe__host_memory(const char *root, int64_t *total, int64_t *available) {
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s/proc/meminfo", root ? root : "") >= (int)sizeof path)
+    return -ENAMETOOLONG;
+  char *buf;
+  ssize_t n = read_all(path, &buf);
+  if (n < 0) return (int)n;
+  int r = -EBADMSG;
+  const char *t = strstr(buf, "MemTotal:"), *a = strstr(buf, "MemAvailable:");
+  long long tk, ak;
+  if (t && a && sscanf(t, "MemTotal: %lld kB", &tk) == 1 &&
+      sscanf(a, "MemAvailable: %lld kB", &ak) == 1 && tk > 0) {
+    *total = tk * 1024;
+    *available = ak * 1024;
+    r = 0;
+  }
+  free(buf);
+  return r;
+}

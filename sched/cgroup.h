@@ -1,7 +1,8 @@
 /* sched/cgroup.h — what the cgroup of this process allows: the CPU quota
  * (v2 cpu.max, v1 cpu.cfs_quota_us / cpu.cfs_period_us), the memory limit
- * (v2 memory.max, v1 memory.limit_in_bytes), and the throttling counters
- * (cpu.stat) that metrics read.
+ * (v2 memory.max, v1 memory.limit_in_bytes), and the counters that metrics
+ * and the resource-based slot supplier read: throttling (cpu.stat), memory
+ * in use, CPU pressure (PSI), and the host's CPU time and memory.
  *
  * The cgroup is found the way the kernel describes it: the process's path in
  * each hierarchy from /proc/self/cgroup, the hierarchy's mount point and root
@@ -69,5 +70,25 @@ typedef struct twe_cpu_stat {
  * from the process's own cgroup. Returns 0, -ENOENT when there is no cpu
  * controller, or the error of reading cpu.stat. Thread: any (for metrics). */
 int twe__cgroup_cpu_stat(const twe_cgroup_t *cg, twe_cpu_stat_t *out);
+
+/* Memory the cgroup uses now, in bytes (v2 memory.current, v1
+ * memory.usage_in_bytes, less inactive file pages, which the kernel
+ * reclaims first). Returns 0, -ENOENT without a memory controller, or the
+ * error of reading. Thread: any. */
+int twe__cgroup_memory_used(const twe_cgroup_t *cg, int64_t *out);
+
+/* CPU pressure (PSI): the total microseconds in which some task waited for
+ * a CPU: the cgroup's cpu.pressure on v2, else root/proc/pressure/cpu (the
+ * whole host). Returns 0, or the error of reading (-ENOENT: no PSI).
+ * Thread: any. */
+int twe__cgroup_cpu_pressure_us(const twe_cgroup_t *cg, const char *root, int64_t *out);
+
+/* The host's CPU time from root/proc/stat (all CPUs, in ticks): busy (all
+ * but idle and iowait) and total. Thread: any. */
+int twe__host_cpu_ticks(const char *root, int64_t *busy, int64_t *total);
+
+/* The host's memory from root/proc/meminfo, in bytes: MemTotal and
+ * MemAvailable. Thread: any. */
+int twe__host_memory(const char *root, int64_t *total, int64_t *available);
 
 #endif /* TWE_SCHED_CGROUP_H */

@@ -31,8 +31,15 @@ struct worker {
   twe_pool_t *pool;
   unsigned index;
   pthread_t thread;
+  /* Owner -> worker: exit once idle (the pool shrinks). Published by the
+   * notify that follows it, as closing. */
+  _Atomic bool retire;
+  /* Worker -> owner: a retired worker's last touch of this struct (its
+   * thread is detached); the owner may then reuse it. Release/acquire. */
+  _Atomic bool gone;
   /* Owner-private. */
-  bool started, joined, abandoned, busy;
+  bool started, joined, abandoned, busy, retired;
+  int64_t idle_since_ns; /* when it last became idle */
   twe_job_t *job;
 };
 
@@ -49,9 +56,16 @@ struct twe_pool {
   _Atomic bool priority_warned;
   twe_waiter_t *owner;
   twe_pool_options_t opt;
+  /* Room for opt.threads workers; slots are filled as threads start and
+   * may be reused once a retired thread is gone. */
   struct worker **workers;
   unsigned n;
   /* Owner-private. */
+  unsigned min;      /* threads kept however long they idle */
+  unsigned live;     /* started, not retired */
+  unsigned peak;     /* the most live at once */
+  unsigned hi;       /* slots [0, hi) were ever used */
+  int64_t idle_timeout_ns;
   unsigned *idle;  /* stack of idle worker indices: the last to finish is the
                     * first to get work, its caches are warm */
   unsigned n_idle, n_busy;
@@ -151,6 +165,11 @@ static void *worker_main(void *arg) {
       continue;
     }
     if (atomic_load_explicit(&pool->closing, memory_order_relaxed)) break;
+    if (atomic_load_explicit(&w->retire, memory_order_relaxed)) {
+      /* Detached by the owner: nothing of w is touched after this store. */
+      atomic_store_explicit(&w->gone, true, memory_order_release);
+      break;
+    }
     twe__waiter_park(&w->waiter, -1);
   }
   unref(pool);
@@ -211,24 +230,75 @@ static int64_t now_ns(void) {
 static void close_workers(twe_pool_t *pool) {
   /* Relaxed store: the release of each notify publishes it. */
   atomic_store_explicit(&pool->closing, true, memory_order_relaxed);
-  for (unsigned i = 0; i < pool->n; i++) {
+  for (unsigned i = 0; i < pool->hi; i++) {
     struct worker *w = pool->workers[i];
-    if (w && w->started) twe__waiter_notify(&w->waiter);
+    if (w && w->started && !w->retired) twe__waiter_notify(&w->waiter);
   }
 }
 
-/* Joins the threads that are not running a job: they leave once closing. */
+/* Joins the threads that are not running a job: they leave once closing.
+ * Retired threads are detached: they leave on their own. */
 static void join_idle(twe_pool_t *pool) {
-  for (unsigned i = 0; i < pool->n; i++) {
+  for (unsigned i = 0; i < pool->hi; i++) {
     struct worker *w = pool->workers[i];
-    if (!w || !w->started || w->joined || w->abandoned || w->busy) continue;
+    if (!w || !w->started || w->joined || w->abandoned || w->busy || w->retired) continue;
     pthread_join(w->thread, NULL);
     w->joined = true;
   }
 }
 
+/* Starts a thread in a free slot (never used, or its retired thread gone)
+ * and makes it the top of the idle stack. Returns 0, -EAGAIN when every
+ * slot is taken, or the error of making it. */
+static int grow(twe_pool_t *pool) {
+  unsigned i = 0;
+  for (; i < pool->opt.threads; i++) {
+    struct worker *w = pool->workers[i];
+    if (!w) break;
+    /* acquire: the gone thread's last writes to w come before ours. */
+    if (w->retired && atomic_load_explicit(&w->gone, memory_order_acquire)) break;
+  }
+  if (i == pool->opt.threads) return -EAGAIN;
+  struct worker *w = pool->workers[i];
+  if (!w) {
+    int r = make_worker(pool, i, &pool->workers[i]);
+    w = pool->workers[i];
+    if (i >= pool->hi) pool->hi = i + 1;
+    if (r) return r;
+  } else {
+    /* Its mailboxes are empty: it retired idle. */
+    w->retired = w->started = false;
+    atomic_store_explicit(&w->retire, false, memory_order_relaxed);
+    atomic_store_explicit(&w->gone, false, memory_order_relaxed);
+  }
+  int r = start_worker(pool, w);
+  if (r) return r;
+  w->idle_since_ns = now_ns();
+  pool->idle[pool->n_idle++] = i;
+  if (++pool->live > pool->peak) pool->peak = pool->live;
+  return 0;
+}
+
+/* Retires the thread idle longest when it has been idle past the timeout
+ * and more than min threads live. */
+static void shrink(twe_pool_t *pool) {
+  if (pool->live <= pool->min || pool->n_idle == 0 || pool->stopping) return;
+  /* The bottom of the idle stack went idle first. */
+  struct worker *w = pool->workers[pool->idle[0]];
+  if (now_ns() - w->idle_since_ns < pool->idle_timeout_ns) return;
+  memmove(pool->idle, pool->idle + 1, (pool->n_idle - 1) * sizeof *pool->idle);
+  pool->n_idle--;
+  pool->live--;
+  w->retired = true;
+  pthread_detach(w->thread);
+  /* Relaxed: published by the notify (as closing). */
+  atomic_store_explicit(&w->retire, true, memory_order_relaxed);
+  twe__waiter_notify(&w->waiter);
+}
+
 int twe__pool_create(const twe_pool_options_t *options, twe_waiter_t *owner, twe_pool_t **out) {
   if (!options || !owner || !out || options->threads == 0) return -EINVAL;
+  if (options->min_threads > options->threads) return -EINVAL;
   if (options->cpus && twe__cpumask_count(options->cpus) == 0) return -EINVAL;
   if (options->priority != TWE_POOL_PRIORITY_IDLE && options->priority != TWE_POOL_PRIORITY_NICE &&
       options->priority != TWE_POOL_PRIORITY_NORMAL)
@@ -244,6 +314,9 @@ int twe__pool_create(const twe_pool_options_t *options, twe_waiter_t *owner, twe
   pool->owner = owner;
   pool->opt = *options;
   pool->n = options->threads;
+  pool->min = options->min_threads ? options->min_threads : options->threads;
+  pool->idle_timeout_ns =
+      options->idle_timeout_ns > 0 ? options->idle_timeout_ns : TWE_POOL_IDLE_TIMEOUT_NS;
   pool->workers = calloc(pool->n, sizeof *pool->workers);
   pool->idle = calloc(pool->n, sizeof *pool->idle);
   if (!pool->workers || !pool->idle) {
@@ -251,23 +324,26 @@ int twe__pool_create(const twe_pool_options_t *options, twe_waiter_t *owner, twe
     return -ENOMEM;
   }
   int r = 0;
-  for (unsigned i = 0; i < pool->n && r == 0; i++) r = make_worker(pool, i, &pool->workers[i]);
-  for (unsigned i = 0; i < pool->n && r == 0; i++) r = start_worker(pool, pool->workers[i]);
+  while (pool->live < pool->min && r == 0) r = grow(pool);
   if (r) {
     close_workers(pool);
     join_idle(pool);
     unref(pool);
     return r;
   }
-  for (unsigned i = 0; i < pool->n; i++) pool->idle[i] = pool->n - 1 - i;
-  pool->n_idle = pool->n;
+  /* grow pushed 0 first: the lowest index ends on top of the stack. */
+  for (unsigned i = 0; i < pool->n_idle / 2; i++) {
+    unsigned t = pool->idle[i];
+    pool->idle[i] = pool->idle[pool->n_idle - 1 - i];
+    pool->idle[pool->n_idle - 1 - i] = t;
+  }
   *out = pool;
   return 0;
 }
 
 int twe__pool_try_submit(twe_pool_t *pool, twe_job_t *job) {
   if (pool->stopping) return -ESHUTDOWN;
-  if (pool->n_idle == 0) return -EAGAIN;
+  if (pool->n_idle == 0 && grow(pool) != 0) return -EAGAIN;
   unsigned i = pool->idle[pool->n_idle - 1];
   struct worker *w = pool->workers[i];
   atomic_store_explicit(&job->cancel_requested, 0, memory_order_relaxed);
@@ -290,22 +366,24 @@ size_t twe__pool_reap(twe_pool_t *pool, size_t budget) {
   size_t done = 0;
   /* Round robin from where the last call stopped, so a budget smaller than
    * the number of threads cannot starve the last ones. */
-  unsigned start = pool->reap_next;
-  for (unsigned k = 0; k < pool->n && done < budget && pool->n_busy > 0; k++) {
-    unsigned i = (start + k) % pool->n;
+  unsigned start = pool->reap_next < pool->hi ? pool->reap_next : 0;
+  for (unsigned k = 0; k < pool->hi && done < budget && pool->n_busy > 0; k++) {
+    unsigned i = (start + k) % pool->hi;
     struct worker *w = pool->workers[i];
-    if (!w->busy || w->abandoned) continue;
+    if (!w || !w->busy || w->abandoned) continue;
     twe_msg_t m;
     if (twe__mailbox_recv_batch_spsc(w->outbox, &m, 1) == 0) continue;
     twe_job_t *job = m.ptr;
     w->busy = false;
     w->job = NULL;
+    w->idle_since_ns = now_ns();
     pool->n_busy--;
     pool->idle[pool->n_idle++] = i;
     done++;
-    pool->reap_next = (i + 1) % pool->n;
+    pool->reap_next = (i + 1) % pool->hi;
     job->done(job, (int)(int64_t)m.u64);
   }
+  if (pool->live > pool->min) shrink(pool);
   return done;
 }
 
@@ -319,6 +397,18 @@ unsigned twe__pool_idle(const twe_pool_t *pool) {
 
 unsigned twe__pool_busy(const twe_pool_t *pool) {
   return pool->n_busy;
+}
+
+unsigned twe__pool_capacity(const twe_pool_t *pool) {
+  return pool->stopping ? 0 : pool->n_idle + (pool->opt.threads - pool->n_busy - pool->n_idle);
+}
+
+unsigned twe__pool_threads(const twe_pool_t *pool) {
+  return pool->live;
+}
+
+unsigned twe__pool_peak(const twe_pool_t *pool) {
+  return pool->peak;
 }
 
 int twe__pool_priority_applied(const twe_pool_t *pool) {
@@ -362,8 +452,8 @@ int twe__pool_stop(twe_pool_t *pool, int64_t grace_ns, int64_t cancel_wait_ns) {
   bool consumed = false;
   pool->stopping = true;
   if (!wait_idle(pool, now_ns() + (grace_ns > 0 ? grace_ns : 0), &consumed)) {
-    for (unsigned i = 0; i < pool->n; i++)
-      if (pool->workers[i]->busy) twe__job_cancel(pool->workers[i]->job);
+    for (unsigned i = 0; i < pool->hi; i++)
+      if (pool->workers[i] && pool->workers[i]->busy) twe__job_cancel(pool->workers[i]->job);
     wait_idle(pool, now_ns() + (cancel_wait_ns > 0 ? cancel_wait_ns : 0), &consumed);
   }
   close_workers(pool);
@@ -380,9 +470,9 @@ unsigned twe__pool_destroy(twe_pool_t *pool) {
   if (!pool->stopped) twe__pool_stop(pool, 0, 0);
   unsigned abandoned = 0;
   bool consumed = false;
-  for (unsigned i = 0; i < pool->n; i++) {
+  for (unsigned i = 0; i < pool->hi; i++) {
     struct worker *w = pool->workers[i];
-    if (!w->busy) continue;
+    if (!w || !w->busy) continue;
     int expected = CLAIM_RUN;
     if (atomic_compare_exchange_strong_explicit(&w->claim, &expected, CLAIM_ABANDONED,
                                                 memory_order_acq_rel, memory_order_acquire)) {

@@ -3,10 +3,16 @@
  *
  * Each shard owns its pool(s): the owner submits jobs, receives their results
  * and stops the pool; nothing else touches it. The pool is bounded and has no
- * queue: a job is accepted only when a thread is idle (try_submit says
- * -EAGAIN otherwise), so "max concurrent activities" is the number of
- * threads, and the owner's slots (sched/slots.h) keep it from polling work it
- * could not start. Each thread has a mailbox from the owner (jobs) and one to
+ * queue: a job is accepted only when a thread is idle or one more may start
+ * (try_submit says -EAGAIN otherwise), and the owner's slots (sched/slots.h)
+ * decide how many jobs run at once and keep it from polling work it could
+ * not start.
+ *
+ * Elastic: min_threads start with the pool and stay; more start as jobs
+ * need them, up to threads; a thread above min_threads that stays idle for
+ * idle_timeout_ns exits (blocked activities are cheap to give a thread,
+ * idle threads are not worth keeping). A retiring thread is detached and
+ * leaves on its own; its slot is reused once it is gone. Each thread has a mailbox from the owner (jobs) and one to
  * the owner (results): SPSC both ways, results wake the owner through its
  * waiter, and done callbacks run on the owner thread in twe__pool_reap.
  *
@@ -76,8 +82,14 @@ enum twe_pool_priority {
   TWE_POOL_PRIORITY_NORMAL = 2,
 };
 
+/* How long a thread above min_threads may idle before it exits (default). */
+#define TWE_POOL_IDLE_TIMEOUT_NS (5ll * 1000000000ll)
+
 typedef struct twe_pool_options {
   unsigned threads;          /* >= 1: the most jobs running at once */
+  unsigned min_threads;      /* started at create and kept (0: threads, a
+                              * fixed pool; more than threads: -EINVAL) */
+  int64_t idle_timeout_ns;   /* 0: TWE_POOL_IDLE_TIMEOUT_NS */
   unsigned id;               /* thread names are twe-act-<id>-<i> */
   const twe_cpumask_t *cpus; /* allowed CPUs, or NULL to inherit; read by
                               * create only */
@@ -98,13 +110,16 @@ typedef struct twe_pool_options {
  * errno from pthread_create. Thread: the owner. */
 int twe__pool_create(const twe_pool_options_t *options, twe_waiter_t *owner, twe_pool_t **out);
 
-/* Hands job to an idle thread. Returns 0 (accepted: done will fire), -EAGAIN
- * (every thread busy; nothing happened) or -ESHUTDOWN (stopping).
+/* Hands job to an idle thread, or to a new one below threads. Returns 0
+ * (accepted: done will fire), -EAGAIN (every thread busy and no more may
+ * start; nothing happened) or -ESHUTDOWN (stopping).
  * Thread: the owner. */
 int twe__pool_try_submit(twe_pool_t *pool, twe_job_t *job);
 
-/* Takes up to budget results and fires their done callbacks. Returns how
- * many. Fits twe_shard_poll_cb (via twe__pool_poll). Thread: the owner. */
+/* Takes up to budget results and fires their done callbacks, then retires
+ * the thread idle longest if it is past idle_timeout_ns and above
+ * min_threads. Returns how many results. Fits twe_shard_poll_cb (via
+ * twe__pool_poll). Thread: the owner. */
 size_t twe__pool_reap(twe_pool_t *pool, size_t budget);
 
 /* twe__pool_reap with the signature of a shard poller (arg is the pool). */
@@ -113,6 +128,12 @@ size_t twe__pool_poll(void *pool, size_t budget);
 /* Threads idle / running a job. Thread: the owner. */
 unsigned twe__pool_idle(const twe_pool_t *pool);
 unsigned twe__pool_busy(const twe_pool_t *pool);
+/* Jobs try_submit would accept now: idle threads plus threads that may
+ * still start (0 once stopping). Threads alive now (started, not retired)
+ * and the most that were at once. Thread: the owner. */
+unsigned twe__pool_capacity(const twe_pool_t *pool);
+unsigned twe__pool_threads(const twe_pool_t *pool);
+unsigned twe__pool_peak(const twe_pool_t *pool);
 
 /* The priority the pool's threads run at: the requested enum
  * twe_pool_priority, or TWE_POOL_PRIORITY_NORMAL once a thread was refused

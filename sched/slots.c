@@ -1,6 +1,7 @@
 /* sched/slots.c — permits, watchers and the fixed supplier of
  * sched/slots.h. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "sched/slots.h"
@@ -19,8 +20,11 @@ struct twe_slots {
   void *ctx;
   /* Relaxed counters for metrics and tests; they order nothing. */
   _Atomic int64_t outstanding[TWE_SLOT_KINDS];
-  /* Written before the slots are shared, read-only after. */
-  unsigned n_watchers;
+  /* Watchers are added under add_mu (shards add theirs as they start,
+   * while others already take slots); a watcher is set up before the
+   * release store of n_watchers publishes it. */
+  pthread_mutex_t add_mu;
+  _Atomic unsigned n_watchers;
   struct watcher watchers[TWE_SLOTS_MAX_WATCHERS];
 };
 
@@ -37,6 +41,8 @@ int twe__slots_create(const twe_slot_supplier_ops_t *ops, void *ctx, twe_slots_t
   s->ops = ops;
   s->ctx = ctx;
   for (int k = 0; k < TWE_SLOT_KINDS; k++) atomic_init(&s->outstanding[k], 0);
+  pthread_mutex_init(&s->add_mu, NULL);
+  atomic_init(&s->n_watchers, 0);
   *out = s;
   return 0;
 }
@@ -44,16 +50,24 @@ int twe__slots_create(const twe_slot_supplier_ops_t *ops, void *ctx, twe_slots_t
 void twe__slots_destroy(twe_slots_t *slots) {
   if (!slots) return;
   if (slots->ops->destroy) slots->ops->destroy(slots->ctx);
+  pthread_mutex_destroy(&slots->add_mu);
   free(slots);
 }
 
 int twe__slots_add_watcher(twe_slots_t *slots, twe_waiter_t *waiter) {
   if (!waiter) return -EINVAL;
-  if (slots->n_watchers == TWE_SLOTS_MAX_WATCHERS) return -ENOSPC;
-  struct watcher *w = &slots->watchers[slots->n_watchers];
+  pthread_mutex_lock(&slots->add_mu);
+  unsigned n = atomic_load_explicit(&slots->n_watchers, memory_order_relaxed);
+  if (n == TWE_SLOTS_MAX_WATCHERS) {
+    pthread_mutex_unlock(&slots->add_mu);
+    return -ENOSPC;
+  }
+  struct watcher *w = &slots->watchers[n];
   w->waiter = waiter;
   for (int k = 0; k < TWE_SLOT_KINDS; k++) atomic_init(&w->want[k], 0);
-  return (int)slots->n_watchers++;
+  atomic_store_explicit(&slots->n_watchers, n + 1, memory_order_release);
+  pthread_mutex_unlock(&slots->add_mu);
+  return (int)n;
 }
 
 int twe__slots_try_take(twe_slots_t *slots, twe_slot_kind_t kind, twe_slot_t *slot) {
@@ -70,7 +84,9 @@ int twe__slots_try_take(twe_slots_t *slots, twe_slot_kind_t kind, twe_slot_t *sl
 
 int twe__slots_try_take_or_watch(twe_slots_t *slots, twe_slot_kind_t kind, int watcher,
                                  twe_slot_t *slot) {
-  if (watcher < 0 || (unsigned)watcher >= slots->n_watchers) return -EINVAL;
+  if (watcher < 0 ||
+      (unsigned)watcher >= atomic_load_explicit(&slots->n_watchers, memory_order_acquire))
+    return -EINVAL;
   int r = twe__slots_try_take(slots, kind, slot);
   if (r != -EAGAIN) return r;
   _Atomic int *want = &slots->watchers[watcher].want[kind];
@@ -90,7 +106,8 @@ void twe__slots_notify(twe_slots_t *slots, twe_slot_kind_t kind) {
   if ((unsigned)kind >= TWE_SLOT_KINDS) return;
   /* The releaser's half of the handshake in try_take_or_watch. */
   atomic_thread_fence(memory_order_seq_cst);
-  for (unsigned i = 0; i < slots->n_watchers; i++) {
+  unsigned n = atomic_load_explicit(&slots->n_watchers, memory_order_acquire);
+  for (unsigned i = 0; i < n; i++) {
     _Atomic int *want = &slots->watchers[i].want[kind];
     /* The exchange makes one notification per refusal, however many slots
      * are released meanwhile. */

@@ -9,8 +9,8 @@
  * two threads race to release it.
  *
  * Who decides is a supplier: the fixed supplier here (a counter per kind),
- * or later a resource-based one that grants while the cgroup's CPU and memory
- * stay under targets. A supplier may say no at any moment; when it can grant
+ * or the resource-based one (sched/slots_resource.h) that grants while the
+ * cgroup's CPU and memory stay under targets. A supplier may say no at any moment; when it can grant
  * again it calls twe__slots_notify (the fixed one does that on release), and
  * every watcher that was refused is notified through its waiter, so a shard
  * never sleeps on a slot that became free.
@@ -88,7 +88,7 @@ void twe__slots_destroy(twe_slots_t *slots);
 
 /* Registers a waiter to notify when slots may be available again after a
  * refusal. Returns the watcher id (>= 0), -ENOSPC past
- * TWE_SLOTS_MAX_WATCHERS. Thread: any, before the slots are shared. */
+ * TWE_SLOTS_MAX_WATCHERS. Thread: any, also while others use the slots. */
 int twe__slots_add_watcher(twe_slots_t *slots, twe_waiter_t *waiter);
 
 /* Takes a slot of kind into *slot. Returns 0, or -EAGAIN (none now).

@@ -495,6 +495,71 @@ static void test_pool_owned_by_shard(void **state) {
   twe__shard_destroy(so.shard);
 }
 
+/* Elastic: min threads at create; a blocked job gets a new thread up to
+ * threads; threads idle past the timeout exit down to min; a retired
+ * thread's slot is reused by the next growth. */
+static void test_pool_elastic_grows_and_shrinks(void **state) {
+  (void)state;
+  twe_pool_options_t o = {.threads = 8, .min_threads = 2, .idle_timeout_ns = 50 * MS, .id = 7};
+  twe_pool_t *pool;
+  assert_int_equal(twe__pool_create(&o, &owner, &pool), 0);
+  assert_int_equal(twe__pool_threads(pool), 2);
+  assert_int_equal(twe__pool_idle(pool), 2);
+  assert_int_equal(twe__pool_capacity(pool), 8);
+  atomic_store(&release_stubborn, 0);
+  struct task t[9];
+  for (int i = 0; i < 8; i++) {
+    init_task(&t[i], UNTIL_RELEASED);
+    assert_int_equal(twe__pool_try_submit(pool, &t[i].job), 0);
+  }
+  assert_int_equal(twe__pool_threads(pool), 8);
+  assert_int_equal(twe__pool_capacity(pool), 0);
+  init_task(&t[8], QUICK);
+  assert_int_equal(twe__pool_try_submit(pool, &t[8].job), -EAGAIN);
+  /* Every job runs at once, each on its own thread. */
+  for (int i = 0; i < 8; i++)
+    while (!atomic_load(&t[i].started)) sched_yield();
+  for (int i = 1; i < 8; i++) assert_false(pthread_equal(t[i].ran_on, t[0].ran_on));
+  atomic_store(&release_stubborn, 1);
+  reap_all(pool);
+  assert_int_equal(twe__pool_peak(pool), 8);
+  /* Idle past the timeout: down to min, one thread per reap. */
+  for (int i = 0; i < 200 && twe__pool_threads(pool) > 2; i++) {
+    struct timespec ts = {0, 10 * MS};
+    nanosleep(&ts, NULL);
+    twe__pool_reap(pool, 64);
+  }
+  assert_int_equal(twe__pool_threads(pool), 2);
+  assert_int_equal(twe__pool_idle(pool), 2);
+  assert_int_equal(twe__pool_capacity(pool), 8);
+  /* Grows again, in slots whose retired threads are gone. */
+  atomic_store(&release_stubborn, 0);
+  for (int i = 0; i < 6; i++) {
+    init_task(&t[i], UNTIL_RELEASED);
+    int r;
+    /* A retired thread may not have left yet: its slot is not free. */
+    for (int k = 0; (r = twe__pool_try_submit(pool, &t[i].job)) == -EAGAIN && k < 500; k++) {
+      struct timespec ts = {0, 1 * MS};
+      nanosleep(&ts, NULL);
+    }
+    assert_int_equal(r, 0);
+  }
+  assert_int_equal(twe__pool_threads(pool), 6);
+  atomic_store(&release_stubborn, 1);
+  reap_all(pool);
+  for (int i = 0; i < 6; i++) assert_int_equal(t[i].done_calls, 1);
+  assert_int_equal(twe__pool_stop(pool, 1000 * MS, 1000 * MS), 0);
+  assert_int_equal(twe__pool_destroy(pool), 0);
+}
+
+static void test_pool_elastic_invalid_min(void **state) {
+  (void)state;
+  twe_pool_options_t o = {.threads = 2, .min_threads = 3};
+  twe_pool_t *pool = NULL;
+  assert_int_equal(twe__pool_create(&o, &owner, &pool), -EINVAL);
+  assert_null(pool);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -511,6 +576,8 @@ int main(void) {
     T(test_pool_create_priority_nice),
     T(test_pool_create_priority_normal),
     T(test_pool_create_priority_invalid),
+    T(test_pool_elastic_grows_and_shrinks),
+    T(test_pool_elastic_invalid_min),
     cmocka_unit_test(test_pool_owned_by_shard),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

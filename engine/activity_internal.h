@@ -37,6 +37,7 @@
 #include "io/reactor.h"
 #include "proto/arena.h"
 #include "sched/pool.h"
+#include "sched/slots.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 #include "twe/activity.h"
 
@@ -138,6 +139,10 @@ struct twe_activity {
    * outcome goes back to its workflow run instead of to the server. */
   struct twe__local *local;
   bool deadline_hit; /* the start-to-close deadline timer fired */
+  /* Its slot (the worker's activity or local activity slots): taken by
+   * its poll, or by an eager promise, or before a local attempt runs;
+   * given back when its code is back, or when it ends without running. */
+  twe_slot_t permit;
   int64_t run_start_ns; /* when its job went to the pool (CLOCK_MONOTONIC) */
 };
 
@@ -182,6 +187,8 @@ typedef struct poll_slot {
   struct twe__act_side *side;
   twe_arena_t *arena;
   bool in_flight;
+  /* The activity slot the poll holds for the task it may bring. */
+  twe_slot_t permit;
   twe_grpc_request_t req;
   poll_req_pb_t msg;
   Temporal__Api__Taskqueue__V1__TaskQueue tq;
@@ -202,19 +209,24 @@ struct twe__act_side {
   twe_activity_t *live;                  /* every activity the side holds */
   twe_activity_t *wait_head, *wait_tail; /* tasks waiting for a pool thread */
   size_t running, waiting, responding, heartbeats_in_flight;
-  /* Pool threads promised to activities asked for eagerly (a workflow
-   * task's completion in flight): polls leave them free. */
+  /* Slots and pool threads promised to activities asked for eagerly (a
+   * workflow task's completion in flight): polls leave them free. */
+#define TWE__EAGER_MAX 64
   unsigned eager_reserved;
+  twe_slot_t eager_permits[TWE__EAGER_MAX];
   /* Heartbeats from pool threads: pushed under wake_mu, then the wake. */
   twe_wake_t wake;
   pthread_mutex_t wake_mu;
   twe_activity_t *wake_list;
 };
 
-/* Pool threads no task is waiting for nor promised to an eager one. */
+/* Pool threads (idle, or that may start) no task is waiting for nor
+ * promised to an eager one. */
 unsigned twe__act_free_threads(const struct twe__act_side *side);
-/* A task arrived (a poll's, or an eager one): arena, which holds t, becomes
+/* A task arrived (a poll's, or an eager one) with the slot its poll or
+ * promise held (moved into the activity): arena, which holds t, becomes
  * the activity's; it runs when a pool thread is free. */
-void twe__act_on_task(struct twe__act_side *side, twe_arena_t *arena, const twe__act_task_pb_t *t);
+void twe__act_on_task(struct twe__act_side *side, twe_arena_t *arena, const twe__act_task_pb_t *t,
+                      twe_slot_t *permit);
 
 #endif /* TWE_ENGINE_ACTIVITY_INTERNAL_H */

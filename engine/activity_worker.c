@@ -8,10 +8,15 @@
  * (the activity's pool thread). engine/activity_internal.h says which
  * thread owns which field of an activity.
  *
- * Flow control: a poll is only in flight when a pool thread is idle to run
- * what it brings (at most min(pollers, idle threads - tasks waiting)), so a
- * task taken from the server starts at once and no task waits on this
- * worker while another worker could run it.
+ * Flow control: a poll is only in flight while it holds one of the worker's
+ * activity slots (engine/worker_slots.c: fixed, or resource-based, granting
+ * more while the CPU and memory have headroom) and a pool thread is free to
+ * run what it brings (idle, or one the pool may still start): at most
+ * min(pollers, free threads - tasks waiting). So a task taken from the
+ * server starts at once and no task waits on this worker while another
+ * worker could run it. The slot goes with the task and back when its code
+ * returns; a poll that brings nothing gives it back. Local activities take
+ * a local activity slot before they run.
  *
  * Shutdown: polls are cancelled at once; running activities get the grace
  * period, then are cancelled (their code sees twe_activity_cancelled); code
@@ -131,6 +136,7 @@ static void activity_unlink(struct twe__act_side *side, twe_activity_t *act) {
 /* The shard is done with the activity (its respond finished). */
 static void activity_free(twe_activity_t *act) {
   struct twe__act_side *side = act->side;
+  twe__slot_release(&act->permit, TWE_SLOT_SHUTDOWN); /* if still held */
   twe__timer_stop(&act->hb_timer);
   twe__timer_stop(&act->deadline_timer);
   activity_unlink(side, act);
@@ -477,6 +483,7 @@ static void engine_fail(twe_activity_t *act, const char *type, bool non_retryabl
   act->engine_fail_message = m ? m : "activity failed (message dropped: out of memory)";
   act->engine_fail_non_retryable = non_retryable;
   act->finished = true;
+  twe__slot_release(&act->permit, TWE_SLOT_FAILED); /* it never ran */
   if (act->info.is_local) {
     local_done(act);
     return;
@@ -528,6 +535,9 @@ static void job_done(twe_job_t *job, int status) {
   act->running = false;
   side->running--;
   twe__count(&side->s->counters.activities_running, -1);
+  twe__slot_release(&act->permit, status == -ECANCELED           ? TWE_SLOT_CANCELLED
+                                  : act->outcome == TWE__ACT_FAILED ? TWE_SLOT_FAILED
+                                                                    : TWE_SLOT_COMPLETED);
   act->finished = true;
   /* A heartbeat still pending is superseded by the outcome; its details
    * stay as the latest (a cancelled attempt reports them). */
@@ -544,10 +554,24 @@ static void job_done(twe_job_t *job, int status) {
   start_respond(act);
 }
 
+/* Takes the attempt's slot if it has none yet (a local attempt; a task
+ * that came without one). Returns 0, or -EAGAIN: none now (the shard is
+ * told when one may be free). */
+static int take_permit(twe_activity_t *act) {
+  twe_wshard_t *s = act->side->s;
+  if (twe__slot_held(&act->permit)) return 0;
+  int rc = twe__slots_try_take_or_watch(
+      s->worker->slots, act->info.is_local ? TWE_SLOT_LOCAL_ACTIVITY : TWE_SLOT_ACTIVITY,
+      s->slot_watcher, &act->permit);
+  if (rc == 0) twe__slot_mark_used(&act->permit);
+  return rc;
+}
+
 static void submit(twe_activity_t *act) {
   struct twe__act_side *side = act->side;
   twe_wshard_t *s = side->s;
-  int rc = twe__pool_try_submit(s->pool, &act->job);
+  int rc = take_permit(act);
+  if (rc == 0) rc = twe__pool_try_submit(s->pool, &act->job);
   if (rc == 0) {
     act->run_start_ns = twe__mono_ns();
     act->running = true;
@@ -558,7 +582,8 @@ static void submit(twe_activity_t *act) {
     return;
   }
   if (rc == -EAGAIN) {
-    /* Another user of the pool took the thread this task was polled for. */
+    /* No slot now (a local attempt), or another user of the pool took the
+     * thread this task was polled for. */
     act->waiting = true;
     act->wait_next = NULL;
     if (side->wait_tail)
@@ -594,7 +619,8 @@ void twe__act_cancel(twe_activity_t *act) {
 
 static size_t submit_waiting(struct twe__act_side *side, size_t budget) {
   size_t n = 0;
-  while (side->wait_head && n < budget && twe__pool_idle(side->s->pool) > 0) {
+  while (side->wait_head && n < budget && twe__pool_capacity(side->s->pool) > 0 &&
+         take_permit(side->wait_head) == 0) {
     twe_activity_t *act = side->wait_head;
     side->wait_head = act->wait_next;
     if (!side->wait_head) side->wait_tail = NULL;
@@ -631,17 +657,21 @@ static int read_payloads(twe_activity_t *act, const twe_payloads_pb_t *pbs, twe_
   return 0;
 }
 
-void twe__act_on_task(struct twe__act_side *side, twe_arena_t *arena, const twe__act_task_pb_t *t) {
+void twe__act_on_task(struct twe__act_side *side, twe_arena_t *arena, const twe__act_task_pb_t *t,
+                      twe_slot_t *permit) {
   twe_wshard_t *s = side->s;
   twe_worker_t *w = s->worker;
   twe_activity_t *act = activity_new(side, arena);
   if (!act) {
     /* Nothing to answer with: the attempt times out on the server. */
     shard_log(s, "activity task dropped: out of memory");
+    twe__slot_release(permit, TWE_SLOT_FAILED);
     twe__arena_destroy(arena);
     free(arena);
     return;
   }
+  twe__slot_move(&act->permit, permit);
+  twe__slot_mark_used(&act->permit);
   act->task_token = t->task_token;
   twe_activity_info_t *info = &act->info;
   info->namespace_name =
@@ -706,6 +736,7 @@ static void on_poll_done(twe_grpc_request_t *req) {
       twe__timer_start(&side->backoff_timer,
                        twe__health_poll_backoff_ns(++side->poll_failures, st->code));
     twe__arena_reset(slot->arena);
+    twe__slot_release(&slot->permit, TWE_SLOT_UNUSED);
     return;
   }
   side->poll_failures = 0;
@@ -714,13 +745,14 @@ static void on_poll_done(twe_grpc_request_t *req) {
     twe__m_add(s->metrics, TWE_M_ACTIVITY_POLL_NO_TASK, 0, 1);
     /* An idle poll ended empty: the next round polls again. */
     twe__arena_reset(slot->arena);
+    twe__slot_release(&slot->permit, TWE_SLOT_UNUSED);
     return;
   }
   /* The response's arena becomes the activity's; the slot gets a fresh one
    * when it polls next. */
   twe_arena_t *arena = slot->arena;
   slot->arena = NULL;
-  twe__act_on_task(side, arena, t);
+  twe__act_on_task(side, arena, t, &slot->permit);
 }
 
 static int start_poll(struct twe__act_side *side, poll_slot_t *slot) {
@@ -826,14 +858,22 @@ size_t twe__act_side_poll(twe_wshard_t *s, size_t budget) {
   struct twe__act_side *side = s->act;
   if (!side || side->destroying) return 0;
   size_t n = submit_waiting(side, budget);
+  unsigned live = twe__pool_threads(s->pool), peak = twe__pool_peak(s->pool);
+  atomic_store_explicit(&s->counters.activity_threads, live, memory_order_relaxed);
+  atomic_store_explicit(&s->counters.activity_threads_peak, peak, memory_order_relaxed);
   if (side->stopping || twe__timer_active(&side->backoff_timer) || !s->channel) return n;
   unsigned free_threads = twe__act_free_threads(side);
   unsigned want = side->nslots < free_threads ? side->nslots : free_threads;
   for (unsigned i = 0; i < side->nslots && side->polls_in_flight < want && n < budget; i++) {
     poll_slot_t *slot = &side->slots[i];
     if (slot->in_flight) continue;
+    /* A slot first: with none free now, the shard is told when one is. */
+    if (twe__slots_try_take_or_watch(s->worker->slots, TWE_SLOT_ACTIVITY, s->slot_watcher,
+                                     &slot->permit) != 0)
+      break;
     int rc = start_poll(side, slot);
     if (rc < 0) {
+      twe__slot_release(&slot->permit, TWE_SLOT_UNUSED);
       shard_log(s, "PollActivityTaskQueue could not start: %s", twe_strerror(rc));
       twe__timer_start(&side->backoff_timer, POLL_START_BACKOFF_NS);
       break;
@@ -902,6 +942,9 @@ void twe__act_side_destroy(twe_wshard_t *s) {
     activity_unlink(side, act);
     twe__timer_stop(&act->hb_timer);
     twe__timer_stop(&act->deadline_timer);
+    /* The slots outlive no worker: give them back here, not from a pool
+     * thread that may return after the worker is gone. */
+    twe__slot_release(&act->permit, TWE_SLOT_SHUTDOWN);
     if (act->running) {
       request_cancel(act, TWE__ACT_CANCEL_WORKER);
       twe__count(&s->counters.activities_running, -1);
@@ -917,7 +960,9 @@ void twe__act_side_destroy(twe_wshard_t *s) {
   /* No pool thread reaches the side any more (every activity is detached
    * or freed), so the wake handle may close. */
   twe__wake_close(&side->wake);
+  twe__act_eager_release(s, side->eager_reserved);
   for (unsigned i = 0; i < side->nslots; i++) {
+    twe__slot_release(&side->slots[i].permit, TWE_SLOT_SHUTDOWN);
     if (!side->slots[i].arena) continue;
     twe__arena_destroy(side->slots[i].arena);
     free(side->slots[i].arena);

@@ -12,6 +12,7 @@
 
 #include "engine/worker_internal.h"
 #include "sched/cgroup.h"
+#include "sched/slots_resource.h"
 #include "twe/worker.h"
 
 /* Histogram buckets, upper bounds in ns (exported in seconds), then +Inf. */
@@ -375,9 +376,12 @@ int twe__metrics_render(twe_worker_t *w, char **out, size_t *len) {
   const twe_worker_options_t *o = &w->opts;
   unsigned pollers = o->workflow_pollers ? o->workflow_pollers : 2;
   unsigned act_pollers = o->activity_pollers ? o->activity_pollers : 2;
-  unsigned threads = 0;
-  for (unsigned s = 0; s < w->shard_count; s++) threads += w->shards[s].pool_threads;
-  double free_slots = threads > st.activities_running ? threads - st.activities_running : 0;
+  /* Slots free now: what the supplier would grant (a resource-based one
+   * grants above its floor only while the CPU and memory have headroom). */
+  int64_t avail = w->slots ? twe__slots_available(w->slots, TWE_SLOT_ACTIVITY) : 0;
+  double free_slots = avail > 0 ? (double)avail : 0;
+  twe_resource_sample_t rs = {0};
+  if (w->resource) twe__resource_last(w->resource, &rs);
   const simple_t rows[] = {
       {"temporal_sticky_cache_size", "gauge", "runs in the workflow cache",
        "worker_type=\"WorkflowWorker\"", (double)st.cached_workflows},
@@ -423,6 +427,21 @@ int twe__metrics_render(twe_worker_t *w, char **out, size_t *len) {
        (double)st.calls_failed},
       {"twe_polls_failed_total", "counter", "polls that ended in an error", NULL,
        (double)st.polls_failed},
+      {"twe_activity_slots_used", "gauge",
+       "activity slots taken (running activities, and polls waiting for one)", NULL,
+       (double)st.activity_slots_in_use},
+      {"twe_activity_slots_refused_total", "counter",
+       "activity slots refused below the maximum: CPU or memory over its target", NULL,
+       (double)st.activity_slots_refused},
+      {"twe_activity_threads", "gauge", "activity threads alive", NULL,
+       (double)st.activity_threads},
+      {"twe_resource_cpu_ratio", "gauge",
+       "the activity slots' CPU sample: the highest of use against the quota (or the host's "
+       "busy share), throttled periods and CPU pressure",
+       NULL, rs.cpu},
+      {"twe_resource_memory_ratio", "gauge",
+       "the activity slots' memory sample: use against the cgroup's limit or the host's memory",
+       NULL, rs.memory},
   };
   put_simples(&b, w, rows, sizeof rows / sizeof rows[0]);
   /* Each shard loop's lag: how late its 1 s tick came last, and the most

@@ -30,6 +30,7 @@
 #include "sched/cgroup.h"
 #include "engine/worker_internal.h"
 #include "sched/cpu_plan.h"
+#include "sched/slots_resource.h"
 #include "twe/error.h"
 
 int64_t twe__mono_ns(void) {
@@ -163,7 +164,10 @@ static void shard_on_start(twe_shard_t *shard, void *arg) {
   twe__health_attach(s);
   rc = twe__fiber_pool_create(w->opts.fiber_stack_size, &s->fibers);
   if (rc < 0) return shard_fail(s, "fiber stacks", rc, NULL);
-  twe_pool_options_t po = {.threads = s->pool_threads, .id = s->index};
+  /* The pool keeps its share of the worker's floor and may grow to every
+   * slot the worker has: the slots decide how many run. */
+  twe_pool_options_t po = {.threads = w->act_slots_max, .min_threads = s->pool_threads,
+                           .id = s->index};
   switch (w->opts.activity_priority) {
   case TWE_ACTIVITY_PRIORITY_NICE: po.priority = TWE_POOL_PRIORITY_NICE; break;
   case TWE_ACTIVITY_PRIORITY_NORMAL: po.priority = TWE_POOL_PRIORITY_NORMAL; break;
@@ -179,6 +183,8 @@ static void shard_on_start(twe_shard_t *shard, void *arg) {
   if (twe__cpumask_count(cpus) > 0) po.cpus = cpus;
   rc = twe__pool_create(&po, twe__shard_waiter(shard), &s->pool);
   if (rc < 0) return shard_fail(s, "activity pool", rc, NULL);
+  s->slot_watcher = twe__slots_add_watcher(w->slots, twe__shard_waiter(shard));
+  if (s->slot_watcher < 0) return shard_fail(s, "activity slots", s->slot_watcher, NULL);
   if ((rc = twe__shard_add_poller(shard, twe__pool_poll, s->pool)) < 0 ||
       (rc = twe__shard_add_poller(shard, shard_round, s)) < 0)
     return shard_fail(s, "pollers", rc, NULL);
@@ -344,6 +350,10 @@ int twe_worker_start(twe_worker_t *w) {
   char line[512];
   twe__cpu_plan_format(&plan, line, sizeof line);
   twe__log_record(w, &(twe_log_record_t){TWE_LOG_INFO, -1, NULL, NULL, NULL, line});
+  if ((rc = twe__worker_slots_start(w, &plan)) < 0) {
+    atomic_store(&w->started, 0);
+    return rc;
+  }
 
   unsigned n = plan.shard_threads ? plan.shard_threads : 1;
   w->shards = calloc(n, sizeof *w->shards);
@@ -390,7 +400,7 @@ int twe_worker_start(twe_worker_t *w) {
              tag);
   }
   twe__log(w, TWE_LOG_INFO, -1, NULL, NULL, NULL,
-           "worker on task queue \"%s\" (namespace %s): %u shard(s), %u activity thread(s) "
+           "worker on task queue \"%s\" (namespace %s): %u shard(s), %u activity thread(s) kept "
            "each, cache %zu run(s) per shard",
           w->task_queue, w->namespace_name, n, w->shards[0].pool_threads,
           w->shards[0].cache_capacity);
@@ -538,6 +548,7 @@ void twe_worker_destroy(twe_worker_t *w) {
   /* After the shard threads: they detached from it as they ended. */
   twe__watchdog_destroy(w->watchdog);
   twe__offenders_destroy(w->offenders);
+  twe__worker_slots_destroy(w);
   for (unsigned i = 0; i < w->shard_count; i++) free(w->shards[i].metrics);
   free(w->metrics_layout);
   free(w->metrics_address);
@@ -569,6 +580,8 @@ void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out) {
     SUM(activities_completed);
     SUM(activities_failed);
     SUM(activities_running);
+    SUM(activity_threads);
+    SUM(activity_threads_peak);
     SUM(heartbeats_sent);
     SUM(workflow_tasks_in_flight);
     SUM(workflow_tasks_held);
@@ -592,4 +605,10 @@ void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out) {
 #undef WD
   }
   out->offending_runs = twe__offenders_count(w->offenders);
+  if (w->slots) {
+    int64_t used = twe__slots_outstanding(w->slots, TWE_SLOT_ACTIVITY);
+    out->activity_slots_in_use = used > 0 ? (uint64_t)used : 0;
+    out->activity_slots_peak = (uint64_t)twe__resource_peak(w->resource, TWE_SLOT_ACTIVITY);
+    out->activity_slots_refused = (uint64_t)twe__resource_refused(w->resource, TWE_SLOT_ACTIVITY);
+  }
 }

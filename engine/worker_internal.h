@@ -22,6 +22,7 @@
 #include "io/reactor.h"
 #include "sched/cpumask.h"
 #include "sched/pool.h"
+#include "sched/slots.h"
 #include "sched/shard.h"
 #include "twe/worker.h"
 
@@ -37,6 +38,7 @@ typedef struct twe__shard_counters {
   _Atomic uint64_t cache_hits, cache_misses, cache_evictions, cached_workflows;
   _Atomic uint64_t history_pages_fetched, history_events_held_max, activities_eager;
   _Atomic uint64_t activities_completed, activities_failed, activities_running;
+  _Atomic uint64_t activity_threads, activity_threads_peak;
   _Atomic uint64_t heartbeats_sent;
   _Atomic uint64_t workflow_tasks_in_flight;
   _Atomic uint64_t workflow_tasks_held, workflow_task_slices;
@@ -79,7 +81,9 @@ struct twe_wshard {
   twe_reactor_t *reactor;      /* created on the shard thread in on_start */
   twe_grpc_channel_t *channel; /* this shard's own connection */
   twe_pool_t *pool;            /* this shard's activity threads */
-  unsigned pool_threads;
+  unsigned pool_threads;       /* ... kept however idle (more start as the
+                                * worker's slots allow) */
+  int slot_watcher;            /* this shard's watcher id in worker->slots */
   twe_fiber_pool_t *fibers;
   char sticky_queue[160];      /* this shard's sticky task queue */
   size_t cache_capacity;       /* runs this shard keeps */
@@ -166,6 +170,12 @@ struct twe_worker {
   /* The process's cgroup, found at start, for the throttling metrics (NULL
    * when out of memory). */
   struct twe_cgroup *cgroup;
+  /* Activity and local activity slots, shared by the shards
+   * (engine/worker_slots.c): the supplier (resource-based, or fixed at
+   * act_slots_max) and its handle for samples and peaks. */
+  twe_slots_t *slots;
+  struct twe_resource *resource;
+  unsigned act_slots_max;
   /* engine/log.c: messages written lately, for holding back repeats. */
   pthread_mutex_t log_mu;
 #define TWE__LOG_REPEATS 32
@@ -175,6 +185,13 @@ struct twe_worker {
     unsigned held;
   } log_repeats[TWE__LOG_REPEATS];
 };
+
+/* The worker's activity slots from the CPU plan and the options
+ * (engine/worker_slots.c): 0, or -EINVAL (a bad option, logged) or
+ * -ENOMEM. Destroy after the shards are gone. Owner thread. */
+struct twe_cpu_plan;
+int twe__worker_slots_start(twe_worker_t *w, const struct twe_cpu_plan *plan);
+void twe__worker_slots_destroy(twe_worker_t *w);
 
 /* The client's options and identity (engine/client.c). */
 const twe_connection_options_t *twe__client_options(const twe_client_t *client);

@@ -574,14 +574,19 @@ static void print_stats(FILE *out, const char *prefix) {
           ",\"watchdog_blocked_warnings\":%" PRIu64 ",\"watchdog_preemptions\":%" PRIu64
           ",\"threads_retired\":%" PRIu64 ",\"retired_threads_alive\":%" PRIu64
           ",\"workflow_tasks_held\":%" PRIu64 ",\"workflow_task_slices\":%" PRIu64
-          ",\"offending_runs\":%" PRIu64 ",\"threads\":%ld,\"rss_kb\":%ld}\n",
+          ",\"offending_runs\":%" PRIu64 ",\"activity_slots_in_use\":%" PRIu64
+          ",\"activity_slots_peak\":%" PRIu64 ",\"activity_slots_refused\":%" PRIu64
+          ",\"activity_threads\":%" PRIu64 ",\"activity_threads_peak\":%" PRIu64
+          ",\"threads\":%ld,\"rss_kb\":%ld}\n",
           prefix, s.workflow_tasks_completed, s.workflow_tasks_failed, s.nondeterminism_errors,
           s.cache_hits, s.cache_misses, s.cache_evictions, s.cached_workflows,
           s.history_pages_fetched, s.activities_completed, s.activities_failed,
           s.activities_running, s.heartbeats_sent, s.workflow_tasks_in_flight,
           s.watchdog_cpu_warnings, s.watchdog_blocked_warnings, s.watchdog_preemptions,
           s.threads_retired, s.retired_threads_alive, s.workflow_tasks_held,
-          s.workflow_task_slices, s.offending_runs, threads, rss);
+          s.workflow_task_slices, s.offending_runs, s.activity_slots_in_use,
+          s.activity_slots_peak, s.activity_slots_refused, s.activity_threads,
+          s.activity_threads_peak, threads, rss);
   fflush(out);
 }
 

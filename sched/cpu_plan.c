@@ -109,9 +109,11 @@ int twe__cpu_plan_make(const twe_cpumask_t *mask, unsigned online_cpus, const tw
   }
   if (o->activity_threads) {
     plan->activity_threads = o->activity_threads;
+    plan->activity_threads_fixed = true;
   } else if ((r = env_uint(o, "TWE_ACTIVITY_THREADS", &v)) != 0) {
     if (r < 0) return r;
     plan->activity_threads = v;
+    plan->activity_threads_fixed = true;
   }
   if (plan->shard_threads > MAX_OVERRIDE || plan->activity_threads > MAX_OVERRIDE) return -EINVAL;
 

@@ -70,6 +70,10 @@ typedef struct twe_cpu_plan {
   twe_cgroup_t cgroup;          /* where the limits were found, and errors */
   unsigned shard_threads;
   unsigned activity_threads;
+  /* activity_threads came from an override (option or TWE_ACTIVITY_THREADS):
+   * the worker keeps exactly that many activity slots, rather than growing
+   * from there with the resource-based supplier (sched/slots_resource.h). */
+  bool activity_threads_fixed;
   bool shards_pinned;
   twe_cpumask_t affinity;       /* the mask (CPU ids below TWE_CPUMASK_MAX) */
   twe_cpumask_t activity_cpus;  /* where activity threads may run */

@@ -117,6 +117,20 @@ void twe__slots_notify(twe_slots_t *slots, twe_slot_kind_t kind) {
   }
 }
 
+void twe__slot_move(twe_slot_t *dst, twe_slot_t *src) {
+  dst->slots = src->slots;
+  dst->kind = src->kind;
+  /* Relaxed: one holder; the permit travels inside messages. */
+  atomic_store_explicit(&dst->state, atomic_load_explicit(&src->state, memory_order_relaxed),
+                        memory_order_relaxed);
+  atomic_store_explicit(&src->state, 0, memory_order_relaxed);
+}
+
+bool twe__slot_held(const twe_slot_t *slot) {
+  int st = atomic_load_explicit(&slot->state, memory_order_relaxed);
+  return st == SLOT_TAKEN || st == SLOT_USED;
+}
+
 int twe__slot_mark_used(twe_slot_t *slot) {
   int expected = SLOT_TAKEN;
   /* Relaxed: the holder is the only one who marks; release decides by its

@@ -101,6 +101,13 @@ int twe__slots_try_take(twe_slots_t *slots, twe_slot_kind_t kind, twe_slot_t *sl
 int twe__slots_try_take_or_watch(twe_slots_t *slots, twe_slot_kind_t kind, int watcher,
                                  twe_slot_t *slot);
 
+/* Moves a permit from src to dst (a task takes over its poll's permit);
+ * src is left empty (releasing it does nothing). Thread: the holder. */
+void twe__slot_move(twe_slot_t *dst, twe_slot_t *src);
+
+/* Whether the permit is taken and not yet released. Thread: the holder. */
+bool twe__slot_held(const twe_slot_t *slot);
+
 /* The permit now runs a task. Returns 0, or -EALREADY if it was released or
  * already marked. Thread: whoever holds the permit. */
 int twe__slot_mark_used(twe_slot_t *slot);

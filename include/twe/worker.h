@@ -50,9 +50,24 @@ typedef struct twe_worker_options {
    * the run's full history. */
   long max_cached_workflows;
   /* Threads (0: from the CPU plan; TWE_SHARD_THREADS / TWE_ACTIVITY_THREADS
-   * override). activity_threads is the most activities running at once. */
+   * override). */
   unsigned shard_threads;
+  /* Activity slots: how many activities (and local activities) run at
+   * once, each on a thread of its own. Set (or TWE_ACTIVITY_THREADS):
+   * exactly that many. 0: resource-based, as the SDKs' resource-based
+   * tuner: the CPU plan's activity threads always, and more, up to
+   * activity_threads_max (0: TWE_ACTIVITY_THREADS_MAX, else 500), one every
+   * 20 ms while the CPU the worker may use (its cgroup quota, or the host)
+   * stays under activity_cpu_target (0: TWE_ACTIVITY_CPU_TARGET, else 0.9;
+   * throttling and CPU pressure count) and memory under
+   * activity_memory_target (0: TWE_ACTIVITY_MEMORY_TARGET, else 0.8).
+   * Activities that block get the threads they need; activities that burn
+   * CPU stop getting more once it is saturated, and threads idle for 5 s
+   * above the floor exit. */
   unsigned activity_threads;
+  unsigned activity_threads_max;
+  double activity_cpu_target;
+  double activity_memory_target;
   /* Concurrent polls per shard on the normal workflow queue (0: 2) and on
    * the activity queue (0: 2). The sticky queue gets one, and up to 3 more
    * while the server reports a backlog on it. A workflow poll that brings a
@@ -206,6 +221,13 @@ typedef struct twe_worker_stats {
                                          completion's answer (eager execution) */
   uint64_t activities_failed;
   uint64_t activities_running;
+  uint64_t activity_slots_in_use;     /* activity and local activity slots taken now
+                                         (polls waiting for a task hold one) */
+  uint64_t activity_slots_peak;       /* the most taken at once */
+  uint64_t activity_slots_refused;    /* refused below the maximum: the CPU or memory
+                                         was over its target (resource-based) */
+  uint64_t activity_threads;          /* activity threads alive now, all shards */
+  uint64_t activity_threads_peak;     /* the most each shard had at once, summed */
   uint64_t heartbeats_sent;
   uint64_t workflow_tasks_in_flight;  /* workflow task slots in use now */
   uint64_t watchdog_cpu_warnings;     /* tasks past the CPU warning threshold */

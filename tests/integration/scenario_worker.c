@@ -1012,7 +1012,8 @@ static int run_worker(int argc, char **argv) {
          "\"local_activity_attempts\":%llu,\"workflow_task_heartbeats\":%llu,"
          "\"watchdog_preemptions\":%llu,\"connection_losses\":%llu,\"reconnects\":%llu,"
          "\"calls_failed\":%llu,\"polls_failed\":%llu,\"history_events_held_max\":%llu,"
-         "\"activities_eager\":%llu}\n",
+         "\"activities_eager\":%llu,\"activity_slots_in_use\":%llu,"
+         "\"activity_slots_peak\":%llu,\"activity_threads_peak\":%llu}\n",
          (unsigned long long)s.workflow_tasks_completed,
          (unsigned long long)s.workflow_tasks_failed, (unsigned long long)s.nondeterminism_errors,
          (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses,
@@ -1024,7 +1025,8 @@ static int run_worker(int argc, char **argv) {
          (unsigned long long)s.watchdog_preemptions, (unsigned long long)s.connection_losses,
          (unsigned long long)s.reconnects, (unsigned long long)s.calls_failed,
          (unsigned long long)s.polls_failed, (unsigned long long)s.history_events_held_max,
-         (unsigned long long)s.activities_eager);
+         (unsigned long long)s.activities_eager, (unsigned long long)s.activity_slots_in_use,
+         (unsigned long long)s.activity_slots_peak, (unsigned long long)s.activity_threads_peak);
   fflush(stdout);
   twe_worker_destroy(g_worker);
   twe_client_close(client);

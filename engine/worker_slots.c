@@ -1,0 +1,101 @@
+/* engine/worker_slots.c — the worker's activity slots: how many activities
+ * and local activities run at once (include/twe/worker.h, activity_threads
+ * and what follows it). Fixed when the count was given (the option or
+ * TWE_ACTIVITY_THREADS); otherwise resource-based
+ * (sched/slots_resource.h): the CPU plan's activity threads always, more
+ * while the worker's CPU and memory have headroom, up to a maximum. The
+ * slots are the worker's, shared by its shards; each shard's pool may grow
+ * to the maximum, so the slots alone decide where the work runs.
+ *
+ * Thread: the owner's, in twe_worker_start (before the shards) and
+ * twe_worker_destroy (after them). */
+#define _GNU_SOURCE /* PATH_MAX in sched/cgroup.h under -std=c11 */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "engine/log.h"
+#include "engine/worker_internal.h"
+#include "sched/cpu_plan.h"
+#include "sched/slots_resource.h"
+#include "twe/error.h"
+
+#define DEFAULT_MAX_THREADS 500u
+#define MAX_THREADS_CAP 100000u
+
+/* An option, else the environment's, else 0 (the default). Returns 0, or
+ * -EINVAL for an environment value that is not one. */
+static int env_unsigned(const char *name, unsigned opt, unsigned *out) {
+  *out = opt;
+  const char *e = opt ? NULL : getenv(name);
+  if (!e || !*e) return 0;
+  char *end;
+  unsigned long v = strtoul(e, &end, 10);
+  if (*end || v == 0 || v > MAX_THREADS_CAP) return -EINVAL;
+  *out = (unsigned)v;
+  return 0;
+}
+
+static int env_share(const char *name, double opt, double *out) {
+  *out = opt;
+  const char *e = opt ? NULL : getenv(name);
+  if (!e || !*e) return 0;
+  char *end;
+  double v = strtod(e, &end);
+  if (*end || !(v > 0 && v <= 1)) return -EINVAL;
+  *out = v;
+  return 0;
+}
+
+int twe__worker_slots_start(twe_worker_t *w, const twe_cpu_plan_t *plan) {
+  const twe_worker_options_t *o = &w->opts;
+  if (w->slots) twe__worker_slots_destroy(w); /* a start that failed before */
+  unsigned floor = plan->activity_threads ? plan->activity_threads : 1;
+  bool elastic = !plan->activity_threads_fixed;
+  unsigned max = floor;
+  double cpu = 0, mem = 0;
+  if (elastic) {
+    const char *bad = NULL;
+    if (env_unsigned("TWE_ACTIVITY_THREADS_MAX", o->activity_threads_max, &max) < 0)
+      bad = "TWE_ACTIVITY_THREADS_MAX (a count from 1)";
+    else if (env_share("TWE_ACTIVITY_CPU_TARGET", o->activity_cpu_target, &cpu) < 0)
+      bad = "TWE_ACTIVITY_CPU_TARGET (a share in (0, 1])";
+    else if (env_share("TWE_ACTIVITY_MEMORY_TARGET", o->activity_memory_target, &mem) < 0)
+      bad = "TWE_ACTIVITY_MEMORY_TARGET (a share in (0, 1])";
+    if (bad || cpu < 0 || cpu > 1 || mem < 0 || mem > 1) {
+      twe__log(w, TWE_LOG_ERROR, -1, NULL, NULL, NULL, "activity slots: %s is not valid",
+               bad ? bad : "activity_cpu_target / activity_memory_target (shares in (0, 1])");
+      return -EINVAL;
+    }
+    if (!max) max = DEFAULT_MAX_THREADS;
+    if (max < floor) max = floor;
+  }
+  twe_resource_options_t ro = {.cpu_target = cpu, .memory_target = mem, .cgroup = &plan->cgroup,
+                               .tick_ns = elastic ? 0 : -1};
+  const twe_slot_kind_t kinds[] = {TWE_SLOT_ACTIVITY, TWE_SLOT_LOCAL_ACTIVITY};
+  for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+    ro.min[kinds[i]] = elastic ? floor : max;
+    ro.max[kinds[i]] = max;
+    ro.elastic[kinds[i]] = elastic;
+  }
+  int rc = twe__slots_create_resource(&ro, &w->slots, &w->resource);
+  if (rc < 0) {
+    twe__log(w, TWE_LOG_ERROR, -1, NULL, NULL, NULL, "activity slots: %s", twe_strerror(rc));
+    return rc;
+  }
+  w->act_slots_max = max;
+  if (elastic)
+    twe__log(w, TWE_LOG_INFO, -1, NULL, NULL, NULL,
+             "activity slots: resource-based, %u to %u, more while CPU < %.2f and memory < "
+             "%.2f of what the worker may use",
+             floor, max, cpu ? cpu : TWE_RESOURCE_CPU_TARGET,
+             mem ? mem : TWE_RESOURCE_MEMORY_TARGET);
+  else
+    twe__log(w, TWE_LOG_INFO, -1, NULL, NULL, NULL, "activity slots: fixed, %u", max);
+  return 0;
+}
+
+void twe__worker_slots_destroy(twe_worker_t *w) {
+  twe__slots_destroy(w->slots);
+  w->slots = NULL;
+  w->resource = NULL;
+}

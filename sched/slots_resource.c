@@ -26,13 +26,24 @@ struct twe_resource {
   twe_resource_options_t o;
   twe_cgroup_t cg;
   double quota_cpus; /* 0: no quota */
+  /* The usage the cgroup reports is the quota's cgroup's own (v2: the
+   * process's cgroup holds the quota; v1: cpu and cpuacct mounted together
+   * at the same place). Otherwise (a quota on an ancestor, cpuacct mounted
+   * apart, where the process's cpuacct group may be the root's) the
+   * process's own CPU time stands for it. */
+  bool cgroup_usage;
   /* Slots granted per kind, and the most at once. Relaxed: counts; the
    * handshake with watchers is sched/slots.c's. */
   _Atomic int64_t used[TWE_SLOT_KINDS];
   _Atomic int64_t peak[TWE_SLOT_KINDS];
   _Atomic int64_t refused[TWE_SLOT_KINDS];
-  /* Beyond min: when the last slot was granted (CLOCK_MONOTONIC ns). */
+  /* Beyond min: when the last slot above the high-water mark was granted
+   * (CLOCK_MONOTONIC ns), and that mark: the most in use since the CPU or
+   * memory was last over its target. Slots up to it are granted again
+   * without the ramp (their load was measured already); a sample over a
+   * target brings it down to what is in use. */
   _Atomic int64_t last_grant_ns[TWE_SLOT_KINDS];
+  _Atomic int64_t high[TWE_SLOT_KINDS];
   /* The latest sample's verdict, read by try_reserve: 1 under both
    * targets, 0 not (or no sample yet). */
   _Atomic int headroom;
@@ -79,9 +90,10 @@ static int res_try_reserve(void *ctx, twe_slot_kind_t kind) {
                                               memory_order_relaxed))
       break;
   }
-  if (n >= r->o.min[kind] && o->elastic[kind]) {
-    /* One grant above min per ramp: the samples have not seen what the
-     * last one brought yet. */
+  if (n >= r->o.min[kind] && o->elastic[kind] &&
+      n >= atomic_load_explicit(&r->high[kind], memory_order_relaxed)) {
+    /* One grant above the mark per ramp: the samples have not seen what
+     * the last one brought yet. */
     int64_t now = mono_ns(), last = atomic_load_explicit(&r->last_grant_ns[kind],
                                                           memory_order_relaxed);
     if (now - last < o->ramp_ns ||
@@ -93,6 +105,7 @@ static int res_try_reserve(void *ctx, twe_slot_kind_t kind) {
     }
   }
   raise_peak(&r->peak[kind], n + 1);
+  raise_peak(&r->high[kind], n + 1);
   return 0;
 }
 
@@ -119,6 +132,10 @@ void twe__resource_feed(twe_resource_t *r, const twe_resource_sample_t *s) {
   pthread_mutex_unlock(&r->mu);
   bool room = s->at_ns > 0 && s->cpu < r->o.cpu_target && s->memory < r->o.memory_target;
   atomic_store_explicit(&r->headroom, room ? 1 : 0, memory_order_relaxed);
+  if (!room)
+    for (int k = 0; k < TWE_SLOT_KINDS; k++)
+      atomic_store_explicit(&r->high[k], atomic_load_explicit(&r->used[k], memory_order_relaxed),
+                            memory_order_relaxed);
   if (!room || !r->slots) return;
   for (int k = 0; k < TWE_SLOT_KINDS; k++)
     if (r->o.elastic[k]) twe__slots_notify(r->slots, (twe_slot_kind_t)k);
@@ -143,6 +160,11 @@ static void read_snap(twe_resource_t *r, struct snap *s) {
   twe_cpu_stat_t cs;
   if (twe__cgroup_cpu_stat(&r->cg, &cs) != 0) cs.usage_ns = cs.nr_periods = cs.nr_throttled = -1;
   s->usage_ns = cs.usage_ns;
+  if (r->quota_cpus > 0 && !r->cgroup_usage) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    s->usage_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  }
   s->nr_periods = cs.nr_periods;
   s->nr_throttled = cs.nr_throttled;
   if (twe__cgroup_cpu_pressure_us(&r->cg, r->o.root, &s->psi_us) != 0) s->psi_us = -1;
@@ -262,6 +284,9 @@ int twe__slots_create_resource(const twe_resource_options_t *o, twe_slots_t **ou
   r->o.cgroup = NULL;
   if (r->cg.cpu_quota_us > 0 && r->cg.cpu_period_us > 0)
     r->quota_cpus = (double)r->cg.cpu_quota_us / (double)r->cg.cpu_period_us;
+  r->cgroup_usage = r->cg.cpu_version == 2
+                        ? strcmp(r->cg.cpu_dir, r->cg.cpu_limit_dir) == 0
+                        : r->cg.cpuacct_dir[0] && strcmp(r->cg.cpuacct_dir, r->cg.cpu_limit_dir) == 0;
   pthread_mutex_init(&r->mu, NULL);
   pthread_mutex_init(&r->stop_mu, NULL);
   pthread_condattr_t ca;

@@ -6,17 +6,24 @@
  *
  * Per kind: min slots are always granted (a floor that keeps work moving
  * whatever the samples say); above min, a slot is granted while the last
- * sample is under both targets, at most one per ramp_ns (the samples lag
- * the work a new slot brings), up to max. When the CPU saturates, no slot
- * above min is granted, so the slots in use fall back as tasks finish. A
- * kind that is not elastic is a fixed count (max), as the fixed supplier.
+ * sample is under both targets, up to max. Growth past the most slots in
+ * use since the last sample over a target (the high-water mark) is ramped:
+ * one grant per ramp_ns, as the samples lag the work a new slot brings;
+ * below the mark, slots released are granted again at once (a fan-out that
+ * starts 20 activities every half second gets its 20 each time, not one per
+ * ramp). When the CPU saturates, no slot above min is granted and the mark
+ * comes down to what is in use, so the slots in use fall back as tasks
+ * finish. A kind that is not elastic is a fixed count (max), as the fixed
+ * supplier.
  *
  * The sample (a sampler thread, every tick_ns, over the last window_ns):
- *   cpu      the highest of: CPU used against the cgroup's quota (or, with
- *            no quota, the host's busy share, from /proc/stat); the share
- *            of quota periods that were throttled; the share of time some
- *            task waited for a CPU (PSI: the cgroup's cpu.pressure on v2,
- *            /proc/pressure/cpu otherwise), where the kernel has it;
+ *   cpu      the highest of: CPU used against the cgroup's quota (the
+ *            cgroup's usage when it is the quota's own group, else the
+ *            process's CPU time; with no quota, the host's busy share, from
+ *            /proc/stat); the share of quota periods that were throttled;
+ *            the share of time some task waited for a CPU (PSI: the
+ *            cgroup's cpu.pressure on v2, /proc/pressure/cpu otherwise),
+ *            where the kernel has it;
  *   memory   memory in use against the cgroup's limit (less inactive file
  *            pages), or with no limit the host's (MemAvailable).
  * After each sample, watchers refused a slot of an elastic kind are told
@@ -37,7 +44,7 @@
 #define TWE_RESOURCE_MEMORY_TARGET 0.8
 #define TWE_RESOURCE_RAMP_NS (20ll * 1000000ll)
 #define TWE_RESOURCE_TICK_NS (20ll * 1000000ll)
-#define TWE_RESOURCE_WINDOW_NS (200ll * 1000000ll)
+#define TWE_RESOURCE_WINDOW_NS (1000ll * 1000000ll)
 
 typedef struct twe_resource_options {
   /* Per kind: always granted, the most, and whether the kind follows the

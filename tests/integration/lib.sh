@@ -73,7 +73,8 @@ start_py_worker() {
 }
 
 # stop_worker NAME PID: SIGTERM, wait (must exit 0 within 30 s), then the
-# stats line's JSON is in $TWE_IT_TMP/NAME.stats.
+# stats line's JSON is in $TWE_IT_TMP/NAME.stats, and no activity slot is left
+# taken (a leak fails the test).
 stop_worker() {
   local name=$1 pid=$2
   kill -TERM "$pid"
@@ -82,6 +83,11 @@ stop_worker() {
   wait "$pid" || { cat "$TWE_IT_TMP/$name.err" >&2; fail "worker $name exited with $?"; }
   sed -n 's/^stats //p' "$TWE_IT_TMP/$name.out" >"$TWE_IT_TMP/$name.stats"
   [ -s "$TWE_IT_TMP/$name.stats" ] || fail "worker $name printed no stats"
+  # Every activity slot is back once the worker has stopped (polls,
+  # activities, eager promises and local attempts all give theirs back).
+  local left
+  left=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1]).get("activity_slots_in_use", 0))' "$TWE_IT_TMP/$name.stats")
+  [ "$left" = 0 ] || fail "worker $name: $left activity slot(s) still taken after it stopped: a slot leaked"
 }
 
 # history WORKFLOW_ID: the workflow's history as JSON in $TWE_IT_TMP/WORKFLOW_ID.history.json

@@ -194,7 +194,7 @@ static void burn_counters(const twe_cgroup_t *cg, int64_t *usage, double rate, i
     int64_t now = mono_ns();
     *usage += (int64_t)((double)(now - t) * rate);
     t = now;
-    put("acct/cpuacct.usage", "%lld\n", (long long)*usage);
+    put("cpu/cpuacct.usage", "%lld\n", (long long)*usage);
   }
 }
 
@@ -209,7 +209,7 @@ static void test_sampler_reads_quota_usage_and_memory(void **state) {
     assert_int_equal(mkdir(dir, 0755), 0);
   }
   put("cpu/cpu.stat", "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n");
-  put("acct/cpuacct.usage", "0\n");
+  put("cpu/cpuacct.usage", "0\n"); /* cpu and cpuacct mounted together */
   put("mem/memory.usage_in_bytes", "%d\n", 300);
   put("mem/memory.stat", "total_inactive_file 100\n");
   put("proc/pressure/cpu", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
@@ -218,7 +218,7 @@ static void test_sampler_reads_quota_usage_and_memory(void **state) {
                      .memory_version = 1, .memory_limit = 1000};
   snprintf(cg.cpu_dir, sizeof cg.cpu_dir, "%s/cpu", root);
   snprintf(cg.cpu_limit_dir, sizeof cg.cpu_limit_dir, "%s/cpu", root);
-  snprintf(cg.cpuacct_dir, sizeof cg.cpuacct_dir, "%s/acct", root);
+  snprintf(cg.cpuacct_dir, sizeof cg.cpuacct_dir, "%s/cpu", root);
   snprintf(cg.memory_dir, sizeof cg.memory_dir, "%s/mem", root);
   twe_resource_options_t o = {.min = {0, 1, 0}, .max = {0, 100, 0}, .elastic = {false, true, false},
                               .tick_ns = 5 * MS, .window_ns = 100 * MS, .cgroup = &cg,

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "engine/json_values.h"
+#include "engine/poll_scaler.h"
 #include "engine/registry.h"
 #include "engine/worker_internal.h"
 #include "io/grpc_channel.h"
@@ -196,8 +197,9 @@ typedef struct poll_slot {
 
 struct twe__act_side {
   twe_wshard_t *s;
-  poll_slot_t *slots;
+  poll_slot_t *slots; /* room for the most polls the scaler allows */
   unsigned nslots, polls_in_flight;
+  twe__poll_scaler_t scaler; /* how many of them poll (engine/poll_scaler.h) */
   twe_timer_t backoff_timer; /* polls pause after a failed one */
   int poll_failures;         /* in a row: the backoff's step */
   twe_timer_t grace_timer;   /* shutdown: grace period, then the cancel wait */

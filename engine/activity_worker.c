@@ -44,6 +44,7 @@
 #define POLL_TIMEOUT_NS (70 * SEC)      /* the server answers an idle poll after ~60 s */
 #define POLL_START_BACKOFF_NS (1 * SEC) /* after a poll could not start */
 #define DEFAULT_POLLERS 2
+#define MAX_AUTOSCALED_POLLERS 16 /* with autoscaling, unless pollers_max says */
 #define DEFAULT_GRACE_NS (10 * SEC)
 #define DEFAULT_HEARTBEAT_INTERVAL_NS (30 * SEC) /* without a heartbeat timeout */
 #define MAX_HEARTBEAT_INTERVAL_NS (60ull * 1000000000ull)
@@ -732,6 +733,7 @@ static void on_poll_done(twe_grpc_request_t *req) {
   /* Polls failing for a while are logged (engine/shard_health.c). */
   if (!quiet) twe__health_poll(s, "PollActivityTaskQueue", st->code, st->message);
   if (st->code != TWE_GRPC_OK) {
+    twe__poll_scaler_failed(&side->scaler, st->code);
     if (!quiet && !side->destroying)
       twe__timer_start(&side->backoff_timer,
                        twe__health_poll_backoff_ns(++side->poll_failures, st->code));
@@ -742,12 +744,18 @@ static void on_poll_done(twe_grpc_request_t *req) {
   side->poll_failures = 0;
   const twe__act_task_pb_t *t = (const void *)req->response;
   if (!t || t->task_token.len == 0) {
+    twe__poll_scaler_empty(&side->scaler);
     twe__m_add(s->metrics, TWE_M_ACTIVITY_POLL_NO_TASK, 0, 1);
     /* An idle poll ended empty: the next round polls again. */
     twe__arena_reset(slot->arena);
     twe__slot_release(&slot->permit, TWE_SLOT_UNUSED);
     return;
   }
+  if (t->poller_scaling_decision) twe__count(&s->counters.poller_scaling_decisions, 1);
+  twe__poll_scaler_task(&side->scaler, t->poller_scaling_decision != NULL,
+                        t->poller_scaling_decision
+                            ? t->poller_scaling_decision->poll_request_delta_suggestion
+                            : 0);
   /* The response's arena becomes the activity's; the slot gets a fresh one
    * when it polls next. */
   twe_arena_t *arena = slot->arena;
@@ -833,7 +841,12 @@ int twe__act_side_start(twe_wshard_t *s) {
   if (!side) return -ENOMEM;
   const twe_worker_options_t *o = &s->worker->opts;
   side->s = s;
-  side->nslots = o->activity_pollers ? o->activity_pollers : DEFAULT_POLLERS;
+  unsigned pollers = o->activity_pollers ? o->activity_pollers : DEFAULT_POLLERS;
+  bool scale = s->worker->poller_autoscaling;
+  unsigned most = o->pollers_max ? o->pollers_max : MAX_AUTOSCALED_POLLERS;
+  twe__poll_scaler_init(&side->scaler, scale, pollers, scale ? o->pollers_min : pollers,
+                        scale ? most : pollers);
+  side->nslots = side->scaler.max;
   side->grace_ns = o->graceful_stop_timeout_ns ? o->graceful_stop_timeout_ns : DEFAULT_GRACE_NS;
   side->slots = calloc(side->nslots, sizeof *side->slots);
   if (!side->slots || pthread_mutex_init(&side->wake_mu, NULL) != 0) {
@@ -863,7 +876,7 @@ size_t twe__act_side_poll(twe_wshard_t *s, size_t budget) {
   atomic_store_explicit(&s->counters.activity_threads_peak, peak, memory_order_relaxed);
   if (side->stopping || twe__timer_active(&side->backoff_timer) || !s->channel) return n;
   unsigned free_threads = twe__act_free_threads(side);
-  unsigned want = side->nslots < free_threads ? side->nslots : free_threads;
+  unsigned want = side->scaler.target < free_threads ? side->scaler.target : free_threads;
   for (unsigned i = 0; i < side->nslots && side->polls_in_flight < want && n < budget; i++) {
     poll_slot_t *slot = &side->slots[i];
     if (slot->in_flight) continue;

@@ -582,6 +582,7 @@ void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out) {
     SUM(activities_running);
     SUM(activity_threads);
     SUM(activity_threads_peak);
+    SUM(poller_scaling_decisions);
     SUM(heartbeats_sent);
     SUM(workflow_tasks_in_flight);
     SUM(workflow_tasks_held);

@@ -38,7 +38,7 @@ typedef struct twe__shard_counters {
   _Atomic uint64_t cache_hits, cache_misses, cache_evictions, cached_workflows;
   _Atomic uint64_t history_pages_fetched, history_events_held_max, activities_eager;
   _Atomic uint64_t activities_completed, activities_failed, activities_running;
-  _Atomic uint64_t activity_threads, activity_threads_peak;
+  _Atomic uint64_t activity_threads, activity_threads_peak, poller_scaling_decisions;
   _Atomic uint64_t heartbeats_sent;
   _Atomic uint64_t workflow_tasks_in_flight;
   _Atomic uint64_t workflow_tasks_held, workflow_task_slices;
@@ -176,6 +176,9 @@ struct twe_worker {
   twe_slots_t *slots;
   struct twe_resource *resource;
   unsigned act_slots_max;
+  /* Poll counts follow the server's decisions (the option, or
+   * TWE_POLLER_AUTOSCALING=1; engine/poll_scaler.h). */
+  bool poller_autoscaling;
   /* engine/log.c: messages written lately, for holding back repeats. */
   pthread_mutex_t log_mu;
 #define TWE__LOG_REPEATS 32

@@ -1,5 +1,6 @@
 /* engine/worker_slots.c — the worker's activity slots: how many activities
- * and local activities run at once (include/twe/worker.h, activity_threads
+ * and local activities run at once (and whether poll counts autoscale,
+ * read here with the rest of the worker's concurrency settings) (include/twe/worker.h, activity_threads
  * and what follows it). Fixed when the count was given (the option or
  * TWE_ACTIVITY_THREADS); otherwise resource-based
  * (sched/slots_resource.h): the CPU plan's activity threads always, more
@@ -12,6 +13,7 @@
 #define _GNU_SOURCE /* PATH_MAX in sched/cgroup.h under -std=c11 */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/log.h"
 #include "engine/worker_internal.h"
@@ -83,6 +85,8 @@ int twe__worker_slots_start(twe_worker_t *w, const twe_cpu_plan_t *plan) {
     return rc;
   }
   w->act_slots_max = max;
+  const char *pa = getenv("TWE_POLLER_AUTOSCALING");
+  w->poller_autoscaling = o->poller_autoscaling || (pa && strcmp(pa, "1") == 0);
   if (elastic)
     twe__log(w, TWE_LOG_INFO, -1, NULL, NULL, NULL,
              "activity slots: resource-based, %u to %u, more while CPU < %.2f and memory < "

@@ -6,8 +6,9 @@
  * engine/workflow_history.c; the shard's cache of runs (an LRU)
  * engine/run_cache.c.
  *
- * Each queue keeps its configured number of polls outstanding (normal:
- * workflow_pollers, sticky: one) while any poller is free: a poller that
+ * Each queue keeps its number of polls outstanding (normal: workflow_pollers,
+ * or with poller autoscaling what engine/poll_scaler.h makes of the server's
+ * decisions; sticky: one) while any poller is free: a poller that
  * gets a task is replaced at once by an idle one, so a shard works on up to
  * MAX_POLLERS minus the polls tasks at once. While the sticky queue has a
  * backlog (the backlog_count_hint of its last poll), it gets up to
@@ -167,6 +168,10 @@ static void on_poll(twe_grpc_request_t *req) {
       p->state = P_IDLE;
       return;
     }
+    if (!p->sticky) {
+      twe__poll_scaler_failed(&w->normal_scaler, req->status.code);
+      w->want[0] = w->normal_scaler.target;
+    }
     p->state = P_WAIT_RETRY;
     twe__timer_start(&p->retry_timer,
                      twe__health_poll_backoff_ns(++p->poll_failures, req->status.code));
@@ -175,6 +180,18 @@ static void on_poll(twe_grpc_request_t *req) {
   p->poll_failures = 0;
   wft_pb_t *t = (void *)req->response;
   size_t poller = p->sticky ? TWE_POLLER_WORKFLOW_STICKY : TWE_POLLER_WORKFLOW;
+  if (!p->sticky) {
+    bool empty = !t || !t->task_token.len;
+    if (t && t->poller_scaling_decision) twe__count(&w->s->counters.poller_scaling_decisions, 1);
+    if (empty)
+      twe__poll_scaler_empty(&w->normal_scaler);
+    else
+      twe__poll_scaler_task(&w->normal_scaler, t->poller_scaling_decision != NULL,
+                            t->poller_scaling_decision
+                                ? t->poller_scaling_decision->poll_request_delta_suggestion
+                                : 0);
+    w->want[0] = w->normal_scaler.target;
+  }
   if (!t || !t->task_token.len) { /* the long poll ended without a task */
     if (p->sticky) w->sticky_backlog = 0;
     twe__m_add(w->s->metrics, TWE_M_WFT_POLL_EMPTY, poller, 1);
@@ -252,9 +269,15 @@ int twe__wf_side_start(twe_wshard_t *s) {
   w->env.worker = s->worker;
   w->env.shard = (int)s->index;
   twe__arena_init(&w->shutdown_arena, 0);
-  unsigned normal = s->worker->opts.workflow_pollers ? s->worker->opts.workflow_pollers : 2;
+  const twe_worker_options_t *o = &s->worker->opts;
+  unsigned normal = o->workflow_pollers ? o->workflow_pollers : 2;
   if (normal > MAX_POLLERS - 1) normal = MAX_POLLERS - 1;
-  w->want[0] = normal;
+  bool scale = s->worker->poller_autoscaling;
+  unsigned most = o->pollers_max && o->pollers_max < MAX_POLLERS - 1 ? o->pollers_max
+                                                                     : MAX_POLLERS - 1;
+  twe__poll_scaler_init(&w->normal_scaler, scale, normal, scale ? o->pollers_min : normal,
+                        scale ? most : normal);
+  w->want[0] = w->normal_scaler.target;
   /* Without a cache there is no sticky queue to poll. */
   w->want[1] = s->cache_capacity > 0 ? 1 : 0;
   w->n_pollers = MAX_POLLERS;

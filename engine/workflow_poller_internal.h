@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "engine/log.h"
+#include "engine/poll_scaler.h"
 #include "engine/run_cache.h"
 #include "engine/watchdog.h"
 #include "engine/worker_internal.h"
@@ -121,6 +122,8 @@ struct twe__wf_side {
   wf_poller_t pollers[MAX_POLLERS];
   unsigned n_pollers;
   unsigned want[2]; /* polls outstanding per queue: [0] normal, [1] sticky */
+  /* The normal queue's poll count (fixed, or autoscaling): want[0]. */
+  twe__poll_scaler_t normal_scaler;
   /* The sticky queue's backlog as its last poll saw it (the server's
    * backlog_count_hint; 0 after a poll that came back empty): while it is
    * not 0, the sticky queue gets up to STICKY_BURST_POLLS more polls. */

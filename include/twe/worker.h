@@ -75,6 +75,15 @@ typedef struct twe_worker_options {
    * tasks in flight. */
   unsigned workflow_pollers;
   unsigned activity_pollers;
+  /* Poller autoscaling, as the SDKs' PollerBehaviorAutoscaling (also
+   * TWE_POLLER_AUTOSCALING=1): the polls on the normal workflow queue and
+   * on the activity queue start at the counts above and follow the
+   * server's PollerScalingDecision, one fewer after an empty poll once the
+   * server has sent a decision, half after RESOURCE_EXHAUSTED; per shard
+   * and queue between pollers_min (0: 1) and pollers_max (0: 15 workflow,
+   * 16 activity; at most 15 on the workflow side). Off: the counts stay. */
+  bool poller_autoscaling;
+  unsigned pollers_min, pollers_max;
   /* Eager activities: a workflow task's completion asks the server to hand
    * the activities it schedules on this task queue straight back in its
    * answer, while a pool thread is free for each (the server must allow
@@ -228,6 +237,8 @@ typedef struct twe_worker_stats {
                                          was over its target (resource-based) */
   uint64_t activity_threads;          /* activity threads alive now, all shards */
   uint64_t activity_threads_peak;     /* the most each shard had at once, summed */
+  uint64_t poller_scaling_decisions;  /* poll answers that carried the server's
+                                         PollerScalingDecision */
   uint64_t heartbeats_sent;
   uint64_t workflow_tasks_in_flight;  /* workflow task slots in use now */
   uint64_t watchdog_cpu_warnings;     /* tasks past the CPU warning threshold */

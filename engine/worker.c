@@ -611,5 +611,7 @@ void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out) {
     out->activity_slots_in_use = used > 0 ? (uint64_t)used : 0;
     out->activity_slots_peak = (uint64_t)twe__resource_peak(w->resource, TWE_SLOT_ACTIVITY);
     out->activity_slots_refused = (uint64_t)twe__resource_refused(w->resource, TWE_SLOT_ACTIVITY);
+    int64_t wft = twe__slots_outstanding(w->slots, TWE_SLOT_WORKFLOW_TASK);
+    out->workflow_task_slots_in_use = wft > 0 ? (uint64_t)wft : 0;
   }
 }

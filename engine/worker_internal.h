@@ -193,6 +193,9 @@ struct twe_worker {
  * (engine/worker_slots.c): 0, or -EINVAL (a bad option, logged) or
  * -ENOMEM. Destroy after the shards are gone. Owner thread. */
 struct twe_cpu_plan;
+/* Workflow task slots per shard by default: the shard's pollers
+ * (engine/workflow_poller_internal.h, MAX_POLLERS). */
+#define TWE__WFT_SLOTS_PER_SHARD 16
 int twe__worker_slots_start(twe_worker_t *w, const struct twe_cpu_plan *plan);
 void twe__worker_slots_destroy(twe_worker_t *w);
 

@@ -1,6 +1,7 @@
-/* engine/worker_slots.c — the worker's activity slots: how many activities
- * and local activities run at once (and whether poll counts autoscale,
- * read here with the rest of the worker's concurrency settings) (include/twe/worker.h, activity_threads
+/* engine/worker_slots.c — the worker's slots: how many activities and
+ * local activities run at once, and how many workflow tasks (a fixed count;
+ * and whether poll counts autoscale, read here with the rest of the
+ * worker's concurrency settings) (include/twe/worker.h, activity_threads
  * and what follows it). Fixed when the count was given (the option or
  * TWE_ACTIVITY_THREADS); otherwise resource-based
  * (sched/slots_resource.h): the CPU plan's activity threads always, more
@@ -53,6 +54,11 @@ int twe__worker_slots_start(twe_worker_t *w, const twe_cpu_plan_t *plan) {
   if (w->slots) twe__worker_slots_destroy(w); /* a start that failed before */
   unsigned floor = plan->activity_threads ? plan->activity_threads : 1;
   bool elastic = !plan->activity_threads_fixed;
+  /* Every shard's activity polls hold a slot each: the floor keeps them
+   * all polling whatever the samples say. */
+  unsigned shards = plan->shard_threads ? plan->shard_threads : 1;
+  unsigned polls = shards * (o->activity_pollers ? o->activity_pollers : 2);
+  if (elastic && floor < polls) floor = polls;
   unsigned max = floor;
   double cpu = 0, mem = 0;
   if (elastic) {
@@ -79,6 +85,12 @@ int twe__worker_slots_start(twe_worker_t *w, const twe_cpu_plan_t *plan) {
     ro.max[kinds[i]] = max;
     ro.elastic[kinds[i]] = elastic;
   }
+  /* Workflow tasks: a fixed count. They run on the shard threads, which
+   * the activity threads yield to, so the CPU they need is there; a cap
+   * from the CPU sample would only hold them back behind activities. */
+  int64_t wft = o->max_concurrent_workflow_tasks ? o->max_concurrent_workflow_tasks
+                                                 : (int64_t)shards * TWE__WFT_SLOTS_PER_SHARD;
+  ro.min[TWE_SLOT_WORKFLOW_TASK] = ro.max[TWE_SLOT_WORKFLOW_TASK] = wft;
   int rc = twe__slots_create_resource(&ro, &w->slots, &w->resource);
   if (rc < 0) {
     twe__log(w, TWE_LOG_ERROR, -1, NULL, NULL, NULL, "activity slots: %s", twe_strerror(rc));
@@ -95,6 +107,8 @@ int twe__worker_slots_start(twe_worker_t *w, const twe_cpu_plan_t *plan) {
              mem ? mem : TWE_RESOURCE_MEMORY_TARGET);
   else
     twe__log(w, TWE_LOG_INFO, -1, NULL, NULL, NULL, "activity slots: fixed, %u", max);
+  twe__log(w, TWE_LOG_INFO, -1, NULL, NULL, NULL, "workflow task slots: fixed, %lld",
+           (long long)wft);
   return 0;
 }
 

@@ -94,9 +94,11 @@ static unsigned polling(const struct twe__wf_side *w, bool sticky) {
 
 /* Starts polls on idle pollers until each queue has its polls outstanding
  * (the sticky queue first: its tasks have a short schedule-to-start; more
- * of them while it has a backlog). */
+ * of them while it has a backlog), each with a workflow task slot: with
+ * none free, the rest wait until one is. */
 static void refill(struct twe__wf_side *w) {
   if (w->stopping) return;
+  w->slot_refused = false;
   for (int sticky = 1; sticky >= 0; sticky--) {
     unsigned have = polling(w, sticky), want = w->want[sticky];
     if (sticky && want && w->sticky_backlog > 0)
@@ -105,6 +107,12 @@ static void refill(struct twe__wf_side *w) {
     for (unsigned i = 0; i < w->n_pollers && have < want; i++) {
       wf_poller_t *p = &w->pollers[i];
       if (p->state != P_IDLE) continue;
+      twe_wshard_t *s = w->s;
+      if (twe__slots_try_take_or_watch(s->worker->slots, TWE_SLOT_WORKFLOW_TASK, s->slot_watcher,
+                                       &p->permit) != 0) {
+        w->slot_refused = true;
+        return;
+      }
       p->sticky = sticky;
       poll_start(p);
       have++;
@@ -116,6 +124,7 @@ static void refill(struct twe__wf_side *w) {
  * if a queue needs it, else it waits for the next poll to end. */
 void twe__wfp_next_poll(wf_poller_t *p) {
   p->state = P_IDLE;
+  twe__slot_release(&p->permit, TWE_SLOT_COMPLETED); /* if held */
   refill(p->side);
 }
 
@@ -128,6 +137,14 @@ static void on_retry_timer(twe_timer_t *timer) {
   twe__wfp_next_poll(p);
 }
 
+/* The poll could not start (out of memory, the channel refused it): its
+ * slot goes back and the poller tries again in a second. */
+static void poll_not_started(wf_poller_t *p) {
+  twe__slot_release(&p->permit, TWE_SLOT_UNUSED);
+  p->state = P_WAIT_RETRY;
+  twe__timer_start(&p->retry_timer, 1000000000ull);
+}
+
 static void poll_start(wf_poller_t *p) {
   struct twe__wf_side *w = p->side;
   twe_wshard_t *s = w->s;
@@ -136,8 +153,7 @@ static void poll_start(wf_poller_t *p) {
   Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueRequest *rq =
       twe__arena_alloc(a, sizeof *rq);
   if (!rq) {
-    p->state = P_WAIT_RETRY;
-    twe__timer_start(&p->retry_timer, 1000000000ull);
+    poll_not_started(p);
     return;
   }
   temporal__api__workflowservice__v1__poll_workflow_task_queue_request__init(rq);
@@ -150,10 +166,7 @@ static void poll_start(wf_poller_t *p) {
                a, POLL_TIMEOUT_NS, on_poll);
   p->req.retry = &twe__retry_policy_poll;
   p->state = P_POLLING;
-  if (!rq->task_queue || twe__grpc_channel_start(s->channel, &p->req) < 0) {
-    p->state = P_WAIT_RETRY;
-    twe__timer_start(&p->retry_timer, 1000000000ull);
-  }
+  if (!rq->task_queue || twe__grpc_channel_start(s->channel, &p->req) < 0) poll_not_started(p);
 }
 
 static void on_poll(twe_grpc_request_t *req) {
@@ -164,6 +177,7 @@ static void on_poll(twe_grpc_request_t *req) {
     twe__health_poll(w->s, p->sticky ? "PollWorkflowTaskQueue (sticky)" : "PollWorkflowTaskQueue",
                      req->status.code, req->status.message);
   if (req->status.code != TWE_GRPC_OK) {
+    twe__slot_release(&p->permit, TWE_SLOT_UNUSED);
     if (w->stopping) {
       p->state = P_IDLE;
       return;
@@ -215,6 +229,7 @@ size_t twe__wf_side_run(twe_wshard_t *s, size_t budget) {
   struct twe__wf_side *w = s->wf;
   if (!w) return 0;
   size_t n = w->graves ? twe__wfp_bury(w) : 0;
+  if (w->slot_refused) refill(w); /* a slot may be free again */
   /* Parked tasks whose turn came, in the order their runs' tasks ended. */
   while (w->resume_head) {
     wf_poller_t *p = w->resume_head;
@@ -363,6 +378,7 @@ void twe__wf_side_destroy(twe_wshard_t *s) {
   if (!w) return;
   for (unsigned i = 0; i < w->n_pollers; i++) {
     wf_poller_t *p = &w->pollers[i];
+    twe__slot_release(&p->permit, TWE_SLOT_SHUTDOWN); /* the slots outlive the shard */
     twe__timer_stop(&p->retry_timer);
     twe__timer_stop(&p->hb_timer);
     free(p->events);

@@ -28,7 +28,7 @@
  * timeout (10 s), after which the server hands the task out again anyway.
  * (A task's answer is retried while it matters: workflow_respond.c.) */
 #define CALL_TIMEOUT_NS (10ull * 1000000000ull)
-#define MAX_POLLERS 16
+#define MAX_POLLERS TWE__WFT_SLOTS_PER_SHARD /* engine/worker_internal.h */
 #define STICKY_BURST_POLLS 3
 #define CAUSE_UNHANDLED \
   TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE
@@ -51,6 +51,10 @@ typedef struct wf_poller {
   struct twe__wf_side *side;
   bool sticky;
   enum poller_state state;
+  /* Its workflow task slot (the worker's slots): taken before it polls,
+   * kept with the task (and the next one an answer brings), given back
+   * when the poller is idle again or its poll failed. */
+  twe_slot_t permit;
   twe_grpc_request_t req;
   twe_timer_t retry_timer;
   int poll_failures; /* in a row: the poll backoff's step */
@@ -128,6 +132,9 @@ struct twe__wf_side {
    * backlog_count_hint; 0 after a poll that came back empty): while it is
    * not 0, the sticky queue gets up to STICKY_BURST_POLLS more polls. */
   int64_t sticky_backlog;
+  /* A poll did not start for want of a workflow task slot: the shard is
+   * told when one is free, and the next round fills the polls again. */
+  bool slot_refused;
   twe__run_cache_t cache;
   twe_run_env_t env;
   bool stopping;

@@ -53,6 +53,7 @@
 /* The poller holds a task from here to twe__wfp_task_finish: a slot in use. */
 void twe__wfp_take_task(wf_poller_t *p, wft_pb_t *t) {
   if (!p->task) twe__count(&p->side->s->counters.workflow_tasks_in_flight, 1);
+  twe__slot_mark_used(&p->permit); /* already, for a task an answer brought */
   p->task = t;
   memset(&p->wtask, 0, sizeof p->wtask);
   p->wtask.sliceable = true;

@@ -577,7 +577,7 @@ static void print_stats(FILE *out, const char *prefix) {
           ",\"offending_runs\":%" PRIu64 ",\"activity_slots_in_use\":%" PRIu64
           ",\"activity_slots_peak\":%" PRIu64 ",\"activity_slots_refused\":%" PRIu64
           ",\"activity_threads\":%" PRIu64 ",\"activity_threads_peak\":%" PRIu64
-          ",\"poller_scaling_decisions\":%" PRIu64
+          ",\"poller_scaling_decisions\":%" PRIu64 ",\"workflow_task_slots_in_use\":%" PRIu64
           ",\"threads\":%ld,\"rss_kb\":%ld}\n",
           prefix, s.workflow_tasks_completed, s.workflow_tasks_failed, s.nondeterminism_errors,
           s.cache_hits, s.cache_misses, s.cache_evictions, s.cached_workflows,
@@ -587,7 +587,8 @@ static void print_stats(FILE *out, const char *prefix) {
           s.threads_retired, s.retired_threads_alive, s.workflow_tasks_held,
           s.workflow_task_slices, s.offending_runs, s.activity_slots_in_use,
           s.activity_slots_peak, s.activity_slots_refused, s.activity_threads,
-          s.activity_threads_peak, s.poller_scaling_decisions, threads, rss);
+          s.activity_threads_peak, s.poller_scaling_decisions, s.workflow_task_slots_in_use,
+          threads, rss);
   fflush(out);
 }
 

@@ -75,6 +75,11 @@ typedef struct twe_worker_options {
    * tasks in flight. */
   unsigned workflow_pollers;
   unsigned activity_pollers;
+  /* Workflow tasks in the worker at once, polls waiting for one included
+   * (each takes a workflow task slot first; the SDKs'
+   * MaxConcurrentWorkflowTaskExecutionSize). 0: 16 per shard, each shard's
+   * most. */
+  unsigned max_concurrent_workflow_tasks;
   /* Poller autoscaling, as the SDKs' PollerBehaviorAutoscaling (also
    * TWE_POLLER_AUTOSCALING=1): the polls on the normal workflow queue and
    * on the activity queue start at the counts above and follow the
@@ -240,7 +245,9 @@ typedef struct twe_worker_stats {
   uint64_t poller_scaling_decisions;  /* poll answers that carried the server's
                                          PollerScalingDecision */
   uint64_t heartbeats_sent;
-  uint64_t workflow_tasks_in_flight;  /* workflow task slots in use now */
+  uint64_t workflow_tasks_in_flight;  /* workflow tasks held now */
+  uint64_t workflow_task_slots_in_use; /* workflow task slots taken now (the tasks
+                                         above and the polls waiting for one) */
   uint64_t watchdog_cpu_warnings;     /* tasks past the CPU warning threshold */
   uint64_t watchdog_blocked_warnings; /* tasks past the blocked warning threshold */
   uint64_t watchdog_preemptions;      /* tasks preempted (either budget) */

@@ -73,8 +73,8 @@ start_py_worker() {
 }
 
 # stop_worker NAME PID: SIGTERM, wait (must exit 0 within 30 s), then the
-# stats line's JSON is in $TWE_IT_TMP/NAME.stats, and no activity slot is left
-# taken (a leak fails the test).
+# stats line's JSON is in $TWE_IT_TMP/NAME.stats, and no activity or workflow
+# task slot is left taken (a leak fails the test).
 stop_worker() {
   local name=$1 pid=$2
   kill -TERM "$pid"
@@ -86,8 +86,8 @@ stop_worker() {
   # Every activity slot is back once the worker has stopped (polls,
   # activities, eager promises and local attempts all give theirs back).
   local left
-  left=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1]).get("activity_slots_in_use", 0))' "$TWE_IT_TMP/$name.stats")
-  [ "$left" = 0 ] || fail "worker $name: $left activity slot(s) still taken after it stopped: a slot leaked"
+  left=$(python3 -c 'import json,sys; s = json.loads(open(sys.argv[1]).read().splitlines()[-1]); print(s.get("activity_slots_in_use", 0), s.get("workflow_task_slots_in_use", 0))' "$TWE_IT_TMP/$name.stats")
+  [ "$left" = "0 0" ] || fail "worker $name: activity and workflow task slots still taken after it stopped: $left: a slot leaked"
 }
 
 # history WORKFLOW_ID: the workflow's history as JSON in $TWE_IT_TMP/WORKFLOW_ID.history.json

@@ -561,9 +561,9 @@ static void job_done(twe_job_t *job, int status) {
 static int take_permit(twe_activity_t *act) {
   twe_wshard_t *s = act->side->s;
   if (twe__slot_held(&act->permit)) return 0;
-  int rc = twe__slots_try_take_or_watch(
-      s->worker->slots, act->info.is_local ? TWE_SLOT_LOCAL_ACTIVITY : TWE_SLOT_ACTIVITY,
-      s->slot_watcher, &act->permit);
+  twe_slot_kind_t kind = act->info.is_local ? TWE_SLOT_LOCAL_ACTIVITY : TWE_SLOT_ACTIVITY;
+  if (twe__slots_waiting(s->worker->slots, kind, s->slot_watcher)) return -EAGAIN;
+  int rc = twe__slots_try_take_or_watch(s->worker->slots, kind, s->slot_watcher, &act->permit);
   if (rc == 0) twe__slot_mark_used(&act->permit);
   return rc;
 }
@@ -875,6 +875,8 @@ size_t twe__act_side_poll(twe_wshard_t *s, size_t budget) {
   atomic_store_explicit(&s->counters.activity_threads, live, memory_order_relaxed);
   atomic_store_explicit(&s->counters.activity_threads_peak, peak, memory_order_relaxed);
   if (side->stopping || twe__timer_active(&side->backoff_timer) || !s->channel) return n;
+  /* Refused a slot and not told since: the answer would be the same. */
+  if (twe__slots_waiting(s->worker->slots, TWE_SLOT_ACTIVITY, s->slot_watcher)) return n;
   unsigned free_threads = twe__act_free_threads(side);
   unsigned want = side->scaler.target < free_threads ? side->scaler.target : free_threads;
   for (unsigned i = 0; i < side->nslots && side->polls_in_flight < want && n < budget; i++) {

@@ -229,7 +229,10 @@ size_t twe__wf_side_run(twe_wshard_t *s, size_t budget) {
   struct twe__wf_side *w = s->wf;
   if (!w) return 0;
   size_t n = w->graves ? twe__wfp_bury(w) : 0;
-  if (w->slot_refused) refill(w); /* a slot may be free again */
+  /* Refused a slot: poll again once told one may be free. */
+  if (w->slot_refused &&
+      !twe__slots_waiting(s->worker->slots, TWE_SLOT_WORKFLOW_TASK, s->slot_watcher))
+    refill(w);
   /* Parked tasks whose turn came, in the order their runs' tasks ended. */
   while (w->resume_head) {
     wf_poller_t *p = w->resume_head;

@@ -102,6 +102,15 @@ int twe__slots_try_take_or_watch(twe_slots_t *slots, twe_slot_kind_t kind, int w
   return r;
 }
 
+bool twe__slots_waiting(const twe_slots_t *slots, twe_slot_kind_t kind, int watcher) {
+  if ((unsigned)kind >= TWE_SLOT_KINDS || watcher < 0 ||
+      (unsigned)watcher >= atomic_load_explicit(&slots->n_watchers, memory_order_acquire))
+    return false;
+  /* Relaxed: a hint; a notification that clears it also wakes the owner,
+   * whose next round reads it again. */
+  return atomic_load_explicit(&slots->watchers[watcher].want[kind], memory_order_relaxed) != 0;
+}
+
 void twe__slots_notify(twe_slots_t *slots, twe_slot_kind_t kind) {
   if ((unsigned)kind >= TWE_SLOT_KINDS) return;
   /* The releaser's half of the handshake in try_take_or_watch. */

@@ -116,6 +116,11 @@ int twe__slot_mark_used(twe_slot_t *slot);
  * then nothing is counted. Thread: any. */
 int twe__slot_release(twe_slot_t *slot, twe_slot_release_reason_t reason);
 
+/* Whether the watcher was refused a slot of kind and has not been told to
+ * try again since (trying before then would only be refused again).
+ * Thread: the watcher's owner. */
+bool twe__slots_waiting(const twe_slots_t *slots, twe_slot_kind_t kind, int watcher);
+
 /* Tells watchers that were refused a slot of kind to try again (suppliers
  * whose capacity grows without a release call it). Thread: any. */
 void twe__slots_notify(twe_slots_t *slots, twe_slot_kind_t kind);

@@ -11,7 +11,8 @@
 #      saturates, and once the first wave of burns (granted before the
 #      samples saw the load: a slot is never taken back) is done, the slots
 #      in use stay at the floor of 4 while burns still wait; threads idle for
-#      5 s exit, so the pool shrinks too;
+#      5 s exit, so the pool shrinks too (the test runs alone: other tests'
+#      CPU would change what the samples see);
 #   3. every workflow completes, and no slot is left taken after the stop.
 # Read from /metrics (twe_activity_slots_used, twe_activity_threads,
 # twe_resource_cpu_ratio) every 200 ms. Skips (77) without a cgroup.
@@ -68,14 +69,25 @@ wait_batch "$q-block"
 peak=$(awk '{ if ($1 > m) m = $1 } END { print m + 0 }' "$TWE_IT_TMP/block.txt")
 tpeak=$(awk '{ if ($2 > m) m = $2 } END { print m + 0 }' "$TWE_IT_TMP/block.txt")
 echo "blocking load: slots in use up to $peak, threads up to $tpeak (samples: $(tr '\n' ';' <"$TWE_IT_TMP/block.txt"))"
-[ "$peak" -ge 12 ] || fail "the slots did not grow under blocking load: at most $peak in use (the floor is 4)"
+if [ "$peak" -lt 12 ]; then
+  tail -20 "$TWE_IT_TMP/w.err" >&2
+  t workflow describe --workflow-id "$q-block-0" >&2 || true
+  kill -USR1 "$pid"; sleep 0.5; tail -1 "$TWE_IT_TMP/w.out" >&2
+  fail "the slots did not grow under blocking load: at most $peak in use (the floor is 4)"
+fi
 [ "$tpeak" -ge 12 ] || fail "the pool did not grow under blocking load: at most $tpeak threads"
 ok "blocking load: up to $peak slots and $tpeak threads at once, from a floor of 4"
 
 # 2. CPU: 8 x 10 x 2 burns of 50 ms, up to 16 at once wanted, half a CPU to
 # burn them on (16 s of it at least).
 start_batch "$q-cpu" '{"inputs":10,"block_min_ms":0,"block_max_ms":0,"burn_ms":50}'
-sleep 4 # the 1 s window sees the saturation, and what was granted before drains
+# The 1 s window sees the saturation, and what was granted before it did
+# drains (a slot is never taken back): up to 10 s.
+sleep 2
+for _ in $(seq 1 40); do
+  [ "$(gauge twe_activity_slots_used)" -le 6 ] && break
+  sleep 0.2
+done
 watch_metrics 6 "$TWE_IT_TMP/cpu.txt"
 open=$(t workflow list --query "WorkflowId STARTS_WITH '$q-cpu' AND ExecutionStatus = 'Running'" -o json |
   python3 -c 'import json,sys; print(len(json.load(sys.stdin) or []))')
@@ -88,7 +100,7 @@ echo "CPU load: slots in use up to $high, threads at the end $last_threads, CPU 
 awk -v c="$cpu" 'BEGIN { exit !(c >= 0.9) }' || fail "the CPU sample averaged $cpu: the quota did not saturate"
 [ "$high" -le 6 ] ||
   fail "slots in use reached $high with the CPU saturated: they should fall back to the floor (4)"
-[ "$last_threads" -le 8 ] || fail "the pool did not shrink: $last_threads threads after 10 s of saturation"
+[ "$last_threads" -le 8 ] || fail "the pool did not shrink: $last_threads threads after 8 s or more of saturation"
 ok "CPU saturated ($cpu): slots in use at most $high, threads down to $last_threads"
 
 stop_worker w "$pid"

@@ -149,8 +149,9 @@ fi
 tick=$(getconf CLK_TCK)
 rows=$state/rows.jsonl
 : >"$rows"
-# cpu.stat's three counters of the cgroup, as "periods throttled ns".
-cg_stat() { awk '$1 == "nr_periods" {p = $2} $1 == "nr_throttled" {t = $2} $1 == "throttled_time" {n = $2} END {print p + 0, t + 0, n + 0}' "$bench_cg/cpu.stat"; }
+# cpu.stat's three counters of the cgroup, as "periods throttled ns" (as
+# read: awk's print would turn a large number into 2.58e+09).
+cg_stat() { awk '$1 == "nr_periods" {p = $2} $1 == "nr_throttled" {t = $2} $1 == "throttled_time" {n = $2} END {printf "%s %s %s\n", p, t, n}' "$bench_cg/cpu.stat"; }
 
 # run_row LABEL CONFIG N CMD... — one row: fresh server, the worker (CMD
 # plus --task-queue) in the cgroup, the driver (W workflows x N inputs),
@@ -205,7 +206,7 @@ run_row() {
     bench_worker_other_lines "$wout" "$werr" | head -6 | cut -c1-240 | sed 's/^/bench:   /' >&2 || true
   fi
   python3 - "$label" "$config" "$n" "$dout" "$stats" "$c0" "$c1" "$tick" "$hwm" "$s0" "$s1" \
-    "$nlog" "$stop" "$status" "$load" "$plan" "$in_cg" "$*" >>"$rows" <<'EOF'
+    "$nlog" "$stop" "$status" "$load" "$plan" "$in_cg" "$*" >>"$rows" <<'EOF' || log "[$nrun] could not record the row (see above): left out"
 import json, sys
 (label, config, n, dout, stats, c0, c1, tick, hwm, s0, s1, nlog, stop, status, load, plan,
  in_cg, cmd) = sys.argv[1:]
@@ -215,7 +216,7 @@ def parse(s):
     except Exception:
         return None
 p0, t0, ns0 = map(int, s0.split())
-p1, t1, ns1 = map(int, s1.split())
+p1, t1, ns1 = map(int, s1.split())  # cpu.stat's counters as read
 print(json.dumps({"worker": label, "config": config, "inputs": int(n), "driver": parse(dout),
                   "worker_stats": parse(stats), "cpu_s": (int(c1) - int(c0)) / int(tick),
                   "peak_rss_mib": int(hwm) / 1024,

@@ -9,10 +9,10 @@ row, bars). Runs in the bench venv (matplotlib).
                        [--title T] [--note TEXT]...
 
 The stats columns show a field of the worker's stats line when that worker
-reports it and "-" otherwise (twe's activity_threads_peak, the Python
-peer's activities_running_peak); any other field whose name speaks of
-activity threads or a pool is listed in the last column, so fields a newer
-engine adds show without a change here. The table also goes to stdout.
+reports it and "-" otherwise (twe's activity_threads_peak and
+activity_slots_peak, the Python peer's activities_running_peak); any other
+field whose name speaks of activity threads, slots or a pool is listed in
+the next column, so fields a newer engine adds show without a change here. The table also goes to stdout.
 """
 
 import argparse
@@ -27,13 +27,13 @@ def log(msg: str) -> None:
 
 
 # Stats fields with a column of their own.
-COLUMNS = ("activity_threads_peak", "activities_running_peak")
+COLUMNS = ("activity_threads_peak", "activity_slots_peak", "activities_running_peak")
 
 
 def pool_fields(st):
-    """Stats fields about activity threads or pools without a column."""
+    """Stats fields about activity threads, slots or pools without a column."""
     keys = [k for k in st if k not in COLUMNS
-            and any(w in k for w in ("activity_thread", "pool", "elastic"))]
+            and any(w in k for w in ("activity_thread", "slot", "pool", "elastic"))]
     return ", ".join(f"{k}={json.dumps(st[k])}" for k in sorted(keys)) or "-"
 
 
@@ -76,21 +76,23 @@ def report(args) -> int:
     lines += [
         "| worker | config | workflows x inputs | completed | completion s "
         "| slowest workflow s | worker CPU s | peak RSS MiB | throttled periods "
-        "| throttled s | activities run | activity_threads_peak | activities_running_peak "
-        "| other pool stats | stop |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| throttled s | activities run | activity_threads_peak | activity_slots_peak "
+        "| activities_running_peak | other slot/pool stats | stop |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     lines += [row_line(r) for r in rows]
-    lines += ["", "Per row: the worker's CPU plan (twe's start-up line), the load average "
-              "before the row, and the worker's whole stats line (at SIGTERM):", "",
-              "| # | worker | config | inputs | cpu plan | load avg before | worker log lines "
-              "| stats |",
-              "|---:|---|---|---:|---|---:|---:|---|"]
+    lines += ["", "Per row: the worker's CPU plan and activity slots (twe's start-up lines), "
+              "the load average before the row (other work on the machine), the worker's "
+              "log lines beyond start-up, and its whole stats line (at SIGTERM):", "",
+              "| # | worker | config | inputs | cpu plan | activity slots | load avg before "
+              "| worker log lines | stats |",
+              "|---:|---|---|---:|---|---|---:|---:|---|"]
     for i, r in enumerate(rows, 1):
         st = r.get("worker_stats")
         stats = f"`{json.dumps(st, separators=(',', ':'))}`" if st else "none"
         lines.append(f"| {i} | {r['worker']} | {r['config']} | {r.get('inputs', '-')} "
-                     f"| {cell(r.get('cpu_plan'), 300)} | {fmt(r.get('loadavg_before'), 2)} "
+                     f"| {cell(r.get('cpu_plan'), 300)} | {cell(r.get('activity_slots'), 200)} "
+                     f"| {fmt(r.get('loadavg_before'), 2)} "
                      f"| {r.get('worker_log_lines', '-')} | {stats} |")
     lines.append("")
     text = "\n".join(lines)

@@ -14,9 +14,10 @@
 # Rows, for each N in --sizes (default: --inputs), each on a fresh dev
 # server and its own task queue:
 #   twe, default     examples/fanout --worker-only, no --activity-threads:
-#                    the engine's default activity concurrency (what its CPU
-#                    plan, or an elastic pool, makes of 1 CPU); --twe-args
-#                    adds flags to this row only
+#                    the engine's default activity concurrency (resource-
+#                    based activity slots since they exist: 4 to 500, more
+#                    while the CPU is under its target; the CPU plan's fixed
+#                    4 threads before); --twe-args adds flags to this row only
 #   twe, 4 threads   the same with --activity-threads 4 (the "before" figure)
 #   Python           bench/peers/python/fanout_worker.py --sync-activities
 #                    --activity-threads 100 --max-concurrent-activities 100:
@@ -39,10 +40,11 @@
 # and peak RSS (VmHWM); the cgroup's cpu.stat deltas over the same window
 # (nr_periods, nr_throttled, throttled_time); the worker's own "stats"
 # JSON line (printed at SIGTERM; kept whole in the raw rows) and, for twe,
-# its "cpu plan" start-up line.
+# its "cpu plan" and "activity slots" start-up lines.
 #
 # Defaults: W=5, N=30 (about 2 minutes on 2 CPUs, after bootstrap and
-# build; twe at 4 threads needs W*N*(2*500+2*50)/4 ms, 41 s, a row);
+# build; twe at 4 threads needs W*N*(2*500+2*50)/4 ms, 41 s, a row; the CPU
+# alone, W*N*2*50 ms, 15 s);
 # --quick W=2, N=10 (about 30 s; written as blocking-quick.*, which git
 # ignores). --sizes "30 120" runs the rows for each N (the 120 ones take
 # about 7 minutes more). The driver's deadline defaults to the serial time
@@ -196,9 +198,10 @@ run_row() {
   local stop=$bench_stop status=$bench_exit_status
   if [ "$stop" = killed ]; then log "[$nrun] the worker did not stop within 30 s of SIGTERM; killed"; fi
   worker_pid=""
-  local stats plan nlog
+  local stats plan slots nlog
   stats=$(sed -n 's/^stats //p' "$wout" | tail -1)
   plan=$(sed -n 's/^twe: cpu plan: //p' "$werr" | head -1)
+  slots=$(sed -n 's/^twe: activity slots: //p' "$werr" | head -1)
   log "[$nrun] worker stats: ${stats:-none}"
   nlog=$(bench_worker_other_lines "$wout" "$werr" | wc -l)
   if [ "$nlog" -gt 0 ]; then
@@ -206,10 +209,10 @@ run_row() {
     bench_worker_other_lines "$wout" "$werr" | head -6 | cut -c1-240 | sed 's/^/bench:   /' >&2 || true
   fi
   python3 - "$label" "$config" "$n" "$dout" "$stats" "$c0" "$c1" "$tick" "$hwm" "$s0" "$s1" \
-    "$nlog" "$stop" "$status" "$load" "$plan" "$in_cg" "$*" >>"$rows" <<'EOF' || log "[$nrun] could not record the row (see above): left out"
+    "$nlog" "$stop" "$status" "$load" "$plan" "$slots" "$in_cg" "$*" >>"$rows" <<'EOF' || log "[$nrun] could not record the row (see above): left out"
 import json, sys
 (label, config, n, dout, stats, c0, c1, tick, hwm, s0, s1, nlog, stop, status, load, plan,
- in_cg, cmd) = sys.argv[1:]
+ slots, in_cg, cmd) = sys.argv[1:]
 def parse(s):
     try:
         return json.loads(s)
@@ -223,7 +226,8 @@ print(json.dumps({"worker": label, "config": config, "inputs": int(n), "driver":
                   "cgroup": {"nr_periods": p1 - p0, "nr_throttled": t1 - t0,
                              "throttled_s": round((ns1 - ns0) / 1e9, 3),
                              "worker_in_cgroup": in_cg == "true"},
-                  "cpu_plan": plan or None, "worker_log_lines": int(nlog), "stop": stop,
+                  "cpu_plan": plan or None, "activity_slots": slots or None,
+                  "worker_log_lines": int(nlog), "stop": stop,
                   "exit_status": int(status), "loadavg_before": float(load), "command": cmd}))
 EOF
   if [ -n "$logs" ]; then

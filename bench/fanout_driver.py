@@ -17,7 +17,8 @@ bench/bootstrap makes (the temporalio client; matplotlib for `report`).
 {"inputs":N,"block_min_ms":A,"block_max_ms":B,"burn_ms":C}, waits for their
 results until S seconds after the first start (a workflow still open then
 means the worker stalled), then fetches every history and prints ONE JSON
-line: completion times (first to last event of each closed run), workflow
+line: completion times (first to last event of each closed run; and
+completion_span_s, the first run's start to the last closed run's close), workflow
 task counts (timed out by type, failed, TMPRL1101 = failed with "TMPRL1101"
 or "deadlock" in the message), workflow-task schedule-to-start
 (WORKFLOW_TASK_SCHEDULED -> STARTED), execution (STARTED -> COMPLETED) and
@@ -247,12 +248,16 @@ async def run(args) -> int:
 
     # Histories (open runs too: what happened until now).
     histories, completion_s, closed_s = [], [], []
+    first_start = None
     for h in handles:
         hist = await h.fetch_history()
         ev = list(hist.events)
         histories.append(ev)
+        if ev:
+            first_start = ts(ev[0]) if first_start is None else min(first_start, ts(ev[0]))
         if h.id in results and ev:
             completion_s.append(ts(ev[-1]) - ts(ev[0]))
+            closed_s.append(ts(ev[-1]))
     counts, last_event = analyse(histories)
     now = time.time()
 
@@ -271,6 +276,8 @@ async def run(args) -> int:
         "completion_s": {"n": len(completion_s),
                          "p50": None if not completion_s else round(pct(completion_s, 0.5), 2),
                          "max": None if not completion_s else round(max(completion_s), 2)},
+        # The first workflow's start to the last completed one's close.
+        "completion_span_s": round(max(closed_s) - first_start, 2) if closed_s else None,
         "events": sum(len(e) for e in histories),
     }
     out.update(counts)

@@ -1,6 +1,6 @@
 # bench/lib.sh — what the bench scripts (bench/run, run_worker_bench.sh,
-# run_fanout_bench.sh) share. Sourced after scripts/lib/common.sh and
-# scripts/lib/devserver.sh, never run. Bash.
+# run_fanout_bench.sh, run_blocking_bench.sh) share. Sourced after
+# scripts/lib/common.sh and scripts/lib/devserver.sh, never run. Bash.
 
 # bench_server_start STATE_DIR [extra start-dev flags...] — a fresh dev
 # server in STATE_DIR (any server there is stopped first), TEMPORAL_ADDRESS
@@ -26,4 +26,84 @@ bench_server_start() {
     twe_die "dev server did not start"
   TEMPORAL_ADDRESS=$(cat "$state/address")
   export TEMPORAL_ADDRESS
+}
+
+# bench_proc_ticks PID — CPU clock ticks (user + system, all threads) of a
+# live process, from /proc/PID/stat (divide by `getconf CLK_TCK`).
+bench_proc_ticks() { local s; s=$(cat "/proc/$1/stat"); s=${s##*) }; set -- $s; echo $((${12} + ${13})); }
+# bench_hwm_kib PID — its peak resident set (VmHWM), KiB.
+bench_hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+
+# bench_wait_ready PID OUT — 0 once OUT (the worker's stdout) has a line
+# "ready"; 1 if PID exited first or 60 s passed.
+bench_wait_ready() {
+  local pid=$1 out=$2 i
+  for ((i = 0; i < 600; i++)); do
+    grep -q '^ready$' "$out" && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# bench_stop_worker PID — SIGTERM, up to 30 s (a Python worker whose loop is
+# blocked takes a while), then SIGKILL; reaps it (it must be a child of this
+# shell). Sets bench_stop (clean or killed) and bench_exit_status.
+bench_stop_worker() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  bench_stop=clean
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    bench_stop=killed
+  fi
+  bench_exit_status=0
+  wait "$pid" 2>/dev/null || bench_exit_status=$?
+}
+
+# bench_worker_other_lines OUT ERR — what a fanout worker (examples/fanout,
+# bench/peers/python/fanout_worker.py) wrote beyond its start-up and stop
+# lines, its "ready" and its "stats" lines: SDK warnings, stack traces, twe
+# warnings (the Python SDK's core logs to stdout). Stdout's first.
+bench_worker_other_lines() {
+  { grep -v '^ready$\|^stats ' "$1" || true
+    grep -v '^twe: io backend\|^twe: cpu plan\|^twe: watchdog: workflow task budgets\|^twe: worker on task queue\|^twe: activity slots: \|^twe: workflow task slots: \|^twe: metrics endpoint on port\|^fanout: stopping the worker$\|^fanout_worker: temporalio' "$2" || true
+  }
+}
+
+# bench_cgroup_quota NAME QUOTA_US — a cgroup (v1 cpu controller) named
+# NAME under /sys/fs/cgroup/cpu with a quota of QUOTA_US per 100 ms period
+# (100000 = 1 CPU). Sets bench_cg (its directory) and bench_cg_launcher (a
+# command prefix that moves the command into it before it execs, so every
+# thread it makes is created inside and its CPU plan sees the quota; the
+# PID stays the command's). Dies when it cannot be made: not root, no v1
+# cpu controller, read-only. The caller removes it (bench_cgroup_remove),
+# e.g. from its EXIT trap. tests/integration/lib.sh's cgroup_quota is the
+# tests' twin (it skips instead).
+bench_cgroup_quota() {
+  local croot=/sys/fs/cgroup/cpu
+  [ "$(id -u)" = 0 ] || twe_die "not root: cannot create a cgroup under $croot"
+  [ -f "$croot/cpu.cfs_quota_us" ] || twe_die "no cgroup v1 cpu controller at $croot (cgroup v2 only?)"
+  bench_cg="$croot/$1"
+  mkdir "$bench_cg" 2>/dev/null || { bench_cg=""; twe_die "cannot create $croot/$1 (read-only? exists?)"; }
+  if ! { echo 100000 >"$bench_cg/cpu.cfs_period_us" && echo "$2" >"$bench_cg/cpu.cfs_quota_us"; }; then
+    rmdir "$bench_cg"; bench_cg=""
+    twe_die "cannot set the quota in $croot/$1"
+  fi
+  bench_cg_launcher=(bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _ "$bench_cg")
+}
+# bench_cgroup_remove — kills what is left in bench_cg, removes it. Quiet
+# when there is none.
+bench_cgroup_remove() {
+  [ -n "${bench_cg:-}" ] && [ -d "$bench_cg" ] || return 0
+  local i p
+  # Not `[ -s ]`: cgroupfs files have size 0 whatever they hold.
+  for ((i = 0; i < 50; i++)); do
+    [ -n "$(cat "$bench_cg/cgroup.procs" 2>/dev/null)" ] || break
+    while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$bench_cg/cgroup.procs"
+    sleep 0.1
+  done
+  rmdir "$bench_cg" 2>/dev/null || echo "bench: warning: could not remove $bench_cg" >&2
+  bench_cg=""
 }

@@ -129,10 +129,6 @@ rows=$state/rows.jsonl
 # A fresh dev server, limits lifted (bench/lib.sh).
 server_start() { bench_server_start "$state/server"; }
 
-# CPU ticks (user + system) of one process, all its threads.
-proc_ticks() { local s; s=$(cat "/proc/$1/stat"); s=${s##*) }; set -- $s; echo $((${12} + ${13})); }
-hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
-
 # run_config LABEL CONFIG BURN RUNAWAY CMD... — one row: fresh server, the
 # worker (CMD plus --task-queue), the driver (RUNAWAY: cpu, block, or "" for
 # none: its --runaway), then the worker stopped.
@@ -148,13 +144,7 @@ run_config() {
   server_start
   "$@" --task-queue "$tq" >"$wout" 2>"$werr" &
   worker_pid=$!
-  local i ready=0
-  for ((i = 0; i < 600; i++)); do
-    grep -q '^ready$' "$wout" && { ready=1; break; }
-    kill -0 "$worker_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [ $ready -eq 0 ]; then
+  if ! bench_wait_ready "$worker_pid" "$wout"; then
     tail -20 "$werr" >&2
     log "[$nrun] the worker did not get ready: row left out"
     kill -KILL "$worker_pid" 2>/dev/null || true
@@ -163,7 +153,7 @@ run_config() {
     return 0
   fi
   local c0 c1 hwm t0 t1 dout
-  c0=$(proc_ticks "$worker_pid"); t0=$(date +%s)
+  c0=$(bench_proc_ticks "$worker_pid"); t0=$(date +%s)
   log "[$nrun] $workflows workflows x $inputs inputs, blocking $block_min-$block_max ms, burn $burn_ms ms, deadline $deadline s${runaway:+, one $runaway runaway}"
   dout=$("$bench_py" bench/fanout_driver.py run --task-queue "$tq" --workflows "$workflows" \
            --inputs "$inputs" --block-min-ms "$block_min" --block-max-ms "$block_max" \
@@ -172,21 +162,14 @@ run_config() {
            2> >(sed "s/^/bench: [$nrun]   /" >&2)) || log "[$nrun] the driver failed"
   t1=$(date +%s)
   if kill -0 "$worker_pid" 2>/dev/null; then
-    c1=$(proc_ticks "$worker_pid"); hwm=$(hwm_kib "$worker_pid")
+    c1=$(bench_proc_ticks "$worker_pid"); hwm=$(bench_hwm_kib "$worker_pid")
   else
     log "[$nrun] the worker died during the run"; c1=$c0; hwm=0
   fi
   # SIGTERM, up to 30 s (a Python worker whose loop is blocked takes a while).
-  kill -TERM "$worker_pid" 2>/dev/null || true
-  for ((i = 0; i < 300; i++)); do kill -0 "$worker_pid" 2>/dev/null || break; sleep 0.1; done
-  local stop=clean
-  if kill -0 "$worker_pid" 2>/dev/null; then
-    log "[$nrun] the worker did not stop within 30 s of SIGTERM; killed"
-    kill -KILL "$worker_pid" 2>/dev/null || true
-    stop=killed
-  fi
-  local status=0
-  wait "$worker_pid" 2>/dev/null || status=$?
+  bench_stop_worker "$worker_pid"
+  local stop=$bench_stop status=$bench_exit_status
+  if [ "$stop" = killed ]; then log "[$nrun] the worker did not stop within 30 s of SIGTERM; killed"; fi
   worker_pid=""
   local stats watchdog
   stats=$(sed -n 's/^stats //p' "$wout" | tail -1)
@@ -195,15 +178,11 @@ run_config() {
   # What the worker logged beyond its start-up lines (SDK warnings, stack
   # traces, twe warnings; the Python SDK's core logs to stdout): a count and
   # the first lines of stderr.
-  local n n_out
-  n=$(grep -cv '^twe: io backend\|^twe: cpu plan\|^twe: watchdog: workflow task budgets\|^twe: worker on task queue\|^fanout_worker: temporalio' "$werr" || true)
-  n_out=$(grep -cv '^ready$\|^stats ' "$wout" || true)
-  n=$((n + n_out))
+  local n
+  n=$(bench_worker_other_lines "$wout" "$werr" | wc -l)
   if [ "$n" -gt 0 ]; then
     log "[$nrun] the worker logged $n other line(s); the first 6:"
-    { grep -v '^ready$\|^stats ' "$wout" || true
-      grep -v '^twe: io backend\|^twe: cpu plan\|^twe: watchdog: workflow task budgets\|^twe: worker on task queue\|^fanout_worker: temporalio' "$werr" || true
-    } | head -6 | cut -c1-240 | sed 's/^/bench:   /' >&2 || true
+    bench_worker_other_lines "$wout" "$werr" | head -6 | cut -c1-240 | sed 's/^/bench:   /' >&2 || true
   fi
   python3 - "$label" "$config" "$dout" "$stats" "$c0" "$c1" "$tick" "$hwm" "$n" "$stop" "$status" "$load" "$watchdog" >>"$rows" <<'EOF'
 import json, sys

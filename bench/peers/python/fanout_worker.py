@@ -15,14 +15,23 @@ recv() on a UDP socket, a CPU loop): the mistake of the field report
 event loop, the loop that also polls and completes the workflow tasks.
 Do not "fix" that here: it is what is being measured.
 
+--sync-activities is the other shape, for bench/run_blocking_bench.sh: the
+same activity bodies as plain `def` (synchronous) activities, run on a
+concurrent.futures.ThreadPoolExecutor of --activity-threads workers (100
+unless given) passed to the Worker as activity_executor: the Python SDK
+worker written correctly for blocking activities. The workflow is the same.
+
     fanout_worker.py --task-queue Q [--address HOST:PORT] [--namespace NS]
                      [--max-concurrent-activities N] [--max-cached-workflows N]
                      [--max-concurrent-workflow-tasks N]
+                     [--sync-activities [--activity-threads T]]
 
 Unset options keep the SDK's defaults (the field ran with them). Prints
 "ready" once a poller of this worker shows up on the task queue, runs until
 SIGTERM or SIGINT, then prints "stats {json}" (activities run, how long
-the event loop was seen blocked, CPU, peak RSS) and shuts down.
+the event loop was seen blocked, CPU, peak RSS; with --sync-activities
+also "activity_threads" and "activities_running_peak", the most activities
+seen running at once) and shuts down.
 """
 
 import argparse
@@ -33,7 +42,9 @@ import resource
 import socket
 import struct
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio import activity, workflow
@@ -89,12 +100,18 @@ class Fanout:
 
 
 # --- the activities: async, and blocking (on purpose) -------------------------
+# Each body is plain blocking code. By default it is registered as an
+# `async def` that calls it on the event loop (the field's mistake); with
+# --sync-activities as a plain `def` the SDK runs on the activity executor.
 
 counts = {}
+_counts_lock = threading.Lock()
+running = {"now": 0, "peak": 0}
 
 
 def _count(name: str) -> None:
-    counts[name] = counts.get(name, 0) + 1
+    with _counts_lock:
+        counts[name] = counts.get(name, 0) + 1
 
 
 def _burn(ms: int) -> int:
@@ -108,16 +125,12 @@ def _burn(ms: int) -> int:
     return x
 
 
-@activity.defn(name="Download")
-async def download(arg: dict) -> dict:
-    _count("Download")
-    time.sleep(arg["ms"] / 1000.0)  # blocks the event loop
+def _download(arg: dict) -> dict:
+    time.sleep(arg["ms"] / 1000.0)  # blocks the event loop (async shape)
     return {"i": arg["i"], "v": arg["ms"]}
 
 
-@activity.defn(name="Lookup")
-async def lookup(arg: dict) -> dict:
-    _count("Lookup")
+def _lookup(arg: dict) -> dict:
     ms = int(arg["ms"])
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -127,7 +140,7 @@ async def lookup(arg: dict) -> dict:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
                      struct.pack("ll", ms // 1000, (ms % 1000) * 1000))
         try:
-            s.recv(1)  # blocks the event loop
+            s.recv(1)  # blocks the event loop (async shape)
         except (BlockingIOError, socket.timeout):
             pass
     finally:
@@ -135,31 +148,51 @@ async def lookup(arg: dict) -> dict:
     return {"i": arg["i"], "v": ms}
 
 
-@activity.defn(name="Transform")
-async def transform(arg: dict) -> dict:
-    _count("Transform")
-    _burn(int(arg["ms"]))  # holds the loop (and the GIL)
+def _transform(arg: dict) -> dict:
+    _burn(int(arg["ms"]))  # holds the loop (async shape) and the GIL
     return {"i": arg["i"], "v": 2 * arg["i"] + 1}
 
 
-@activity.defn(name="Score")
-async def score(arg: dict) -> dict:
-    _count("Score")
+def _score(arg: dict) -> dict:
     _burn(int(arg["ms"]))
     return {"i": arg["i"], "v": 3 * arg["i"] + 1}
 
 
-def _fixed(name: str):
+def _fixed(arg: dict) -> dict:
+    _burn(int(arg.get("ms", FIXED_MS)))
+    return {"i": arg.get("i", -1), "v": 0}
+
+
+BODIES = {"Download": _download, "Lookup": _lookup, "Transform": _transform,
+          "Score": _score, "Init": _fixed, "Prepare": _fixed, "Aggregate": _fixed,
+          "Notify": _fixed}
+
+
+def _async_activity(name: str, body):
     @activity.defn(name=name)
-    async def fixed(arg: dict) -> dict:
+    async def run(arg: dict) -> dict:
         _count(name)
-        _burn(int(arg.get("ms", FIXED_MS)))
-        return {"i": arg.get("i", -1), "v": 0}
-    return fixed
+        return body(arg)  # blocking code on the event loop, on purpose
+    return run
 
 
-ACTIVITIES = [download, lookup, transform, score] + [
-    _fixed(n) for n in ("Init", "Prepare", "Aggregate", "Notify")]
+def _sync_activity(name: str, body):
+    @activity.defn(name=name)
+    def run(arg: dict) -> dict:
+        _count(name)
+        with _counts_lock:
+            running["now"] += 1
+            running["peak"] = max(running["peak"], running["now"])
+        try:
+            return body(arg)
+        finally:
+            with _counts_lock:
+                running["now"] -= 1
+    return run
+
+
+ASYNC_ACTIVITIES = [_async_activity(n, b) for n, b in BODIES.items()]
+SYNC_ACTIVITIES = [_sync_activity(n, b) for n, b in BODIES.items()]
 
 
 # --- the worker ---------------------------------------------------------------
@@ -195,6 +228,10 @@ async def main() -> int:
     p.add_argument("--max-concurrent-activities", type=int)
     p.add_argument("--max-concurrent-workflow-tasks", type=int)
     p.add_argument("--max-cached-workflows", type=int)
+    p.add_argument("--sync-activities", action="store_true",
+                   help="plain def activities on a thread pool (activity_executor)")
+    p.add_argument("--activity-threads", type=int, default=100,
+                   help="with --sync-activities: the thread pool's max_workers (100)")
     args = p.parse_args()
 
     client = await Client.connect(args.address, namespace=args.namespace)
@@ -203,8 +240,12 @@ async def main() -> int:
     for k in ("max_concurrent_activities", "max_concurrent_workflow_tasks", "max_cached_workflows"):
         if getattr(args, k) is not None:
             opts[k] = getattr(args, k)
+    activities = ASYNC_ACTIVITIES
+    if args.sync_activities:
+        activities = SYNC_ACTIVITIES
+        opts["activity_executor"] = ThreadPoolExecutor(max_workers=args.activity_threads)
     worker = Worker(client, task_queue=args.task_queue, workflows=[Fanout],
-                    activities=ACTIVITIES, identity=identity, **opts)
+                    activities=activities, identity=identity, **opts)
 
     stop = stop_event()
     lag = LoopLag()
@@ -214,7 +255,10 @@ async def main() -> int:
                               identity, run):
         return 1
     print(f"fanout_worker: temporalio {sdk_version()}, Python {sys.version.split()[0]}, "
-          f"task queue {args.task_queue}, options {opts or 'SDK defaults'}", file=sys.stderr)
+          f"task queue {args.task_queue}, "
+          + (f"sync activities on {args.activity_threads} threads, " if args.sync_activities else "")
+          + f"options {({k: v for k, v in opts.items() if k != 'activity_executor'}) or 'SDK defaults'}",
+          file=sys.stderr)
     print("ready", flush=True)
 
     await wait_stopped(run, stop)
@@ -228,6 +272,9 @@ async def main() -> int:
         "cpu_s": round(ru.ru_utime + ru.ru_stime, 3), "max_rss_kib": ru.ru_maxrss,
         "worker_failed": bool(run.done() and run.exception() is not None),
     }
+    if args.sync_activities:
+        stats.update(sync_activities=True, activity_threads=args.activity_threads,
+                     activities_running_peak=running["peak"])
     print("stats " + json.dumps(stats), flush=True)
     lag_task.cancel()
     return await shut_down("fanout_worker", worker, run)

@@ -136,7 +136,8 @@ cgroup_quota() {
 cgroup_remove() {
   cleanup
   for _ in $(seq 1 50); do
-    [ -s "$cg/cgroup.procs" ] || break
+    # cgroupfs files report size 0: read it, [ -s ] is always false.
+    [ -n "$(cat "$cg/cgroup.procs" 2>/dev/null)" ] || break
     while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$cg/cgroup.procs"
     sleep 0.1
   done

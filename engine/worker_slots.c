@@ -90,6 +90,16 @@ int twe__worker_slots_start(twe_worker_t *w, const twe_cpu_plan_t *plan) {
    * from the CPU sample would only hold them back behind activities. */
   int64_t wft = o->max_concurrent_workflow_tasks ? o->max_concurrent_workflow_tasks
                                                  : (int64_t)shards * TWE__WFT_SLOTS_PER_SHARD;
+  /* With a cache, a sticky poll holds a slot: one more keeps the normal
+   * queue polled (new workflows, and tasks the server moves off a sticky
+   * queue), as the SDKs require. */
+  if (wft < 2 && o->max_cached_workflows >= 0) {
+    twe__log(w, TWE_LOG_ERROR, -1, NULL, NULL, NULL,
+             "max_concurrent_workflow_tasks is %lld: at least 2 with the workflow cache on "
+             "(a sticky poll and a normal one)",
+             (long long)wft);
+    return -EINVAL;
+  }
   ro.min[TWE_SLOT_WORKFLOW_TASK] = ro.max[TWE_SLOT_WORKFLOW_TASK] = wft;
   int rc = twe__slots_create_resource(&ro, &w->slots, &w->resource);
   if (rc < 0) {

@@ -92,32 +92,40 @@ static unsigned polling(const struct twe__wf_side *w, bool sticky) {
   return n;
 }
 
-/* Starts polls on idle pollers until each queue has its polls outstanding
- * (the sticky queue first: its tasks have a short schedule-to-start; more
- * of them while it has a backlog), each with a workflow task slot: with
- * none free, the rest wait until one is. */
+/* Starts polls on idle pollers until want polls of a queue are out. Returns
+ * false when a workflow task slot was refused (the rest wait until one is
+ * free). */
+static bool fill(struct twe__wf_side *w, bool sticky, unsigned want) {
+  unsigned have = polling(w, sticky);
+  for (unsigned i = 0; i < w->n_pollers && have < want; i++) {
+    wf_poller_t *p = &w->pollers[i];
+    if (p->state != P_IDLE) continue;
+    twe_wshard_t *s = w->s;
+    if (twe__slots_try_take_or_watch(s->worker->slots, TWE_SLOT_WORKFLOW_TASK, s->slot_watcher,
+                                     &p->permit) != 0) {
+      w->slot_refused = true;
+      return false;
+    }
+    p->sticky = sticky;
+    poll_start(p);
+    have++;
+  }
+  return true;
+}
+
+/* Starts polls, each with a workflow task slot: the sticky queue's first
+ * (its tasks have a short schedule-to-start), then the normal queue's, then
+ * the sticky queue's extra ones while it has a backlog, so that a burst on
+ * the sticky queue never takes the last slots from the normal queue (new
+ * workflows would wait for the backlog to end). */
 static void refill(struct twe__wf_side *w) {
   if (w->stopping) return;
   w->slot_refused = false;
-  for (int sticky = 1; sticky >= 0; sticky--) {
-    unsigned have = polling(w, sticky), want = w->want[sticky];
-    if (sticky && want && w->sticky_backlog > 0)
-      want += w->sticky_backlog < STICKY_BURST_POLLS ? (unsigned)w->sticky_backlog
-                                                     : STICKY_BURST_POLLS;
-    for (unsigned i = 0; i < w->n_pollers && have < want; i++) {
-      wf_poller_t *p = &w->pollers[i];
-      if (p->state != P_IDLE) continue;
-      twe_wshard_t *s = w->s;
-      if (twe__slots_try_take_or_watch(s->worker->slots, TWE_SLOT_WORKFLOW_TASK, s->slot_watcher,
-                                       &p->permit) != 0) {
-        w->slot_refused = true;
-        return;
-      }
-      p->sticky = sticky;
-      poll_start(p);
-      have++;
-    }
-  }
+  if (!fill(w, true, w->want[1]) || !fill(w, false, w->want[0])) return;
+  if (w->want[1] && w->sticky_backlog > 0)
+    fill(w, true,
+         w->want[1] + (w->sticky_backlog < STICKY_BURST_POLLS ? (unsigned)w->sticky_backlog
+                                                              : STICKY_BURST_POLLS));
 }
 
 /* p is done with its task (or its poll came back empty): it polls again

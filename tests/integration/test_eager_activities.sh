@@ -29,8 +29,9 @@ run() {
   q=$(unique "eager-$name")
   # Fixed activity slots: the resource-based ones would promise none above
   # their floor while the host's CPU is busy (other tests beside this one),
-  # and this test is about asking, taking and running eager activities.
-  TWE_ACTIVITY_THREADS=8 start_worker "$name" "$sw" worker --task-queue "$q" "$@"
+  # and this test is about asking, taking and running eager activities. 32:
+  # each shard's activity polls hold a slot too (8 with TWE_SHARD_THREADS=4).
+  TWE_ACTIVITY_THREADS=32 start_worker "$name" "$sw" worker --task-queue "$q" "$@"
   id=$(unique "$name")
   r=$(t workflow execute --type Sequential --task-queue "$q" --workflow-id "$id" --input 10 \
         -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"])')

@@ -169,15 +169,24 @@ void twe__wfp_query_now(wf_poller_t *p) {
 }
 
 /* A legacy query task (a poll response with `query`, answered with
- * RespondQueryTaskCompleted): from the cached run when it is here and
- * free, else from a run of its own replayed from the full history (a run
- * not in the cache, a closed workflow). */
+ * RespondQueryTaskCompleted): from the cached run when it is here, free and
+ * current, else from a run of its own replayed from the full history (a run
+ * not in the cache, a closed workflow, a copy left behind on this shard
+ * while the workflow went on elsewhere). */
 void twe__wfp_query_task(wf_poller_t *p) {
   struct twe__wf_side *w = p->side;
   wft_pb_t *t = p->task;
   const char *run_id = task_run_id(t);
   cached_run_t *e = twe__run_cache_find(&w->cache, run_id);
-  if (e && !e->busy && e->run) {
+  /* A cached run behind the workflow (its later tasks went to another
+   * shard or worker, and its copy here was not asked since) would answer
+   * from the past: only a run that stopped where the server says the
+   * workflow is (previous_started_event_id; 0: the server did not say)
+   * answers from the cache; otherwise the task's history is replayed. */
+  bool current = e && e->run &&
+                 (t->previous_started_event_id <= 0 ||
+                  twe__run_last_started_event_id(e->run) == t->previous_started_event_id);
+  if (e && !e->busy && e->run && current) {
     twe__count(&w->s->counters.cache_hits, 1);
     e->busy = true;
     twe__run_cache_touch(&w->cache, e);

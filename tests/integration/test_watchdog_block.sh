@@ -25,7 +25,7 @@ start_quick "$q-warm" 50
 wait_quick "$q-warm" 50
 sleep 1
 stats "$TWE_IT_TMP/base.json"
-base_threads=$(status_field Threads)
+base_threads=$(core_threads)
 echo "baseline after 50 Quick: threads $base_threads, stats $(cat "$TWE_IT_TMP/base.json")"
 
 rw="$q-runaway-block"

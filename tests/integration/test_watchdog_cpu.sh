@@ -27,7 +27,7 @@ start_quick "$q-warm" 100
 wait_quick "$q-warm" 100
 sleep 1
 stats "$TWE_IT_TMP/base.json"
-base_threads=$(status_field Threads)
+base_threads=$(core_threads)
 base_rss=$(status_field VmRSS)
 echo "baseline after 100 Quick: threads $base_threads, VmRSS $base_rss kB, stats $(cat "$TWE_IT_TMP/base.json")"
 
@@ -49,9 +49,9 @@ for _ in $(seq 1 50); do
   stats "$TWE_IT_TMP/after.json"
   [ "$(sget "$TWE_IT_TMP/after.json" workflow_tasks_in_flight)" = "$(sget "$TWE_IT_TMP/base.json" workflow_tasks_in_flight)" ] &&
     [ "$(sget "$TWE_IT_TMP/after.json" cached_workflows)" = "$(sget "$TWE_IT_TMP/base.json" cached_workflows)" ] &&
-    [ "$(status_field Threads)" = "$base_threads" ] && break
+    [ "$(core_threads)" = "$base_threads" ] && break
 done
-threads=$(status_field Threads)
+threads=$(core_threads)
 rss=$(status_field VmRSS)
 echo "after the runaway: threads $threads (baseline $base_threads), VmRSS $rss kB (baseline $base_rss kB)"
 echo "stats: $(cat "$TWE_IT_TMP/after.json")"

@@ -19,7 +19,7 @@ source "$(dirname "$0")/fanout_lib.sh"
 start_quick "$q-warm" 20
 wait_quick "$q-warm" 20
 sleep 1
-base_threads=$(status_field Threads)
+base_threads=$(core_threads)
 stats "$TWE_IT_TMP/base.json"
 
 # Short workflow task timeouts: the server retries the runaways during the

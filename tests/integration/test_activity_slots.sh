@@ -10,7 +10,8 @@
 #      activities burning 50 ms of CPU, nothing blocking): the quota
 #      saturates, and once the first wave of burns (granted before the
 #      samples saw the load: a slot is never taken back) is done, the slots
-#      in use stay at the floor of 4 while burns still wait; threads idle for
+#      in use are at the floor of 4 in most samples with the CPU saturated
+#      while burns still wait; threads idle for
 #      5 s exit, so the pool shrinks too (the test runs alone: other tests'
 #      CPU would change what the samples see);
 #   3. every workflow completes, and no slot is left taken after the stop.
@@ -96,15 +97,25 @@ open=$(t workflow list --query "WorkflowId STARTS_WITH '$q-cpu' AND ExecutionSta
   python3 -c 'import json,sys; print(len(json.load(sys.stdin) or []))')
 wait_batch "$q-cpu"
 high=$(awk '{ if ($1 > m) m = $1 } END { print m + 0 }' "$TWE_IT_TMP/cpu.txt")
-last_threads=$(tail -3 "$TWE_IT_TMP/cpu.txt" | awk '{ if ($2 > m) m = $2 } END { print m + 0 }')
+# Samples with the CPU saturated, and of those how many had the slots at the
+# floor (4, or a little over: a poll's slot passing to its task). The load
+# has gaps (all eight workflows between inputs at once): a sample under the
+# target rightly lets the slots grow again for the next wave, which then
+# drains; most saturated samples must be at the floor all the same (with no
+# supplier, as with 40 fixed threads, none would be).
+read -r sat atfloor < <(awk '$3 >= 0.9 { n++; if ($1 <= 6) f++ } END { print n + 0, f + 0 }' "$TWE_IT_TMP/cpu.txt")
+# The fewest threads in the window: idle ones exit 5 s after the slots fell
+# (a later wave may start some again).
+last_threads=$(awk 'NR == 1 || $2 < m { m = $2 } END { print m + 0 }' "$TWE_IT_TMP/cpu.txt")
 cpu=$(awk '{ s += $3; n++ } END { printf "%.2f", n ? s / n : 0 }' "$TWE_IT_TMP/cpu.txt")
-echo "CPU load: slots in use up to $high, threads at the end $last_threads, CPU sample $cpu on average, $open workflows still running after the window (samples: $(tr '\n' ';' <"$TWE_IT_TMP/cpu.txt"))"
+echo "CPU load: slots in use up to $high, threads down to $last_threads, CPU sample $cpu on average, $open workflows still running after the window (samples: $(tr '\n' ';' <"$TWE_IT_TMP/cpu.txt"))"
 [ "$open" -gt 0 ] || fail "the CPU load was over before the window: this run did not test a saturated CPU"
 awk -v c="$cpu" 'BEGIN { exit !(c >= 0.9) }' || fail "the CPU sample averaged $cpu: the quota did not saturate"
-[ "$high" -le 6 ] ||
-  fail "slots in use reached $high with the CPU saturated: they should fall back to the floor (4)"
-[ "$last_threads" -le 8 ] || fail "the pool did not shrink: $last_threads threads after 8 s or more of saturation"
-ok "CPU saturated ($cpu): slots in use at most $high, threads down to $last_threads"
+[ "$sat" -ge 10 ] || fail "only $sat samples with the CPU saturated: this run did not test it"
+[ $((atfloor * 100)) -ge $((sat * 80)) ] ||
+  fail "slots in use at the floor in only $atfloor of $sat samples with the CPU saturated (at most $high)"
+[ "$last_threads" -le 8 ] || fail "the pool did not shrink: never fewer than $last_threads threads in 8 s or more of saturation"
+ok "CPU saturated ($cpu): slots in use at the floor in $atfloor of $sat saturated samples (at most $high), threads down to $last_threads"
 
 stop_worker w "$pid"
 python3 - "$TWE_IT_TMP/w.stats" <<'PY' || fail "stats"

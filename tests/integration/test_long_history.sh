@@ -13,7 +13,10 @@ sw=${1:?usage: test_long_history.sh SCENARIO_WORKER}
 q=$(unique long-history)
 start_worker w "$sw" worker --task-queue "$q" --cache 0
 id=$(unique long)
-r=$(t workflow execute --type Sequential --task-queue "$q" --workflow-id "$id" --input 500 \
+# Up to 4 minutes: 500 tasks each replaying up to 3,000 events take about 45 s
+# alone, past the CLI's 60 s of `t` beside the heavier tests (measured: 60.2 s).
+r=$("$TEMPORAL_CLI" --address "$TEMPORAL_ADDRESS" --command-timeout 240s workflow execute \
+      --type Sequential --task-queue "$q" --workflow-id "$id" --input 500 \
       --execution-timeout 10m -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"])')
 [ "$r" = 500 ] || fail "Sequential(500) returned $r"
 h=$(history "$id")

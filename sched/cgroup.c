@@ -474,10 +474,18 @@ int twe__cgroup_memory_used(const twe_cgroup_t *cg, int64_t *out) {
   return 0;
 }
 
-/* The "total=" of the "some" line of a PSI file. */
-static int psi_some_total(const char *path, int64_t *out) {
+/* read_all of root + rel ("/proc/stat" under a test's fixture root). */
+static ssize_t read_rooted(const char *root, const char *rel, char **out) {
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s%s", root ? root : "", rel) >= (int)sizeof path)
+    return -ENAMETOOLONG;
+  return read_all(path, out);
+}
+
+/* The "total=" of the "some" line of the PSI file root + rel. */
+static int psi_some_total(const char *root, const char *rel, int64_t *out) {
   char *buf;
-  ssize_t n = read_all(path, &buf);
+  ssize_t n = read_rooted(root, rel, &buf);
   if (n < 0) return (int)n;
   int r = -EBADMSG;
   if (strncmp(buf, "some ", 5) == 0) {
@@ -494,23 +502,14 @@ static int psi_some_total(const char *path, int64_t *out) {
 }
 
 int twe__cgroup_cpu_pressure_us(const twe_cgroup_t *cg, const char *root, int64_t *out) {
-  char path[PATH_MAX];
   *out = -1;
-  if (cg->cpu_version == 2 &&
-      snprintf(path, sizeof path, "%s/cpu.pressure", cg->cpu_dir) < (int)sizeof path &&
-      psi_some_total(path, out) == 0)
-    return 0;
-  if (snprintf(path, sizeof path, "%s/proc/pressure/cpu", root ? root : "") >= (int)sizeof path)
-    return -ENAMETOOLONG;
-  return psi_some_total(path, out);
+  if (cg->cpu_version == 2 && psi_some_total(cg->cpu_dir, "/cpu.pressure", out) == 0) return 0;
+  return psi_some_total(root, "/proc/pressure/cpu", out);
 }
 
 int twe__host_cpu_ticks(const char *root, int64_t *busy, int64_t *total) {
-  char path[PATH_MAX];
-  if (snprintf(path, sizeof path, "%s/proc/stat", root ? root : "") >= (int)sizeof path)
-    return -ENAMETOOLONG;
   char *buf;
-  ssize_t n = read_all(path, &buf);
+  ssize_t n = read_rooted(root, "/proc/stat", &buf);
   if (n < 0) return (int)n;
   int r = -EBADMSG;
   if (strncmp(buf, "cpu ", 4) == 0) {
@@ -538,11 +537,8 @@ int twe__host_cpu_ticks(const char *root, int64_t *busy, int64_t *total) {
 }
 
 int twe__host_memory(const char *root, int64_t *total, int64_t *available) {
-  char path[PATH_MAX];
-  if (snprintf(path, sizeof path, "%s/proc/meminfo", root ? root : "") >= (int)sizeof path)
-    return -ENAMETOOLONG;
   char *buf;
-  ssize_t n = read_all(path, &buf);
+  ssize_t n = read_rooted(root, "/proc/meminfo", &buf);
   if (n < 0) return (int)n;
   int r = -EBADMSG;
   const char *t = strstr(buf, "MemTotal:"), *a = strstr(buf, "MemAvailable:");

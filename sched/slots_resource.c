@@ -20,6 +20,7 @@ struct snap {
 };
 
 #define RING 64
+#define MEMORY_EVERY_NS (250ll * 1000000ll)
 
 struct twe_resource {
   twe_slots_t *slots;
@@ -52,6 +53,8 @@ struct twe_resource {
   /* The sampler thread's (unshared). */
   struct snap ring[RING];
   unsigned ring_n, ring_head;
+  double memory; /* the last memory share read, and when */
+  int64_t memory_at_ns;
   pthread_t thread;
   bool thread_started;
   pthread_mutex_t stop_mu;
@@ -196,12 +199,17 @@ static void compute(twe_resource_t *r, const struct snap *a, const struct snap *
   if (out->throttled > out->cpu) out->cpu = out->throttled;
   if (out->pressure > out->cpu) out->cpu = out->pressure;
   if (out->cpu < 0) out->cpu = 0; /* nothing readable: CPU never refuses */
-  out->memory = 0;
-  int64_t used, total, avail;
-  if (r->cg.memory_limit > 0 && twe__cgroup_memory_used(&r->cg, &used) == 0)
-    out->memory = (double)used / (double)r->cg.memory_limit;
-  else if (twe__host_memory(r->o.root, &total, &avail) == 0)
-    out->memory = 1.0 - (double)avail / (double)total;
+  /* Memory moves slowly and costs two reads: every MEMORY_EVERY_NS. */
+  if (!r->memory_at_ns || b->t_ns - r->memory_at_ns >= MEMORY_EVERY_NS) {
+    int64_t used, total, avail;
+    r->memory = 0;
+    if (r->cg.memory_limit > 0 && twe__cgroup_memory_used(&r->cg, &used) == 0)
+      r->memory = (double)used / (double)r->cg.memory_limit;
+    else if (twe__host_memory(r->o.root, &total, &avail) == 0)
+      r->memory = 1.0 - (double)avail / (double)total;
+    r->memory_at_ns = b->t_ns;
+  }
+  out->memory = r->memory;
 }
 
 static void *sampler_main(void *arg) {

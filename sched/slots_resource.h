@@ -25,7 +25,8 @@
  *            cgroup's cpu.pressure on v2, /proc/pressure/cpu otherwise),
  *            where the kernel has it;
  *   memory   memory in use against the cgroup's limit (less inactive file
- *            pages), or with no limit the host's (MemAvailable).
+ *            pages), or with no limit the host's (MemAvailable); read every
+ *            250 ms, not every tick (it moves slowly).
  * After each sample, watchers refused a slot of an elastic kind are told
  * to try again (twe__slots_notify) when it is under the targets.
  *

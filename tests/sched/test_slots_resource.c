@@ -186,8 +186,7 @@ static void put(const char *rel, const char *fmt, ...) {
 }
 
 /* Writes usage growing at rate CPUs (of a 1-CPU quota) for ms. */
-static void burn_counters(const twe_cgroup_t *cg, int64_t *usage, double rate, int ms) {
-  (void)cg;
+static void burn_counters(int64_t *usage, double rate, int ms) {
   int64_t t = mono_ns(), end = t + ms * MS;
   while (t < end) {
     sleep_ms(2);
@@ -229,7 +228,7 @@ static void test_sampler_reads_quota_usage_and_memory(void **state) {
   int64_t usage = 0;
   twe_resource_sample_t s;
   /* 10% of the quota: headroom; memory (300 - 100 inactive) / 1000. */
-  burn_counters(&cg, &usage, 0.1, 400);
+  burn_counters(&usage, 0.1, 400);
   twe__resource_last(res, &s);
   printf("# at 0.1 CPU: cpu %.3f usage %.3f pressure %.3f memory %.3f\n", s.cpu, s.cpu_usage,
          s.pressure, s.memory);
@@ -238,7 +237,7 @@ static void test_sampler_reads_quota_usage_and_memory(void **state) {
   assert_true(s.memory > 0.19 && s.memory < 0.21);
   assert_true(twe__slots_available(slots, TWE_SLOT_ACTIVITY) > 1);
   /* The whole quota: saturated. */
-  burn_counters(&cg, &usage, 1.0, 400);
+  burn_counters(&usage, 1.0, 400);
   twe__resource_last(res, &s);
   printf("# at 1.0 CPU: cpu %.3f usage %.3f\n", s.cpu, s.cpu_usage);
   assert_true(s.cpu_usage > 0.8);

@@ -64,7 +64,6 @@ static _Atomic int abandoned_calls;
 
 static void run_task(twe_job_t *job) {
   struct task *t = (struct task *)job;
-  atomic_store(&t->started, 1);
   t->ran_on = pthread_self();
   pthread_getname_np(pthread_self(), t->thread_name, sizeof t->thread_name);
   t->cpu = sched_getcpu();
@@ -74,6 +73,8 @@ static void run_task(twe_job_t *job) {
   errno = 0;
   t->nice = getpriority(PRIO_PROCESS, (id_t)gettid());
   if (errno) t->nice = 100;
+  /* Last of the writes above: a test that waits for started reads them. */
+  atomic_store(&t->started, 1);
   switch (t->mode) {
   case QUICK:
     break;

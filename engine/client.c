@@ -9,7 +9,11 @@
  * and gives it back. The reactor is therefore only ever run by the thread
  * holding the mutex, which is what makes a reactor usable from several
  * threads in turn (the mutex orders each thread's use after the previous
- * one's). */
+ * one's).
+ *
+ * The client also lists the workers created from it once they run, so a
+ * start on a queue one of them polls can ask for its first task eagerly
+ * (request_eager_start; engine/workflow_eager.c). */
 #define _GNU_SOURCE /* strdup, gethostname, getrandom */
 #include <errno.h>
 #include <inttypes.h>
@@ -46,6 +50,11 @@ struct twe_client {
   pthread_mutex_t mu; /* guards reactor and channel: one call at a time */
   twe_reactor_t *reactor;
   twe_grpc_channel_t *channel;
+  /* The started workers created from this client (eager workflow start),
+   * linked by client_next; held by a start from its slot to the hand-over,
+   * so a worker is not destroyed in between. Taken before mu. */
+  pthread_mutex_t workers_mu;
+  twe_worker_t *workers;
   /* Deep copy of the caller's options: every string below is owned. */
   twe_connection_options_t opts;
 };
@@ -204,6 +213,8 @@ int twe__client_create_unchecked(const twe_connection_options_t *opts, twe_clien
     return rc;
   }
   rc = pthread_mutex_init(&c->mu, NULL);
+  if (rc == 0 && (rc = pthread_mutex_init(&c->workers_mu, NULL)) != 0)
+    pthread_mutex_destroy(&c->mu);
   if (rc != 0) {
     free_options(&c->opts);
     free(c);
@@ -376,8 +387,38 @@ void twe_client_close(twe_client_t *c) {
   if (c->channel) twe__grpc_channel_destroy(c->channel);
   if (c->reactor) twe__reactor_destroy(c->reactor); /* drains the closing sockets */
   pthread_mutex_destroy(&c->mu);
+  pthread_mutex_destroy(&c->workers_mu);
   free_options(&c->opts);
   free(c);
+}
+
+void twe__client_add_worker(twe_client_t *c, twe_worker_t *w) {
+  pthread_mutex_lock(&c->workers_mu);
+  if (!w->client_listed) {
+    w->client_next = c->workers;
+    c->workers = w;
+    w->client_listed = true;
+  }
+  pthread_mutex_unlock(&c->workers_mu);
+}
+
+void twe__client_remove_worker(twe_client_t *c, twe_worker_t *w) {
+  pthread_mutex_lock(&c->workers_mu);
+  for (twe_worker_t **at = &c->workers; *at; at = &(*at)->client_next)
+    if (*at == w) {
+      *at = w->client_next;
+      break;
+    }
+  w->client_listed = false;
+  pthread_mutex_unlock(&c->workers_mu);
+}
+
+/* A started worker of this client on task_queue with a workflow task slot
+ * free: the slot is taken into *permit. Called with workers_mu held. */
+static twe_worker_t *eager_worker(twe_client_t *c, const char *task_queue, twe_slot_t *permit) {
+  for (twe_worker_t *w = c->workers; w; w = w->client_next)
+    if (strcmp(w->task_queue, task_queue) == 0 && twe__wf_eager_reserve(w, permit)) return w;
+  return NULL;
 }
 
 int twe__client_call(twe_client_t *c, twe_grpc_request_t *req) {
@@ -427,6 +468,8 @@ int twe_client_start_workflow(twe_client_t *c, const char *type,
   twe_arena_t arena;
   twe__arena_init(&arena, 0);
   int rc;
+  twe_worker_t *eager = NULL;
+  twe_slot_t permit = {0};
   Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest r =
       TEMPORAL__API__WORKFLOWSERVICE__V1__START_WORKFLOW_EXECUTION_REQUEST__INIT;
   Temporal__Api__Common__V1__WorkflowType wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
@@ -477,6 +520,15 @@ int twe_client_start_workflow(twe_client_t *c, const char *type,
     .arena = &arena,
     .namespaced = true,
   };
+  /* Eager start: a worker of this client polls the queue and has a slot
+   * for the first task. The list stays held until the task is handed over
+   * (or its slot given back), so the worker outlives the call. */
+  if (opts->request_eager_start) {
+    pthread_mutex_lock(&c->workers_mu);
+    eager = eager_worker(c, opts->task_queue, &permit);
+    if (!eager) pthread_mutex_unlock(&c->workers_mu);
+    r.request_eager_execution = eager != NULL;
+  }
   rc = twe__client_call(c, &req);
   if (rc < 0) {
     twe__client_set_err(err, err_len, "StartWorkflowExecution: %s", twe_strerror(rc));
@@ -489,8 +541,16 @@ int twe_client_start_workflow(twe_client_t *c, const char *type,
   const Temporal__Api__Workflowservice__V1__StartWorkflowExecutionResponse *resp =
       (const void *)req.response;
   if (run_id && run_id_len) snprintf(run_id, run_id_len, "%s", resp->run_id ? resp->run_id : "");
+  /* The server may not grant it (turned off, or the run already existed):
+   * then the task goes through the queue as usual. */
+  if (eager && resp->eager_workflow_task && resp->eager_workflow_task->task_token.len)
+    twe__wf_eager_deliver(eager, &permit, &resp->eager_workflow_task->base);
   rc = 0;
 out:
+  if (eager) {
+    twe__slot_release(&permit, TWE_SLOT_UNUSED); /* not handed over */
+    pthread_mutex_unlock(&c->workers_mu);
+  }
   twe__arena_destroy(&arena);
   return rc;
 }

@@ -438,6 +438,8 @@ int twe_worker_start(twe_worker_t *w) {
              "metrics endpoint on port %u (%s): /metrics, /healthz, /readyz",
              twe__http_port(w->http), w->metrics_address);
   }
+  /* Its client's starts may hand it their first tasks (eager start). */
+  twe__client_add_worker(w->client, w);
   return 0;
 }
 
@@ -523,6 +525,9 @@ int twe_worker_run(twe_worker_t *w) {
 
 void twe_worker_destroy(twe_worker_t *w) {
   if (!w) return;
+  /* First: a start on the client may be handing this worker a task (it
+   * holds the client's list until the task is in a shard's inbox). */
+  if (w->client) twe__client_remove_worker(w->client, w);
   /* First: the endpoint reads the shards. */
   twe__http_stop(w->http);
   w->http = NULL;
@@ -542,6 +547,7 @@ void twe_worker_destroy(twe_worker_t *w) {
   /* Joined threads: their shard structs and reactors are ours now. */
   for (unsigned i = 0; i < w->shard_count; i++) {
     twe_wshard_t *s = &w->shards[i];
+    twe__wf_eager_drain(s); /* tasks a start handed over after the shard's stop */
     if (s->thread) twe__shard_destroy(s->thread);
     if (s->reactor) twe__reactor_destroy(s->reactor);
   }
@@ -575,6 +581,7 @@ void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out) {
     SUM(cached_workflows);
     SUM(history_pages_fetched);
     SUM(activities_eager);
+    SUM(workflows_eager);
     uint64_t held = atomic_load_explicit(&c->history_events_held_max, memory_order_relaxed);
     if (held > out->history_events_held_max) out->history_events_held_max = held;
     SUM(activities_completed);

@@ -39,7 +39,7 @@ typedef struct twe__shard_counters {
   _Atomic uint64_t history_pages_fetched, history_events_held_max, activities_eager;
   _Atomic uint64_t activities_completed, activities_failed, activities_running;
   _Atomic uint64_t activity_threads, activity_threads_peak, poller_scaling_decisions;
-  _Atomic uint64_t heartbeats_sent;
+  _Atomic uint64_t heartbeats_sent, workflows_eager;
   _Atomic uint64_t workflow_tasks_in_flight;
   _Atomic uint64_t workflow_tasks_held, workflow_task_slices;
   _Atomic uint64_t local_activity_attempts, workflow_task_heartbeats;
@@ -89,6 +89,9 @@ struct twe_wshard {
   size_t cache_capacity;       /* runs this shard keeps */
   struct twe__wf_side *wf;
   struct twe__act_side *act;
+  /* First workflow tasks of eager starts (engine/workflow_eager.c), pushed
+   * by client threads, taken by this shard. */
+  _Atomic(struct twe__eager_wft *) eager_in;
   /* Metrics (engine/metrics.h): the shard's block, written by the shard
    * only; the last time its loop turned (CLOCK_MONOTONIC ns, a 1 s tick)
    * and whether its connection is up, for /healthz and /readyz. */
@@ -179,6 +182,12 @@ struct twe_worker {
   /* Poll counts follow the server's decisions (the option, or
    * TWE_POLLER_AUTOSCALING=1; engine/poll_scaler.h). */
   bool poller_autoscaling;
+  /* Eager workflow start (engine/workflow_eager.c): the client's list of
+   * its started workers (guarded by the client), and the shard the next
+   * eager task goes to. */
+  twe_worker_t *client_next;
+  bool client_listed;
+  atomic_uint eager_next;
   /* engine/log.c: messages written lately, for holding back repeats. */
   pthread_mutex_t log_mu;
 #define TWE__LOG_REPEATS 32
@@ -202,6 +211,24 @@ void twe__worker_slots_destroy(twe_worker_t *w);
 /* The client's options and identity (engine/client.c). */
 const twe_connection_options_t *twe__client_options(const twe_client_t *client);
 const char *twe__client_identity(const twe_client_t *client);
+/* The client's list of started workers, for eager workflow start
+ * (engine/client.c): added once its shards run, removed first thing in
+ * twe_worker_destroy (waiting for a start that may hand it a task). */
+void twe__client_add_worker(twe_client_t *client, twe_worker_t *w);
+void twe__client_remove_worker(twe_client_t *client, twe_worker_t *w);
+
+/* --- eager workflow start (workflow_eager.c) ----------------------------- */
+/* Takes a workflow task slot of w for a start's eager task: false when
+ * none is free or w is not running (stopping, not started). Thread: any. */
+bool twe__wf_eager_reserve(twe_worker_t *w, twe_slot_t *permit);
+/* Hands the task an eager start brought (a PollWorkflowTaskQueueResponse,
+ * copied) and its slot to one of w's shards. Returns 0, or -ENOMEM (the
+ * slot went back; the server hands the task out again after its timeout).
+ * Thread: any (the caller keeps w alive: the client's list). */
+int twe__wf_eager_deliver(twe_worker_t *w, twe_slot_t *permit, const ProtobufCMessage *task);
+/* Gives up the shard's eager tasks not taken yet, with their slots (at the
+ * shard's stop, and after the join). */
+void twe__wf_eager_drain(twe_wshard_t *s);
 
 /* --- activity side (activity_worker.c); all on the shard thread --------- */
 /* Sets up the activity side after the channel and pool exist, and starts

@@ -20,7 +20,9 @@
  * backlog). The extra polls are not replaced once the backlog is gone.
  * Tasks that arrive while others run (a long task in its slices, a burst on
  * the sticky queue) wait in the ready list rather than in the server's
- * queue for a poll to come back.
+ * queue for a poll to come back. The first tasks of eager starts
+ * (engine/workflow_eager.c) come from the shard's inbox at the top of a
+ * round and take idle pollers before any new poll does.
  *
  * Time slices: applying a task may take several slices (engine/watchdog.h).
  * A task whose slice ended waits in the side's sliced list and goes back to
@@ -33,6 +35,7 @@
  * Thread: everything here runs on the shard thread. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +122,9 @@ static bool fill(struct twe__wf_side *w, bool sticky, unsigned want) {
  * the sticky queue never takes the last slots from the normal queue (new
  * workflows would wait for the backlog to end). */
 static void refill(struct twe__wf_side *w) {
-  if (w->stopping) return;
+  /* Eager starts' tasks waiting for a poller get the next idle one
+   * (twe__wfp_eager_adopt, next round), not a poll. */
+  if (w->stopping || w->eager_head) return;
   w->slot_refused = false;
   if (!fill(w, true, w->want[1]) || !fill(w, false, w->want[0])) return;
   if (w->want[1] && w->sticky_backlog > 0)
@@ -222,6 +227,11 @@ static void on_poll(twe_grpc_request_t *req) {
   }
   twe__m_add(w->s->metrics, TWE_M_WFT_POLL_SUCCEED, poller, 1);
   if (p->sticky) w->sticky_backlog = t->backlog_count_hint;
+  twe__wfp_task_arrived(p, t);
+}
+
+void twe__wfp_task_arrived(wf_poller_t *p, wft_pb_t *t) {
+  struct twe__wf_side *w = p->side;
   twe__wfp_take_task(p, t);
   int64_t sched = twe__timestamp_ns(t->scheduled_time), start = twe__timestamp_ns(t->started_time);
   if (sched > 0 && start >= sched)
@@ -237,6 +247,9 @@ size_t twe__wf_side_run(twe_wshard_t *s, size_t budget) {
   struct twe__wf_side *w = s->wf;
   if (!w) return 0;
   size_t n = w->graves ? twe__wfp_bury(w) : 0;
+  /* Eager starts' first tasks, before this round's polls refill. */
+  if (w->eager_head || atomic_load_explicit(&s->eager_in, memory_order_relaxed))
+    n += twe__wfp_eager_adopt(w);
   /* Refused a slot: poll again once told one may be free. */
   if (w->slot_refused &&
       !twe__slots_waiting(s->worker->slots, TWE_SLOT_WORKFLOW_TASK, s->slot_watcher))
@@ -387,6 +400,7 @@ bool twe__wf_side_idle(const twe_wshard_t *s) {
 void twe__wf_side_destroy(twe_wshard_t *s) {
   struct twe__wf_side *w = s->wf;
   if (!w) return;
+  twe__wf_eager_drain(s);
   for (unsigned i = 0; i < w->n_pollers; i++) {
     wf_poller_t *p = &w->pollers[i];
     twe__slot_release(&p->permit, TWE_SLOT_SHUTDOWN); /* the slots outlive the shard */

@@ -148,6 +148,9 @@ struct twe__wf_side {
    * code that ended it. Linked by next_ready. */
   wf_poller_t *resume_head, *resume_tail;
   grave_t *graves;
+  /* Eager starts' first tasks waiting for an idle poller, oldest first
+   * (engine/workflow_eager.c). */
+  struct twe__eager_wft *eager_head, *eager_tail;
   /* ShutdownWorker, sent once at stop when the shard has a sticky queue. */
   twe_grpc_request_t shutdown_req;
   twe_arena_t shutdown_arena;
@@ -184,6 +187,12 @@ Temporal__Api__Taskqueue__V1__TaskQueue *twe__wfp_task_queue_pb(twe_arena_t *a, 
                                                                 bool sticky, const char *normal);
 /* p is done with its task: it polls again if a queue needs it. */
 void twe__wfp_next_poll(wf_poller_t *p);
+/* Task t came to p, holding its slot (a poll of p->sticky's queue, or an
+ * eager start): taken, routed, and another poller takes over the poll. */
+void twe__wfp_task_arrived(wf_poller_t *p, wft_pb_t *t);
+/* Eager starts' tasks (engine/workflow_eager.c): the shard's inbox moved
+ * to idle pollers, as tasks of the normal queue. Returns how many. */
+size_t twe__wfp_eager_adopt(struct twe__wf_side *w);
 
 /* One task's life (workflow_task.c). */
 /* p holds task t from here to twe__wfp_task_finish (a slot in use). */

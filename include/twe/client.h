@@ -53,6 +53,14 @@ typedef struct twe_start_workflow_options {
   size_t memo_count;
   const twe_field_t *search_attributes;
   size_t search_attributes_count;
+  /* Eager start: when a worker created from this client polls task_queue
+   * and has a workflow task slot free, the server is asked to hand the
+   * run's first workflow task back in the start's answer, and that worker
+   * runs it at once (no trip through the task queue). The server decides
+   * (its system.enableEagerWorkflowStart, on in the CLI's dev server 1.29):
+   * when it does not grant it, the task goes through the queue as usual.
+   * Off by default, as in the SDKs. */
+  bool request_eager_start;
 } twe_start_workflow_options_t;
 
 /* Starts workflow `type` with args (sent as given: their encoding and bytes,

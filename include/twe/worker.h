@@ -235,6 +235,8 @@ typedef struct twe_worker_stats {
                                          completion's answer (eager execution) */
   uint64_t activities_failed;
   uint64_t activities_running;
+  uint64_t workflows_eager;           /* workflows whose first task came in the answer to
+                                         a start on this worker's client (eager start) */
   uint64_t activity_slots_in_use;     /* activity and local activity slots taken now
                                          (polls waiting for a task hold one) */
   uint64_t activity_slots_peak;       /* the most taken at once */

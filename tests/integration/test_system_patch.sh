@@ -54,7 +54,8 @@ ok "V1-V7 completed with \"your output\" (approval by signal and by update)"
 for v in 3 5 7; do
   grep -q '^progress: .*"send_final_success_notification_activity"\]$' "$TWE_IT_TMP/${ids[v]}.out" ||
     fail "V$v progress: $(cat "$TWE_IT_TMP/${ids[v]}.out"; tail -20 "$TWE_IT_TMP/w.err")"
-  [ "$(grep -c '^progress:' "$TWE_IT_TMP/${ids[v]}.out")" -ge 2 ] || fail "V$v: progress seen once"
+  [ "$(grep -c '^progress:' "$TWE_IT_TMP/${ids[v]}.out")" -ge 2 ] ||
+    fail "V$v: progress seen once: $(cat "$TWE_IT_TMP/${ids[v]}.out"; tail -20 "$TWE_IT_TMP/w.err")"
 done
 grep -q "approved by update: \"approved\"" "$TWE_IT_TMP/${ids[3]}.out" || fail "V3: no update answer"
 [ "$("$client" progress "${ids[3]}")" != "" ] || fail "progress of a closed run"

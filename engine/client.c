@@ -274,6 +274,14 @@ static int check_call(twe_client_t *c, twe_grpc_request_t *req, const char *what
     twe__client_call_error(req, what, err, err_len);
     return -ETIMEDOUT;
   }
+  /* The connection failed after it was made (a handshake that timed out, a
+   * reset) and the deadline left no time for another: the channel's reason
+   * says which (a silent server's handshake timeout and the call's deadline
+   * come at the same moment, in either order). */
+  if (req->status.code == TWE_GRPC_UNAVAILABLE && req->status.message) {
+    twe__client_call_error(req, what, err, err_len);
+    return connection_errno(req->status.message);
+  }
   return twe__client_call_error(req, what, err, err_len);
 }
 

@@ -90,10 +90,13 @@ def analyse(histories):
            "wft_failed": 0, "tmprl1101": 0, "wft_failed_causes": {},
            "activity_timed_out": 0, "activity_failed": 0}
     s2s, exe, s2c = [], [], []
+    # Schedule-to-start by the queue the task was scheduled on (the sticky
+    # queue of the worker that has the run cached, or the normal one).
+    s2s_kind = {"sticky": [], "normal": []}
     first_failure = None
     last_event = 0.0
     for events in histories:
-        when = {}
+        when, sticky = {}, set()
         for e in events:
             t = ts(e)
             when[e.event_id] = t
@@ -101,10 +104,14 @@ def analyse(histories):
             et = e.event_type
             if et == E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
                 out["wft_scheduled"] += 1
+                if e.workflow_task_scheduled_event_attributes.task_queue.kind == 2:  # STICKY
+                    sticky.add(e.event_id)
             elif et == E.EVENT_TYPE_WORKFLOW_TASK_STARTED:
                 a = e.workflow_task_started_event_attributes
                 if a.scheduled_event_id in when:
-                    s2s.append(t - when[a.scheduled_event_id])
+                    d = t - when[a.scheduled_event_id]
+                    s2s.append(d)
+                    s2s_kind["sticky" if a.scheduled_event_id in sticky else "normal"].append(d)
             elif et == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
                 out["wft_completed"] += 1
                 a = e.workflow_task_completed_event_attributes
@@ -139,6 +146,8 @@ def analyse(histories):
             elif et == E.EVENT_TYPE_ACTIVITY_TASK_FAILED:
                 out["activity_failed"] += 1
     out["wft_schedule_to_start_ms"] = summary_ms(s2s)
+    out["wft_schedule_to_start_sticky_ms"] = summary_ms(s2s_kind["sticky"])
+    out["wft_schedule_to_start_normal_ms"] = summary_ms(s2s_kind["normal"])
     out["wft_execution_ms"] = summary_ms(exe)
     out["wft_scheduled_to_completed_ms"] = summary_ms(s2c)
     out["first_wft_failure"] = first_failure

@@ -100,6 +100,10 @@ static int setup(void **state) {
   twe_worker_options_t o;
   twe_worker_options_init(&o);
   o.task_queue = queue;
+  /* Room for every start's first task at once, beside the polls (each
+   * holds a slot): a start finding none free rightly asks for nothing, and
+   * a slow run (TSan) has them all in flight together. */
+  o.max_concurrent_workflow_tasks = 64;
   assert_int_equal(twe_worker_create(client, &o, &worker), 0);
   assert_int_equal(twe_worker_register_workflow(worker, "EagerEcho", wf_echo, NULL), 0);
   assert_int_equal(twe_worker_register_workflow(worker, "EagerDouble", wf_double, NULL), 0);

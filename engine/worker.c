@@ -528,7 +528,7 @@ void twe_worker_destroy(twe_worker_t *w) {
   /* First: a start on the client may be handing this worker a task (it
    * holds the client's list until the task is in a shard's inbox). */
   if (w->client) twe__client_remove_worker(w->client, w);
-  /* First: the endpoint reads the shards. */
+  /* Then the endpoint: it reads the shards. */
   twe__http_stop(w->http);
   w->http = NULL;
   if (atomic_load(&w->started)) {

@@ -285,7 +285,13 @@ size_t twe__wf_side_run(twe_wshard_t *s, size_t budget) {
     n++;
     if (p->state == P_SLICED) break;
   }
-  return w->ready_head || w->sliced_head || w->resume_head ? budget : n;
+  /* An eager start's task waiting while a poller is idle again (its task
+   * ended after this round's adopt) is taken next round, not after a
+   * wake-up. */
+  bool eager_waits = false;
+  for (unsigned i = 0; w->eager_head && i < w->n_pollers && !eager_waits; i++)
+    eager_waits = w->pollers[i].state == P_IDLE;
+  return w->ready_head || w->sliced_head || w->resume_head || eager_waits ? budget : n;
 }
 
 /* --- shard entry points -------------------------------------------------- */

@@ -297,7 +297,8 @@ static void set_queries(twe_workflow_t *wf, signal_state_t *st) {
 
 /* Approval {"timeout_ms": N}: waits up to N ms (default 30 s) for the
  * "approve" signal. Result {"approved": <its argument>}, {"timeout": true},
- * or {"error": "<what was wrong with its input>"}. */
+ * or {"error": "<what was wrong with its input>"}; cancelled while it waits,
+ * it ends CANCELED (as its Python twin in py_client.py does). */
 static void approval(twe_workflow_t *wf, void *user) {
   (void)user;
   signal_state_t *st = twe_workflow_alloc(wf, sizeof *st);
@@ -308,6 +309,10 @@ static void approval(twe_workflow_t *wf, void *user) {
   set_queries(wf, st);
   long ms = g_changed ? 0 : arg_field(wf, "timeout_ms", 30000);
   int rc = twe_workflow_wait_condition(wf, got_one, st, (uint64_t)ms * 1000000u);
+  if (rc == -ECANCELED) {
+    twe_workflow_end_canceled(wf);
+    return;
+  }
   if (rc == -ETIMEDOUT) {
     snprintf(text, sizeof st->values + 600, "{\"timeout\":true}");
   } else if (st->error[0]) {

@@ -30,5 +30,19 @@ PY
   fail "twe does not replay its own JSON history: $(cat "$TWE_IT_TMP/replay.out")"
 ok "a history as JSON: equal to the CLI's, event for event ($(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["events"]))' "$TWE_IT_TMP/ours.json") events), and replayed"
 
+# Approval cancelled by the CLI while it waits ends CANCELED (the race in
+# client_calls.c's list test, where terminate may come first, made certain).
+id=$(unique cancelled-approval)
+t workflow start --type Approval --task-queue "$q" --workflow-id "$id" --input '{"timeout_ms":600000}' >/dev/null
+t workflow cancel --workflow-id "$id" >/dev/null
+st=WORKFLOW_EXECUTION_STATUS_RUNNING
+for _ in $(seq 1 100); do
+  st=$(t workflow describe --workflow-id "$id" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["workflowExecutionInfo"]["status"])')
+  [ "$st" = WORKFLOW_EXECUTION_STATUS_RUNNING ] || break
+  sleep 0.1
+done
+[ "$st" = WORKFLOW_EXECUTION_STATUS_CANCELED ] || fail "the cancelled Approval ended $st"
+ok "Approval cancelled by the CLI ended CANCELED"
+
 stop_worker w "$pid"
 ok "client calls against twe workflows: $(cat "$TWE_IT_TMP/w.stats")"

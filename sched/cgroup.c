@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 #include "sched/cgroup.h"
 
@@ -56,6 +58,104 @@ static ssize_t read_all(const char *path, char **out) {
   return (ssize_t)len;
 }
 
+/* --- counter files kept open (sched/cgroup.h) ---------------------------------- */
+
+#define CF_MAX 16
+
+struct twe_counter_files {
+  struct {
+    char *path;
+    int fd;
+  } e[CF_MAX];
+  size_t n;
+  char *buf; /* the text of the last read, reused */
+  size_t cap;
+};
+
+int twe__counter_files_create(twe_counter_files_t **out) {
+  *out = calloc(1, sizeof **out);
+  return *out ? 0 : -ENOMEM;
+}
+
+void twe__counter_files_destroy(twe_counter_files_t *cf) {
+  if (!cf) return;
+  for (size_t i = 0; i < cf->n; i++) {
+    close(cf->e[i].fd);
+    free(cf->e[i].path);
+  }
+  free(cf->buf);
+  free(cf);
+}
+
+/* Whether fd's file is one the kernel writes on each read. */
+static bool kernel_file(int fd) {
+  struct statfs sf;
+  if (fstatfs(fd, &sf) != 0) return false;
+  switch ((unsigned long)sf.f_type) {
+  case PROC_SUPER_MAGIC:
+  case CGROUP_SUPER_MAGIC:
+  case CGROUP2_SUPER_MAGIC:
+  case SYSFS_MAGIC: return true;
+  default: return false;
+  }
+}
+
+/* Reads fd from offset 0 into cf->buf. Returns the length or -errno. */
+static ssize_t cf_pread(twe_counter_files_t *cf, int fd) {
+  size_t len = 0;
+  for (;;) {
+    if (len + 1 >= cf->cap) {
+      size_t cap = cf->cap ? cf->cap * 2 : 4096;
+      if (cap > (16u << 20)) break;
+      char *nb = realloc(cf->buf, cap);
+      if (!nb) return -ENOMEM;
+      cf->buf = nb;
+      cf->cap = cap;
+    }
+    ssize_t n = pread(fd, cf->buf + len, cf->cap - 1 - len, (off_t)len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) break;
+    len += (size_t)n;
+  }
+  cf->buf[len] = '\0';
+  return (ssize_t)len;
+}
+
+/* The text of path: through cf when there is one (the buffer is cf's, good
+ * until its next read), else a fresh buffer. Give it back with
+ * counter_done. */
+static ssize_t counter_read(twe_counter_files_t *cf, const char *path, char **out) {
+  if (!cf) return read_all(path, out);
+  for (size_t i = 0; i < cf->n; i++) {
+    if (strcmp(cf->e[i].path, path) == 0) {
+      ssize_t n = cf_pread(cf, cf->e[i].fd);
+      if (n >= 0) *out = cf->buf;
+      return n;
+    }
+  }
+  if (cf->n == CF_MAX) return read_all(path, out);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  char *copy = kernel_file(fd) ? strdup(path) : NULL;
+  if (!copy) {
+    close(fd);
+    return read_all(path, out);
+  }
+  cf->e[cf->n].path = copy;
+  cf->e[cf->n].fd = fd;
+  cf->n++;
+  ssize_t n = cf_pread(cf, fd);
+  if (n >= 0) *out = cf->buf;
+  return n;
+}
+
+static void counter_done(twe_counter_files_t *cf, char *buf) {
+  if (!cf || buf != cf->buf) free(buf);
+}
+
 /* Parses a decimal integer that fills the token [s, end) exactly. */
 static int parse_i64(const char *s, const char *end, int64_t *out) {
   bool neg = false;
@@ -91,11 +191,12 @@ static int tokens(const char *s, const char **start, const char **end, int max) 
 
 /* Reads a file holding one integer, or the word "max" (*out = -1) when
  * allow_max. */
-static int read_i64_file(const char *dir, const char *name, bool allow_max, int64_t *out) {
+static int read_i64_file(twe_counter_files_t *cf, const char *dir, const char *name, bool allow_max,
+                         int64_t *out) {
   char path[PATH_MAX];
   if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) return -ENAMETOOLONG;
   char *buf;
-  ssize_t n = read_all(path, &buf);
+  ssize_t n = counter_read(cf, path, &buf);
   if (n < 0) return (int)n;
   const char *st[1] = {NULL}, *en[1] = {NULL};
   int r = tokens(buf, st, en, 1);
@@ -107,7 +208,7 @@ static int read_i64_file(const char *dir, const char *name, bool allow_max, int6
   } else {
     r = -EBADMSG;
   }
-  free(buf);
+  counter_done(cf, buf);
   return r;
 }
 
@@ -294,14 +395,14 @@ static int cpu_quota_at(int version, const char *level, int64_t *quota, int64_t 
     free(buf);
     return r;
   }
-  int r = read_i64_file(level, "cpu.cfs_quota_us", false, quota);
+  int r = read_i64_file(NULL, level, "cpu.cfs_quota_us", false, quota);
   if (r) return r;
   if (*quota < 0) {
     *quota = -1;
     return 0;
   }
   if (*quota == 0) return -EBADMSG;
-  r = read_i64_file(level, "cpu.cfs_period_us", false, period);
+  r = read_i64_file(NULL, level, "cpu.cfs_period_us", false, period);
   if (r == -ENOENT) return -EBADMSG; /* a quota without its period */
   if (!r && *period <= 0) r = -EBADMSG;
   return r;
@@ -329,8 +430,8 @@ static void visit_cpu(const char *level, void *arg) {
 static void visit_memory(const char *level, void *arg) {
   twe_cgroup_t *cg = arg;
   int64_t v = -1;
-  int r = cg->memory_version == 2 ? read_i64_file(level, "memory.max", true, &v)
-                                  : read_i64_file(level, "memory.limit_in_bytes", false, &v);
+  int r = cg->memory_version == 2 ? read_i64_file(NULL, level, "memory.max", true, &v)
+                                  : read_i64_file(NULL, level, "memory.limit_in_bytes", false, &v);
   if (!r && v < -1) r = -EBADMSG;
   if (r) {
     keep_err(&cg->memory_err, r);
@@ -417,14 +518,14 @@ static int stat_value(const char *text, const char *key, int64_t *out) {
   return -ENOENT;
 }
 
-int twe__cgroup_cpu_stat(const twe_cgroup_t *cg, twe_cpu_stat_t *out) {
+int twe__cgroup_cpu_stat(const twe_cgroup_t *cg, twe_counter_files_t *cf, twe_cpu_stat_t *out) {
   out->nr_periods = out->nr_throttled = out->throttled_ns = out->usage_ns = -1;
   if (!cg->cpu_version) return -ENOENT;
   const char *dir = cg->cpu_limit_dir[0] ? cg->cpu_limit_dir : cg->cpu_dir;
   char path[PATH_MAX];
   if (snprintf(path, sizeof path, "%s/cpu.stat", dir) >= (int)sizeof path) return -ENAMETOOLONG;
   char *buf;
-  ssize_t n = read_all(path, &buf);
+  ssize_t n = counter_read(cf, path, &buf);
   if (n < 0) return (int)n;
   int64_t v;
   if (stat_value(buf, "nr_periods", &v) == 0) out->nr_periods = v;
@@ -434,58 +535,59 @@ int twe__cgroup_cpu_stat(const twe_cgroup_t *cg, twe_cpu_stat_t *out) {
   } else {
     if (stat_value(buf, "throttled_time", &v) == 0) out->throttled_ns = v;
   }
-  free(buf);
+  counter_done(cf, buf);
 
   if (cg->cpu_version == 2) {
     /* Usage is the process's own cgroup's, which may differ from the one
      * whose quota binds. */
     if (snprintf(path, sizeof path, "%s/cpu.stat", cg->cpu_dir) < (int)sizeof path &&
-        read_all(path, &buf) >= 0) {
+        counter_read(cf, path, &buf) >= 0) {
       if (stat_value(buf, "usage_usec", &v) == 0) out->usage_ns = v * 1000;
-      free(buf);
+      counter_done(cf, buf);
     }
   } else if (cg->cpuacct_dir[0]) {
-    if (read_i64_file(cg->cpuacct_dir, "cpuacct.usage", false, &v) == 0) out->usage_ns = v;
+    if (read_i64_file(cf, cg->cpuacct_dir, "cpuacct.usage", false, &v) == 0) out->usage_ns = v;
   }
   return 0;
 }
 
-int twe__cgroup_memory_used(const twe_cgroup_t *cg, int64_t *out) {
+int twe__cgroup_memory_used(const twe_cgroup_t *cg, twe_counter_files_t *cf, int64_t *out) {
   *out = -1;
   if (!cg->memory_version) return -ENOENT;
   int64_t used;
-  int r = cg->memory_version == 2 ? read_i64_file(cg->memory_dir, "memory.current", false, &used)
-                                  : read_i64_file(cg->memory_dir, "memory.usage_in_bytes", false,
+  int r = cg->memory_version == 2 ? read_i64_file(cf, cg->memory_dir, "memory.current", false, &used)
+                                  : read_i64_file(cf, cg->memory_dir, "memory.usage_in_bytes", false,
                                                   &used);
   if (r) return r;
   /* Inactive file pages are the first the kernel reclaims: not pressure. */
   char path[PATH_MAX];
   char *buf;
   if (snprintf(path, sizeof path, "%s/memory.stat", cg->memory_dir) < (int)sizeof path &&
-      read_all(path, &buf) >= 0) {
+      counter_read(cf, path, &buf) >= 0) {
     int64_t inactive;
     if (stat_value(buf, cg->memory_version == 2 ? "inactive_file" : "total_inactive_file",
                    &inactive) == 0 &&
         inactive <= used)
       used -= inactive;
-    free(buf);
+    counter_done(cf, buf);
   }
   *out = used;
   return 0;
 }
 
-/* read_all of root + rel ("/proc/stat" under a test's fixture root). */
-static ssize_t read_rooted(const char *root, const char *rel, char **out) {
+/* counter_read of root + rel ("/proc/stat" under a test's fixture root). */
+static ssize_t read_rooted(twe_counter_files_t *cf, const char *root, const char *rel, char **out) {
   char path[PATH_MAX];
   if (snprintf(path, sizeof path, "%s%s", root ? root : "", rel) >= (int)sizeof path)
     return -ENAMETOOLONG;
-  return read_all(path, out);
+  return counter_read(cf, path, out);
 }
 
 /* The "total=" of the "some" line of the PSI file root + rel. */
-static int psi_some_total(const char *root, const char *rel, int64_t *out) {
+static int psi_some_total(twe_counter_files_t *cf, const char *root, const char *rel,
+                          int64_t *out) {
   char *buf;
-  ssize_t n = read_rooted(root, rel, &buf);
+  ssize_t n = read_rooted(cf, root, rel, &buf);
   if (n < 0) return (int)n;
   int r = -EBADMSG;
   if (strncmp(buf, "some ", 5) == 0) {
@@ -497,19 +599,20 @@ static int psi_some_total(const char *root, const char *rel, int64_t *out) {
       r = parse_i64(t + 6, e, out);
     }
   }
-  free(buf);
+  counter_done(cf, buf);
   return r;
 }
 
-int twe__cgroup_cpu_pressure_us(const twe_cgroup_t *cg, const char *root, int64_t *out) {
+int twe__cgroup_cpu_pressure_us(const twe_cgroup_t *cg, twe_counter_files_t *cf, const char *root,
+                                int64_t *out) {
   *out = -1;
-  if (cg->cpu_version == 2 && psi_some_total(cg->cpu_dir, "/cpu.pressure", out) == 0) return 0;
-  return psi_some_total(root, "/proc/pressure/cpu", out);
+  if (cg->cpu_version == 2 && psi_some_total(cf, cg->cpu_dir, "/cpu.pressure", out) == 0) return 0;
+  return psi_some_total(cf, root, "/proc/pressure/cpu", out);
 }
 
-int twe__host_cpu_ticks(const char *root, int64_t *busy, int64_t *total) {
+int twe__host_cpu_ticks(twe_counter_files_t *cf, const char *root, int64_t *busy, int64_t *total) {
   char *buf;
-  ssize_t n = read_rooted(root, "/proc/stat", &buf);
+  ssize_t n = read_rooted(cf, root, "/proc/stat", &buf);
   if (n < 0) return (int)n;
   int r = -EBADMSG;
   if (strncmp(buf, "cpu ", 4) == 0) {
@@ -532,13 +635,14 @@ int twe__host_cpu_ticks(const char *root, int64_t *busy, int64_t *total) {
       r = 0;
     }
   }
-  free(buf);
+  counter_done(cf, buf);
   return r;
 }
 
-int twe__host_memory(const char *root, int64_t *total, int64_t *available) {
+int twe__host_memory(twe_counter_files_t *cf, const char *root, int64_t *total,
+                     int64_t *available) {
   char *buf;
-  ssize_t n = read_rooted(root, "/proc/meminfo", &buf);
+  ssize_t n = read_rooted(cf, root, "/proc/meminfo", &buf);
   if (n < 0) return (int)n;
   int r = -EBADMSG;
   const char *t = strstr(buf, "MemTotal:"), *a = strstr(buf, "MemAvailable:");
@@ -549,6 +653,6 @@ int twe__host_memory(const char *root, int64_t *total, int64_t *available) {
     *available = ak * 1024;
     r = 0;
   }
-  free(buf);
+  counter_done(cf, buf);
   return r;
 }

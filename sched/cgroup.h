@@ -17,7 +17,7 @@
  * fake /proc and /sys/fs/cgroup in a temporary directory.
  *
  * Thread: everything here may be called from any thread; it reads files
- * and keeps no state.
+ * and keeps no state, but for a twe_counter_files_t a caller may keep.
  */
 #ifndef TWE_SCHED_CGROUP_H
 #define TWE_SCHED_CGROUP_H
@@ -57,6 +57,21 @@ typedef struct twe_cgroup {
  * failure. */
 int twe__cgroup_discover(const char *root, twe_cgroup_t *out);
 
+/* Counter files kept open, for a reader that reads the same counters again
+ * and again (the resource sampler, every tick): a kernel file (procfs,
+ * cgroupfs, sysfs) is opened once, and each read is one pread from offset
+ * 0, which the kernel answers with fresh figures. The sampler's ticks had
+ * gone mostly to path lookups, opens and closes. A file on any other
+ * filesystem (a test's fixture, which may be replaced by a rename) is
+ * opened for each read as before, and so is one that could not be opened
+ * (it is tried again next time). Wherever the functions below take one,
+ * NULL means no cache. Thread: one thread at a time per cache. */
+typedef struct twe_counter_files twe_counter_files_t;
+/* Returns 0 or -ENOMEM. */
+int twe__counter_files_create(twe_counter_files_t **out);
+/* Closes the files. NULL: nothing. */
+void twe__counter_files_destroy(twe_counter_files_t *cf);
+
 /* CPU time and throttling counters; -1 where the kernel does not say. */
 typedef struct twe_cpu_stat {
   int64_t nr_periods;   /* quota periods that had runnable tasks */
@@ -69,26 +84,28 @@ typedef struct twe_cpu_stat {
  * binds (cpu_limit_dir), or the process's own when there is no quota; usage
  * from the process's own cgroup. Returns 0, -ENOENT when there is no cpu
  * controller, or the error of reading cpu.stat. Thread: any (for metrics). */
-int twe__cgroup_cpu_stat(const twe_cgroup_t *cg, twe_cpu_stat_t *out);
+int twe__cgroup_cpu_stat(const twe_cgroup_t *cg, twe_counter_files_t *cf, twe_cpu_stat_t *out);
 
 /* Memory the cgroup uses now, in bytes (v2 memory.current, v1
  * memory.usage_in_bytes, less inactive file pages, which the kernel
  * reclaims first). Returns 0, -ENOENT without a memory controller, or the
  * error of reading. Thread: any. */
-int twe__cgroup_memory_used(const twe_cgroup_t *cg, int64_t *out);
+int twe__cgroup_memory_used(const twe_cgroup_t *cg, twe_counter_files_t *cf, int64_t *out);
 
 /* CPU pressure (PSI): the total microseconds in which some task waited for
  * a CPU: the cgroup's cpu.pressure on v2, else root/proc/pressure/cpu (the
  * whole host). Returns 0, or the error of reading (-ENOENT: no PSI).
  * Thread: any. */
-int twe__cgroup_cpu_pressure_us(const twe_cgroup_t *cg, const char *root, int64_t *out);
+int twe__cgroup_cpu_pressure_us(const twe_cgroup_t *cg, twe_counter_files_t *cf, const char *root,
+                                int64_t *out);
 
 /* The host's CPU time from root/proc/stat (all CPUs, in ticks): busy (all
  * but idle and iowait) and total. Thread: any. */
-int twe__host_cpu_ticks(const char *root, int64_t *busy, int64_t *total);
+int twe__host_cpu_ticks(twe_counter_files_t *cf, const char *root, int64_t *busy, int64_t *total);
 
 /* The host's memory from root/proc/meminfo, in bytes: MemTotal and
  * MemAvailable. Thread: any. */
-int twe__host_memory(const char *root, int64_t *total, int64_t *available);
+int twe__host_memory(twe_counter_files_t *cf, const char *root, int64_t *total,
+                      int64_t *available);
 
 #endif /* TWE_SCHED_CGROUP_H */

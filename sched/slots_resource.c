@@ -45,6 +45,9 @@ struct twe_resource {
    * target brings it down to what is in use. */
   _Atomic int64_t last_grant_ns[TWE_SLOT_KINDS];
   _Atomic int64_t high[TWE_SLOT_KINDS];
+  /* Set when a slot above min of an elastic kind is asked for; the
+   * sampler takes it each tick and ticks fast for a window after. */
+  _Atomic int wanted;
   /* The latest sample's verdict, read by try_reserve: 1 under both
    * targets, 0 not (or no sample yet). */
   _Atomic int headroom;
@@ -55,6 +58,8 @@ struct twe_resource {
   unsigned ring_n, ring_head;
   double memory; /* the last memory share read, and when */
   int64_t memory_at_ns;
+  int64_t wanted_at_ns; /* when the sampler last took `wanted` set */
+  twe_counter_files_t *files;
   pthread_t thread;
   bool thread_started;
   pthread_mutex_t stop_mu;
@@ -85,6 +90,8 @@ static int res_try_reserve(void *ctx, twe_slot_kind_t kind) {
   for (;;) {
     if (n >= o->max[kind]) return -EAGAIN;
     bool above_min = o->elastic[kind] && n >= o->min[kind];
+    if (above_min && !atomic_load_explicit(&r->wanted, memory_order_relaxed))
+      atomic_store_explicit(&r->wanted, 1, memory_order_relaxed);
     if (above_min && !atomic_load_explicit(&r->headroom, memory_order_relaxed)) {
       atomic_fetch_add_explicit(&r->refused[kind], 1, memory_order_relaxed);
       return -EAGAIN;
@@ -161,7 +168,7 @@ int64_t twe__resource_refused(const twe_resource_t *r, twe_slot_kind_t kind) {
 static void read_snap(twe_resource_t *r, struct snap *s) {
   s->t_ns = mono_ns();
   twe_cpu_stat_t cs;
-  if (twe__cgroup_cpu_stat(&r->cg, &cs) != 0) cs.usage_ns = cs.nr_periods = cs.nr_throttled = -1;
+  if (twe__cgroup_cpu_stat(&r->cg, r->files, &cs) != 0) cs.usage_ns = cs.nr_periods = cs.nr_throttled = -1;
   s->usage_ns = cs.usage_ns;
   if (r->quota_cpus > 0 && !r->cgroup_usage) {
     struct timespec ts;
@@ -170,10 +177,10 @@ static void read_snap(twe_resource_t *r, struct snap *s) {
   }
   s->nr_periods = cs.nr_periods;
   s->nr_throttled = cs.nr_throttled;
-  if (twe__cgroup_cpu_pressure_us(&r->cg, r->o.root, &s->psi_us) != 0) s->psi_us = -1;
+  if (twe__cgroup_cpu_pressure_us(&r->cg, r->files, r->o.root, &s->psi_us) != 0) s->psi_us = -1;
   s->host_busy = s->host_total = -1;
   if (r->quota_cpus <= 0 || s->usage_ns < 0)
-    if (twe__host_cpu_ticks(r->o.root, &s->host_busy, &s->host_total) != 0)
+    if (twe__host_cpu_ticks(r->files, r->o.root, &s->host_busy, &s->host_total) != 0)
       s->host_busy = s->host_total = -1;
 }
 
@@ -203,13 +210,24 @@ static void compute(twe_resource_t *r, const struct snap *a, const struct snap *
   if (!r->memory_at_ns || b->t_ns - r->memory_at_ns >= MEMORY_EVERY_NS) {
     int64_t used, total, avail;
     r->memory = 0;
-    if (r->cg.memory_limit > 0 && twe__cgroup_memory_used(&r->cg, &used) == 0)
+    if (r->cg.memory_limit > 0 && twe__cgroup_memory_used(&r->cg, r->files, &used) == 0)
       r->memory = (double)used / (double)r->cg.memory_limit;
-    else if (twe__host_memory(r->o.root, &total, &avail) == 0)
+    else if (twe__host_memory(r->files, r->o.root, &total, &avail) == 0)
       r->memory = 1.0 - (double)avail / (double)total;
     r->memory_at_ns = b->t_ns;
   }
   out->memory = r->memory;
+}
+
+/* tick_ns while the samples matter (a slot above min asked for in the last
+ * window, or slots above min in use), else idle_tick_ns. */
+static int64_t next_tick_ns(twe_resource_t *r, int64_t now) {
+  if (atomic_exchange_explicit(&r->wanted, 0, memory_order_relaxed)) r->wanted_at_ns = now;
+  if (r->wanted_at_ns && now - r->wanted_at_ns < r->o.window_ns) return r->o.tick_ns;
+  for (int k = 0; k < TWE_SLOT_KINDS; k++)
+    if (r->o.elastic[k] && atomic_load_explicit(&r->used[k], memory_order_relaxed) > r->o.min[k])
+      return r->o.tick_ns;
+  return r->o.idle_tick_ns;
 }
 
 static void *sampler_main(void *arg) {
@@ -235,7 +253,7 @@ static void *sampler_main(void *arg) {
     }
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    int64_t ns = until.tv_nsec + r->o.tick_ns;
+    int64_t ns = until.tv_nsec + next_tick_ns(r, s->t_ns);
     until.tv_sec += ns / 1000000000;
     until.tv_nsec = ns % 1000000000;
     pthread_mutex_lock(&r->stop_mu);
@@ -257,6 +275,7 @@ static void res_destroy(void *ctx) {
     pthread_mutex_unlock(&r->stop_mu);
     pthread_join(r->thread, NULL);
   }
+  twe__counter_files_destroy(r->files);
   pthread_mutex_destroy(&r->mu);
   pthread_mutex_destroy(&r->stop_mu);
   pthread_cond_destroy(&r->stop_cv);
@@ -285,6 +304,8 @@ int twe__slots_create_resource(const twe_resource_options_t *o, twe_slots_t **ou
   if (!r->o.ramp_ns) r->o.ramp_ns = TWE_RESOURCE_RAMP_NS;
   if (!r->o.tick_ns) r->o.tick_ns = TWE_RESOURCE_TICK_NS;
   if (!r->o.window_ns) r->o.window_ns = TWE_RESOURCE_WINDOW_NS;
+  if (r->o.idle_tick_ns < r->o.tick_ns)
+    r->o.idle_tick_ns = r->o.idle_tick_ns ? r->o.tick_ns : 10 * r->o.tick_ns;
   if (o->cgroup)
     r->cg = *o->cgroup;
   else
@@ -305,6 +326,8 @@ int twe__slots_create_resource(const twe_resource_options_t *o, twe_slots_t **ou
   if (rc < 0) return rc;
   r->slots = *out;
   if (r->o.tick_ns > 0) {
+    /* Without the cache the sampler reads as before (open, read, close). */
+    if (twe__counter_files_create(&r->files) < 0) r->files = NULL;
     int e = pthread_create(&r->thread, NULL, sampler_main, r);
     if (e) {
       twe__slots_destroy(*out);

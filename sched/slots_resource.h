@@ -16,7 +16,11 @@
  * finish. A kind that is not elastic is a fixed count (max), as the fixed
  * supplier.
  *
- * The sample (a sampler thread, every tick_ns, over the last window_ns):
+ * The sample (a sampler thread, over the last window_ns; every tick_ns while
+ * the samples matter: a slot above min was asked for in the last window, or
+ * slots above min are in use; else every idle_tick_ns, so an idle worker's
+ * sampler wakes a few times a second, not fifty; the counter files stay
+ * open, sched/cgroup.h):
  *   cpu      the highest of: CPU used against the cgroup's quota (the
  *            cgroup's usage when it is the quota's own group, else the
  *            process's CPU time; with no quota, the host's busy share, from
@@ -59,6 +63,9 @@ typedef struct twe_resource_options {
   /* The sampler's period (0: TWE_RESOURCE_TICK_NS); < 0: no sampler thread,
    * the caller feeds samples (twe__resource_feed; tests). */
   int64_t tick_ns;
+  /* The period while nothing asks above min (0: ten ticks); at least
+   * tick_ns. */
+  int64_t idle_tick_ns;
   int64_t window_ns; /* 0: TWE_RESOURCE_WINDOW_NS */
   /* Where to read: the cgroup (NULL: discovered; with no CPU quota the
    * host's busy share stands for usage) and the prefix of /proc paths

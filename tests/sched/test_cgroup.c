@@ -3,6 +3,7 @@
  * nested, "max", missing, unreadable and garbled files), the cpu.stat
  * counters, and one run on the real machine. */
 #define _GNU_SOURCE /* mkdtemp, nftw */
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <setjmp.h>
@@ -392,7 +393,7 @@ static void test_cgroup_cpu_stat_v2(void **state) {
   twe_cgroup_t cg;
   twe__cgroup_discover(root, &cg);
   twe_cpu_stat_t st;
-  assert_int_equal(twe__cgroup_cpu_stat(&cg, &st), 0);
+  assert_int_equal(twe__cgroup_cpu_stat(&cg, NULL, &st), 0);
   /* Throttling where the quota binds, usage of our own cgroup. */
   assert_int_equal(st.nr_periods, 10);
   assert_int_equal(st.nr_throttled, 3);
@@ -410,7 +411,7 @@ static void test_cgroup_cpu_stat_v1(void **state) {
   twe_cgroup_t cg;
   twe__cgroup_discover(root, &cg);
   twe_cpu_stat_t st;
-  assert_int_equal(twe__cgroup_cpu_stat(&cg, &st), 0);
+  assert_int_equal(twe__cgroup_cpu_stat(&cg, NULL, &st), 0);
   assert_int_equal(st.nr_periods, 7);
   assert_int_equal(st.nr_throttled, 2);
   assert_int_equal(st.throttled_ns, 123456);
@@ -425,10 +426,10 @@ static void test_cgroup_cpu_stat_missing(void **state) {
   twe_cgroup_t cg;
   twe__cgroup_discover(root, &cg);
   twe_cpu_stat_t st;
-  assert_int_equal(twe__cgroup_cpu_stat(&cg, &st), -ENOENT);
+  assert_int_equal(twe__cgroup_cpu_stat(&cg, NULL, &st), -ENOENT);
   assert_int_equal(st.nr_throttled, -1);
   cg.cpu_version = 0;
-  assert_int_equal(twe__cgroup_cpu_stat(&cg, &st), -ENOENT);
+  assert_int_equal(twe__cgroup_cpu_stat(&cg, NULL, &st), -ENOENT);
 }
 
 /* --- the real machine ---------------------------------------------------------- */
@@ -451,7 +452,7 @@ static void test_cgroup_discover_real_machine(void **state) {
   assert_true(S_ISDIR(st.st_mode));
   assert_true(cg.cpu_quota_us == -1 || cg.cpu_quota_us > 0);
   twe_cpu_stat_t cs;
-  int r = twe__cgroup_cpu_stat(&cg, &cs);
+  int r = twe__cgroup_cpu_stat(&cg, NULL, &cs);
   /* The root cgroup of v2 has a cpu.stat; a v1 cpu directory always has. */
   assert_true(r == 0 || r == -ENOENT);
   if (r == 0) {
@@ -463,11 +464,57 @@ static void test_cgroup_discover_real_machine(void **state) {
   }
 }
 
+static int open_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  assert_non_null(d);
+  int n = 0;
+  while (readdir(d)) n++;
+  closedir(d);
+  return n;
+}
+
+/* Counter files kept open: a kernel file is opened once and read again
+ * with fresh figures; a fixture file (not a kernel file) is read anew each
+ * time, so a replaced one shows its new contents. */
+static void test_counter_files(void **state) {
+  (void)state;
+  twe_counter_files_t *cf;
+  assert_int_equal(twe__counter_files_create(&cf), 0);
+  put("proc/stat", "cpu  10 0 10 100 5 0 0 0 0 0\ncpu0 1 1 1 1\n");
+  int64_t busy, total;
+  assert_int_equal(twe__host_cpu_ticks(cf, root, &busy, &total), 0);
+  assert_int_equal(busy, 20);
+  assert_int_equal(total, 125);
+  put("proc/stat", "cpu  30 0 10 200 5 0 0 0 0 0\n");
+  assert_int_equal(twe__host_cpu_ticks(cf, root, &busy, &total), 0);
+  assert_int_equal(busy, 40);
+  assert_int_equal(total, 245);
+  /* The real /proc/stat: one more open file after the first read, none
+   * after the next ones, and the counters move forward. */
+  int before = open_fds();
+  int64_t b1, t1, b2 = 0, t2 = 0;
+  assert_int_equal(twe__host_cpu_ticks(cf, NULL, &b1, &t1), 0);
+  int after_first = open_fds();
+  assert_int_equal(after_first, before + 1);
+  for (int i = 0; i < 5; i++) {
+    usleep(20000);
+    assert_int_equal(twe__host_cpu_ticks(cf, NULL, &b2, &t2), 0);
+  }
+  assert_int_equal(open_fds(), after_first);
+  print_message("real /proc/stat through the cache: busy %lld -> %lld, total %lld -> %lld\n",
+                (long long)b1, (long long)b2, (long long)t1, (long long)t2);
+  assert_true(t2 > t1); /* 100 ms later: ticks passed */
+  assert_true(b2 >= b1);
+  twe__counter_files_destroy(cf);
+  assert_int_equal(open_fds(), before);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
     T(test_cgroup_discover_v2_quota_and_memory),
+    T(test_counter_files),
     T(test_cgroup_discover_v2_nested_tightest_wins),
     T(test_cgroup_discover_v2_compares_by_ratio),
     T(test_cgroup_discover_v2_max_is_no_limit),

@@ -220,7 +220,8 @@ static void test_sampler_reads_quota_usage_and_memory(void **state) {
   snprintf(cg.cpuacct_dir, sizeof cg.cpuacct_dir, "%s/cpu", root);
   snprintf(cg.memory_dir, sizeof cg.memory_dir, "%s/mem", root);
   twe_resource_options_t o = {.min = {0, 1, 0}, .max = {0, 100, 0}, .elastic = {false, true, false},
-                              .tick_ns = 5 * MS, .window_ns = 100 * MS, .cgroup = &cg,
+                              .tick_ns = 5 * MS, .idle_tick_ns = 5 * MS, .window_ns = 100 * MS,
+                              .cgroup = &cg,
                               .root = root};
   twe_slots_t *slots;
   twe_resource_t *res;
@@ -261,6 +262,46 @@ static void test_sampler_reads_quota_usage_and_memory(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* Distinct samples seen while polling the last one every ms for ms. */
+static int samples_during(twe_resource_t *res, int ms) {
+  int64_t last = -1;
+  int n = 0;
+  for (int i = 0; i < ms; i++) {
+    twe_resource_sample_t s;
+    twe__resource_last(res, &s);
+    if (s.at_ns != last) n++;
+    last = s.at_ns;
+    sleep_ms(1);
+  }
+  return n;
+}
+
+/* The sampler (real counters) ticks at idle_tick_ns while nothing asks for
+ * a slot above min, at tick_ns for a window after something does. */
+static void test_sampler_idles_until_asked_above_min(void **state) {
+  (void)state;
+  twe_resource_options_t o = {.min = {0, 1, 0}, .max = {0, 10, 0}, .elastic = {false, true, false},
+                              .tick_ns = 5 * MS, .idle_tick_ns = 100 * MS,
+                              .window_ns = 400 * MS};
+  twe_slots_t *slots;
+  twe_resource_t *res;
+  assert_int_equal(twe__slots_create_resource(&o, &slots, &res), 0);
+  sleep_ms(50);
+  int idle = samples_during(res, 300);
+  twe_slot_t s[2];
+  assert_int_equal(twe__slots_try_take(slots, TWE_SLOT_ACTIVITY, &s[0]), 0); /* the min */
+  int rc = twe__slots_try_take(slots, TWE_SLOT_ACTIVITY, &s[1]); /* above it: asked */
+  sleep_ms(110); /* the idle tick under way ends */
+  int asked = samples_during(res, 200);
+  printf("# samples in 300 ms idle: %d; in 200 ms after a slot above min was asked for: %d\n",
+         idle, asked);
+  assert_true(idle <= 8);   /* about 3 at 100 ms */
+  assert_true(asked >= 12); /* about 40 at 5 ms */
+  twe__slot_release(&s[0], TWE_SLOT_COMPLETED);
+  if (rc == 0) twe__slot_release(&s[1], TWE_SLOT_COMPLETED);
+  twe__slots_destroy(slots);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_min_granted_without_samples),
@@ -269,6 +310,7 @@ int main(void) {
     cmocka_unit_test(test_refused_watcher_notified_by_sample),
     cmocka_unit_test(test_invalid_options),
     cmocka_unit_test(test_sampler_reads_quota_usage_and_memory),
+    cmocka_unit_test(test_sampler_idles_until_asked_above_min),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,14 +34,18 @@
 
 #define NS_PER_S 1000000000ll
 #define NS_PER_MS 1000000ll
+/* Quiet ticks in a row (every thread idle, no task begun) before dozing. */
+#define DOZE_AFTER 10
 
 struct twe__watchdog {
   twe__watchdog_options_t opt;
   twe__watchdog_hooks_t hooks;
   twe__watchdog_counters_t counters;
   pthread_mutex_t lock; /* the lists; held by the watchdog during a tick */
-  pthread_cond_t cond;  /* destroy wakes the thread */
+  pthread_cond_t cond;  /* destroy, and a task begun while dozing, wake the thread */
   bool stop;
+  /* The watchdog sleeps until a task begins (see doze). */
+  _Atomic bool dozing;
   twe__watched_t *watched; /* attached threads, including retired ones still alive */
   twe__watched_t *dead;    /* retired and exited: freed at destroy */
   pthread_t thread;
@@ -347,6 +351,16 @@ void twe__watch_detach(twe__watched_t *rec) {
   free_record(rec);
 }
 
+/* A task began while the watchdog dozed: the first to see it wakes it. */
+static void wake_dozing(twe__watchdog_t *wd) {
+  if (!atomic_exchange_explicit(&wd->dozing, false, memory_order_acq_rel)) return;
+  /* Under the lock: the watchdog holds it from its last look until it
+   * waits, so the signal cannot fall between the two. */
+  pthread_mutex_lock(&wd->lock);
+  pthread_cond_signal(&wd->cond);
+  pthread_mutex_unlock(&wd->lock);
+}
+
 void twe__watch_task_begin(twe__watched_t *rec, const char *workflow_type, const char *run_id,
                            const twe__watch_task_t *task) {
   if (!rec) return;
@@ -374,6 +388,11 @@ void twe__watch_task_begin(twe__watched_t *rec, const char *workflow_type, const
   /* Release: the watchdog that sees the new sequence sees the fields above. */
   rec->seq++;
   atomic_store_explicit(&rec->state, STATE(rec->seq, TWE__WATCH_ENGINE), memory_order_release);
+  /* Either the watchdog, about to doze, sees this state (and stays up), or
+   * this load sees it dozing (and wakes it): the fences order each side's
+   * store before its load. */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&rec->wd->dozing, memory_order_relaxed)) wake_dozing(rec->wd);
 }
 
 void twe__watch_task_end(twe__watched_t *rec, twe__watch_task_t *task) {
@@ -809,9 +828,34 @@ static void check(twe__watched_t *rec, int64_t now) {
   else send_signal(rec, now);
 }
 
+/* Whether every thread is idle and none began a task since the last call
+ * (each record's state word is remembered). Lock held. */
+static bool quiet(twe__watchdog_t *wd) {
+  bool q = true;
+  for (twe__watched_t *rec = wd->watched; rec; rec = rec->wd_next) {
+    uint64_t st = atomic_load_explicit(&rec->state, memory_order_relaxed);
+    if (STATE_MODE(st) != TWE__WATCH_IDLE || st != rec->wd_quiet_state) q = false;
+    rec->wd_quiet_state = st;
+  }
+  return q;
+}
+
+/* Sleeps until a task begins (wake_dozing) or destroy. Lock held. */
+static void doze(twe__watchdog_t *wd) {
+  atomic_store_explicit(&wd->dozing, true, memory_order_relaxed);
+  atomic_thread_fence(memory_order_seq_cst); /* pairs with twe__watch_task_begin's */
+  if (quiet(wd)) {
+    atomic_fetch_add_explicit(&wd->counters.dozes, 1, memory_order_relaxed);
+    while (atomic_load_explicit(&wd->dozing, memory_order_acquire) && !wd->stop)
+      pthread_cond_wait(&wd->cond, &wd->lock);
+  }
+  atomic_store_explicit(&wd->dozing, false, memory_order_relaxed);
+}
+
 static void *watchdog_main(void *arg) {
   twe__watchdog_t *wd = arg;
   pthread_setname_np(pthread_self(), "twe-watchdog");
+  unsigned quiet_ticks = 0;
   pthread_mutex_lock(&wd->lock);
   while (!wd->stop) {
     struct timespec until;
@@ -839,6 +883,11 @@ static void *watchdog_main(void *arg) {
         check(rec, now);
       }
       pp = &rec->wd_next;
+    }
+    quiet_ticks = quiet(wd) ? quiet_ticks + 1 : 0;
+    if (quiet_ticks >= DOZE_AFTER) {
+      doze(wd);
+      quiet_ticks = 0;
     }
   }
   pthread_mutex_unlock(&wd->lock);

@@ -43,6 +43,12 @@
  *      given a thread and the lost_shard hook is told (the worker stops:
  *      a worker that cannot serve says so instead of hanging).
  *
+ * An idle worker's watchdog sleeps: after DOZE_AFTER ticks in a row (100 ms
+ * by default) in which every watched thread was idle and none began a
+ * task, it waits until the next twe__watch_task_begin wakes it (one atomic
+ * load per task when it is awake), so a worker with nothing to do is not
+ * woken 100 times a second.
+ *
  * The thread's mode is one atomic word: IDLE (no task), ENGINE (a task, in
  * engine code), USER (a task, in workflow code) or RETIRED. Only the shard
  * thread moves between ENGINE and USER; the watchdog moves USER to RETIRED
@@ -105,6 +111,7 @@ typedef struct twe__watchdog_hooks {
 typedef struct twe__watchdog_counters {
   _Atomic uint64_t cpu_warnings, blocked_warnings, preemptions;
   _Atomic uint64_t threads_retired, retired_alive;
+  _Atomic uint64_t dozes; /* times the watchdog slept until a task began */
 } twe__watchdog_counters_t;
 
 /* What a task carries from one slice to the next, and its own limits. The
@@ -178,6 +185,7 @@ struct twe__watched {
 
   /* The watchdog's own bookkeeping (watchdog thread only). */
   uint64_t wd_seq;
+  uint64_t wd_quiet_state; /* the state word at the last tick (dozing) */
   int64_t wd_last_ns, wd_blocked_ns, wd_marked_ns, wd_last_signal_ns;
   uint64_t wd_unsafe_at_mark;
   bool wd_stuck_logged;

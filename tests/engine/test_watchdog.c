@@ -262,6 +262,7 @@ typedef struct worker {
   int cpu;             /* pin to this CPU; -1: no */
   job_t *jobs[2];
   size_t n_jobs;
+  int64_t idle_first_ns; /* attached and idle this long before the first job */
   _Atomic(twe__watched_t *) rec;
   atomic_bool attached;
   pthread_t thread;
@@ -422,14 +423,21 @@ static void *worker_main(void *arg) {
   twe__watched_t *rec = wk->wd ? twe__watch_attach(wk->wd, 0) : NULL;
   atomic_store(&wk->rec, rec);
   atomic_store(&wk->attached, true);
+  if (wk->idle_first_ns > 0) {
+    struct timespec ts = {wk->idle_first_ns / NS, wk->idle_first_ns % NS};
+    nanosleep(&ts, NULL);
+  }
   for (size_t i = 0; i < wk->n_jobs; i++) run_job(wk, rec, wk->jobs[i]);
   twe__watch_detach(rec);
   return NULL;
 }
 
+static int64_t g_idle_first_ns; /* the next worker_start's idle_first_ns */
 static void worker_start(worker_t *wk, fixture_t *fx, twe__watchdog_t *wd, int cpu, job_t *a,
                          job_t *b) {
   memset(wk, 0, sizeof *wk);
+  wk->idle_first_ns = g_idle_first_ns;
+  g_idle_first_ns = 0;
   wk->fx = fx;
   wk->wd = wd;
   wk->cpu = cpu;
@@ -582,6 +590,28 @@ static void test_twe__watchdog_cpu_budget_preempts_spin(void **state) {
   assert_int_equal(fx->jobs[1].stacks_in_use_after, 0);
   assert_false(fx->jobs[1].signal_blocked_after);
   assert_int_equal(COUNTER(fx, preemptions), 1);
+}
+
+/* An idle worker's watchdog dozes (no tick while every thread is idle);
+ * the first task after it still has its budget enforced: the task that
+ * begins wakes the watchdog, and the spin is preempted as usual. */
+static void test_twe__watchdog_dozes_when_idle_and_wakes_for_a_task(void **state) {
+  fixture_t *fx = *state;
+  watchdog_start(fx, 100 * MS, 200 * MS, 0, 0, 2 * NS);
+  job_init(&fx->jobs[0], "Spin", "run-after-doze");
+  job_init(&fx->jobs[1], "Healthy", "run-healthy");
+  worker_t wk;
+  g_idle_first_ns = 500 * MS; /* 50 ticks: the watchdog dozes after 10 */
+  worker_start(&wk, fx, fx->wd, -1, &fx->jobs[0], &fx->jobs[1]);
+  assert_true(worker_join(&wk, 20));
+  uint64_t dozes = COUNTER(fx, dozes);
+  fprintf(stderr, "doze: %llu doze(s); the spin preempted after %.1f ms of thread CPU\n",
+          (unsigned long long)dozes, (double)fx->jobs[0].cpu_ns / MS);
+  assert_true(dozes >= 1);
+  assert_int_equal(fx->jobs[0].rc, TWE_EPREEMPTED);
+  assert_contains(fx->jobs[0].message, "run-after-doze");
+  assert_int_equal(COUNTER(fx, preemptions), 1);
+  assert_completed(&fx->jobs[1]);
 }
 
 /* A loop of workflow API calls over its budget: stopped either by the
@@ -876,6 +906,7 @@ int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
   const struct CMUnitTest tests[] = {
       T(test_twe__watchdog_cpu_budget_preempts_spin),
+      T(test_twe__watchdog_dozes_when_idle_and_wakes_for_a_task),
       T(test_twe__watchdog_cpu_budget_preempts_api_loop),
       T(test_twe__watchdog_budgets_off_no_preemption),
       T(test_twe__watchdog_unattached_thread_not_preempted),

@@ -829,22 +829,25 @@ static void check(twe__watched_t *rec, int64_t now) {
 }
 
 /* Whether every thread is idle and none began a task since the last call
- * (each record's state word is remembered). Lock held. */
-static bool quiet(twe__watchdog_t *wd) {
-  bool q = true;
+ * (each record's state word is remembered); *idle: whether every thread is
+ * idle now. Lock held. */
+static bool quiet(twe__watchdog_t *wd, bool *idle) {
+  bool q = true, all_idle = true;
   for (twe__watched_t *rec = wd->watched; rec; rec = rec->wd_next) {
     uint64_t st = atomic_load_explicit(&rec->state, memory_order_relaxed);
-    if (STATE_MODE(st) != TWE__WATCH_IDLE || st != rec->wd_quiet_state) q = false;
+    if (STATE_MODE(st) != TWE__WATCH_IDLE) all_idle = false;
+    if (st != rec->wd_quiet_state) q = false;
     rec->wd_quiet_state = st;
   }
-  return q;
+  if (idle) *idle = all_idle;
+  return q && all_idle;
 }
 
 /* Sleeps until a task begins (wake_dozing) or destroy. Lock held. */
 static void doze(twe__watchdog_t *wd) {
   atomic_store_explicit(&wd->dozing, true, memory_order_relaxed);
   atomic_thread_fence(memory_order_seq_cst); /* pairs with twe__watch_task_begin's */
-  if (quiet(wd)) {
+  if (quiet(wd, NULL)) {
     atomic_fetch_add_explicit(&wd->counters.dozes, 1, memory_order_relaxed);
     while (atomic_load_explicit(&wd->dozing, memory_order_acquire) && !wd->stop)
       pthread_cond_wait(&wd->cond, &wd->lock);
@@ -856,11 +859,17 @@ static void *watchdog_main(void *arg) {
   twe__watchdog_t *wd = arg;
   pthread_setname_np(pthread_self(), "twe-watchdog");
   unsigned quiet_ticks = 0;
+  bool idle = false;
   pthread_mutex_lock(&wd->lock);
   while (!wd->stop) {
+    /* After a tick that found every thread idle, the next comes two ticks
+     * later: a task begun meanwhile is seen at most two ticks in (its slice
+     * still ends within 10-20 ms of CPU by default, and up to two ticks of
+     * its blocked time go uncharged), and a busy worker whose tasks are
+     * short wakes its watchdog about half as often. */
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
-    int64_t ns = until.tv_nsec + wd->opt.tick_ns;
+    int64_t ns = until.tv_nsec + (idle ? 2 * wd->opt.tick_ns : wd->opt.tick_ns);
     until.tv_sec += ns / NS_PER_S;
     until.tv_nsec = ns % NS_PER_S;
     pthread_cond_timedwait(&wd->cond, &wd->lock, &until);
@@ -884,7 +893,7 @@ static void *watchdog_main(void *arg) {
       }
       pp = &rec->wd_next;
     }
-    quiet_ticks = quiet(wd) ? quiet_ticks + 1 : 0;
+    quiet_ticks = quiet(wd, &idle) ? quiet_ticks + 1 : 0;
     if (quiet_ticks >= DOZE_AFTER) {
       doze(wd);
       quiet_ticks = 0;

@@ -47,7 +47,8 @@
  * by default) in which every watched thread was idle and none began a
  * task, it waits until the next twe__watch_task_begin wakes it (one atomic
  * load per task when it is awake), so a worker with nothing to do is not
- * woken 100 times a second.
+ * woken 100 times a second. A tick that finds every thread idle waits two
+ * ticks for the next (a busy worker's tasks are mostly short).
  *
  * The thread's mode is one atomic word: IDLE (no task), ENGINE (a task, in
  * engine code), USER (a task, in workflow code) or RETIRED. Only the shard

@@ -47,21 +47,49 @@ func summarize3(ms []float64) *pct3 {
 		Max: round3(ms[len(ms)-1])}
 }
 
-// wftStats gathers workflow-task latencies from recorded histories.
+// wftStats gathers workflow-task latencies from recorded histories: all
+// tasks, and split into each run's first task (from the normal task queue,
+// where new workflows wait) and the later ones (on a worker with a cache,
+// from its sticky queue). At saturation the first tasks hold the backlog
+// and the later ones do not, so the median over all tasks falls between
+// the two groups and says little about either.
 type wftStats struct {
 	histories        int
 	total, s2s, exec []float64 // ms
+	first, later     wftGroup
 	failed, timedOut int
 }
 
-type wftReport struct {
-	Histories       int   `json:"histories"`
+type wftGroup struct{ total, s2s, exec []float64 }
+
+func (g *wftGroup) add(total, s2s, exec float64) {
+	g.total = append(g.total, total)
+	g.s2s = append(g.s2s, s2s)
+	g.exec = append(g.exec, exec)
+}
+
+type wftGroupReport struct {
 	Tasks           int   `json:"tasks"`
 	TotalMS         *pct2 `json:"total_ms"`
 	ScheduleToStart *pct2 `json:"schedule_to_start_ms"`
 	ExecMS          *pct2 `json:"exec_ms"`
-	Failed          int   `json:"failed"`
-	TimedOut        int   `json:"timed_out"`
+}
+
+func (g *wftGroup) report() *wftGroupReport {
+	return &wftGroupReport{Tasks: len(g.total), TotalMS: summarize2(g.total),
+		ScheduleToStart: summarize2(g.s2s), ExecMS: summarize2(g.exec)}
+}
+
+type wftReport struct {
+	Histories       int             `json:"histories"`
+	Tasks           int             `json:"tasks"`
+	TotalMS         *pct2           `json:"total_ms"`
+	ScheduleToStart *pct2           `json:"schedule_to_start_ms"`
+	ExecMS          *pct2           `json:"exec_ms"`
+	First           *wftGroupReport `json:"first"`
+	Later           *wftGroupReport `json:"later"`
+	Failed          int             `json:"failed"`
+	TimedOut        int             `json:"timed_out"`
 }
 
 // add takes one history: every completed workflow task's scheduled ->
@@ -82,6 +110,12 @@ func (w *wftStats) add(events []*historypb.HistoryEvent) {
 				w.total = append(w.total, ms-sched)
 				w.s2s = append(w.s2s, start-sched)
 				w.exec = append(w.exec, ms-start)
+				// Event 2: the run's first WorkflowTaskScheduled.
+				if a.GetScheduledEventId() == 2 {
+					w.first.add(ms-sched, start-sched, ms-start)
+				} else {
+					w.later.add(ms-sched, start-sched, ms-start)
+				}
 			}
 		case enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED:
 			w.failed++
@@ -98,6 +132,8 @@ func (w *wftStats) report() *wftReport {
 		TotalMS:         summarize2(w.total),
 		ScheduleToStart: summarize2(w.s2s),
 		ExecMS:          summarize2(w.exec),
+		First:           w.first.report(),
+		Later:           w.later.report(),
 		Failed:          w.failed,
 		TimedOut:        w.timedOut,
 	}

@@ -97,6 +97,18 @@ history() {
   echo "$TWE_IT_TMP/$1.history.json"
 }
 
+# closed_status WORKFLOW_ID: the workflow's status (WORKFLOW_EXECUTION_STATUS_...)
+# once it is no longer running, or RUNNING after 10 s.
+closed_status() {
+  local st=WORKFLOW_EXECUTION_STATUS_RUNNING
+  for _ in $(seq 1 100); do
+    st=$(t workflow describe --workflow-id "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["workflowExecutionInfo"]["status"])')
+    [ "$st" = WORKFLOW_EXECUTION_STATUS_RUNNING ] || break
+    sleep 0.1
+  done
+  echo "$st"
+}
+
 # count_events FILE TYPE: how many events of TYPE (e.g. WORKFLOW_TASK_FAILED).
 count_events() {
   python3 - "$1" "$2" <<'PY'

@@ -28,11 +28,7 @@ for ctype in try wait abandon; do
     sleep 0.1
   done
   t workflow cancel --workflow-id "$id" >/dev/null
-  for _ in $(seq 1 100); do
-    st=$(t workflow describe --workflow-id "$id" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["workflowExecutionInfo"]["status"])')
-    [ "$st" = WORKFLOW_EXECUTION_STATUS_RUNNING ] || break
-    sleep 0.1
-  done
+  st=$(closed_status "$id")
   [ "$st" = WORKFLOW_EXECUTION_STATUS_CANCELED ] || fail "$ctype: the workflow ended $st, not CANCELED"
   h=$(history "$id")
   python3 - "$h" "$ctype" <<'PY' || fail "$ctype: history: $(python3 -c 'import json,sys; print([e["eventType"][11:] for e in json.load(open(sys.argv[1]))["events"]])' "$h")"

@@ -35,12 +35,7 @@ ok "a history as JSON: equal to the CLI's, event for event ($(python3 -c 'import
 id=$(unique cancelled-approval)
 t workflow start --type Approval --task-queue "$q" --workflow-id "$id" --input '{"timeout_ms":600000}' >/dev/null
 t workflow cancel --workflow-id "$id" >/dev/null
-st=WORKFLOW_EXECUTION_STATUS_RUNNING
-for _ in $(seq 1 100); do
-  st=$(t workflow describe --workflow-id "$id" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["workflowExecutionInfo"]["status"])')
-  [ "$st" = WORKFLOW_EXECUTION_STATUS_RUNNING ] || break
-  sleep 0.1
-done
+st=$(closed_status "$id")
 [ "$st" = WORKFLOW_EXECUTION_STATUS_CANCELED ] || fail "the cancelled Approval ended $st"
 ok "Approval cancelled by the CLI ended CANCELED"
 

@@ -32,11 +32,7 @@ done
 tx=$(unique cancel-sender)
 t workflow start --type Sender --task-queue "$q" --workflow-id "$tx" --input "{\"target\":\"$rx\",\"action\":\"cancel\"}" >/dev/null
 [ "$(result "$tx")" = '{"ok":true}' ] || fail "Sender (cancel): $(result "$tx")"
-for _ in $(seq 1 100); do
-  st=$(t workflow describe --workflow-id "$rx" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["workflowExecutionInfo"]["status"])')
-  [ "$st" = WORKFLOW_EXECUTION_STATUS_RUNNING ] || break
-  sleep 0.1
-done
+st=$(closed_status "$rx")
 [ "$st" = WORKFLOW_EXECUTION_STATUS_CANCELED ] || fail "the cancelled receiver ended $st"
 ok "a twe workflow asked another to cancel; it ended CANCELED"
 

@@ -387,12 +387,11 @@ void twe__watch_task_begin(twe__watched_t *rec, const char *workflow_type, const
   rec->sliced = false;
   /* Release: the watchdog that sees the new sequence sees the fields above. */
   rec->seq++;
-  atomic_store_explicit(&rec->state, STATE(rec->seq, TWE__WATCH_ENGINE), memory_order_release);
   /* Either the watchdog, about to doze, sees this state (and stays up), or
-   * this load sees it dozing (and wakes it): the fences order each side's
-   * store before its load. */
-  atomic_thread_fence(memory_order_seq_cst);
-  if (atomic_load_explicit(&rec->wd->dozing, memory_order_relaxed)) wake_dozing(rec->wd);
+   * the load below sees it dozing (and wakes it): both sides store, then
+   * load, seq_cst (no fence: TSan does not support them). */
+  atomic_store_explicit(&rec->state, STATE(rec->seq, TWE__WATCH_ENGINE), memory_order_seq_cst);
+  if (atomic_load_explicit(&rec->wd->dozing, memory_order_seq_cst)) wake_dozing(rec->wd);
 }
 
 void twe__watch_task_end(twe__watched_t *rec, twe__watch_task_t *task) {
@@ -834,7 +833,8 @@ static void check(twe__watched_t *rec, int64_t now) {
 static bool quiet(twe__watchdog_t *wd, bool *idle) {
   bool q = true, all_idle = true;
   for (twe__watched_t *rec = wd->watched; rec; rec = rec->wd_next) {
-    uint64_t st = atomic_load_explicit(&rec->state, memory_order_relaxed);
+    /* seq_cst: doze's store of `dozing` comes first (twe__watch_task_begin). */
+    uint64_t st = atomic_load_explicit(&rec->state, memory_order_seq_cst);
     if (STATE_MODE(st) != TWE__WATCH_IDLE) all_idle = false;
     if (st != rec->wd_quiet_state) q = false;
     rec->wd_quiet_state = st;
@@ -845,8 +845,7 @@ static bool quiet(twe__watchdog_t *wd, bool *idle) {
 
 /* Sleeps until a task begins (wake_dozing) or destroy. Lock held. */
 static void doze(twe__watchdog_t *wd) {
-  atomic_store_explicit(&wd->dozing, true, memory_order_relaxed);
-  atomic_thread_fence(memory_order_seq_cst); /* pairs with twe__watch_task_begin's */
+  atomic_store_explicit(&wd->dozing, true, memory_order_seq_cst); /* see twe__watch_task_begin */
   if (quiet(wd, NULL)) {
     atomic_fetch_add_explicit(&wd->counters.dozes, 1, memory_order_relaxed);
     while (atomic_load_explicit(&wd->dozing, memory_order_acquire) && !wd->stop)

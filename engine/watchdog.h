@@ -45,8 +45,8 @@
  *
  * An idle worker's watchdog sleeps: after DOZE_AFTER ticks in a row (100 ms
  * by default) in which every watched thread was idle and none began a
- * task, it waits until the next twe__watch_task_begin wakes it (one atomic
- * load per task when it is awake), so a worker with nothing to do is not
+ * task, it waits until the next twe__watch_task_begin wakes it (which costs
+ * each task a seq_cst store and one load), so a worker with nothing to do is not
  * woken 100 times a second. A tick that finds every thread idle waits two
  * ticks for the next (a busy worker's tasks are mostly short).
  *

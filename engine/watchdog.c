@@ -385,11 +385,12 @@ void twe__watch_task_begin(twe__watched_t *rec, const char *workflow_type, const
   rec->api_fn = NULL;
   rec->abandoned_pc = 0;
   rec->sliced = false;
-  /* Release: the watchdog that sees the new sequence sees the fields above. */
+  /* The store releases: the watchdog that sees the new sequence sees the
+   * fields above. And it is seq_cst: either the watchdog, about to doze,
+   * sees this state (and stays up), or the load below sees it dozing (and
+   * wakes it); both sides store, then load, seq_cst (no fence: TSan does
+   * not support them). */
   rec->seq++;
-  /* Either the watchdog, about to doze, sees this state (and stays up), or
-   * the load below sees it dozing (and wakes it): both sides store, then
-   * load, seq_cst (no fence: TSan does not support them). */
   atomic_store_explicit(&rec->state, STATE(rec->seq, TWE__WATCH_ENGINE), memory_order_seq_cst);
   if (atomic_load_explicit(&rec->wd->dozing, memory_order_seq_cst)) wake_dozing(rec->wd);
 }

@@ -16,46 +16,45 @@
  * this large is no limit. */
 #define V1_MEMORY_UNLIMITED ((int64_t)1 << 62)
 
+/* Reads fd from offset 0 to its end into *buf (grown as needed, *cap its
+ * size; /proc files report size 0, so it grows as it goes, up to a bound
+ * that keeps a runaway file from eating memory), NUL-terminated. Returns
+ * the length or a negative errno (-EISDIR for a directory). */
+static ssize_t read_fd(int fd, char **buf, size_t *cap) {
+  size_t len = 0;
+  for (;;) {
+    if (len + 1 >= *cap) {
+      size_t grown = *cap ? *cap * 2 : 4096;
+      if (grown > (16u << 20)) break;
+      char *nb = realloc(*buf, grown);
+      if (!nb) return -ENOMEM;
+      *buf = nb;
+      *cap = grown;
+    }
+    ssize_t n = pread(fd, *buf + len, *cap - 1 - len, (off_t)len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) break;
+    len += (size_t)n;
+  }
+  (*buf)[len] = '\0';
+  return (ssize_t)len;
+}
+
 /* Reads a whole file into a fresh NUL-terminated buffer. Returns its length
  * or a negative errno (-EISDIR for a directory where a file should be). */
 static ssize_t read_all(const char *path, char **out) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
-  size_t cap = 4096, len = 0;
-  char *buf = malloc(cap);
-  if (!buf) {
-    close(fd);
-    return -ENOMEM;
-  }
-  for (;;) {
-    if (len + 1 == cap) {
-      /* /proc files report size 0, so grow as we go; a bound keeps a
-       * runaway file from eating memory. */
-      if (cap >= (16u << 20)) break;
-      char *nb = realloc(buf, cap * 2);
-      if (!nb) {
-        free(buf);
-        close(fd);
-        return -ENOMEM;
-      }
-      buf = nb;
-      cap *= 2;
-    }
-    ssize_t n = read(fd, buf + len, cap - 1 - len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      free(buf);
-      close(fd);
-      return -e;
-    }
-    if (n == 0) break;
-    len += (size_t)n;
-  }
+  char *buf = NULL;
+  size_t cap = 0;
+  ssize_t n = read_fd(fd, &buf, &cap);
   close(fd);
-  buf[len] = '\0';
-  *out = buf;
-  return (ssize_t)len;
+  if (n < 0) free(buf);
+  else *out = buf;
+  return n;
 }
 
 /* --- counter files kept open (sched/cgroup.h) ---------------------------------- */
@@ -100,30 +99,6 @@ static bool kernel_file(int fd) {
   }
 }
 
-/* Reads fd from offset 0 into cf->buf. Returns the length or -errno. */
-static ssize_t cf_pread(twe_counter_files_t *cf, int fd) {
-  size_t len = 0;
-  for (;;) {
-    if (len + 1 >= cf->cap) {
-      size_t cap = cf->cap ? cf->cap * 2 : 4096;
-      if (cap > (16u << 20)) break;
-      char *nb = realloc(cf->buf, cap);
-      if (!nb) return -ENOMEM;
-      cf->buf = nb;
-      cf->cap = cap;
-    }
-    ssize_t n = pread(fd, cf->buf + len, cf->cap - 1 - len, (off_t)len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (n == 0) break;
-    len += (size_t)n;
-  }
-  cf->buf[len] = '\0';
-  return (ssize_t)len;
-}
-
 /* The text of path: through cf when there is one (the buffer is cf's, good
  * until its next read), else a fresh buffer. Give it back with
  * counter_done. */
@@ -131,7 +106,7 @@ static ssize_t counter_read(twe_counter_files_t *cf, const char *path, char **ou
   if (!cf) return read_all(path, out);
   for (size_t i = 0; i < cf->n; i++) {
     if (strcmp(cf->e[i].path, path) == 0) {
-      ssize_t n = cf_pread(cf, cf->e[i].fd);
+      ssize_t n = read_fd(cf->e[i].fd, &cf->buf, &cf->cap);
       if (n >= 0) *out = cf->buf;
       return n;
     }
@@ -147,7 +122,7 @@ static ssize_t counter_read(twe_counter_files_t *cf, const char *path, char **ou
   cf->e[cf->n].path = copy;
   cf->e[cf->n].fd = fd;
   cf->n++;
-  ssize_t n = cf_pread(cf, fd);
+  ssize_t n = read_fd(fd, &cf->buf, &cf->cap);
   if (n >= 0) *out = cf->buf;
   return n;
 }

@@ -54,13 +54,12 @@ func summarize3(ms []float64) *pct3 {
 // and the later ones do not, so the median over all tasks falls between
 // the two groups and says little about either.
 type wftStats struct {
-	histories        int
-	total, s2s, exec []float64 // ms
-	first, later     wftGroup
-	failed, timedOut int
+	histories         int
+	all, first, later wftGroup
+	failed, timedOut  int
 }
 
-type wftGroup struct{ total, s2s, exec []float64 }
+type wftGroup struct{ total, s2s, exec []float64 } // ms
 
 func (g *wftGroup) add(total, s2s, exec float64) {
 	g.total = append(g.total, total)
@@ -81,15 +80,12 @@ func (g *wftGroup) report() *wftGroupReport {
 }
 
 type wftReport struct {
-	Histories       int             `json:"histories"`
-	Tasks           int             `json:"tasks"`
-	TotalMS         *pct2           `json:"total_ms"`
-	ScheduleToStart *pct2           `json:"schedule_to_start_ms"`
-	ExecMS          *pct2           `json:"exec_ms"`
-	First           *wftGroupReport `json:"first"`
-	Later           *wftGroupReport `json:"later"`
-	Failed          int             `json:"failed"`
-	TimedOut        int             `json:"timed_out"`
+	Histories int `json:"histories"`
+	wftGroupReport
+	First    *wftGroupReport `json:"first"`
+	Later    *wftGroupReport `json:"later"`
+	Failed   int             `json:"failed"`
+	TimedOut int             `json:"timed_out"`
 }
 
 // add takes one history: every completed workflow task's scheduled ->
@@ -107,9 +103,7 @@ func (w *wftStats) add(events []*historypb.HistoryEvent) {
 			sched, ok1 := when[a.GetScheduledEventId()]
 			start, ok2 := when[a.GetStartedEventId()]
 			if ok1 && ok2 {
-				w.total = append(w.total, ms-sched)
-				w.s2s = append(w.s2s, start-sched)
-				w.exec = append(w.exec, ms-start)
+				w.all.add(ms-sched, start-sched, ms-start)
 				// Event 2: the run's first WorkflowTaskScheduled.
 				if a.GetScheduledEventId() == 2 {
 					w.first.add(ms-sched, start-sched, ms-start)
@@ -127,15 +121,12 @@ func (w *wftStats) add(events []*historypb.HistoryEvent) {
 
 func (w *wftStats) report() *wftReport {
 	return &wftReport{
-		Histories:       w.histories,
-		Tasks:           len(w.total),
-		TotalMS:         summarize2(w.total),
-		ScheduleToStart: summarize2(w.s2s),
-		ExecMS:          summarize2(w.exec),
-		First:           w.first.report(),
-		Later:           w.later.report(),
-		Failed:          w.failed,
-		TimedOut:        w.timedOut,
+		Histories:      w.histories,
+		wftGroupReport: *w.all.report(),
+		First:          w.first.report(),
+		Later:          w.later.report(),
+		Failed:         w.failed,
+		TimedOut:       w.timedOut,
 	}
 }
 

@@ -27,12 +27,19 @@
  *
  * Switching saves the callee-saved registers on the outgoing stack and keeps
  * only the stack pointer in the fiber record (or, for the thread's own stack,
- * in thread-local storage). */
+ * in thread-local storage).
+ *
+ * Stowing (twe__fiber_stow) copies a suspended fiber's live stack, record
+ * included, to the heap and drops all its pages; its top page held the
+ * canary of the slot above, so the pool keeps a bit per stowed slot (slabs
+ * sorted by address) and a canary that reads as zeros passes only when the
+ * slot below is stowed. */
 #define _GNU_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE, MAP_STACK, madvise */
 #include "engine/fiber.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdalign.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +124,12 @@ struct twe_fiber_pool {
   size_t free_count;
   unsigned char **slabs;
   size_t slabs_len, slabs_cap;
+  /* The slabs again, by address, each with a bit per slot set while the
+   * slot's fiber is stowed (twe__fiber_stow): its top page, which holds
+   * the canary of the slot above, then reads as zeros. */
+  unsigned char **by_addr;
+  uint64_t *stowed;
+  size_t stowed_count;
   size_t carve_left; /* uncarved slots in the newest slab, carved top down */
   size_t stacks_total, stacks_in_use;
   uint64_t next_id;
@@ -314,10 +327,18 @@ NO_ASAN static void canary_write(twe_fiber_t *f) {
   for (int i = 0; i < CANARY_WORDS; i++) w[i] = canary_word(&w[i]);
 }
 
+static bool lower_neighbour_stowed(const twe_fiber_t *f);
+
 /* Not instrumented: stale frames of an overflowing fiber may have left the
  * canary's shadow poisoned, and the point here is to report the overflow. */
 NO_ASAN static void canary_check(const twe_fiber_t *f) {
   const volatile uint64_t *w = canary_at(f);
+  bool zero = true;
+  for (int i = 0; i < CANARY_WORDS && zero; i++) zero = w[i] == 0;
+  /* The slot below is stowed: its top page, canary included, is the
+   * kernel's zero page until it is unstowed (which writes the canary
+   * back). */
+  if (zero && lower_neighbour_stowed(f)) return;
   for (int i = 0; i < CANARY_WORDS; i++) {
     if (w[i] != canary_word((const uint64_t *)&w[i])) {
       die("fiber %" PRIu64 " (fn %p, arg %p): stack canary at %p smashed: stack overflow "
@@ -486,6 +507,8 @@ void twe__fiber_pool_destroy(twe_fiber_pool_t *pool) {
   }
   for (size_t i = 0; i < pool->slabs_len; i++) slab_unmap(pool, pool->slabs[i]);
   free(pool->slabs);
+  free(pool->by_addr);
+  free(pool->stowed);
   free(pool);
 }
 
@@ -502,6 +525,12 @@ static int slab_add(twe_fiber_pool_t *p) {
     unsigned char **s = realloc(p->slabs, cap * sizeof *s);
     if (!s) return -ENOMEM;
     p->slabs = s;
+    unsigned char **a = realloc(p->by_addr, cap * sizeof *a);
+    if (!a) return -ENOMEM;
+    p->by_addr = a;
+    uint64_t *st = realloc(p->stowed, cap * sizeof *st);
+    if (!st) return -ENOMEM;
+    p->stowed = st;
     p->slabs_cap = cap;
   }
   size_t len = p->slab_size;
@@ -524,6 +553,14 @@ static int slab_add(twe_fiber_pool_t *p) {
       }
     }
   }
+  size_t at = p->slabs_len;
+  while (at > 0 && p->by_addr[at - 1] > slab) {
+    p->by_addr[at] = p->by_addr[at - 1];
+    p->stowed[at] = p->stowed[at - 1];
+    at--;
+  }
+  p->by_addr[at] = slab;
+  p->stowed[at] = 0;
   p->slabs[p->slabs_len++] = slab;
   p->carve_left = SLAB_STACKS;
   return 0;
@@ -611,4 +648,104 @@ void twe__fiber_destroy(twe_fiber_t *f) {
   f->live = false;
   p->stacks_in_use--;
   release_stack(p, f);
+}
+
+/* --- stowing ------------------------------------------------------------------ */
+struct twe_fiber_stowed {
+  twe_fiber_pool_t *pool;
+  size_t len; /* bytes of data: from the saved stack pointer to the slot's top */
+  alignas(16) unsigned char data[];
+};
+
+/* The stowed bit of the slot holding address a (a byte of a stack), or
+ * NULL when a is in a lead page or outside the pool's slabs. */
+static uint64_t *slot_bit(const twe_fiber_pool_t *p, uintptr_t a, uint64_t *bit) {
+  size_t lo = 0, hi = p->slabs_len;
+  while (lo < hi) { /* the last slab starting at or below a */
+    size_t mid = (lo + hi) / 2;
+    if ((uintptr_t)p->by_addr[mid] <= a) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == 0) return NULL;
+  uintptr_t base = (uintptr_t)p->by_addr[lo - 1];
+  if (a >= base + p->slab_size) return NULL;
+  uintptr_t first = base + (p->guard_pages ? 0 : p->page);
+  if (a < first) return NULL;
+  *bit = UINT64_C(1) << ((a - first) / p->slot_size);
+  return &p->stowed[lo - 1];
+}
+
+static bool lower_neighbour_stowed(const twe_fiber_t *f) {
+  const twe_fiber_pool_t *p = f->pool;
+  if (p->guard_pages || !p->stowed_count) return false; /* guard mode: its own canary */
+  uint64_t bit;
+  const uint64_t *w = slot_bit(p, (uintptr_t)f->stack_low - 1, &bit);
+  return w && (*w & bit);
+}
+
+/* The first byte above f's stack slot (page-aligned). */
+static uintptr_t slot_top(const twe_fiber_t *f) {
+  return (uintptr_t)f + f->pool->record_size +
+         (f->pool->guard_pages ? 0 : CANARY_WORDS * sizeof(uint64_t));
+}
+
+/* Stack bytes move as words, outside the sanitizers' view: ASan poisons
+ * the redzones of frames still on the stack, and they are copied as they
+ * are. */
+NO_ASAN __attribute__((no_sanitize_thread)) static void copy_words(uint64_t *to,
+                                                                  const uint64_t *from,
+                                                                  size_t n) {
+  for (size_t i = 0; i < n; i++) to[i] = from[i];
+}
+
+int twe__fiber_stow(twe_fiber_t *f, twe_fiber_stowed_t **out) {
+  if (f == tls.current || !f->live || f->finished || f->abandoned) return -EBUSY;
+  twe_fiber_pool_t *p = f->pool;
+  uintptr_t top = slot_top(f), from = (uintptr_t)f->sp & ~(uintptr_t)15;
+  if (from <= (uintptr_t)f->stack_low || from >= (uintptr_t)f) return -EBUSY;
+  uint64_t bit;
+  uint64_t *word = slot_bit(p, (uintptr_t)f, &bit);
+  if (!word) return -EBUSY;
+  size_t len = top - from;
+  twe_fiber_stowed_t *s = malloc(sizeof *s + len);
+  if (!s) return -ENOMEM;
+  s->pool = p;
+  s->len = len;
+  copy_words((uint64_t *)(void *)s->data, (const uint64_t *)from, len / sizeof(uint64_t));
+  /* Every page of the stack goes, down to its low end: pages a deeper
+   * call touched before are as dead as the copied ones. The canary below
+   * the low end is the lower neighbour's (or, in guard mode, in the
+   * stack's first page, which is kept). */
+  uintptr_t mask = (uintptr_t)(p->page - 1);
+  uintptr_t low = ((uintptr_t)f->stack_low + mask) & ~mask;
+  (void)madvise((void *)low, top - low, MADV_DONTNEED);
+  *word |= bit;
+  p->stowed_count++;
+  *out = s;
+  return 0;
+}
+
+void twe__fiber_unstow(twe_fiber_t *f, twe_fiber_stowed_t *s) {
+  /* f's record is in the copy: nothing may be read from it before. */
+  twe_fiber_pool_t *p = s->pool;
+  uintptr_t top = (uintptr_t)f + p->record_size +
+                  (p->guard_pages ? 0 : CANARY_WORDS * sizeof(uint64_t));
+  copy_words((uint64_t *)(top - s->len), (const uint64_t *)(const void *)s->data,
+             s->len / sizeof(uint64_t));
+  uint64_t bit;
+  uint64_t *word = slot_bit(p, (uintptr_t)f, &bit);
+  if (word) *word &= ~bit;
+  p->stowed_count--;
+  free(s);
+}
+
+size_t twe__fiber_stowed_bytes(const twe_fiber_stowed_t *s) {
+  return sizeof *s + s->len;
+}
+
+size_t twe__fiber_resident_bytes(const twe_fiber_t *f) {
+  size_t page = f->pool->page;
+  uintptr_t top = slot_top(f), sp = (uintptr_t)f->sp;
+  if (sp <= (uintptr_t)f->stack_low || sp >= top) return page;
+  return top - (sp & ~(uintptr_t)(page - 1));
 }

@@ -90,6 +90,29 @@ twe_fiber_t *twe__fiber_current(void);
 size_t twe__fiber_room(uintptr_t sp);
 /* Whether f's function has returned. */
 bool twe__fiber_finished(const twe_fiber_t *f);
+/* --- stowing: a parked fiber off its stack pages ----------------------------
+ * A fiber suspended for long (its run parked in the cache) keeps its stack
+ * pages resident though nothing runs on them: one page at least. Stowing
+ * copies the live part of the stack (from the saved stack pointer to the
+ * slot's top: the frames, the fiber's record, and the canary of the slot
+ * above) into a malloc'd copy and gives every page of the stack back to
+ * the kernel (MADV_DONTNEED). Unstowing copies it back to the same
+ * addresses, so pointers into the stack stay valid, and frees the copy.
+ * Between the two nothing may touch f or its stack: no resume or destroy,
+ * and no pointer into the stack may be used. The slot above keeps working
+ * meanwhile (its canary check knows this slot is stowed). */
+typedef struct twe_fiber_stowed twe_fiber_stowed_t;
+/* Stows f (suspended, or created and not yet run). Returns 0 and the copy
+ * in *out, -ENOMEM, or -EBUSY (f is running, finished, or its stack
+ * pointer is not on its stack: a slice ended in a signal frame). */
+int twe__fiber_stow(twe_fiber_t *f, twe_fiber_stowed_t **out);
+/* Puts s back on f's stack and frees s. */
+void twe__fiber_unstow(twe_fiber_t *f, twe_fiber_stowed_t *s);
+/* Bytes a stowed fiber holds (its copy, header included). */
+size_t twe__fiber_stowed_bytes(const twe_fiber_stowed_t *s);
+/* Bytes of f's stack resident at least: the pages from its saved stack
+ * pointer to the slot's top (deeper pages touched before may be too). */
+size_t twe__fiber_resident_bytes(const twe_fiber_t *f);
 /* Returns f's stack to its pool. f may be new, finished, or suspended
  * mid-function: then it is abandoned (nothing on its stack runs again, no
  * cleanup). Not f itself from inside f (aborts). NULL is a no-op. */

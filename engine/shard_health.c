@@ -1,6 +1,6 @@
 /* engine/shard_health.c — how a shard is doing, for the operator: its 1 s
  * tick (alive for /healthz, connected for /readyz, the loop's lag for
- * twe_shard_loop_lag_seconds), its connection's losses and returns (logged,
+ * twe_shard_loop_lag_seconds; the workflow cache's stowing of idle runs), its connection's losses and returns (logged,
  * with the time away, and counted), its calls (the request metrics, failed
  * calls counted) and its polls (failing for longer than POLLS_FAILING_NS:
  * logged once, then a summary every SUMMARY_NS, and once more when they
@@ -65,6 +65,7 @@ static void on_tick(twe_timer_t *t) {
              (double)(now - s->polls_failing_since_ns) / 1e9, s->polls_failing_n,
              s->polls_failing_error);
   }
+  twe__wf_side_tick(s, now);
   s->tick_due_ns = now + TICK_NS;
   twe__timer_start(&s->tick_timer, (uint64_t)TICK_NS);
 }

@@ -68,6 +68,16 @@ int twe_worker_create(twe_client_t *client, const twe_worker_options_t *opts,
   w->client = client;
   w->opts = *opts;
   if (w->opts.max_cached_workflows == TWE_CACHE_DEFAULT) w->opts.max_cached_workflows = 10000;
+  const char *mb = getenv("TWE_MAX_CACHED_BYTES");
+  if (mb && *mb) w->opts.max_cached_bytes = (size_t)strtoull(mb, NULL, 10);
+  const char *stow = getenv("TWE_CACHE_STOW_AFTER_MS");
+  if (stow && *stow) {
+    long ms = strtol(stow, NULL, 10);
+    w->stow_after_ns = ms < 0 ? -1 : (int64_t)ms * 1000000;
+  } else {
+    long ms = w->opts.cache_stow_after_ms;
+    w->stow_after_ns = ms < 0 ? -1 : ms == 0 ? 1000000000 : (int64_t)ms * 1000000;
+  }
   const char *maddr = opts->metrics_address ? opts->metrics_address : getenv("TWE_METRICS_ADDRESS");
   if (maddr && *maddr && !(w->metrics_address = strdup(maddr))) {
     free(w);
@@ -392,6 +402,7 @@ int twe_worker_start(twe_worker_t *w) {
     s->worker = w;
     s->index = i;
     s->cache_capacity = cache < 0 ? 0 : (size_t)((cache + n - 1) / n); /* < 0: TWE_CACHE_OFF */
+    s->cache_max_bytes = w->opts.max_cached_bytes ? (w->opts.max_cached_bytes + n - 1) / n : 0;
     s->pool_threads = plan.activity_threads / n ? plan.activity_threads / n : 1;
     /* Alive from the start: /healthz must not fail before the loop's
      * first tick. */
@@ -399,11 +410,15 @@ int twe_worker_start(twe_worker_t *w) {
     snprintf(s->sticky_queue, sizeof s->sticky_queue, "%s-twe-%u-%016" PRIx64, w->identity, i,
              tag);
   }
+  char cache_bytes_note[48] = "";
+  if (w->shards[0].cache_max_bytes)
+    snprintf(cache_bytes_note, sizeof cache_bytes_note, " or %zu bytes",
+             w->shards[0].cache_max_bytes);
   twe__log(w, TWE_LOG_INFO, -1, NULL, NULL, NULL,
            "worker on task queue \"%s\" (namespace %s): %u shard(s), %u activity thread(s) kept "
-           "each, cache %zu run(s) per shard",
+           "each, cache %zu run(s)%s per shard",
           w->task_queue, w->namespace_name, n, w->shards[0].pool_threads,
-          w->shards[0].cache_capacity);
+          w->shards[0].cache_capacity, cache_bytes_note);
   for (unsigned i = 0; i < n; i++) {
     twe_wshard_t *s = &w->shards[i];
     twe_shard_options_t so = {.index = i,
@@ -600,6 +615,10 @@ void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out) {
     SUM(reconnects);
     SUM(calls_failed);
     SUM(polls_failed);
+    SUM(cache_forced_evictions);
+    SUM(cached_bytes);
+    SUM(cached_runs_stowed);
+    SUM(cache_stows);
 #undef SUM
   }
   if (w->watchdog) {

@@ -44,6 +44,7 @@ typedef struct twe__shard_counters {
   _Atomic uint64_t workflow_tasks_held, workflow_task_slices;
   _Atomic uint64_t local_activity_attempts, workflow_task_heartbeats;
   _Atomic uint64_t connection_losses, reconnects, calls_failed, polls_failed;
+  _Atomic uint64_t cache_forced_evictions, cached_bytes, cached_runs_stowed, cache_stows;
 } twe__shard_counters_t;
 
 /* engine/shard_health.c: the shard's tick (alive for /healthz, connected
@@ -87,6 +88,7 @@ struct twe_wshard {
   twe_fiber_pool_t *fibers;
   char sticky_queue[160];      /* this shard's sticky task queue */
   size_t cache_capacity;       /* runs this shard keeps */
+  size_t cache_max_bytes;      /* ... and bytes they may hold (0: no bound) */
   struct twe__wf_side *wf;
   struct twe__act_side *act;
   /* First workflow tasks of eager starts (engine/workflow_eager.c), pushed
@@ -145,6 +147,7 @@ struct twe_worker {
   twe_registry_t registry;
   twe_wshard_t *shards;
   unsigned shard_count;
+  int64_t stow_after_ns; /* cached runs idle this long are stowed (< 0: never) */
   /* Set by twe_worker_stop (any thread, a signal handler too); read by the
    * shards each round. Release/acquire: nothing else is published with it. */
   atomic_int stop_requested;
@@ -268,6 +271,9 @@ size_t twe__wf_side_run(twe_wshard_t *s, size_t budget);
 void twe__wf_side_takeover(twe_wshard_t *s, twe__watched_t *retired);
 void twe__wf_side_begin_stop(twe_wshard_t *s);
 bool twe__wf_side_idle(const twe_wshard_t *s);
+/* The shard's 1 s tick (engine/shard_health.c): stows the cached runs idle
+ * for the worker's stow_after_ns. */
+void twe__wf_side_tick(twe_wshard_t *s, int64_t now_ns);
 void twe__wf_side_destroy(twe_wshard_t *s);
 
 #endif /* TWE_ENGINE_WORKER_INTERNAL_H */

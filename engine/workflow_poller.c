@@ -304,6 +304,7 @@ int twe__wf_side_start(twe_wshard_t *s) {
   w->cache.counters = &s->counters;
   w->cache.metrics = s->metrics;
   w->cache.shard = s;
+  w->cache.stow_after_ns = s->worker->stow_after_ns;
   w->env.namespace_name = s->worker->namespace_name;
   w->env.task_queue = s->worker->task_queue;
   w->env.registry = &s->worker->registry;
@@ -367,6 +368,11 @@ void twe__wf_side_begin_stop(twe_wshard_t *s) {
       p->state = P_IDLE;
     }
   }
+}
+
+void twe__wf_side_tick(twe_wshard_t *s, int64_t now_ns) {
+  struct twe__wf_side *w = s->wf;
+  if (w) (void)twe__run_cache_stow_idle(&w->cache, now_ns);
 }
 
 bool twe__wf_side_idle(const twe_wshard_t *s) {

@@ -123,8 +123,8 @@ void twe__wfp_query_respond(wf_poller_t *p, twe_run_t *run, const char *why) {
      * watchdog stopped the handler in it. */
     wf_poller_t *parked = p->entry->parked;
     p->entry->parked = NULL;
-    p->entry->busy = false;
     if (fatal) twe__run_cache_evict(&w->cache, p->entry);
+    else twe__run_cache_idle(&w->cache, p->entry, twe__mono_ns());
     p->entry = NULL;
     if (parked) twe__wfp_resume_later(w, parked);
   }

@@ -99,15 +99,16 @@ void twe__wfp_task_finish(wf_poller_t *p, bool evict) {
   if (p->entry) {
     parked = p->entry->parked;
     p->entry->parked = NULL;
-    p->entry->busy = false;
     /* Without a cache, a run whose local activities still run stays until
      * they are back (the next task, which a heartbeat asked for, takes
      * their results). */
     if (evict || (w->s->cache_capacity == 0 &&
                   !(p->entry->run && twe__run_locals_in_flight(p->entry->run))))
       twe__run_cache_evict(&w->cache, p->entry);
+    else
+      twe__run_cache_idle(&w->cache, p->entry, twe__mono_ns());
     p->entry = NULL;
-    twe__run_cache_trim(&w->cache, w->s->cache_capacity);
+    twe__run_cache_trim(&w->cache, w->s->cache_capacity, w->s->cache_max_bytes);
   }
   free(p->events);
   p->events = NULL;

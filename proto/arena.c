@@ -40,6 +40,16 @@ void twe__arena_init(twe_arena_t *arena, size_t limit_bytes) {
   arena->allocator.allocator_data = arena;
 }
 
+void twe__arena_init_inline(twe_arena_t *arena, size_t limit_bytes, void *mem, size_t len) {
+  twe__arena_init(arena, limit_bytes);
+  if (len < sizeof(struct twe__arena_block) + ARENA_ALIGN) return;
+  struct twe__arena_block *b = mem;
+  b->next = NULL;
+  b->capacity = (len - sizeof *b) & ~(size_t)(ARENA_ALIGN - 1);
+  b->used = 0;
+  arena->head = arena->inline_block = b;
+}
+
 static struct twe__arena_block *new_block(twe_arena_t *arena, size_t capacity) {
   size_t total = sizeof(struct twe__arena_block) + capacity;
   if (total < capacity) return NULL; /* overflow */
@@ -99,10 +109,10 @@ char *twe__arena_strndup(twe_arena_t *arena, const char *s, size_t len) {
   return copy;
 }
 
-static void free_chain(struct twe__arena_block *b) {
+static void free_chain(const twe_arena_t *arena, struct twe__arena_block *b) {
   while (b) {
     struct twe__arena_block *next = b->next;
-    free(b);
+    if (b != arena->inline_block) free(b);
     b = next;
   }
 }
@@ -112,15 +122,20 @@ void twe__arena_reset(twe_arena_t *arena) {
   arena->limit_hit = false;
   arena->malloc_failed = false;
   if (!head) return;
-  free_chain(head->next);
+  free_chain(arena, head->next);
   head->next = NULL;
   head->used = 0;
-  arena->reserved_bytes = sizeof(struct twe__arena_block) + head->capacity;
+  if (head != arena->inline_block) {
+    arena->inline_block = NULL; /* dropped from the chain: the caller's */
+    arena->reserved_bytes = sizeof(struct twe__arena_block) + head->capacity;
+  } else {
+    arena->reserved_bytes = 0;
+  }
 }
 
 void twe__arena_destroy(twe_arena_t *arena) {
-  free_chain(arena->head);
-  arena->head = NULL;
+  free_chain(arena, arena->head);
+  arena->head = arena->inline_block = NULL;
   arena->reserved_bytes = 0;
   arena->limit_hit = false;
   arena->malloc_failed = false;

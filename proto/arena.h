@@ -34,6 +34,9 @@ typedef struct twe_arena {
   bool limit_hit;
   /* Set when malloc itself failed, for -ENOMEM. */
   bool malloc_failed;
+  /* The first block when the caller gave its memory (twe__arena_init_inline):
+   * never freed here, not in reserved_bytes. */
+  struct twe__arena_block *inline_block;
   /* protobuf-c's view of this arena; allocator_data points back here. */
   ProtobufCAllocator allocator;
 } twe_arena_t;
@@ -41,6 +44,13 @@ typedef struct twe_arena {
 /* Prepares an empty arena; allocates nothing until the first twe__arena_alloc.
  * limit_bytes: the most the arena may take from malloc, 0 for no limit. */
 void twe__arena_init(twe_arena_t *arena, size_t limit_bytes);
+
+/* twe__arena_init, with len bytes of the caller's at mem (aligned for any
+ * type) as the first block: an object that embeds its arena gets its first
+ * allocations without a malloc of their own. The memory stays the
+ * caller's, to free after twe__arena_destroy; a block header comes out of
+ * it (len below that: no first block). */
+void twe__arena_init_inline(twe_arena_t *arena, size_t limit_bytes, void *mem, size_t len);
 
 /* size bytes aligned for any type, or NULL when malloc fails or the budget
  * would be exceeded (then arena->limit_hit is set). size 0 gives a valid,

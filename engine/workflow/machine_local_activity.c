@@ -483,6 +483,7 @@ size_t twe__run_locals_in_flight(const twe_run_t *run) {
 }
 
 int twe__run_local_result(twe_run_t *run, const twe_local_result_t *r) {
+  twe__run_unstow(run);
   twe__local_machine_t *lm = find(run, r->seq);
   if (!lm || !lm->in_flight || run->status < 0) return run->status;
   twe__local_marker_t *o = twe__arena_alloc(&run->arena, sizeof *o);

@@ -236,7 +236,7 @@ int twe__run_readonly_call(twe_run_t *run, void (*body)(twe__wfiber_t *w), void 
   twe__fiber_destroy(w->fiber);
   w->fiber = NULL;
   if (more == TWE_FIBER_ABANDONED) {
-    char msg[sizeof run->message];
+    char msg[TWE__RUN_MESSAGE_MAX];
     twe__watch_preempt_message(twe__watch_self(), msg, sizeof msg);
     return twe__run_fail(run, TWE_EPREEMPTED,
                          TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
@@ -249,6 +249,7 @@ int twe__run_answer_query(twe_run_t *run, const char *name,
                           const Temporal__Api__Common__V1__Payloads *args, twe_arena_t *out,
                           twe_run_query_result_t *res) {
   memset(res, 0, sizeof *res);
+  twe__run_unstow(run);
   if (run->status < 0) {
     fail_answer(res, "%s", run->message);
     return run->status;

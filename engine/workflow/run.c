@@ -41,7 +41,9 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdalign.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,9 +62,15 @@
 #define HATTR(x) TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_##x##_EVENT_ATTRIBUTES
 #define CATTR(x) TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_##x##_COMMAND_ATTRIBUTES
 
-/* A suspended fiber costs about one touched stack page plus its context
- * (measured: ~5 KiB); count two pages for cache accounting. */
-#define FIBER_MEMORY_ESTIMATE 8192
+/* A run is one allocation of RUN_ALLOC bytes: the struct (about 1.1 KiB),
+ * then the first block of its arena (the rest, about 1.4 KiB). A small
+ * workflow parked after its first task keeps everything in it: Park (a
+ * timer) uses 0.8 KiB of arena, a workflow waiting on an activity 1.0 KiB.
+ * 2560 is one of jemalloc's size classes, so none of it is rounding. */
+#define RUN_ALLOC 2560
+#define RUN_INLINE_ARENA_MIN 512
+_Static_assert(sizeof(twe_run_t) + RUN_INLINE_ARENA_MIN <= RUN_ALLOC,
+               "twe_run_t outgrew RUN_ALLOC: leave the first arena block room");
 
 /* --- failures ------------------------------------------------------------------ */
 
@@ -71,10 +79,15 @@ static int vfail(twe_run_t *run, int status, twe__task_cause_t cause, const char
   if (run->status < 0) return run->status; /* keep the first: it is the cause */
   run->status = status;
   run->cause = cause;
-  int n = snprintf(run->message, sizeof run->message, "%s", prefix);
+  char *m = twe__arena_alloc(&run->arena, TWE__RUN_MESSAGE_MAX);
+  if (!m) {
+    run->message = "out of memory (and for the message of the run's failure)";
+    return status;
+  }
+  int n = snprintf(m, TWE__RUN_MESSAGE_MAX, "%s", prefix);
   if (n < 0) n = 0;
-  if ((size_t)n < sizeof run->message)
-    vsnprintf(run->message + n, sizeof run->message - (size_t)n, fmt, ap);
+  if ((size_t)n < TWE__RUN_MESSAGE_MAX) vsnprintf(m + n, TWE__RUN_MESSAGE_MAX - (size_t)n, fmt, ap);
+  run->message = m;
   return status;
 }
 
@@ -250,7 +263,7 @@ static int check_no_extra_commands(twe_run_t *run) {
 /* The watchdog stopped the task (engine/watchdog.h): the task fails with
  * its message, and the run must go. */
 static int preempted(twe_run_t *run, twe__watched_t *watch) {
-  char msg[sizeof run->message];
+  char msg[TWE__RUN_MESSAGE_MAX];
   twe__watch_preempt_message(watch, msg, sizeof msg);
   return twe__run_fail(run, TWE_EPREEMPTED, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE), "%s", msg);
 }
@@ -690,6 +703,7 @@ static int batch_go(twe_run_t *run, twe_run_outcome_t *out) {
 
 int twe__run_apply(twe_run_t *run, twe_event_pb_t *const *events, size_t n,
                    twe_arena_t *out_arena, twe_run_outcome_t *out) {
+  twe__run_unstow(run);
   memset(&run->batch, 0, sizeof run->batch);
   run->batch.events = events;
   run->batch.n = n;
@@ -700,6 +714,7 @@ int twe__run_apply(twe_run_t *run, twe_event_pb_t *const *events, size_t n,
 }
 
 int twe__run_resume(twe_run_t *run, twe_run_outcome_t *out) {
+  twe__run_unstow(run);
   if (!run->batch.active)
     twe__run_fail(run, -EINVAL, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
                   "workflow run %s: resumed with no batch under way", run->info.run_id);
@@ -707,6 +722,7 @@ int twe__run_resume(twe_run_t *run, twe_run_outcome_t *out) {
 }
 
 int twe__run_answer_now(twe_run_t *run, twe_run_outcome_t *out) {
+  twe__run_unstow(run);
   struct twe__run_batch *b = &run->batch;
   if (!b->active || !b->in_activation || b->i + 1 != b->n)
     twe__run_fail(run, -EINVAL, CAUSE(WORKFLOW_WORKER_UNHANDLED_FAILURE),
@@ -722,6 +738,7 @@ int twe__run_answer_now(twe_run_t *run, twe_run_outcome_t *out) {
 }
 
 int twe__run_check_replayed(twe_run_t *run, twe_run_outcome_t *out) {
+  twe__run_unstow(run);
   /* The replayer hands over a whole history: every command the code
    * produced in a completed task must have found its event by now. */
   if (run->status == 0) check_no_extra_commands(run);
@@ -737,9 +754,13 @@ int twe__run_check_replayed(twe_run_t *run, twe_run_outcome_t *out) {
 
 int twe__run_create(const twe_run_env_t *env, const char *workflow_id, const char *run_id,
                     twe_run_t **out) {
-  twe_run_t *run = calloc(1, sizeof *run);
-  if (!run) return -ENOMEM;
-  twe__arena_init(&run->arena, 0);
+  /* The arena's first block follows the struct, aligned as arena memory. */
+  size_t at = (sizeof(twe_run_t) + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
+  unsigned char *mem = malloc(RUN_ALLOC);
+  if (!mem) return -ENOMEM;
+  twe_run_t *run = (twe_run_t *)(void *)mem;
+  memset(run, 0, sizeof *run);
+  twe__arena_init_inline(&run->arena, 0, mem + at, RUN_ALLOC - at);
   run->env = *env;
   run->wf.magic = TWE__WORKFLOW_MAGIC;
   run->wf.run = run;
@@ -766,6 +787,7 @@ int twe__run_create(const twe_run_env_t *env, const char *workflow_id, const cha
 
 void twe__run_destroy(twe_run_t *run) {
   if (!run) return;
+  twe__run_unstow(run); /* a stowed fiber's record is in its copy */
   /* Suspended fibers are abandoned: nothing on their stacks runs again. */
   for (twe__wfiber_t *w = run->all_fibers; w; w = w->next_all)
     if (w->fiber) twe__fiber_destroy(w->fiber);
@@ -809,8 +831,36 @@ uint64_t twe__run_ignored_events(const twe_run_t *run) {
 }
 
 size_t twe__run_memory(const twe_run_t *run) {
-  size_t fibers = 0;
-  for (const twe__wfiber_t *w = run->all_fibers; w; w = w->next_all)
-    if (w->fiber) fibers++;
-  return sizeof *run + run->arena.reserved_bytes + fibers * FIBER_MEMORY_ESTIMATE;
+  size_t bytes = RUN_ALLOC + run->arena.reserved_bytes;
+  for (const twe__wfiber_t *w = run->all_fibers; w; w = w->next_all) {
+    if (w->stowed) bytes += twe__fiber_stowed_bytes(w->stowed);
+    else if (w->fiber) bytes += twe__fiber_resident_bytes(w->fiber);
+  }
+  return bytes;
+}
+
+bool twe__run_stowed(const twe_run_t *run) {
+  return run->stowed;
+}
+
+bool twe__run_stow(twe_run_t *run) {
+  if (run->batch.active || run->current || run->in_query || run->locals_in_flight ||
+      run->local_req_head)
+    return run->stowed;
+  for (twe__wfiber_t *w = run->all_fibers; w; w = w->next_all) {
+    if (!w->fiber || w->stowed) continue;
+    if (twe__fiber_stow(w->fiber, &w->stowed) == 0) run->stowed = true;
+    else w->stowed = NULL;
+  }
+  return run->stowed;
+}
+
+void twe__run_unstow(twe_run_t *run) {
+  if (!run->stowed) return;
+  for (twe__wfiber_t *w = run->all_fibers; w; w = w->next_all)
+    if (w->stowed) {
+      twe__fiber_unstow(w->fiber, w->stowed);
+      w->stowed = NULL;
+    }
+  run->stowed = false;
 }

@@ -211,8 +211,21 @@ const char *twe__run_id(const twe_run_t *run);
 /* History events ignored because what they carry is not supported yet
  * (cancellation requests, updates ...); the first is logged. */
 uint64_t twe__run_ignored_events(const twe_run_t *run);
-/* Bytes the run holds (arena blocks plus fiber stacks touched estimate):
- * for cache accounting and metrics. */
+/* Bytes the run holds: its allocation (the struct and the first block of
+ * its arena, one malloc), its further arena blocks, and its fibers' stacks
+ * (a stowed one's copy, else the pages from its stack pointer up): for
+ * cache accounting (max_cached_bytes) and metrics. */
 size_t twe__run_memory(const twe_run_t *run);
+/* Stows the stacks of the run's suspended fibers (engine/fiber.h): for a
+ * run parked in the cache between tasks, whose fibers' pages then go back
+ * to the kernel. Only an idle run is stowed: no batch under way, no local
+ * activity out, no fiber running; otherwise nothing happens. A fiber that
+ * cannot be stowed (no memory) stays as it is. Every call that may run the
+ * run's code or read its state (apply, resume, answer_now, check_replayed,
+ * local_result, answer_query, destroy) unstows it first. Returns whether
+ * any fiber is stowed now. */
+bool twe__run_stow(twe_run_t *run);
+/* Whether some of the run's fibers are stowed now. */
+bool twe__run_stowed(const twe_run_t *run);
 
 #endif /* TWE_ENGINE_RUN_H */

@@ -93,6 +93,7 @@ struct twe__wfiber {
   size_t wait_next; /* TWE__WAIT_ALL: fs before this index are ready */
   struct twe__wfiber *next_ready;
   struct twe__wfiber *next_all; /* every live fiber, in creation order */
+  twe_fiber_stowed_t *stowed;   /* its stack's copy while the run is stowed */
 };
 
 /* Query handlers by name (queries.c). */
@@ -203,6 +204,7 @@ struct twe_run {
   twe__wfiber_t *ready_head, *ready_tail;
   twe__wfiber_t *current; /* the fiber running right now, else NULL */
   bool code_started;      /* the root fiber exists (or the input failed) */
+  bool stowed;            /* some fibers' stacks are stowed (twe__run_stow) */
   /* A fiber ran since the last time condition waiters were rechecked. */
   bool cond_changed;
 
@@ -302,11 +304,16 @@ struct twe_run {
     bool in_activation, answered, active;
   } batch;
 
-  /* The first fatal problem: the run is unusable after it. */
+  /* The first fatal problem: the run is unusable after it. message is in
+   * the run arena (at most TWE__RUN_MESSAGE_MAX bytes), set with status:
+   * a healthy run keeps no room for one. */
   int status;
   twe__task_cause_t cause;
-  char message[1024];
+  const char *message;
 };
+
+/* The longest failure message a run keeps, NUL included. */
+#define TWE__RUN_MESSAGE_MAX 1024
 
 /* Records the run's first fatal problem (later ones are dropped: the first
  * is the cause) and returns status. */
@@ -318,6 +325,9 @@ int twe__run_nondeterminism(twe_run_t *run, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* -ENOMEM (or TWE_ELIMIT) recorded as fatal. */
 int twe__run_oom(twe_run_t *run);
+/* Puts the run's stowed fiber stacks back (twe__run_stow); a no-op when
+ * none is. Every entry point that runs code or reads its state calls it. */
+void twe__run_unstow(twe_run_t *run);
 /* A line about run in its worker's log (engine/log.h: held back when the
  * same fmt repeats), with the run's shard, type, id and run id. */
 void twe__run_log(twe_run_t *run, twe_log_level_t level, const char *fmt, ...)

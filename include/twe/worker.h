@@ -49,6 +49,17 @@ typedef struct twe_worker_options {
    * other zero here. TWE_CACHE_OFF: no cache, every workflow task replays
    * the run's full history. */
   long max_cached_workflows;
+  /* The cache's bound in bytes, over all shards (each shard keeps its
+   * share): when the runs it keeps hold more (each counted as of its last
+   * task: its allocation, arena and fiber stacks, stowed or not), the least
+   * recently used are evicted, as for max_cached_workflows, whichever bound
+   * is reached first. 0: no byte bound (TWE_MAX_CACHED_BYTES sets one). */
+  size_t max_cached_bytes;
+  /* A cached run idle this long has its fibers' stacks stowed: copied off
+   * their pages (about 1 KiB each for a shallow wait instead of a 4 KiB
+   * page), and copied back at its next task. 0: 1000 ms
+   * (TWE_CACHE_STOW_AFTER_MS overrides, where 0 stows at once); < 0: never. */
+  long cache_stow_after_ms;
   /* Threads (0: from the CPU plan; TWE_SHARD_THREADS / TWE_ACTIVITY_THREADS
    * override). */
   unsigned shard_threads;
@@ -265,6 +276,14 @@ typedef struct twe_worker_stats {
   uint64_t calls_failed;              /* gRPC calls that ended in an error (a stop's own
                                          cancellations aside) */
   uint64_t polls_failed;              /* of those, polls */
+  uint64_t cache_forced_evictions;    /* of cache_evictions, runs evicted because the
+                                         cache was full (max_cached_workflows) or over
+                                         its byte bound (max_cached_bytes) */
+  uint64_t cached_bytes;              /* what the cached runs hold, each as of its last
+                                         task or stowing (twe_worker_options_t) */
+  uint64_t cached_runs_stowed;        /* cached runs whose fibers are stowed now */
+  uint64_t cache_stows;               /* idle cached runs stowed so far
+                                         (cache_stow_after_ms) */
 } twe_worker_stats_t;
 TWE_EXPORT void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out);
 /* The port the metrics endpoint listens on (after twe_worker_start), or

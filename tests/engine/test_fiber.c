@@ -1,6 +1,8 @@
 /* tests/engine/test_fiber.c — fibers: resume/yield order, values across
  * switches, finishing and abandoning fibers, stack reuse, FP control state,
- * 100,000 suspended fibers within few VMAs, and overflow detection (canary,
+ * 100,000 suspended fibers within few VMAs, stowing suspended fibers off
+ * their pages (values and addresses kept, RSS given back, neighbours still
+ * running), and overflow detection (canary, with a stowed neighbour too,
  * and guard pages in debug mode) in forked children. */
 #define _GNU_SOURCE /* fork, pipe, setenv, sysconf */
 #include <setjmp.h>
@@ -421,6 +423,130 @@ static void test_fiber_destroy_releases_memory(void **state) {
   twe__fiber_pool_destroy(p);
 }
 
+/* --- stowing ----------------------------------------------------------------------- */
+struct stow_probe {
+  unsigned id;
+  uint64_t *local_at; /* where the fiber's local array is: must not move */
+  uint64_t sum;       /* what it found in it after each wake-up */
+  int wakes;
+};
+
+static void stow_fn(void *arg) {
+  struct stow_probe *pr = arg;
+  uint64_t local[96]; /* 768 bytes of frame, a pattern only this fiber knows */
+  for (size_t i = 0; i < 96; i++) local[i] = (uint64_t)pr->id * 1000003u + i;
+  pr->local_at = local;
+  for (;;) {
+    twe__fiber_yield();
+    uint64_t sum = 0;
+    for (size_t i = 0; i < 96; i++) sum += local[i] - ((uint64_t)pr->id * 1000003u + i);
+    pr->sum = sum; /* 0 when every word came back */
+    pr->wakes++;
+    if (pr->wakes == 3) return;
+  }
+}
+
+static void test_fiber_stow_gives_pages_back_and_keeps_the_stack(void **state) {
+  (void)state;
+#ifdef UNDER_TSAN
+  enum { N = 1000 };
+#else
+  enum { N = 4000 };
+#endif
+  twe_fiber_pool_t *p = pool_new(0);
+  twe_fiber_t **fs = calloc(N, sizeof *fs);
+  struct stow_probe *pr = calloc(N, sizeof *pr);
+  twe_fiber_stowed_t **saved = calloc(N, sizeof *saved);
+  assert_true(fs && pr && saved);
+  for (unsigned i = 0; i < N; i++) {
+    pr[i].id = i;
+    fs[i] = fiber_new(p, stow_fn, &pr[i]);
+    assert_int_equal(twe__fiber_resume(fs[i]), 1);
+  }
+  long rss0 = rss_bytes();
+  size_t copies = 0;
+  for (unsigned i = 0; i < N; i++) {
+    assert_int_equal(twe__fiber_stow(fs[i], &saved[i]), 0);
+    copies += twe__fiber_stowed_bytes(saved[i]);
+  }
+  long rss1 = rss_bytes();
+  printf("# %d suspended fibers stowed: RSS -%ld KiB (%.0f bytes each, net), copies "
+         "%.0f bytes each\n",
+         N, (rss0 - rss1) / 1024, (double)(rss0 - rss1) / N, (double)copies / N);
+  /* A page each given back, less the copy (its 768-byte array and a few
+   * frames), which is malloc'd meanwhile. (TSan's shadow of the copies
+   * outweighs it.) */
+#ifndef UNDER_TSAN
+  assert_true(rss0 - rss1 > (long)N * 2 * 1024);
+#endif
+  assert_true(copies / N > 768 && copies / N < 2048);
+
+  /* Even fibers stay stowed while the odd ones run: the canary of each odd
+   * one is in its stowed neighbour's zeroed top page. */
+  for (unsigned i = 0; i < N; i++)
+    if (i % 2) twe__fiber_unstow(fs[i], saved[i]);
+  for (unsigned i = 1; i < N; i += 2) {
+    assert_int_equal(twe__fiber_resume(fs[i]), 1);
+    assert_int_equal(pr[i].sum, 0);
+  }
+  /* The rest come back, last first; their arrays are where they were. */
+  for (unsigned i = N; i-- > 0;)
+    if (i % 2 == 0) twe__fiber_unstow(fs[i], saved[i]);
+  for (unsigned i = 0; i < N; i++) {
+    uint64_t *at = pr[i].local_at;
+    int want = i % 2 ? 2 : 1;
+    assert_int_equal(twe__fiber_resume(fs[i]), 1);
+    assert_int_equal(pr[i].wakes, want);
+    assert_int_equal(pr[i].sum, 0);
+    assert_ptr_equal(pr[i].local_at, at);
+  }
+  /* Stowed again, a second time, then run to the end. */
+  for (unsigned i = 0; i < N; i++) {
+    if (i % 2) continue; /* the odd ones have one wake-up left after this */
+    assert_int_equal(twe__fiber_stow(fs[i], &saved[i]), 0);
+    twe__fiber_unstow(fs[i], saved[i]);
+    assert_int_equal(twe__fiber_resume(fs[i]), 1);
+  }
+  for (unsigned i = 0; i < N; i++) {
+    assert_int_equal(twe__fiber_resume(fs[i]), 0);
+    assert_int_equal(pr[i].wakes, 3);
+    assert_int_equal(pr[i].sum, 0);
+    assert_int_equal(twe__fiber_stow(fs[i], &saved[i]), -EBUSY); /* finished */
+    twe__fiber_destroy(fs[i]);
+  }
+  free(saved);
+  free(pr);
+  free(fs);
+  twe__fiber_pool_destroy(p);
+}
+
+static void yield_fn(void *arg) {
+  (void)arg;
+  twe__fiber_yield();
+}
+
+/* A not yet started fiber stows too, and starts after unstowing. */
+static void test_fiber_stow_before_first_run(void **state) {
+  (void)state;
+  twe_fiber_pool_t *p = pool_new(0);
+  struct stow_probe pr = {.id = 7};
+  twe_fiber_t *f = fiber_new(p, stow_fn, &pr);
+  twe_fiber_t *g = fiber_new(p, yield_fn, NULL); /* f's lower neighbour */
+  twe_fiber_stowed_t *sf = NULL, *sg = NULL;
+  assert_int_equal(twe__fiber_stow(f, &sf), 0);
+  assert_int_equal(twe__fiber_stow(g, &sg), 0);
+  twe__fiber_unstow(f, sf);
+  assert_int_equal(twe__fiber_resume(f), 1); /* g still stowed below it */
+  twe__fiber_unstow(g, sg);
+  assert_int_equal(twe__fiber_resume(g), 1);
+  assert_int_equal(twe__fiber_resume(g), 0);
+  for (int i = 0; i < 3; i++) assert_int_equal(twe__fiber_resume(f), i < 2 ? 1 : 0);
+  assert_int_equal(pr.sum, 0);
+  twe__fiber_destroy(f);
+  twe__fiber_destroy(g);
+  twe__fiber_pool_destroy(p);
+}
+
 /* --- overflow detection --------------------------------------------------------- */
 static uintptr_t overflow_floor;
 
@@ -448,7 +574,8 @@ static void overflow_fn(void *arg) {
 
 /* Runs an overflowing fiber in a child; returns its wait status and, in msg,
  * what it wrote to stderr. */
-static int run_overflow_child(bool guard_pages, size_t past_end, char *msg, size_t msg_cap) {
+static int run_overflow_child(bool guard_pages, bool stowed_neighbour, size_t past_end, char *msg,
+                              size_t msg_cap) {
   int fds[2];
   assert_int_equal(pipe(fds), 0);
   fflush(NULL);
@@ -469,6 +596,14 @@ static int run_overflow_child(bool guard_pages, size_t past_end, char *msg, size
     twe_fiber_t *f = NULL;
     if (twe__fiber_create(p, overflow_fn, &o, &f) != 0) _exit(2);
     if (guard_pages && maps_lines() - maps0 < 64) _exit(3); /* no guard pages? */
+    if (stowed_neighbour) {
+      /* The next stack carved is f's lower neighbour, whose top page holds
+       * f's canary: stowed, it reads as zeros until the overflow writes. */
+      twe_fiber_t *g = NULL;
+      twe_fiber_stowed_t *sg = NULL;
+      if (twe__fiber_create(p, yield_fn, NULL, &g) != 0) _exit(2);
+      if (twe__fiber_resume(g) != 1 || twe__fiber_stow(g, &sg) != 0) _exit(4);
+    }
     twe__fiber_resume(f);
     twe__fiber_resume(f);
     _exit(0); /* undetected */
@@ -487,7 +622,7 @@ static int run_overflow_child(bool guard_pages, size_t past_end, char *msg, size
 static void test_fiber_resume_detects_canary_overflow(void **state) {
   (void)state;
   char msg[2048];
-  int status = run_overflow_child(false, 512, msg, sizeof msg);
+  int status = run_overflow_child(false, false, 512, msg, sizeof msg);
   printf("# overflowing child: %s %d; stderr: %s", WIFSIGNALED(status) ? "signal" : "exit",
          WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), msg);
   assert_false(WIFEXITED(status));
@@ -500,11 +635,26 @@ static void test_fiber_resume_detects_canary_overflow(void **state) {
   }
 }
 
+/* The lower neighbour stowed: its zeroed top page passes for a canary only
+ * while nothing wrote it. */
+static void test_fiber_canary_overflow_seen_with_stowed_neighbour(void **state) {
+  (void)state;
+  char msg[2048];
+  int status = run_overflow_child(false, true, 512, msg, sizeof msg);
+  printf("# overflowing child, neighbour stowed: %s %d; stderr: %s",
+         WIFSIGNALED(status) ? "signal" : "exit",
+         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), msg);
+  assert_true(WIFSIGNALED(status));
+  int sig = WTERMSIG(status);
+  assert_true(sig == SIGABRT || sig == SIGSEGV);
+  if (sig == SIGABRT) assert_non_null(strstr(msg, "canary"));
+}
+
 static void test_fiber_guard_pages_catch_overflow(void **state) {
   (void)state;
   char msg[2048];
   /* Far past the guard page: a fault, not a canary report. */
-  int status = run_overflow_child(true, 64 * 1024, msg, sizeof msg);
+  int status = run_overflow_child(true, false, 64 * 1024, msg, sizeof msg);
   if (WIFEXITED(status)) printf("# guard-page child exited %d: %s", WEXITSTATUS(status), msg);
   assert_true(WIFSIGNALED(status));
   assert_int_equal(WTERMSIG(status), SIGSEGV);
@@ -523,7 +673,10 @@ int main(void) {
     cmocka_unit_test(test_fiber_yield_preserves_fp_state),
     cmocka_unit_test(test_fiber_create_many_suspended),
     cmocka_unit_test(test_fiber_destroy_releases_memory),
+    cmocka_unit_test(test_fiber_stow_gives_pages_back_and_keeps_the_stack),
+    cmocka_unit_test(test_fiber_stow_before_first_run),
     cmocka_unit_test(test_fiber_resume_detects_canary_overflow),
+    cmocka_unit_test(test_fiber_canary_overflow_seen_with_stowed_neighbour),
     cmocka_unit_test(test_fiber_guard_pages_catch_overflow),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -207,6 +207,25 @@ static void test_stack_trace(void **state) {
                                "timer 2 (30.000 s)"));
 }
 
+/* A stowed run (its fibers' stacks off their pages, engine/fiber.h) is put
+ * back before the query reads it: the waits and the handler's state are
+ * as they were. */
+static void test_stack_trace_of_stowed_run(void **state) {
+  fixture_t *fx = *state;
+  queried_run(fx, true);
+  assert_true(twe__run_stow(fx->run));
+  twe_run_query_result_t res = ask(fx, "__stack_trace", NULL);
+  assert_false(res.failed);
+  const ProtobufCBinaryData *d = &res.answer->payloads[0]->data;
+  char text[1024];
+  snprintf(text, sizeof text, "%.*s", (int)d->len, (const char *)d->data);
+  assert_non_null(strstr(text, "coroutine 1 (workflow function): waiting on activity A (id 1)"));
+  assert_non_null(strstr(text, "waiting on timer 2 (30.000 s)"));
+  assert_true(twe__run_stow(fx->run));
+  res = ask(fx, "count", NULL);
+  assert_answer(&res, "{\"signals\":1,\"args\":0}");
+}
+
 static void test_metadata(void **state) {
   fixture_t *fx = *state;
   queried_run(fx, false);
@@ -265,7 +284,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_query_answers_from_state), T(test_query_is_read_only),
       T(test_query_random_moves_nothing), T(test_query_failure_and_unknown),
-      T(test_stack_trace), T(test_metadata), T(test_task_queries_results),
+      T(test_stack_trace), T(test_stack_trace_of_stowed_run), T(test_metadata), T(test_task_queries_results),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -327,6 +327,26 @@ static void test_twe__run_apply_sticky_equals_fresh(void **state) {
   assert_false(outs[4].closes_workflow);
   assert_completes_with(&outs[5], "{\"ok\":10,\"last\":102}");
 
+  /* Stowed between its tasks (as the cache does to an idle run), a run
+   * gives the same answers: wf_fanout's futures array is on its stack, and
+   * the stack is back where it was when the results come. */
+  twe_run_t *stowed = new_run(fx);
+  from = 0;
+  for (size_t t = 0; t < nt; t++) {
+    twe_run_outcome_t out;
+    assert_int_equal(apply(fx, stowed, from, task_ends[t], &out), 0);
+    from = task_ends[t];
+    assert_true(same_commands(&out, &outs[t]));
+    assert_int_equal(out.closes_workflow, outs[t].closes_workflow);
+    if (out.closes_workflow) break;
+    size_t before = twe__run_memory(stowed);
+    assert_true(twe__run_stow(stowed));
+    assert_true(twe__run_stow(stowed)); /* again: nothing more to do */
+    size_t after = twe__run_memory(stowed);
+    assert_true(after < before && before - after >= 2048);
+  }
+  twe__run_destroy(stowed);
+
   /* Fresh runs fed everything up to each task give the same answers. */
   for (size_t t = 0; t < nt; t++) {
     twe_run_t *fresh = new_run(fx);
@@ -830,6 +850,18 @@ static void test_twe__run_destroy_abandons_suspended_fiber(void **state) {
   twe__fiber_pool_stats(fx->pool, &st);
   assert_int_equal(st.stacks_in_use, 0);
   twe__run_destroy(NULL);
+
+  /* Stowed, it is destroyed the same way, and its stack slot is reused. */
+  run = new_run(fx);
+  assert_int_equal(apply(fx, run, 0, 3, &fx->out), 0);
+  assert_true(twe__run_stow(run));
+  twe__run_destroy(run);
+  twe__fiber_pool_stats(fx->pool, &st);
+  assert_int_equal(st.stacks_in_use, 0);
+  run = new_run(fx);
+  assert_int_equal(apply(fx, run, 0, 9, &fx->out), 0);
+  assert_completes_with(&fx->out, "\"hi\"");
+  twe__run_destroy(run);
 }
 
 /* Ends a FailOnActivity history (whose activity events the caller added)

@@ -1019,7 +1019,8 @@ static int run_worker(int argc, char **argv) {
          "\"calls_failed\":%llu,\"polls_failed\":%llu,\"history_events_held_max\":%llu,"
          "\"activities_eager\":%llu,\"activity_slots_in_use\":%llu,"
          "\"activity_slots_peak\":%llu,\"activity_threads_peak\":%llu,"
-         "\"workflow_task_slots_in_use\":%llu}\n",
+         "\"workflow_task_slots_in_use\":%llu,\"cache_forced_evictions\":%llu,"
+         "\"cache_stows\":%llu}\n",
          (unsigned long long)s.workflow_tasks_completed,
          (unsigned long long)s.workflow_tasks_failed, (unsigned long long)s.nondeterminism_errors,
          (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses,
@@ -1033,7 +1034,8 @@ static int run_worker(int argc, char **argv) {
          (unsigned long long)s.polls_failed, (unsigned long long)s.history_events_held_max,
          (unsigned long long)s.activities_eager, (unsigned long long)s.activity_slots_in_use,
          (unsigned long long)s.activity_slots_peak, (unsigned long long)s.activity_threads_peak,
-         (unsigned long long)s.workflow_task_slots_in_use);
+         (unsigned long long)s.workflow_task_slots_in_use,
+         (unsigned long long)s.cache_forced_evictions, (unsigned long long)s.cache_stows);
   fflush(stdout);
   twe_worker_destroy(g_worker);
   twe_client_close(client);

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # tests/integration/test_sticky_cache.sh SCENARIO_WORKER — a workflow of 20
 # sequential activities completes served from the sticky cache, and also
-# with cache size 0 (no cache: every task replays the full history) and 1
+# with cache size 0 (no cache: every task replays the full history), 1
 # (three workflows at once share one cached run, so nearly every task
-# replays). The worker's counters say which happened.
+# replays), with every idle run stowed at once (TWE_CACHE_STOW_AFTER_MS=0:
+# still all cache hits), and under a byte bound smaller than one run
+# (TWE_MAX_CACHED_BYTES: forced evictions, replays, all completed). The
+# worker's counters say which happened.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 sw=${1:?usage: test_sticky_cache.sh SCENARIO_WORKER}
@@ -55,3 +58,22 @@ assert s["cache_misses"] >= 10, s
 assert s["cache_evictions"] >= 10, s
 PY
 ok "cache 1 with 3 workflows: runs evicted and replayed, all completed"
+
+TWE_CACHE_STOW_AFTER_MS=0 run_case stow 10000 1
+python3 - "$TWE_IT_TMP/stow.stats" <<'PY' || fail "stowed runs"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["cache_hits"] >= 19, s        # stowed between tasks, still served from the cache
+assert s["cache_misses"] == 0, s
+assert s["cache_stows"] >= 19, s       # idle after each of its first 20 tasks
+PY
+ok "every idle run stowed at once: every task after the first still a cache hit"
+
+TWE_MAX_CACHED_BYTES=2000 run_case bytes 10000 3
+python3 - "$TWE_IT_TMP/bytes.stats" <<'PY' || fail "byte bound"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["cache_forced_evictions"] >= 20, s   # no run fits in 2000 bytes
+assert s["cache_misses"] >= 20, s
+PY
+ok "a byte bound below one run: runs evicted (forced) and replayed, all completed"

@@ -106,6 +106,39 @@ static void test_arena_reset_keeps_one_block(void **state) {
   twe__arena_destroy(&arena);
 }
 
+/* The caller's memory as the first block: used first, never freed here
+ * (ASan would report a free of memory malloc did not give), not counted. */
+static void test_arena_inline_first_block(void **state) {
+  (void)state;
+  _Alignas(max_align_t) unsigned char mem[512];
+  twe_arena_t a;
+  twe__arena_init_inline(&a, 0, mem, sizeof mem);
+  unsigned char *p = twe__arena_alloc(&a, 100);
+  assert_true(p > mem && p + 100 <= mem + sizeof mem);
+  assert_int_equal(a.reserved_bytes, 0);
+  unsigned char *q = twe__arena_alloc(&a, 1000); /* does not fit: a block of its own */
+  assert_true(q < mem || q >= mem + sizeof mem);
+  assert_true(a.reserved_bytes >= 1000);
+  memset(q, 1, 1000);
+  memset(p, 2, 100);
+  twe__arena_reset(&a); /* keeps the head, a malloc'd block: mem is dropped */
+  assert_non_null(twe__arena_alloc(&a, 10));
+  twe__arena_destroy(&a);
+
+  /* Too small for a block header: no first block, the arena still works. */
+  twe__arena_init_inline(&a, 0, mem, 8);
+  assert_non_null(twe__arena_alloc(&a, 10));
+  twe__arena_destroy(&a);
+
+  /* Reset with the inline block as the head: rewound, still not freed. */
+  twe__arena_init_inline(&a, 0, mem, sizeof mem);
+  p = twe__arena_alloc(&a, 64);
+  twe__arena_reset(&a);
+  assert_ptr_equal(twe__arena_alloc(&a, 64), p);
+  assert_int_equal(a.reserved_bytes, 0);
+  twe__arena_destroy(&a);
+}
+
 static void test_arena_strndup_copies_and_terminates(void **state) {
   (void)state;
   twe_arena_t arena;
@@ -139,6 +172,7 @@ int main(void) {
     cmocka_unit_test(test_arena_alloc_limit_sets_flag),
     cmocka_unit_test(test_arena_alloc_huge_size_fails_cleanly),
     cmocka_unit_test(test_arena_reset_keeps_one_block),
+    cmocka_unit_test(test_arena_inline_first_block),
     cmocka_unit_test(test_arena_strndup_copies_and_terminates),
     cmocka_unit_test(test_arena_allocator_hook),
   };

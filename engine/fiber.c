@@ -2,10 +2,11 @@
  * context switch (x86-64 System V, aarch64 AAPCS64).
  *
  * The fiber record (struct twe_fiber) lives at the top of its own stack:
- * creating a fiber costs no malloc, the free list links through the records,
- * and the record's page is the one page a freed stack keeps resident (see
- * release_stack()). The stack grows down from just below the record towards
- * a 64-byte canary at its low end. A stack is stack_size bytes, page-aligned:
+ * creating a fiber costs no malloc, and the warm free list links through the
+ * records; beyond FREE_WARM free stacks a freed slot goes cold (every page
+ * dropped, listed in an array: see release_stack()). The stack grows down
+ * from just below the record towards a 64-byte canary at its low end. A
+ * stack is stack_size bytes, page-aligned:
  *
  *   slab:  [lead page][ stack 0 ][ stack 1 ] ... [ stack 63 ]
  *   stack: [ ... usable, grows down ... | record | C ]
@@ -125,11 +126,15 @@ struct twe_fiber_pool {
   unsigned char **slabs;
   size_t slabs_len, slabs_cap;
   /* The slabs again, by address, each with a bit per slot set while the
-   * slot's fiber is stowed (twe__fiber_stow): its top page, which holds
-   * the canary of the slot above, then reads as zeros. */
+   * slot's top page is dropped (its fiber stowed, or the slot cold): that
+   * page holds the canary of the slot above, which then reads as zeros. */
   unsigned char **by_addr;
-  uint64_t *stowed;
-  size_t stowed_count;
+  uint64_t *dropped;
+  size_t dropped_count;
+  /* Cold slots: free, every page dropped, the record too, so they are
+   * listed here rather than linked through their records. */
+  twe_fiber_t **cold;
+  size_t cold_len, cold_cap;
   size_t carve_left; /* uncarved slots in the newest slab, carved top down */
   size_t stacks_total, stacks_in_use;
   uint64_t next_id;
@@ -327,7 +332,7 @@ NO_ASAN static void canary_write(twe_fiber_t *f) {
   for (int i = 0; i < CANARY_WORDS; i++) w[i] = canary_word(&w[i]);
 }
 
-static bool lower_neighbour_stowed(const twe_fiber_t *f);
+static bool lower_neighbour_dropped(const twe_fiber_t *f);
 
 /* Not instrumented: stale frames of an overflowing fiber may have left the
  * canary's shadow poisoned, and the point here is to report the overflow. */
@@ -335,10 +340,10 @@ NO_ASAN static void canary_check(const twe_fiber_t *f) {
   const volatile uint64_t *w = canary_at(f);
   bool zero = true;
   for (int i = 0; i < CANARY_WORDS && zero; i++) zero = w[i] == 0;
-  /* The slot below is stowed: its top page, canary included, is the
-   * kernel's zero page until it is unstowed (which writes the canary
-   * back). */
-  if (zero && lower_neighbour_stowed(f)) return;
+  /* The slot below has its top page dropped (stowed or cold): the canary
+   * reads as the kernel's zero page until that slot is used again (which
+   * writes it back). */
+  if (zero && lower_neighbour_dropped(f)) return;
   for (int i = 0; i < CANARY_WORDS; i++) {
     if (w[i] != canary_word((const uint64_t *)&w[i])) {
       die("fiber %" PRIu64 " (fn %p, arg %p): stack canary at %p smashed: stack overflow "
@@ -508,7 +513,8 @@ void twe__fiber_pool_destroy(twe_fiber_pool_t *pool) {
   for (size_t i = 0; i < pool->slabs_len; i++) slab_unmap(pool, pool->slabs[i]);
   free(pool->slabs);
   free(pool->by_addr);
-  free(pool->stowed);
+  free(pool->dropped);
+  free(pool->cold);
   free(pool);
 }
 
@@ -528,9 +534,9 @@ static int slab_add(twe_fiber_pool_t *p) {
     unsigned char **a = realloc(p->by_addr, cap * sizeof *a);
     if (!a) return -ENOMEM;
     p->by_addr = a;
-    uint64_t *st = realloc(p->stowed, cap * sizeof *st);
+    uint64_t *st = realloc(p->dropped, cap * sizeof *st);
     if (!st) return -ENOMEM;
-    p->stowed = st;
+    p->dropped = st;
     p->slabs_cap = cap;
   }
   size_t len = p->slab_size;
@@ -556,22 +562,34 @@ static int slab_add(twe_fiber_pool_t *p) {
   size_t at = p->slabs_len;
   while (at > 0 && p->by_addr[at - 1] > slab) {
     p->by_addr[at] = p->by_addr[at - 1];
-    p->stowed[at] = p->stowed[at - 1];
+    p->dropped[at] = p->dropped[at - 1];
     at--;
   }
   p->by_addr[at] = slab;
-  p->stowed[at] = 0;
+  p->dropped[at] = 0;
   p->slabs[p->slabs_len++] = slab;
   p->carve_left = SLAB_STACKS;
   return 0;
 }
 
-/* A stack slot's record, from the free list or newly carved. */
+static void set_dropped(twe_fiber_pool_t *p, twe_fiber_t *f, bool dropped);
+static void write_upper_canary(twe_fiber_pool_t *p, twe_fiber_t *f);
+static unsigned char *stack_low_of(const twe_fiber_pool_t *p, const twe_fiber_t *f);
+
+/* A stack slot's record, from the free list, the cold slots, or newly
+ * carved. */
 static twe_fiber_t *acquire_stack(twe_fiber_pool_t *p) {
   twe_fiber_t *f = p->free_list;
   if (f) {
     p->free_list = f->next_free;
     p->free_count--;
+    return f;
+  }
+  if (p->cold_len) {
+    f = p->cold[--p->cold_len];
+    set_dropped(p, f, false);
+    write_upper_canary(p, f);
+    f->stack_low = stack_low_of(p, f);
     return f;
   }
   if (p->carve_left == 0 && slab_add(p) != 0) return NULL;
@@ -589,11 +607,36 @@ static twe_fiber_t *acquire_stack(twe_fiber_pool_t *p) {
   return f;
 }
 
+/* Puts f's slot on the cold list with all its pages dropped (the record's
+ * too: the list is not in the records). Returns false when the list cannot
+ * grow (then nothing changed). */
+static bool make_cold(twe_fiber_pool_t *p, twe_fiber_t *f, bool pages_dropped) {
+  if (p->cold_len == p->cold_cap) {
+    size_t cap = p->cold_cap ? p->cold_cap * 2 : 64;
+    twe_fiber_t **c = realloc(p->cold, cap * sizeof *c);
+    if (!c) return false;
+    p->cold = c;
+    p->cold_cap = cap;
+  }
+  if (!pages_dropped) {
+    uintptr_t mask = (uintptr_t)(p->page - 1);
+    uintptr_t low = ((uintptr_t)f->stack_low + mask) & ~mask;
+    uintptr_t top = (uintptr_t)f + p->record_size +
+                    (p->guard_pages ? 0 : CANARY_WORDS * sizeof(uint64_t));
+    (void)madvise((void *)low, top - low, MADV_DONTNEED);
+    set_dropped(p, f, true);
+  }
+  p->cold[p->cold_len++] = f;
+  return true;
+}
+
 static void release_stack(twe_fiber_pool_t *p, twe_fiber_t *f) {
+  /* Beyond the warm few, a freed slot goes cold: no page of it stays. */
+  if (p->free_count >= FREE_WARM && make_cold(p, f, false)) return;
   if (p->free_count >= FREE_WARM) {
-    /* Everything below the record's page: the record and the free-list link
-     * stay resident, the rest reads back as zero pages when reused. The
-     * canary is not in the range (the lower neighbour's top page, or the
+    /* The cold list could not grow: everything below the record's page
+     * goes, the record and the free-list link stay resident. The canary
+     * is not in the range (the lower neighbour's top page, or the
      * guard-mode stack's first page, rewritten at create). */
     uintptr_t mask = (uintptr_t)(p->page - 1);
     unsigned char *from = (unsigned char *)(((uintptr_t)f->stack_low + mask) & ~mask);
@@ -657,7 +700,7 @@ struct twe_fiber_stowed {
   alignas(16) unsigned char data[];
 };
 
-/* The stowed bit of the slot holding address a (a byte of a stack), or
+/* The dropped bit of the slot holding address a (a byte of a stack), or
  * NULL when a is in a lead page or outside the pool's slabs. */
 static uint64_t *slot_bit(const twe_fiber_pool_t *p, uintptr_t a, uint64_t *bit) {
   size_t lo = 0, hi = p->slabs_len;
@@ -672,12 +715,40 @@ static uint64_t *slot_bit(const twe_fiber_pool_t *p, uintptr_t a, uint64_t *bit)
   uintptr_t first = base + (p->guard_pages ? 0 : p->page);
   if (a < first) return NULL;
   *bit = UINT64_C(1) << ((a - first) / p->slot_size);
-  return &p->stowed[lo - 1];
+  return &p->dropped[lo - 1];
 }
 
-static bool lower_neighbour_stowed(const twe_fiber_t *f) {
+static void set_dropped(twe_fiber_pool_t *p, twe_fiber_t *f, bool dropped) {
+  uint64_t bit;
+  uint64_t *word = slot_bit(p, (uintptr_t)f, &bit);
+  if (!word) return;
+  if (dropped && !(*word & bit)) {
+    *word |= bit;
+    p->dropped_count++;
+  } else if (!dropped && (*word & bit)) {
+    *word &= ~bit;
+    p->dropped_count--;
+  }
+}
+
+/* The top 64 bytes of f's slot: the canary of the slot above, whatever f's
+ * page held before (it was dropped). Its value depends on its address only. */
+static void write_upper_canary(twe_fiber_pool_t *p, twe_fiber_t *f) {
+  if (p->guard_pages) return;
+  uint64_t *w = (uint64_t *)(void *)((unsigned char *)f + p->record_size);
+  for (int i = 0; i < CANARY_WORDS; i++) w[i] = canary_word(&w[i]);
+}
+
+static unsigned char *stack_low_of(const twe_fiber_pool_t *p, const twe_fiber_t *f) {
+  size_t canary = CANARY_WORDS * sizeof(uint64_t);
+  unsigned char *rec = (unsigned char *)(uintptr_t)f;
+  return p->guard_pages ? rec + p->record_size - p->stack_size + canary
+                        : rec + canary + p->record_size - p->stack_size;
+}
+
+static bool lower_neighbour_dropped(const twe_fiber_t *f) {
   const twe_fiber_pool_t *p = f->pool;
-  if (p->guard_pages || !p->stowed_count) return false; /* guard mode: its own canary */
+  if (p->guard_pages || !p->dropped_count) return false; /* guard mode: its own canary */
   uint64_t bit;
   const uint64_t *w = slot_bit(p, (uintptr_t)f->stack_low - 1, &bit);
   return w && (*w & bit);
@@ -704,8 +775,7 @@ int twe__fiber_stow(twe_fiber_t *f, twe_fiber_stowed_t **out) {
   uintptr_t top = slot_top(f), from = (uintptr_t)f->sp & ~(uintptr_t)15;
   if (from <= (uintptr_t)f->stack_low || from >= (uintptr_t)f) return -EBUSY;
   uint64_t bit;
-  uint64_t *word = slot_bit(p, (uintptr_t)f, &bit);
-  if (!word) return -EBUSY;
+  if (!slot_bit(p, (uintptr_t)f, &bit)) return -EBUSY;
   size_t len = top - from;
   twe_fiber_stowed_t *s = malloc(sizeof *s + len);
   if (!s) return -ENOMEM;
@@ -719,8 +789,7 @@ int twe__fiber_stow(twe_fiber_t *f, twe_fiber_stowed_t **out) {
   uintptr_t mask = (uintptr_t)(p->page - 1);
   uintptr_t low = ((uintptr_t)f->stack_low + mask) & ~mask;
   (void)madvise((void *)low, top - low, MADV_DONTNEED);
-  *word |= bit;
-  p->stowed_count++;
+  set_dropped(p, f, true);
   *out = s;
   return 0;
 }
@@ -732,10 +801,30 @@ void twe__fiber_unstow(twe_fiber_t *f, twe_fiber_stowed_t *s) {
                   (p->guard_pages ? 0 : CANARY_WORDS * sizeof(uint64_t));
   copy_words((uint64_t *)(top - s->len), (const uint64_t *)(const void *)s->data,
              s->len / sizeof(uint64_t));
-  uint64_t bit;
-  uint64_t *word = slot_bit(p, (uintptr_t)f, &bit);
-  if (word) *word &= ~bit;
-  p->stowed_count--;
+  /* The slot above may have been made since the copy was taken. */
+  write_upper_canary(p, f);
+  set_dropped(p, f, false);
+  free(s);
+}
+
+void twe__fiber_destroy_stowed(twe_fiber_t *f, twe_fiber_stowed_t *s) {
+  twe_fiber_pool_t *p = s->pool;
+  uintptr_t top = (uintptr_t)f + p->record_size +
+                  (p->guard_pages ? 0 : CANARY_WORDS * sizeof(uint64_t));
+  /* The record as it was when stowed, read from the copy. */
+  const twe_fiber_t *rec =
+      (const twe_fiber_t *)(const void *)(s->data + s->len - (top - (uintptr_t)f));
+  if (!rec->live) die("stowed fiber %" PRIu64 " destroyed twice", rec->id);
+  if (!make_cold(p, f, true)) {
+    /* No room on the cold list: back on its pages, destroyed as usual. */
+    twe__fiber_unstow(f, s);
+    twe__fiber_destroy(f);
+    return;
+  }
+#ifdef TWE_FIBER_TSAN
+  __tsan_destroy_fiber(rec->tsan_fiber);
+#endif
+  p->stacks_in_use--;
   free(s);
 }
 

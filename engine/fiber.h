@@ -16,9 +16,9 @@
  * builds (TWE_FIBER_GUARD_PAGES=1 in the environment) add a real guard page
  * per stack instead. Each fiber's record lives at the top of its own stack
  * (no malloc per fiber); a shallow suspended fiber costs one resident page.
- * Freed stacks are reused last-in first-out; beyond 64 free ones, all but
- * their top page go back to the kernel (MADV_DONTNEED), so RSS falls after
- * a mass eviction.
+ * Freed stacks are reused last-in first-out; beyond 64 free ones, a freed
+ * stack goes cold: all its pages go back to the kernel (MADV_DONTNEED), so
+ * RSS falls after a mass eviction.
  *
  * Each fiber has its own FP control state (x86-64 MXCSR and x87 control
  * word, aarch64 FPCR), starting from the IEEE defaults rather than its
@@ -108,6 +108,9 @@ typedef struct twe_fiber_stowed twe_fiber_stowed_t;
 int twe__fiber_stow(twe_fiber_t *f, twe_fiber_stowed_t **out);
 /* Puts s back on f's stack and frees s. */
 void twe__fiber_unstow(twe_fiber_t *f, twe_fiber_stowed_t *s);
+/* twe__fiber_destroy of a stowed fiber, without putting its stack back:
+ * the slot stays off its pages (cold) until a new fiber takes it. Frees s. */
+void twe__fiber_destroy_stowed(twe_fiber_t *f, twe_fiber_stowed_t *s);
 /* Bytes a stowed fiber holds (its copy, header included). */
 size_t twe__fiber_stowed_bytes(const twe_fiber_stowed_t *s);
 /* Bytes of f's stack resident at least: the pages from its saved stack

@@ -787,10 +787,12 @@ int twe__run_create(const twe_run_env_t *env, const char *workflow_id, const cha
 
 void twe__run_destroy(twe_run_t *run) {
   if (!run) return;
-  twe__run_unstow(run); /* a stowed fiber's record is in its copy */
-  /* Suspended fibers are abandoned: nothing on their stacks runs again. */
-  for (twe__wfiber_t *w = run->all_fibers; w; w = w->next_all)
-    if (w->fiber) twe__fiber_destroy(w->fiber);
+  /* Suspended fibers are abandoned: nothing on their stacks runs again;
+   * stowed ones are not even put back. */
+  for (twe__wfiber_t *w = run->all_fibers; w; w = w->next_all) {
+    if (w->stowed) twe__fiber_destroy_stowed(w->fiber, w->stowed);
+    else if (w->fiber) twe__fiber_destroy(w->fiber);
+  }
   twe__json_release(run->json_keep);
   twe__arena_destroy(&run->arena);
   free(run);

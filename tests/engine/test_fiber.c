@@ -416,7 +416,7 @@ static void test_fiber_destroy_releases_memory(void **state) {
   long rss2 = rss_bytes();
   printf("# %d fibers touching 40 KiB: RSS +%ld KiB; after destroying them -%ld KiB\n", N,
          (rss1 - rss0) / 1024, (rss1 - rss2) / 1024);
-  /* Touched: ~40 KiB each; released: all but the record page of all but 64. */
+  /* Touched: ~40 KiB each; released: every page of all but 64 (cold). */
   assert_true(rss1 - rss0 > (long)N * 32 * 1024);
   assert_true(rss1 - rss2 > (long)(N - 64) * 32 * 1024);
   free(fs);
@@ -523,6 +523,70 @@ static void test_fiber_stow_gives_pages_back_and_keeps_the_stack(void **state) {
 static void yield_fn(void *arg) {
   (void)arg;
   twe__fiber_yield();
+}
+
+/* Destroyed while stowed, a fiber's slot stays off its pages (RSS does
+ * not come back) and goes cold; new fibers take the cold slots, next to
+ * stowed and live ones, and run. */
+static void test_fiber_destroy_stowed_stays_off_its_pages(void **state) {
+  (void)state;
+#ifdef UNDER_TSAN
+  enum { N = 1000 };
+#else
+  enum { N = 4000 };
+#endif
+  twe_fiber_pool_t *p = pool_new(0);
+  twe_fiber_t **fs = calloc(N, sizeof *fs);
+  struct stow_probe *pr = calloc(N, sizeof *pr);
+  twe_fiber_stowed_t **saved = calloc(N, sizeof *saved);
+  assert_true(fs && pr && saved);
+  for (unsigned i = 0; i < N; i++) {
+    pr[i].id = i;
+    fs[i] = fiber_new(p, stow_fn, &pr[i]);
+    assert_int_equal(twe__fiber_resume(fs[i]), 1);
+    assert_int_equal(twe__fiber_stow(fs[i], &saved[i]), 0);
+  }
+  long rss0 = rss_bytes();
+  /* Every third is destroyed while stowed. */
+  for (unsigned i = 0; i < N; i += 3) twe__fiber_destroy_stowed(fs[i], saved[i]);
+  long rss1 = rss_bytes();
+  twe_fiber_pool_stats_t st;
+  twe__fiber_pool_stats(p, &st);
+  assert_int_equal(st.stacks_in_use, N - (N + 2) / 3);
+  printf("# %d stowed fibers, a third destroyed stowed: RSS %+ld KiB\n", N, (rss1 - rss0) / 1024);
+#ifndef UNDER_TSAN
+  /* No page put back (4 KiB each): only the cold list grew. */
+  assert_true(rss1 - rss0 < (long)(N / 3) * 1024);
+#endif
+  /* New fibers take the slots; they run beside their stowed neighbours. */
+  struct stow_probe np[N / 3 + 1];
+  memset(np, 0, sizeof np);
+  twe_fiber_t *nf[N / 3 + 1];
+  size_t made = 0;
+  for (unsigned i = 0; i < N; i += 3) {
+    np[made].id = 100000 + i;
+    nf[made] = fiber_new(p, stow_fn, &np[made]);
+    assert_int_equal(twe__fiber_resume(nf[made]), 1);
+    made++;
+  }
+  twe__fiber_pool_stats(p, &st);
+  assert_int_equal(st.stacks_total, N); /* no new slot carved */
+  for (size_t k = 0; k < made; k++) {
+    for (int r = 0; r < 3; r++) assert_int_equal(twe__fiber_resume(nf[k]), r < 2 ? 1 : 0);
+    assert_int_equal(np[k].sum, 0);
+    twe__fiber_destroy(nf[k]);
+  }
+  for (unsigned i = 0; i < N; i++) {
+    if (i % 3 == 0) continue;
+    twe__fiber_unstow(fs[i], saved[i]);
+    for (int r = 0; r < 3; r++) assert_int_equal(twe__fiber_resume(fs[i]), r < 2 ? 1 : 0);
+    assert_int_equal(pr[i].sum, 0);
+    twe__fiber_destroy(fs[i]);
+  }
+  free(saved);
+  free(pr);
+  free(fs);
+  twe__fiber_pool_destroy(p);
 }
 
 /* A not yet started fiber stows too, and starts after unstowing. */
@@ -675,6 +739,7 @@ int main(void) {
     cmocka_unit_test(test_fiber_destroy_releases_memory),
     cmocka_unit_test(test_fiber_stow_gives_pages_back_and_keeps_the_stack),
     cmocka_unit_test(test_fiber_stow_before_first_run),
+    cmocka_unit_test(test_fiber_destroy_stowed_stays_off_its_pages),
     cmocka_unit_test(test_fiber_resume_detects_canary_overflow),
     cmocka_unit_test(test_fiber_canary_overflow_seen_with_stowed_neighbour),
     cmocka_unit_test(test_fiber_guard_pages_catch_overflow),

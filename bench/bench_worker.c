@@ -55,14 +55,17 @@ static void print_stats(const char *event) {
          "\"nondeterminism_errors\":%llu,\"cache_hits\":%llu,\"cache_misses\":%llu,"
          "\"cache_evictions\":%llu,\"cached_workflows\":%llu,\"history_pages_fetched\":%llu,"
          "\"activities_completed\":%llu,\"activities_failed\":%llu,"
-         "\"activities_running\":%llu,\"heartbeats_sent\":%llu}\n",
+         "\"activities_running\":%llu,\"heartbeats_sent\":%llu,\"cached_bytes\":%llu,"
+         "\"cached_runs_stowed\":%llu,\"cache_stows\":%llu,\"cache_forced_evictions\":%llu}\n",
          event, (unsigned long long)s.workflow_tasks_completed,
          (unsigned long long)s.workflow_tasks_failed, (unsigned long long)s.nondeterminism_errors,
          (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses,
          (unsigned long long)s.cache_evictions, (unsigned long long)s.cached_workflows,
          (unsigned long long)s.history_pages_fetched, (unsigned long long)s.activities_completed,
          (unsigned long long)s.activities_failed, (unsigned long long)s.activities_running,
-         (unsigned long long)s.heartbeats_sent);
+         (unsigned long long)s.heartbeats_sent, (unsigned long long)s.cached_bytes,
+         (unsigned long long)s.cached_runs_stowed, (unsigned long long)s.cache_stows,
+         (unsigned long long)s.cache_forced_evictions);
   fflush(stdout);
 }
 

@@ -67,6 +67,7 @@ inf = find("temporal_workflow_task_schedule_to_start_latency_seconds_bucket", le
 cnt = find("temporal_workflow_task_schedule_to_start_latency_seconds_count", **base)
 assert sum(inf) == sum(cnt), (inf, cnt)
 assert "# TYPE temporal_request_total counter" in text and "# TYPE temporal_request_latency_seconds histogram" in text
+assert "# TYPE twe_sticky_cache_bytes gauge" in text and "# TYPE twe_sticky_cache_stowed gauge" in text
 # One TYPE line per family, as the format wants.
 types = [l.split()[2] for l in text.splitlines() if l.startswith("# TYPE ")]
 assert len(types) == len(set(types)), sorted(t for t in types if types.count(t) > 1)

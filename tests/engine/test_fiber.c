@@ -446,23 +446,45 @@ static void stow_fn(void *arg) {
   }
 }
 
+/* N fibers of stow_fn, each run to its first wait. */
+#ifdef UNDER_TSAN
+enum { N_STOW = 1000 };
+#else
+enum { N_STOW = 4000 };
+#endif
+typedef struct stow_set {
+  twe_fiber_pool_t *p;
+  twe_fiber_t **fs;
+  struct stow_probe *pr;
+  twe_fiber_stowed_t **saved;
+} stow_set_t;
+
+static stow_set_t stow_set_new(unsigned n) {
+  stow_set_t s = {pool_new(0), calloc(n, sizeof(twe_fiber_t *)),
+                  calloc(n, sizeof(struct stow_probe)), calloc(n, sizeof(twe_fiber_stowed_t *))};
+  assert_true(s.fs && s.pr && s.saved);
+  for (unsigned i = 0; i < n; i++) {
+    s.pr[i].id = i;
+    s.fs[i] = fiber_new(s.p, stow_fn, &s.pr[i]);
+    assert_int_equal(twe__fiber_resume(s.fs[i]), 1);
+  }
+  return s;
+}
+
+static void stow_set_free(stow_set_t *s) {
+  free(s->saved);
+  free(s->pr);
+  free(s->fs);
+  twe__fiber_pool_destroy(s->p);
+}
+
 static void test_fiber_stow_gives_pages_back_and_keeps_the_stack(void **state) {
   (void)state;
-#ifdef UNDER_TSAN
-  enum { N = 1000 };
-#else
-  enum { N = 4000 };
-#endif
-  twe_fiber_pool_t *p = pool_new(0);
-  twe_fiber_t **fs = calloc(N, sizeof *fs);
-  struct stow_probe *pr = calloc(N, sizeof *pr);
-  twe_fiber_stowed_t **saved = calloc(N, sizeof *saved);
-  assert_true(fs && pr && saved);
-  for (unsigned i = 0; i < N; i++) {
-    pr[i].id = i;
-    fs[i] = fiber_new(p, stow_fn, &pr[i]);
-    assert_int_equal(twe__fiber_resume(fs[i]), 1);
-  }
+  enum { N = N_STOW };
+  stow_set_t set = stow_set_new(N);
+  twe_fiber_t **fs = set.fs;
+  struct stow_probe *pr = set.pr;
+  twe_fiber_stowed_t **saved = set.saved;
   long rss0 = rss_bytes();
   size_t copies = 0;
   for (unsigned i = 0; i < N; i++) {
@@ -514,10 +536,7 @@ static void test_fiber_stow_gives_pages_back_and_keeps_the_stack(void **state) {
     assert_int_equal(twe__fiber_stow(fs[i], &saved[i]), -EBUSY); /* finished */
     twe__fiber_destroy(fs[i]);
   }
-  free(saved);
-  free(pr);
-  free(fs);
-  twe__fiber_pool_destroy(p);
+  stow_set_free(&set);
 }
 
 static void yield_fn(void *arg) {
@@ -530,22 +549,13 @@ static void yield_fn(void *arg) {
  * stowed and live ones, and run. */
 static void test_fiber_destroy_stowed_stays_off_its_pages(void **state) {
   (void)state;
-#ifdef UNDER_TSAN
-  enum { N = 1000 };
-#else
-  enum { N = 4000 };
-#endif
-  twe_fiber_pool_t *p = pool_new(0);
-  twe_fiber_t **fs = calloc(N, sizeof *fs);
-  struct stow_probe *pr = calloc(N, sizeof *pr);
-  twe_fiber_stowed_t **saved = calloc(N, sizeof *saved);
-  assert_true(fs && pr && saved);
-  for (unsigned i = 0; i < N; i++) {
-    pr[i].id = i;
-    fs[i] = fiber_new(p, stow_fn, &pr[i]);
-    assert_int_equal(twe__fiber_resume(fs[i]), 1);
-    assert_int_equal(twe__fiber_stow(fs[i], &saved[i]), 0);
-  }
+  enum { N = N_STOW };
+  stow_set_t set = stow_set_new(N);
+  twe_fiber_pool_t *p = set.p;
+  twe_fiber_t **fs = set.fs;
+  struct stow_probe *pr = set.pr;
+  twe_fiber_stowed_t **saved = set.saved;
+  for (unsigned i = 0; i < N; i++) assert_int_equal(twe__fiber_stow(fs[i], &saved[i]), 0);
   long rss0 = rss_bytes();
   /* Every third is destroyed while stowed. */
   for (unsigned i = 0; i < N; i += 3) twe__fiber_destroy_stowed(fs[i], saved[i]);
@@ -583,10 +593,7 @@ static void test_fiber_destroy_stowed_stays_off_its_pages(void **state) {
     assert_int_equal(pr[i].sum, 0);
     twe__fiber_destroy(fs[i]);
   }
-  free(saved);
-  free(pr);
-  free(fs);
-  twe__fiber_pool_destroy(p);
+  stow_set_free(&set);
 }
 
 /* A not yet started fiber stows too, and starts after unstowing. */

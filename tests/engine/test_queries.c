@@ -194,14 +194,19 @@ static void test_query_failure_and_unknown(void **state) {
   assert_non_null(strstr(res.message, "count"));
 }
 
-static void test_stack_trace(void **state) {
-  fixture_t *fx = *state;
-  queried_run(fx, true);
+/* The answer of __stack_trace, as text. */
+static void stack_trace_text(fixture_t *fx, char *text, size_t cap) {
   twe_run_query_result_t res = ask(fx, "__stack_trace", NULL);
   assert_false(res.failed);
   const ProtobufCBinaryData *d = &res.answer->payloads[0]->data;
+  snprintf(text, cap, "%.*s", (int)d->len, (const char *)d->data);
+}
+
+static void test_stack_trace(void **state) {
+  fixture_t *fx = *state;
+  queried_run(fx, true);
   char text[1024];
-  snprintf(text, sizeof text, "%.*s", (int)d->len, (const char *)d->data);
+  stack_trace_text(fx, text, sizeof text);
   assert_non_null(strstr(text, "coroutine 1 (workflow function): waiting on activity A (id 1)"));
   assert_non_null(strstr(text, "coroutine 2 (signal handler \\\"ping\\\" (signal 1)): waiting on "
                                "timer 2 (30.000 s)"));
@@ -214,15 +219,12 @@ static void test_stack_trace_of_stowed_run(void **state) {
   fixture_t *fx = *state;
   queried_run(fx, true);
   assert_true(twe__run_stow(fx->run));
-  twe_run_query_result_t res = ask(fx, "__stack_trace", NULL);
-  assert_false(res.failed);
-  const ProtobufCBinaryData *d = &res.answer->payloads[0]->data;
   char text[1024];
-  snprintf(text, sizeof text, "%.*s", (int)d->len, (const char *)d->data);
+  stack_trace_text(fx, text, sizeof text);
   assert_non_null(strstr(text, "coroutine 1 (workflow function): waiting on activity A (id 1)"));
   assert_non_null(strstr(text, "waiting on timer 2 (30.000 s)"));
   assert_true(twe__run_stow(fx->run));
-  res = ask(fx, "count", NULL);
+  twe_run_query_result_t res = ask(fx, "count", NULL);
   assert_answer(&res, "{\"signals\":1,\"args\":0}");
 }
 

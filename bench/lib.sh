@@ -31,6 +31,32 @@ bench_server_start() {
 # bench_proc_ticks PID — CPU clock ticks (user + system, all threads) of a
 # live process, from /proc/PID/stat (divide by `getconf CLK_TCK`).
 bench_proc_ticks() { local s; s=$(cat "/proc/$1/stat"); s=${s##*) }; set -- $s; echo $((${12} + ${13})); }
+# bench_group_ticks PGID — CPU clock ticks of every process in process group
+# PGID (the dev server runs in its own group: setsid).
+bench_group_ticks() {
+  local pg=$1 total=0 f s
+  for f in /proc/[0-9]*/stat; do
+    s=$(cat "$f" 2>/dev/null) || continue
+    s=${s##*) }
+    set -- $s
+    [ "$3" = "$pg" ] && total=$((total + ${12} + ${13}))
+  done
+  echo $total
+}
+# bench_jget JSON KEY — field KEY of the JSON object JSON (a number or a string).
+bench_jget() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+# bench_worker_stats PID OUT — bench_worker PID's stats now: SIGUSR1 makes it
+# print one JSON line to OUT (its stdout); prints that line.
+bench_worker_stats() {
+  local pid=$1 out=$2 n i
+  n=$(wc -l <"$out")
+  kill -USR1 "$pid"
+  for ((i = 0; i < 100; i++)); do
+    [ "$(wc -l <"$out")" -gt "$n" ] && break
+    sleep 0.05
+  done
+  tail -1 "$out"
+}
 # bench_hwm_kib PID — its peak resident set (VmHWM), KiB.
 bench_hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 

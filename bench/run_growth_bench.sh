@@ -53,27 +53,8 @@ cleanup() {
 trap cleanup EXIT
 tick=$(getconf CLK_TCK)
 log() { printf 'bench: %s\n' "$*" >&2; }
-jget() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
-group_ticks() {
-  local pg=$1 total=0 f s
-  for f in /proc/[0-9]*/stat; do
-    s=$(cat "$f" 2>/dev/null) || continue
-    s=${s##*) }
-    set -- $s
-    [ "$3" = "$pg" ] && total=$((total + ${12} + ${13}))
-  done
-  echo $total
-}
-worker_stats() {
-  local n i
-  n=$(wc -l <"$state/worker.out")
-  kill -USR1 "$worker_pid"
-  for ((i = 0; i < 100; i++)); do
-    [ "$(wc -l <"$state/worker.out")" -gt "$n" ] && break
-    sleep 0.05
-  done
-  tail -1 "$state/worker.out"
-}
+jget() { bench_jget "$@"; }
+worker_stats() { bench_worker_stats "$worker_pid" "$state/worker.out"; }
 
 max_open=0
 for n in $opens; do [ "$n" -gt "$max_open" ] && max_open=$n; done
@@ -110,11 +91,11 @@ for n in $opens; do
   st=$(worker_stats)
   log "open $n: cached $(jget "$st" cached_workflows), stowed $(jget "$st" cached_runs_stowed)"
   count=$(python3 -c "print(max(1, round($rate * $seconds)))")
-  w0=$(bench_proc_ticks "$worker_pid"); s0=$(group_ticks "$server_pid")
+  w0=$(bench_proc_ticks "$worker_pid"); s0=$(bench_group_ticks "$server_pid")
   t0=$(date +%s.%N)
   d=$("$driver_bin" rate --type OneActivity --input "" --expect 1 --count "$count" --rate "$rate" --task-queue "$tq" \
         --id-prefix "load-$n-$$-" 2>>"$state/driver.err") || twe_die "driver failed at $n open"
-  w1=$(bench_proc_ticks "$worker_pid"); s1=$(group_ticks "$server_pid")
+  w1=$(bench_proc_ticks "$worker_pid"); s1=$(bench_group_ticks "$server_pid")
   t1=$(date +%s.%N)
   st=$(worker_stats)
   python3 - "$d" "$st" "$n" "$w0" "$w1" "$s0" "$s1" "$t0" "$t1" "$tick" >>"$out/growth.jsonl" <<'EOF'

@@ -72,23 +72,10 @@ server_start() {
   server_pid=$(cat "$state/server/pid")
 }
 
-# CPU ticks (user + system) of one process.
-proc_ticks() { local s; s=$(cat "/proc/$1/stat"); s=${s##*) }; set -- $s; echo $((${12} + ${13})); }
-# CPU ticks of every process in process group $1 (the dev server runs in its
-# own group: setsid).
-group_ticks() {
-  local pg=$1 total=0 f s
-  for f in /proc/[0-9]*/stat; do
-    s=$(cat "$f" 2>/dev/null) || continue
-    s=${s##*) }
-    set -- $s
-    [ "$3" = "$pg" ] && total=$((total + ${12} + ${13}))
-  done
-  echo $total
-}
+proc_ticks() { bench_proc_ticks "$@"; }
+group_ticks() { bench_group_ticks "$@"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-# Field $2 of the JSON object $1 (a number or a string).
-jget() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+jget() { bench_jget "$@"; }
 
 # Starts bench_worker on task queue $1 with extra arguments, waits for
 # "ready". Sets worker_pid; its output goes to $state/worker.{out,err}.
@@ -113,16 +100,7 @@ worker_start() {
 }
 
 # The worker's stats now: one JSON line (SIGUSR1 makes it print one).
-worker_stats() {
-  local n i
-  n=$(wc -l <"$state/worker.out")
-  kill -USR1 "$worker_pid"
-  for ((i = 0; i < 100; i++)); do
-    [ "$(wc -l <"$state/worker.out")" -gt "$n" ] && break
-    sleep 0.05
-  done
-  tail -1 "$state/worker.out"
-}
+worker_stats() { bench_worker_stats "$worker_pid" "$state/worker.out"; }
 
 # SIGTERM, wait up to 60 s; sets stopped_stats to the worker's last stats
 # line. (Not in a $(...): the wait and worker_pid belong to this shell.)

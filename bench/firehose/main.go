@@ -20,6 +20,7 @@
 //	firehose -workload NAME [-histories DIR] [-listen ADDR] [-address-file F]
 //	         [-task-queue Q] [-namespace NS] [-open N] -pid-file F
 //	         [-warmup D] [-duration D] [-poll-timeout D] [-field K=V]...
+//	firehose -workload NAME [-histories DIR] -check FILE [-check-events=false]
 //
 // It listens (default 127.0.0.1:0; the address it got goes to -address-file
 // and stderr), then waits for -pid-file to hold the worker's pid (write it
@@ -31,6 +32,8 @@
 // prints the results as one line of JSON on stdout (the -field pairs
 // included) and exits 0. Errors and mismatches are counted until then.
 // SIGUSR1 prints a line on the state of the runs and queues on stderr.
+// With -check it serves nothing: it compares the history of a run on a real
+// server with the recording (check.go) and exits 1 if they differ.
 //
 // Backlog hints: the server tells a poll how many tasks wait behind the one
 // it hands out (backlog_count_hint), and the SDKs add sticky polls while it
@@ -48,6 +51,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
@@ -90,6 +94,7 @@ type result struct {
 	WFTPerCPUS     float64           `json:"wft_per_cpu_s"`
 	ActPerCPUS     float64           `json:"act_per_cpu_s"`
 	FirehoseCPUS   float64           `json:"firehose_cpu_s"`
+	OtherCores     float64           `json:"other_cores"` // the rest of the machine's busy CPUs
 	WFTP50Ms       float64           `json:"wft_p50_ms"`
 	WFTP99Ms       float64           `json:"wft_p99_ms"`
 	ActP50Ms       float64           `json:"act_p50_ms"`
@@ -149,17 +154,35 @@ func main() {
 	window := flag.Duration("duration", 10*time.Second, "the measured window")
 	pollTimeout := flag.Duration("poll-timeout", 60*time.Second, "an idle poll is answered empty after this")
 	cpuProfile := flag.String("cpuprofile", "", "write the firehose's own CPU profile (pprof) of the window here")
+	procs := flag.Int("procs", 1, "GOMAXPROCS: the firehose's own running threads (1 leaves the other CPUs to the worker)")
 	hints := flag.Bool("backlog-hints", false, "send backlog_count_hint on workflow tasks, as the server does (off: see README)")
 	extra := fields{}
 	flag.Var(extra, "field", "KEY=VALUE copied into the result's fields (repeatable)")
+	check := flag.String("check", "", "compare the history of a real run in this file with the recording, and exit (check.go)")
+	checkEvents := flag.Bool("check-events", true, "with -check: the event types too, in order")
 	flag.Parse()
-	if *workload == "" || *pidFile == "" || flag.NArg() != 0 || *open < 1 {
+	if *workload == "" || (*pidFile == "" && *check == "") || flag.NArg() != 0 || *open < 1 {
 		flag.Usage()
 		os.Exit(2)
 	}
 	tpl, err := loadTemplate(*dir, *workload)
 	if err != nil {
 		die("%v", err)
+	}
+	if *check != "" {
+		diffs, err := checkHistory(tpl, *check, *checkEvents)
+		if err != nil {
+			die("%v", err)
+		}
+		for _, d := range diffs {
+			fmt.Printf("differs: %s: %s\n", *check, d)
+		}
+		if len(diffs) > 0 {
+			os.Exit(1)
+		}
+		fmt.Printf("same: %s and %s: %d commands, %d activity results (event types %s)\n", *check, tpl.path,
+			len(tpl.commands), len(tpl.results), map[bool]string{true: "compared too", false: "not compared"}[*checkEvents])
+		return
 	}
 	st := newStats()
 	f := newFirehose(*ns, *queue, tpl, *open, st)
@@ -173,6 +196,7 @@ func main() {
 	// the worker: less garbage collection, and handlers on kept goroutines
 	// whose stacks have grown already (a new goroutine when all are busy,
 	// e.g. parked in long polls).
+	runtime.GOMAXPROCS(*procs)
 	debug.SetGCPercent(400)
 	srv := grpc.NewServer(
 		grpc.NumStreamWorkers(16),
@@ -236,18 +260,20 @@ func main() {
 		die("stopped before the window")
 	}
 	// The window: counters, CPU and time at both ends.
-	snap := func() (counters, time.Duration, time.Duration, time.Time, error) {
+	var busy [2]time.Duration
+	snap := func(i int) (counters, time.Duration, time.Duration, time.Time, error) {
 		f.mu.Lock()
 		c := st.counters
 		f.mu.Unlock()
 		w, err := procCPU(pid)
 		self, _ := procCPU(os.Getpid())
+		busy[i], _ = machineBusy()
 		return c, w, self, time.Now(), err
 	}
 	f.mu.Lock()
 	st.measuring = true
 	f.mu.Unlock()
-	c0, w0, s0, t0, err0 := snap()
+	c0, w0, s0, t0, err0 := snap(0)
 	if *cpuProfile != "" {
 		pf, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -263,7 +289,7 @@ func main() {
 	case <-stop:
 		die("stopped during the window")
 	}
-	c1, w1, s1, t1, err1 := snap()
+	c1, w1, s1, t1, err1 := snap(1)
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -290,6 +316,10 @@ func main() {
 		res.ActPerCPUS = float64(res.Act) / res.WorkerCPUS
 	}
 	res.FirehoseCPUS = (s1 - s0).Seconds()
+	res.OtherCores = ((busy[1] - busy[0]).Seconds() - res.WorkerCPUS - res.FirehoseCPUS) / secs
+	if res.OtherCores < 0 {
+		res.OtherCores = 0 // the three reads are not at one instant
+	}
 	res.WFTP50Ms, res.WFTP99Ms = percentileMs(wftLat, 50), percentileMs(wftLat, 99)
 	res.ActP50Ms, res.ActP99Ms = percentileMs(actLat, 50), percentileMs(actLat, 99)
 	res.WFTSticky = c1.wftSticky - c0.wftSticky

@@ -142,3 +142,31 @@ func procCPU(pid int) (time.Duration, error) {
 	}
 	return time.Duration(ut+st) * time.Second / clkTck, nil
 }
+
+// machineBusy is the CPU time every CPU of the machine spent on anything
+// but idling and waiting for I/O, from /proc/stat: with the worker's and
+// the firehose's own taken off, what else ran beside them.
+func machineBusy() (time.Duration, error) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: no cpu line")
+	}
+	var busy int64
+	// user nice system idle iowait irq softirq steal (guest is in user).
+	for i, v := range f[1:9] {
+		if i == 3 || i == 4 {
+			continue
+		}
+		var n int64
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			return 0, err
+		}
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / clkTck, nil
+}

@@ -19,15 +19,18 @@
 //
 //	firehose -workload NAME [-histories DIR] [-listen ADDR] [-address-file F]
 //	         [-task-queue Q] [-namespace NS] [-open N] -pid-file F
-//	         [-warmup D] [-duration D] [-poll-timeout D] [-field K=V]...
+//	         [-warmup D] [-duration D] [-poll-timeout D] [-procs N]
+//	         [-backlog-hints] [-cpuprofile F] [-field K=V]...
 //	firehose -workload NAME [-histories DIR] -check FILE [-check-events=false]
 //
 // It listens (default 127.0.0.1:0; the address it got goes to -address-file
 // and stderr), then waits for -pid-file to hold the worker's pid (write it
 // once the worker is ready), then opens the runs; after -warmup it measures
 // for -duration: tasks completed, the worker's CPU (utime + stime from
-// /proc/PID/stat) and its own, latencies from handing a task out to its
-// completion. Then it stops opening runs (those open go on), prints the
+// /proc/PID/stat), its own, the rest of the machine's (/proc/stat), and
+// latencies from handing a task out to its completion. It runs on one
+// thread (-procs 1): two cost it a third more CPU per task on 2 CPUs, taken
+// from the worker. Then it stops opening runs (those open go on), prints the
 // line "window done" on stdout, and serves until SIGTERM or SIGINT, when it
 // prints the results as one line of JSON on stdout (the -field pairs
 // included) and exits 0. Errors and mismatches are counted until then.

@@ -7,6 +7,7 @@
  *
  *   bench_worker [--task-queue Q] [--cache N] [--fiber-stack BYTES]
  *                [--workflow-pollers N] [--activity-pollers N]
+ *                [--activity-priority idle|nice|normal]
  *
  * (0 or absent: the engine's defaults; the task queue defaults to "bench".)
  * This is the README's worker command (`run-worker --task-queue Q [--cache
@@ -83,7 +84,8 @@ static void *stats_thread(void *arg) {
 static int usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [--task-queue Q] [--cache N] [--fiber-stack BYTES]\n"
-          "          [--workflow-pollers N] [--activity-pollers N]\n",
+          "          [--workflow-pollers N] [--activity-pollers N]\n"
+          "          [--activity-priority idle|nice|normal]\n",
           argv0);
   return 2;
 }
@@ -93,6 +95,7 @@ int main(int argc, char **argv) {
   long cache = -1; /* --cache N; not given: the default; 0: no cache */
   size_t fiber_stack = 0;
   unsigned wf_pollers = 0, act_pollers = 0;
+  int act_priority = TWE_ACTIVITY_PRIORITY_IDLE;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--task-queue") == 0 && i + 1 < argc) task_queue = argv[++i];
     else if (strcmp(argv[i], "--cache") == 0 && i + 1 < argc) cache = atol(argv[++i]);
@@ -102,7 +105,13 @@ int main(int argc, char **argv) {
       wf_pollers = (unsigned)atoi(argv[++i]);
     else if (strcmp(argv[i], "--activity-pollers") == 0 && i + 1 < argc)
       act_pollers = (unsigned)atoi(argv[++i]);
-    else return usage(argv[0]);
+    else if (strcmp(argv[i], "--activity-priority") == 0 && i + 1 < argc) {
+      const char *p = argv[++i];
+      if (strcmp(p, "idle") == 0) act_priority = TWE_ACTIVITY_PRIORITY_IDLE;
+      else if (strcmp(p, "nice") == 0) act_priority = TWE_ACTIVITY_PRIORITY_NICE;
+      else if (strcmp(p, "normal") == 0) act_priority = TWE_ACTIVITY_PRIORITY_NORMAL;
+      else return usage(argv[0]);
+    } else return usage(argv[0]);
   }
   char err[512];
   twe_client_t *client;
@@ -118,6 +127,7 @@ int main(int argc, char **argv) {
   opts.fiber_stack_size = fiber_stack;
   opts.workflow_pollers = wf_pollers;
   opts.activity_pollers = act_pollers;
+  opts.activity_priority = (enum twe_activity_priority)act_priority;
   if ((rc = twe_worker_create(client, &opts, &g_worker)) < 0 ||
       (rc = bench_register(g_worker, true)) < 0) {
     fprintf(stderr, "bench_worker: %s\n", twe_strerror(rc));

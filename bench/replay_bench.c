@@ -53,7 +53,8 @@
  * path in turn, so that the machine's busy spells fall on all alike. One
  * JSON line per length and path on stdout (bench/replay_growth.py draws
  * them): {"events":E,"activities":A,"path":"decoded|wire|pages|json","rounds":7,
- * "reps":N,"bytes":B,"ns_per_event":the median round's batch median,
+ * "reps":N,"bytes":B (the input),"decoded_bytes":the decoded history's
+ * arena,"ns_per_event":the median round's batch median,
  * "ns_per_event_min":the fastest round's,"ns_per_event_max":the slowest's}. */
 #define _GNU_SOURCE /* pthread_setaffinity_np, CPU_* */
 #include <errno.h>
@@ -583,10 +584,10 @@ static void growth_run(const twe_run_env_t *env, const long *events, size_t n) {
                      : path == PATH_JSON  ? g[i].text_len
                                           : 0;
       printf("{\"events\":%zu,\"activities\":%zu,\"path\":\"%s\",\"rounds\":%d,\"reps\":%d,"
-             "\"bytes\":%zu,\"ns_per_event\":%.1f,\"ns_per_event_min\":%.1f,"
-             "\"ns_per_event_max\":%.1f}\n",
+             "\"bytes\":%zu,\"decoded_bytes\":%zu,\"ns_per_event\":%.1f,"
+             "\"ns_per_event_min\":%.1f,\"ns_per_event_max\":%.1f}\n",
              g[i].h.n, g[i].activities, path_names[path], GROWTH_ROUNDS, g[i].reps, bytes,
-             v[GROWTH_ROUNDS / 2], v[0], v[GROWTH_ROUNDS - 1]);
+             g[i].h.arena.reserved_bytes, v[GROWTH_ROUNDS / 2], v[0], v[GROWTH_ROUNDS - 1]);
     }
     free(g[i].text);
     free(g[i].wire);

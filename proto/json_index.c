@@ -10,7 +10,8 @@
  * descriptor order, the first kept), so what the index says is what those
  * rules say; a key it does not know is left to them.
  *
- * Memory: about 10,000 keys, half a MiB, from the first JSON text read. */
+ * Cost: about 5,800 keys, half a MiB with their table and names, built in
+ * about 3 million instructions (a millisecond) at the first JSON text read. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,8 @@ static void build(void) {
   ix.mask = slots - 1;
   twe__arena_init(&ix.names, 0);
   for (size_t i = 0; i < twe__proto_registry_count; i++) add_message(twe__proto_registry[i]);
+  twe__json_key_t *fit = realloc(ix.keys, ix.n * sizeof *ix.keys); /* cap was a bound */
+  if (fit) ix.keys = fit;
 }
 
 const twe__json_key_t *twe__json_index_find(const void *desc, const char *key, size_t len) {

@@ -6,10 +6,11 @@
  * a malloc per value) and formatting the path of every field it entered.
  * This reader walks the text once, with the descriptors, and writes each
  * value where the message keeps it:
- *   - keys are found through a table of (descriptor, key) -> field built
- *     during the call, so a history's thousands of "eventId" cost one
- *     descriptor search;
- *   - enum names likewise;
+ *   - keys and enum names are found in an index of every registered type
+ *     (json_index.c: one hash, one compare); a key it does not know (a
+ *     field newer than our .proto files, a type outside the registry) is
+ *     looked up in the descriptor once per call and kept in a table of the
+ *     call's own;
  *   - a repeated field's elements go on a scratch stack until its ']', then
  *     into one array of the arena, of the exact size;
  *   - strings are copied once, from the text into the arena.
@@ -107,19 +108,27 @@ static int literal(reader_t *r, const char *word, size_t n) {
   return 0;
 }
 
-static int grow(void **mem, size_t *cap, size_t need) {
-  if (need <= *cap) return 0;
+/* mem (*cap bytes) with room for need bytes, or NULL (mem is then intact). */
+static void *grow(void *mem, size_t *cap, size_t need) {
+  if (need <= *cap) return mem;
   size_t c = *cap ? *cap : 256;
   while (c < need) c *= 2;
-  void *m = realloc(*mem, c);
-  if (!m) return GIVE_UP;
-  *mem = m;
-  *cap = c;
+  void *m = realloc(mem, c);
+  if (m) *cap = c;
+  return m;
+}
+
+static int grow_buf(reader_t *r, size_t need) {
+  char *b = grow(r->buf, &r->buf_cap, need);
+  if (!b) return GIVE_UP;
+  r->buf = b;
   return 0;
 }
 
 static int push(reader_t *r, const void *elem, size_t size) {
-  TRY(grow((void **)&r->stack, &r->stack_cap, r->stack_len + size));
+  uint8_t *st = grow(r->stack, &r->stack_cap, r->stack_len + size);
+  if (!st) return GIVE_UP;
+  r->stack = st;
   memcpy(r->stack + r->stack_len, elem, size);
   r->stack_len += size;
   return 0;
@@ -183,11 +192,11 @@ static int hex4(const char *p, uint32_t *out) {
  * r->buf after the plain bytes [start, p). */
 static int read_escaped(reader_t *r, const char *start, const char *p, const char **s, size_t *n) {
   size_t len = (size_t)(p - start);
-  TRY(grow((void **)&r->buf, &r->buf_cap, len + 64));
+  TRY(grow_buf(r, len + 64));
   memcpy(r->buf, start, len);
   const char *end = r->end;
   for (;;) {
-    TRY(grow((void **)&r->buf, &r->buf_cap, len + 8));
+    TRY(grow_buf(r, len + 8));
     if (p >= end) return GIVE_UP;
     uint8_t c = (uint8_t)*p;
     if (c == '"') break;
@@ -289,7 +298,7 @@ static int read_string(reader_t *r, const char **s, size_t *n, bool *in_text) {
 /* s (n bytes) NUL-terminated: itself when it is already in r->buf. */
 static const char *c_string(reader_t *r, const char *s, size_t n, bool in_text) {
   if (!in_text) return s;
-  if (grow((void **)&r->buf, &r->buf_cap, n + 1)) return NULL;
+  if (grow_buf(r, n + 1)) return NULL;
   memcpy(r->buf, s, n);
   r->buf[n] = '\0';
   return r->buf;

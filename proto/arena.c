@@ -155,17 +155,18 @@ void twe__arena_mark(const twe_arena_t *arena, twe__arena_mark_t *mark) {
  * got), in front of it; and the big objects' blocks the marked head got
  * while it was the head, right behind it. */
 void twe__arena_rewind(twe_arena_t *arena, const twe__arena_mark_t *mark) {
+  /* (The caller's inline block is older than any mark: never among these.) */
   struct twe__arena_block *b = arena->head;
   while (b && b != mark->head) {
     struct twe__arena_block *next = b->next;
-    free(b);
+    if (b != arena->inline_block) free(b);
     b = next;
   }
   if (mark->head) {
     b = mark->head->next;
     while (b && b != mark->head_next) {
       struct twe__arena_block *next = b->next;
-      free(b);
+      if (b != arena->inline_block) free(b);
       b = next;
     }
     mark->head->next = mark->head_next;

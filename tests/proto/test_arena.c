@@ -201,6 +201,16 @@ static void test_arena_rewind_to_mark(void **state) {
   assert_int_equal(arena.reserved_bytes, 0);
   assert_non_null(twe__arena_alloc(&arena, 10));
   twe__arena_destroy(&arena);
+  /* An arena on the caller's memory keeps it: only the blocks since go. */
+  static _Alignas(max_align_t) unsigned char mem[1024];
+  twe__arena_init_inline(&arena, 0, mem, sizeof mem);
+  unsigned char *first = twe__arena_alloc(&arena, 16);
+  twe__arena_mark(&arena, &mark);
+  for (int i = 0; i < 50; i++) assert_non_null(twe__arena_alloc(&arena, 500));
+  twe__arena_rewind(&arena, &mark);
+  assert_int_equal(arena.reserved_bytes, 0);
+  assert_ptr_equal(twe__arena_alloc(&arena, 16), first + 16);
+  twe__arena_destroy(&arena);
 }
 
 int main(void) {

@@ -23,7 +23,11 @@ import sys
 WORKER_ORDER = ["twe", "go", "python", "typescript"]
 WORKER_LABEL = {"twe": "twe", "go": "Go SDK", "python": "Python SDK", "typescript": "TypeScript SDK",
                 "twe:json": "twe, from JSON", "go:json": "Go SDK, from JSON",
+                "twe:wire": "twe, from protobuf bytes", "go:wire": "Go SDK, from protobuf bytes",
                 "twe:decoded": "twe, decoded history", "go:decoded": "Go SDK, decoded history"}
+# The replay ceiling's loops: the key of each in a replayer's result line.
+REPLAY_KEY = {"json": "events_per_cpu_s", "wire": "wire_events_per_cpu_s",
+              "decoded": "replay_events_per_cpu_s"}
 WORKER_COLOR = {"twe": "#d62728", "go": "#1f77b4", "python": "#2ca02c", "typescript": "#9467bd"}
 RUN_WORKLOADS = ["OneActivity", "TenSequential", "FanOut100", "FiftyTimers"]
 WORKLOAD_TEXT = {
@@ -283,20 +287,23 @@ def replay_groups(rows):
 
 
 def replay_table(rows, out):
+    """Events per CPU-second, per history: from the JSON text, from the
+    wire bytes (protobuf), from the decoded history; twe beside Go."""
     groups = replay_groups(rows)
     if not groups:
         return False
-    out.append("| history | events | twe events/s per CPU-s | Go SDK events/s per CPU-s | twe/Go | "
-               "twe, replay only | Go SDK, replay only | twe/Go |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("| history | events | twe, from JSON | Go SDK, from JSON | twe/Go | "
+               "twe, from protobuf bytes | Go SDK, from protobuf bytes | twe/Go | "
+               "twe, decoded | Go SDK, decoded | twe/Go |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, by in groups.items():
         ev = next((x.get("events") for lst in by.values() for x in lst if x.get("events")), None)
-        st = {who: (stats([x.get("events_per_cpu_s") for x in lst]),
-                    stats([x.get("replay_events_per_cpu_s") for x in lst])) for who, lst in by.items()}
-        twe, go = st.get("twe", (None, None)), st.get("go", (None, None))
-        out.append("| " + " | ".join([
-            name, fmt(ev), show(twe[0]), show(go[0]), ratio(twe[0], go[0]),
-            show(twe[1]), show(go[1]), ratio(twe[1], go[1])]) + " |")
+        cols = [name, fmt(ev)]
+        for loop in ("json", "wire", "decoded"):
+            twe, go = (stats([x.get(REPLAY_KEY[loop]) for x in by.get(who, [])])
+                       for who in ("twe", "go"))
+            cols += [show(twe), show(go), ratio(twe, go)]
+        out.append("| " + " | ".join(cols) + " |")
     return True
 
 
@@ -357,15 +364,16 @@ def plot(rows, cells, path):
     groups = replay_groups(rows)
     if groups:
         names = list(groups)
-        # Four bars per history: each replayer from the JSON text (solid) and
-        # from the decoded history (hatched).
-        series = ["twe:json", "go:json", "twe:decoded", "go:decoded"]
-        key = {False: "events_per_cpu_s", True: "replay_events_per_cpu_s"}
+        # Six bars per history: each replayer from the JSON text (solid), from
+        # the wire bytes (dotted) and from the decoded history (hatched).
+        series = ["twe:json", "go:json", "twe:wire", "go:wire", "twe:decoded", "go:decoded"]
+        look = {"json": {}, "wire": {"hatch": "..", "alpha": 0.75},
+                "decoded": {"hatch": "//", "alpha": 0.55}}
         bars(axes[1][2], names, series,
-             lambda name, s: stats([x.get(key[s.endswith(":decoded")])
+             lambda name, s: stats([x.get(REPLAY_KEY[s.split(":")[1]])
                                     for x in groups[name].get(s.split(":")[0], [])]),
              "Replay ceiling: history events per CPU-second", "events/s", log=True,
-             style=lambda s: {"hatch": "//", "alpha": 0.55} if s.endswith(":decoded") else {})
+             style=lambda s: look[s.split(":")[1]])
         axes[1][2].legend(fontsize=7, loc="upper left")
     else:
         axes[1][2].set_axis_off()
@@ -383,7 +391,9 @@ def report(args):
             if line:
                 rows.append(json.loads(line))
     cells = Cells(rows)
-    out = ["# twe beside the official SDK workers", ""]
+    replay_only = not cells.workloads
+    out = ["# Replay ceiling: twe beside the Go SDK's replayer" if replay_only
+           else "# twe beside the official SDK workers", ""]
     for n in args.note:
         out += [n, ""]
     if any(w != "Park" for w in cells.workloads):
@@ -422,12 +432,15 @@ def report(args):
     replay_out = []
     if replay_table(rows, replay_out):
         out += ["## Replay ceiling (no server)", "",
-                "Histories recorded in this run (the Go SDK worker's cells: the Go SDK's replayer "
+                ("Histories recorded by an earlier run" if replay_only else "Histories recorded in this run") +
+                " (the Go SDK worker's cells: the Go SDK's replayer "
                 "compares activity and timer ids, which it numbers its own way), replayed in one process: twe's "
                 "`replay_histories` (engine/workflow/run.c through twe_worker_replay_json) beside the Go SDK's "
                 "WorkflowReplayer, with the same workflow code. Events per second of process CPU "
-                "(user + system, all threads), from the JSON text (decode + replay) and from the "
-                "decoded history (replay only). Median [min–max] over the runs.", ""]
+                "(user + system, all threads), from the JSON text (decode + replay), from the "
+                "protobuf wire bytes of a GetWorkflowExecutionHistoryResponse (decode + replay: "
+                "what a worker does with a history it fetched) and from the decoded history "
+                "(replay only). Median [min–max] over the runs.", ""]
         out += replay_out
         out.append("")
         for r in rows:

@@ -140,3 +140,40 @@ void twe__arena_destroy(twe_arena_t *arena) {
   arena->limit_hit = false;
   arena->malloc_failed = false;
 }
+
+void twe__arena_mark(const twe_arena_t *arena, twe__arena_mark_t *mark) {
+  mark->head = arena->head;
+  mark->head_next = arena->head ? arena->head->next : NULL;
+  mark->head_used = arena->head ? arena->head->used : 0;
+  mark->reserved_bytes = arena->reserved_bytes;
+  mark->limit_hit = arena->limit_hit;
+  mark->malloc_failed = arena->malloc_failed;
+}
+
+/* Blocks made since the mark are in two runs of the chain: the heads that
+ * replaced the marked one (each followed by the big objects' blocks it
+ * got), in front of it; and the big objects' blocks the marked head got
+ * while it was the head, right behind it. */
+void twe__arena_rewind(twe_arena_t *arena, const twe__arena_mark_t *mark) {
+  /* (The caller's inline block is older than any mark: never among these.) */
+  struct twe__arena_block *b = arena->head;
+  while (b && b != mark->head) {
+    struct twe__arena_block *next = b->next;
+    if (b != arena->inline_block) free(b);
+    b = next;
+  }
+  if (mark->head) {
+    b = mark->head->next;
+    while (b && b != mark->head_next) {
+      struct twe__arena_block *next = b->next;
+      if (b != arena->inline_block) free(b);
+      b = next;
+    }
+    mark->head->next = mark->head_next;
+    mark->head->used = mark->head_used;
+  }
+  arena->head = mark->head;
+  arena->reserved_bytes = mark->reserved_bytes;
+  arena->limit_hit = mark->limit_hit;
+  arena->malloc_failed = mark->malloc_failed;
+}

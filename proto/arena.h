@@ -67,6 +67,22 @@ void twe__arena_reset(twe_arena_t *arena);
 /* Frees every block. The arena may be initialised again afterwards. */
 void twe__arena_destroy(twe_arena_t *arena);
 
+/* Where an arena stood, to go back to: what twe__arena_mark saw. */
+typedef struct twe__arena_mark {
+  struct twe__arena_block *head, *head_next;
+  size_t head_used, reserved_bytes;
+  bool limit_hit, malloc_failed;
+} twe__arena_mark_t;
+
+/* Records where arena stands now. */
+void twe__arena_mark(const twe_arena_t *arena, twe__arena_mark_t *mark);
+
+/* Forgets every allocation made since mark was taken and frees the blocks
+ * they took, so the arena is as it was then (flags included): an attempt
+ * that failed half-way leaves nothing behind. No reset or destroy may come
+ * between the two calls. */
+void twe__arena_rewind(twe_arena_t *arena, const twe__arena_mark_t *mark);
+
 /* The error for an allocation from arena that returned NULL: TWE_ELIMIT when
  * the byte budget ran out, else -ENOMEM. */
 static inline int twe__arena_error(const twe_arena_t *arena) {

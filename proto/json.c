@@ -23,6 +23,7 @@
 #include "google/protobuf/struct.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
 #include "proto/codec.h"
+#include "proto/json_internal.h"
 #include "proto/registry.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 #include "twe/error.h"
@@ -234,12 +235,9 @@ static int parse_double(ctx_t *c, const json_t *j, bool is_float, double *out) {
 
 /* Standard or URL-safe base64, padding optional, CR/LF ignored (what Go's
  * decoder that protojson uses tolerates). */
-static int parse_base64(ctx_t *c, const json_t *j, ProtobufCBinaryData *out) {
-  if (!json_is_string(j)) return wrong_type(c, "base64 string", j);
-  const char *s = json_string_value(j);
-  size_t n = json_string_length(j);
-  uint8_t *buf = alloc(c, n / 4 * 3 + 3);
-  if (!buf) return fail_alloc(c);
+int twe__json_base64(twe_arena_t *arena, const char *s, size_t n, ProtobufCBinaryData *out) {
+  uint8_t *buf = twe__arena_alloc(arena, n / 4 * 3 + 3);
+  if (!buf) return -1;
   uint32_t acc = 0;
   size_t bits = 0, len = 0, digits = 0, pad = 0;
   for (size_t i = 0; i < n; i++) {
@@ -250,13 +248,13 @@ static int parse_base64(ctx_t *c, const json_t *j, ProtobufCBinaryData *out) {
       pad++;
       continue;
     }
-    if (pad) return fail(c, TWE_EJSON, "invalid base64");
+    if (pad) return 1;
     if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
     else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
     else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
     else if (ch == '+' || ch == '-') v = 62;
     else if (ch == '/' || ch == '_') v = 63;
-    else return fail(c, TWE_EJSON, "invalid base64");
+    else return 1;
     acc = (acc << 6) | (uint32_t)v;
     bits += 6;
     digits++;
@@ -267,15 +265,21 @@ static int parse_base64(ctx_t *c, const json_t *j, ProtobufCBinaryData *out) {
   }
   /* One digit left over in a quad carries no whole byte; padding, when
    * present, must complete the quad exactly. */
-  if (digits % 4 == 1 || pad > 2 || (pad && (digits + pad) % 4 != 0))
-    return fail(c, TWE_EJSON, "invalid base64");
+  if (digits % 4 == 1 || pad > 2 || (pad && (digits + pad) % 4 != 0)) return 1;
   out->data = buf;
   out->len = len;
   return 0;
 }
 
+static int parse_base64(ctx_t *c, const json_t *j, ProtobufCBinaryData *out) {
+  if (!json_is_string(j)) return wrong_type(c, "base64 string", j);
+  int rc = twe__json_base64(c->arena, json_string_value(j), json_string_length(j), out);
+  if (rc < 0) return fail_alloc(c);
+  return rc ? fail(c, TWE_EJSON, "invalid base64") : 0;
+}
+
 /* "EventType" -> "EVENT_TYPE_" in buf; false if it does not fit. */
-static bool enum_prefix(const char *type, char *buf, size_t size) {
+bool twe__json_enum_prefix(const char *type, char *buf, size_t size) {
   size_t n = 0;
   for (size_t i = 0; type[i]; i++) {
     char ch = type[i];
@@ -300,7 +304,7 @@ static bool enum_prefix(const char *type, char *buf, size_t size) {
 
 /* Does s spell rest ("WORKFLOW_EXECUTION_STARTED") in PascalCase
  * ("WorkflowExecutionStarted")? */
-static bool pascal_equal(const char *rest, const char *s) {
+bool twe__json_pascal_equal(const char *rest, const char *s) {
   bool word_start = true;
   for (; *rest; rest++) {
     char ch = *rest;
@@ -315,25 +319,30 @@ static bool pascal_equal(const char *rest, const char *s) {
   return *s == '\0';
 }
 
+bool twe__json_enum_by_name(const ProtobufCEnumDescriptor *ed, const char *s, int32_t *out) {
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(ed, s);
+  if (v) {
+    *out = v->value;
+    return true;
+  }
+  char prefix[160];
+  bool have_prefix = twe__json_enum_prefix(ed->short_name, prefix, sizeof prefix);
+  size_t plen = have_prefix ? strlen(prefix) : 0;
+  for (unsigned i = 0; i < ed->n_values; i++) {
+    const char *name = ed->values[i].name;
+    const char *rest = have_prefix && !strncmp(name, prefix, plen) ? name + plen : name;
+    if (twe__json_pascal_equal(rest, s)) {
+      *out = ed->values[i].value;
+      return true;
+    }
+  }
+  return false;
+}
+
 static int parse_enum(ctx_t *c, const ProtobufCEnumDescriptor *ed, const json_t *j, int32_t *out) {
   if (json_is_string(j)) {
     const char *s = json_string_value(j);
-    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(ed, s);
-    if (v) {
-      *out = v->value;
-      return 0;
-    }
-    char prefix[160];
-    bool have_prefix = enum_prefix(ed->short_name, prefix, sizeof prefix);
-    size_t plen = have_prefix ? strlen(prefix) : 0;
-    for (unsigned i = 0; i < ed->n_values; i++) {
-      const char *name = ed->values[i].name;
-      const char *rest = have_prefix && !strncmp(name, prefix, plen) ? name + plen : name;
-      if (pascal_equal(rest, s)) {
-        *out = ed->values[i].value;
-        return 0;
-      }
-    }
+    if (twe__json_enum_by_name(ed, s, out)) return 0;
     return fail(c, TWE_EJSON, "unknown enum value \"%s\" for %s", s, ed->name);
   }
   if (json_is_number(j)) {
@@ -363,7 +372,7 @@ static int parse_message(ctx_t *c, const ProtobufCMessageDescriptor *desc, const
 static int fill_message(ctx_t *c, const ProtobufCMessageDescriptor *desc, const json_t *j,
                         ProtobufCMessage *msg, bool skip_at_type);
 
-static size_t element_size(ProtobufCType t) {
+size_t twe__json_element_size(ProtobufCType t) {
   switch (t) {
   case PROTOBUF_C_TYPE_INT32:
   case PROTOBUF_C_TYPE_SINT32:
@@ -449,7 +458,7 @@ static int parse_element(ctx_t *c, const ProtobufCFieldDescriptor *f, const json
 
 /* A map<K,V> field is a repeated K/V entry message in protobuf-c; the entry
  * type has exactly the fields key = 1 and value = 2. */
-static bool is_map_entry(const ProtobufCMessageDescriptor *d) {
+bool twe__json_is_map_entry(const ProtobufCMessageDescriptor *d) {
   return d->n_fields == 2 && d->fields[0].id == 1 && d->fields[1].id == 2 &&
          !strcmp(d->fields[0].name, "key") && !strcmp(d->fields[1].name, "value");
 }
@@ -499,10 +508,10 @@ static int set_map(ctx_t *c, const ProtobufCFieldDescriptor *f, const json_t *j,
 
 static int set_repeated(ctx_t *c, const ProtobufCFieldDescriptor *f, const json_t *j,
                         uint8_t *base) {
-  if (json_is_object(j) && f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry(f->descriptor))
+  if (json_is_object(j) && f->type == PROTOBUF_C_TYPE_MESSAGE && twe__json_is_map_entry(f->descriptor))
     return set_map(c, f, j, base);
   if (!json_is_array(j)) return wrong_type(c, "array", j);
-  size_t n = json_array_size(j), size = element_size(f->type);
+  size_t n = json_array_size(j), size = twe__json_element_size(f->type);
   uint8_t *arr = alloc(c, n * size);
   if (!arr) return fail_alloc(c);
   for (size_t i = 0; i < n; i++) {
@@ -543,7 +552,7 @@ static int set_field(ctx_t *c, const ProtobufCFieldDescriptor *f, const json_t *
 }
 
 /* protoc's json_name: drop each '_' and upper-case the letter after it. */
-static bool camel_equal(const char *name, const char *key) {
+bool twe__json_camel_equal(const char *name, const char *key) {
   bool up = false;
   for (; *name; name++) {
     if (*name == '_') {
@@ -558,12 +567,34 @@ static bool camel_equal(const char *name, const char *key) {
   return *key == '\0';
 }
 
-static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescriptor *desc,
-                                                  const char *key) {
+/* The .proto name first; then the json_name. A lowerCamelCase key without
+ * '_' is turned back into snake_case ("eventId" -> "event_id") for the
+ * descriptor's binary search by name, and the field found is kept only if
+ * its json_name is the key; else every field is compared (protoc refuses
+ * two fields with one json_name, so the first that matches is the one). */
+const ProtobufCFieldDescriptor *twe__json_find_field(const ProtobufCMessageDescriptor *desc,
+                                                     const char *key) {
   const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(desc, key);
   if (f) return f;
+  char snake[128];
+  size_t n = 0;
+  bool upper = false;
+  for (const char *k = key; *k && *k != '_' && n + 2 < sizeof snake; k++) {
+    if (*k >= 'A' && *k <= 'Z') {
+      snake[n++] = '_';
+      snake[n++] = (char)(*k - 'A' + 'a');
+      upper = true;
+    } else {
+      snake[n++] = *k;
+    }
+    if (!k[1]) {
+      snake[n] = '\0';
+      f = upper ? protobuf_c_message_descriptor_get_field_by_name(desc, snake) : NULL;
+      if (f && twe__json_camel_equal(f->name, key)) return f;
+    }
+  }
   for (unsigned i = 0; i < desc->n_fields; i++)
-    if (camel_equal(desc->fields[i].name, key)) return &desc->fields[i];
+    if (twe__json_camel_equal(desc->fields[i].name, key)) return &desc->fields[i];
   return NULL;
 }
 
@@ -574,7 +605,7 @@ static int fill_message(ctx_t *c, const ProtobufCMessageDescriptor *desc, const 
   json_t *v;
   json_object_foreach((json_t *)j, key, v) {
     if (skip_at_type && !strcmp(key, "@type")) continue;
-    const ProtobufCFieldDescriptor *f = find_field(desc, key);
+    const ProtobufCFieldDescriptor *f = twe__json_find_field(desc, key);
     size_t saved = push_field(c, key);
     if (!f) {
       if (c->opts && c->opts->reject_unknown)
@@ -631,9 +662,8 @@ static bool fraction(const char **s, int32_t *nanos) {
 }
 
 /* RFC 3339: "2024-05-01T10:00:00.123456789Z", or with "+02:00" / "-05:30". */
-static int parse_timestamp(ctx_t *c, const json_t *j, Google__Protobuf__Timestamp *ts) {
-  if (!json_is_string(j)) return wrong_type(c, "RFC 3339 timestamp string", j);
-  const char *s = json_string_value(j), *p = s;
+bool twe__json_timestamp(const char *s, Google__Protobuf__Timestamp *ts) {
+  const char *p = s;
   int y, mo, d, h, mi, se, oh = 0, om = 0;
   int32_t nanos = 0;
   static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -663,15 +693,20 @@ static int parse_timestamp(ctx_t *c, const json_t *j, Google__Protobuf__Timestam
   if (secs < -62135596800LL || secs > 253402300799LL) goto bad;
   ts->seconds = secs;
   ts->nanos = nanos;
-  return 0;
+  return true;
 bad:
-  return fail(c, TWE_EJSON, "invalid timestamp \"%s\"", s);
+  return false;
+}
+
+static int parse_timestamp(ctx_t *c, const json_t *j, Google__Protobuf__Timestamp *ts) {
+  if (!json_is_string(j)) return wrong_type(c, "RFC 3339 timestamp string", j);
+  const char *s = json_string_value(j);
+  return twe__json_timestamp(s, ts) ? 0 : fail(c, TWE_EJSON, "invalid timestamp \"%s\"", s);
 }
 
 /* "1.5s", "-0.001s", "3600s"; at most 10,000 years either way. */
-static int parse_duration(ctx_t *c, const json_t *j, Google__Protobuf__Duration *du) {
-  if (!json_is_string(j)) return wrong_type(c, "duration string", j);
-  const char *s = json_string_value(j), *p = s;
+bool twe__json_duration(const char *s, Google__Protobuf__Duration *du) {
+  const char *p = s;
   bool neg = *p == '-';
   if (neg) p++;
   if (*p < '0' || *p > '9') goto bad;
@@ -685,25 +720,29 @@ static int parse_duration(ctx_t *c, const json_t *j, Google__Protobuf__Duration 
   if (p[0] != 's' || p[1] != '\0') goto bad;
   du->seconds = neg ? -secs : secs;
   du->nanos = neg ? -nanos : nanos;
-  return 0;
+  return true;
 bad:
-  return fail(c, TWE_EJSON, "invalid duration \"%s\"", s);
+  return false;
+}
+
+static int parse_duration(ctx_t *c, const json_t *j, Google__Protobuf__Duration *du) {
+  if (!json_is_string(j)) return wrong_type(c, "duration string", j);
+  const char *s = json_string_value(j);
+  return twe__json_duration(s, du) ? 0 : fail(c, TWE_EJSON, "invalid duration \"%s\"", s);
 }
 
 /* "fooBar,baz.quxQuux" -> ["foo_bar", "baz.qux_quux"]. */
-static int parse_field_mask(ctx_t *c, const json_t *j, Google__Protobuf__FieldMask *fm) {
-  if (!json_is_string(j)) return wrong_type(c, "field mask string", j);
-  const char *s = json_string_value(j);
+int twe__json_field_mask(twe_arena_t *arena, const char *s, Google__Protobuf__FieldMask *fm) {
   size_t n = *s ? 1 : 0;
   for (const char *p = s; *p; p++) n += *p == ',';
-  fm->paths = alloc(c, n * sizeof *fm->paths);
-  if (!fm->paths) return fail_alloc(c);
+  fm->paths = twe__arena_alloc(arena, n * sizeof *fm->paths);
+  if (!fm->paths) return -1;
   const char *p = s;
   for (size_t i = 0; i < n; i++) {
     size_t len = strcspn(p, ","), upper = 0;
     for (size_t k = 0; k < len; k++) upper += p[k] >= 'A' && p[k] <= 'Z';
-    char *out = alloc(c, len + upper + 1), *o = out;
-    if (!out) return fail_alloc(c);
+    char *out = twe__arena_alloc(arena, len + upper + 1), *o = out;
+    if (!out) return -1;
     for (size_t k = 0; k < len; k++) {
       if (p[k] >= 'A' && p[k] <= 'Z') {
         *o++ = '_';
@@ -718,6 +757,11 @@ static int parse_field_mask(ctx_t *c, const json_t *j, Google__Protobuf__FieldMa
   }
   fm->n_paths = n;
   return 0;
+}
+
+static int parse_field_mask(ctx_t *c, const json_t *j, Google__Protobuf__FieldMask *fm) {
+  if (!json_is_string(j)) return wrong_type(c, "field mask string", j);
+  return twe__json_field_mask(c->arena, json_string_value(j), fm) < 0 ? fail_alloc(c) : 0;
 }
 
 static int parse_value(ctx_t *c, const json_t *j, Google__Protobuf__Value *v) {
@@ -749,7 +793,7 @@ static int parse_value(ctx_t *c, const json_t *j, Google__Protobuf__Value *v) {
   return wrong_type(c, "JSON value", j);
 }
 
-static bool is_wrapper(const ProtobufCMessageDescriptor *d) {
+bool twe__json_is_wrapper(const ProtobufCMessageDescriptor *d) {
   static const char *const names[] = {
       "google.protobuf.DoubleValue", "google.protobuf.FloatValue",  "google.protobuf.Int64Value",
       "google.protobuf.UInt64Value", "google.protobuf.Int32Value",  "google.protobuf.UInt32Value",
@@ -769,7 +813,7 @@ static bool has_special_json(const ProtobufCMessageDescriptor *d) {
          d == &google__protobuf__field_mask__descriptor ||
          d == &google__protobuf__struct__descriptor || d == &google__protobuf__value__descriptor ||
          d == &google__protobuf__list_value__descriptor ||
-         d == &google__protobuf__any__descriptor || is_wrapper(d);
+         d == &google__protobuf__any__descriptor || twe__json_is_wrapper(d);
 }
 
 static int parse_any(ctx_t *c, const json_t *j, Google__Protobuf__Any *any) {
@@ -832,7 +876,7 @@ static int parse_well_known(ctx_t *c, const ProtobufCMessageDescriptor *d, const
     if (!json_is_array(j)) return wrong_type(c, "array", j);
     return set_field(c, &d->fields[0], j, msg); /* repeated Value values = 1 */
   }
-  if (is_wrapper(d)) return set_field(c, &d->fields[0], j, msg); /* value = 1 */
+  if (twe__json_is_wrapper(d)) return set_field(c, &d->fields[0], j, msg); /* value = 1 */
   return 1;
 }
 
@@ -876,6 +920,14 @@ int twe__proto_from_json_opts(const ProtobufCMessageDescriptor *desc, const json
   return parse_message(&c, desc, json, out);
 }
 
+int twe__json_tree_field(const ProtobufCFieldDescriptor *f, const json_t *j, ProtobufCMessage *msg,
+                         twe_arena_t *arena, int depth) {
+  ctx_t c;
+  ctx_init(&c, arena, NULL, NULL, 0);
+  c.depth = depth;
+  return set_field(&c, f, j, msg);
+}
+
 int twe__proto_from_json(const ProtobufCMessageDescriptor *desc, const json_t *json,
                          twe_arena_t *arena, ProtobufCMessage **out, char *err, size_t err_len) {
   return twe__proto_from_json_opts(desc, json, arena, NULL, out, err, err_len);
@@ -890,9 +942,20 @@ static int load_text(const char *text, size_t len, json_t **out, char *err, size
   return TWE_EJSON;
 }
 
+/* The text entry points try the one-pass reader (json_text.c) first; when
+ * it gives up, the arena goes back to where it stood and the tree reader
+ * runs, so every outcome (the message, the error and its message, the
+ * arena's budget) is the tree reader's. */
 int twe__proto_from_json_text(const ProtobufCMessageDescriptor *desc, const char *text,
                               size_t len, twe_arena_t *arena, ProtobufCMessage **out, char *err,
                               size_t err_len) {
+  twe__arena_mark_t mark;
+  twe__arena_mark(arena, &mark);
+  if (twe__json_text_read(desc, text, len, arena, out) == 0) {
+    if (err && err_len) err[0] = '\0';
+    return 0;
+  }
+  twe__arena_rewind(arena, &mark);
   json_t *j;
   int rc = load_text(text, len, &j, err, err_len);
   if (rc) return rc;
@@ -904,6 +967,13 @@ int twe__proto_from_json_text(const ProtobufCMessageDescriptor *desc, const char
 int twe__history_from_json_text(const char *text, size_t len, twe_arena_t *arena,
                                 Temporal__Api__History__V1__History **out, char *err,
                                 size_t err_len) {
+  twe__arena_mark_t mark;
+  twe__arena_mark(arena, &mark);
+  if (twe__json_text_read_history(text, len, arena, out) == 0) {
+    if (err && err_len) err[0] = '\0';
+    return 0;
+  }
+  twe__arena_rewind(arena, &mark);
   json_t *j;
   int rc = load_text(text, len, &j, err, err_len);
   if (rc) return rc;

@@ -23,12 +23,18 @@
  * Fields the descriptor does not know are skipped (a newer server adds
  * fields), unless the caller asks for strictness.
  *
+ * The text entry points read in one pass (json_text.c: no tree, the keys
+ * found through an index built once, json_index.c) and, when that reader
+ * gives up (an error, or a rare form), run the jansson tree reader on the
+ * same text, so every result and error is the tree reader's.
+ *
  * Errors carry a path to the offending value, e.g.
  *   events[12].activityTaskScheduledEventAttributes.input.payloads[0].data:
  *   invalid base64
  *
  * Thread: the arena's owner thread. Nothing here keeps state between calls
- * (the registry behind Any initialises itself once, thread-safely). */
+ * (the registry behind Any and the key index initialise themselves once,
+ * thread-safely). */
 #ifndef TWE_PROTO_JSON_H
 #define TWE_PROTO_JSON_H
 

@@ -164,6 +164,55 @@ static void test_arena_allocator_hook(void **state) {
   twe__arena_destroy(&arena);
 }
 
+/* Rewind forgets what came after the mark, big objects' own blocks and new
+ * heads alike, and gives their blocks back; what came before stays. */
+static void test_arena_rewind_to_mark(void **state) {
+  (void)state;
+  twe_arena_t arena;
+  twe__arena_init(&arena, 0);
+  twe__arena_mark_t empty;
+  twe__arena_mark(&arena, &empty);
+  unsigned char *kept = twe__arena_alloc(&arena, 64);
+  memset(kept, 0xab, 64);
+  twe__arena_mark_t mark;
+  twe__arena_mark(&arena, &mark);
+  size_t reserved = arena.reserved_bytes;
+  unsigned char *next = twe__arena_alloc(&arena, 32);
+  assert_non_null(twe__arena_alloc(&arena, 100000)); /* a block of its own */
+  for (int i = 0; i < 200; i++) assert_non_null(twe__arena_alloc(&arena, 1000)); /* new heads */
+  assert_non_null(twe__arena_alloc(&arena, 200000));
+  assert_true(arena.reserved_bytes > reserved + 300000);
+  twe__arena_rewind(&arena, &mark);
+  assert_int_equal(arena.reserved_bytes, reserved);
+  for (int i = 0; i < 64; i++) assert_int_equal(kept[i], 0xab);
+  assert_ptr_equal(twe__arena_alloc(&arena, 32), next); /* bumped from the same place */
+  /* The flags come back too. */
+  twe_arena_t small;
+  twe__arena_init(&small, 8192);
+  twe__arena_mark(&small, &mark);
+  assert_null(twe__arena_alloc(&small, 100000));
+  assert_true(small.limit_hit);
+  twe__arena_rewind(&small, &mark);
+  assert_false(small.limit_hit);
+  assert_int_equal(small.reserved_bytes, 0);
+  twe__arena_destroy(&small);
+  /* Back to an empty arena. */
+  twe__arena_rewind(&arena, &empty);
+  assert_int_equal(arena.reserved_bytes, 0);
+  assert_non_null(twe__arena_alloc(&arena, 10));
+  twe__arena_destroy(&arena);
+  /* An arena on the caller's memory keeps it: only the blocks since go. */
+  static _Alignas(max_align_t) unsigned char mem[1024];
+  twe__arena_init_inline(&arena, 0, mem, sizeof mem);
+  unsigned char *first = twe__arena_alloc(&arena, 16);
+  twe__arena_mark(&arena, &mark);
+  for (int i = 0; i < 50; i++) assert_non_null(twe__arena_alloc(&arena, 500));
+  twe__arena_rewind(&arena, &mark);
+  assert_int_equal(arena.reserved_bytes, 0);
+  assert_ptr_equal(twe__arena_alloc(&arena, 16), first + 16);
+  twe__arena_destroy(&arena);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_arena_alloc_aligned_and_disjoint),
@@ -175,6 +224,7 @@ int main(void) {
     cmocka_unit_test(test_arena_inline_first_block),
     cmocka_unit_test(test_arena_strndup_copies_and_terminates),
     cmocka_unit_test(test_arena_allocator_hook),
+    cmocka_unit_test(test_arena_rewind_to_mark),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

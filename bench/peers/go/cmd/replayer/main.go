@@ -6,13 +6,17 @@
 // Each FILE is a history as `temporal workflow show --output json` writes
 // it. For each, after a few warm-up replays that are not counted, it
 // decodes and replays it N times, then replays the once-decoded history N
-// times, measuring the process's CPU time (getrusage user+sys) of each
-// loop, and prints one JSON line:
+// times, then N times decodes the history's wire bytes (a
+// GetWorkflowExecutionHistoryResponse, encoded once: what the server sends)
+// and replays it, measuring the process's CPU time (getrusage user+sys) of
+// each loop, and prints one JSON line:
 //
 //	{"file":...,"workflow_type":...,"events":E,"reps":N,
 //	 "decode_replay_cpu_s":x,"replay_cpu_s":x,
 //	 "events_per_cpu_s":E*N/decode_replay_cpu_s,
-//	 "replay_events_per_cpu_s":E*N/replay_cpu_s}
+//	 "replay_events_per_cpu_s":E*N/replay_cpu_s,
+//	 "wire_bytes":B,"wire_replay_cpu_s":x,
+//	 "wire_events_per_cpu_s":E*N/wire_replay_cpu_s}
 //
 // A history that does not decode or replay (nondeterminism) is reported on
 // stderr with the file's name, and the exit status is 1.
@@ -29,9 +33,11 @@ import (
 	"syscall"
 
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/proto"
 
 	"twebench/gopeer/workloads"
 )
@@ -47,6 +53,9 @@ type result struct {
 	ReplayCPUS          float64 `json:"replay_cpu_s"`
 	EventsPerCPUS       float64 `json:"events_per_cpu_s"`
 	ReplayEventsPerCPUS float64 `json:"replay_events_per_cpu_s"`
+	WireBytes           int     `json:"wire_bytes"`
+	WireReplayCPUS      float64 `json:"wire_replay_cpu_s"`
+	WireEventsPerCPUS   float64 `json:"wire_events_per_cpu_s"`
 }
 
 // cpuSeconds is the process's user+system CPU time so far, every thread.
@@ -90,8 +99,22 @@ func replayFile(replayer worker.WorkflowReplayer, logger sdklog.Logger, file str
 		}
 		return replayer.ReplayWorkflowHistory(logger, h)
 	}
+	wire, err := proto.Marshal(&workflowservice.GetWorkflowExecutionHistoryResponse{History: history})
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	wireReplay := func() error {
+		var resp workflowservice.GetWorkflowExecutionHistoryResponse
+		if err := proto.Unmarshal(wire, &resp); err != nil {
+			return fmt.Errorf("decode the wire bytes: %w", err)
+		}
+		return replayer.ReplayWorkflowHistory(logger, resp.GetHistory())
+	}
 	for i := 0; i < warmupReps; i++ {
 		if err := decodeReplay(); err != nil {
+			return nil, err
+		}
+		if err := wireReplay(); err != nil {
 			return nil, err
 		}
 	}
@@ -108,14 +131,22 @@ func replayFile(replayer worker.WorkflowReplayer, logger sdklog.Logger, file str
 		}
 	}
 	c2 := cpuSeconds()
+	for i := 0; i < reps; i++ {
+		if err := wireReplay(); err != nil {
+			return nil, err
+		}
+	}
+	c3 := cpuSeconds()
 	r := &result{File: file, WorkflowType: wfType, Events: events, Reps: reps,
-		DecodeReplayCPUS: c1 - c0, ReplayCPUS: c2 - c1}
+		DecodeReplayCPUS: c1 - c0, ReplayCPUS: c2 - c1, WireBytes: len(wire), WireReplayCPUS: c3 - c2}
 	work := float64(events) * float64(reps)
 	// getrusage ticks in microseconds at best; a loop too short to register
 	// gets the resolution as its time rather than a division by zero.
 	const floor = 1e-6
 	r.EventsPerCPUS = round(work/max(r.DecodeReplayCPUS, floor), 1)
 	r.ReplayEventsPerCPUS = round(work/max(r.ReplayCPUS, floor), 1)
+	r.WireEventsPerCPUS = round(work/max(r.WireReplayCPUS, floor), 1)
+	r.WireReplayCPUS = round(r.WireReplayCPUS, 6)
 	r.DecodeReplayCPUS = round(r.DecodeReplayCPUS, 6)
 	r.ReplayCPUS = round(r.ReplayCPUS, 6)
 	return r, nil

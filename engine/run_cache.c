@@ -89,7 +89,6 @@ twe__cached_run_t *twe__run_cache_insert(twe__run_cache_t *c, twe_run_t *run) {
   return e;
 }
 
-
 /* e's bytes and stowed state as its run has them now. */
 static void count(twe__run_cache_t *c, twe__cached_run_t *e, bool stowed) {
   c->bytes -= e->bytes;

@@ -1,6 +1,7 @@
 /* engine/shard_health.c — how a shard is doing, for the operator: its 1 s
  * tick (alive for /healthz, connected for /readyz, the loop's lag for
- * twe_shard_loop_lag_seconds; the workflow cache's stowing of idle runs), its connection's losses and returns (logged,
+ * twe_shard_loop_lag_seconds; it also has the workflow cache stow its idle
+ * runs), its connection's losses and returns (logged,
  * with the time away, and counted), its calls (the request metrics, failed
  * calls counted) and its polls (failing for longer than POLLS_FAILING_NS:
  * logged once, then a summary every SUMMARY_NS, and once more when they

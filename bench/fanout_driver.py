@@ -44,6 +44,9 @@ for after the Fanout workflows).
 `report` turns the rows run_fanout_bench.sh collected (the driver's JSON
 plus the worker's CPU, RSS and stats) into the markdown tables and the PNG;
 rows written before a field existed show "-" for it.
+With TWE_BENCH_HISTORY_DUMP set to a directory, `run` also writes every
+history it read there, one JSON line per run (the server's JSON form of the
+History message) in <id-prefix>.jsonl, for looking at single tasks.
 Progress goes to stderr.
 """
 
@@ -256,10 +259,11 @@ async def run(args) -> int:
         + (f"; {len(pending)} still open at the deadline" if pending else ""))
 
     # Histories (open runs too: what happened until now).
-    histories, completion_s, closed_s = [], [], []
+    histories, completion_s, closed_s, whole = [], [], [], []
     first_start = None
     for h in handles:
         hist = await h.fetch_history()
+        whole.append(hist)
         ev = list(hist.events)
         histories.append(ev)
         if ev:
@@ -269,6 +273,12 @@ async def run(args) -> int:
             closed_s.append(ts(ev[-1]))
     counts, last_event = analyse(histories)
     now = time.time()
+    dump = os.environ.get("TWE_BENCH_HISTORY_DUMP")
+    if dump:
+        os.makedirs(dump, exist_ok=True)
+        with open(os.path.join(dump, f"{args.id_prefix or args.task_queue}.jsonl"), "w") as f:
+            for hist in whole:
+                f.write(json.dumps(hist.to_json_dict()) + "\n")
 
     ok = sum(1 for r in results.values()
              if isinstance(r, dict) and r.get("inputs") == args.inputs

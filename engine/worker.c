@@ -184,6 +184,7 @@ static void shard_on_start(twe_shard_t *shard, void *arg) {
   default: po.priority = TWE_POOL_PRIORITY_IDLE; break;
   }
   po.nice = w->opts.activity_nice;
+  po.cpu_group = w->act_group;
   /* Set explicitly: a pool created here would inherit this shard thread's
    * pinning. At SCHED_IDLE activity threads may use every CPU of the
    * process, the shard's too, since they run only when it does not;

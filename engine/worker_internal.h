@@ -182,6 +182,9 @@ struct twe_worker {
   twe_slots_t *slots;
   struct twe_resource *resource;
   unsigned act_slots_max;
+  /* The activity threads' own CPU group (sched/cpu_group.h), or NULL where
+   * there is none (off, no v1 quota, not writable). */
+  struct twe_cpu_group *act_group;
   /* Poll counts follow the server's decisions (the option, or
    * TWE_POLLER_AUTOSCALING=1; engine/poll_scaler.h). */
   bool poller_autoscaling;

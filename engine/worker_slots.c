@@ -7,7 +7,10 @@
  * (sched/slots_resource.h): the CPU plan's activity threads always, more
  * while the worker's CPU and memory have headroom, up to a maximum. The
  * slots are the worker's, shared by its shards; each shard's pool may grow
- * to the maximum, so the slots alone decide where the work runs.
+ * to the maximum, so the slots alone decide where the work runs. The
+ * activity threads' own CPU group (sched/cpu_group.h) is made here too,
+ * where the worker's cgroup allows it, and its start-up line says what
+ * became of it.
  *
  * Thread: the owner's, in twe_worker_start (before the shards) and
  * twe_worker_destroy (after them). */
@@ -18,6 +21,7 @@
 
 #include "engine/log.h"
 #include "engine/worker_internal.h"
+#include "sched/cpu_group.h"
 #include "sched/cpu_plan.h"
 #include "sched/slots_resource.h"
 #include "twe/error.h"
@@ -49,6 +53,45 @@ static int env_share(const char *name, double opt, double *out) {
   return 0;
 }
 
+/* The activity threads' CPU group: the option (< 0 off), else
+ * TWE_ACTIVITY_CPU_GROUP ("off", or a share in (0, 1)), else the default
+ * share. Logs one line either way; a group that cannot be made is not an
+ * error (the threads stay in the worker's group). Returns 0 or -EINVAL. */
+static int cpu_group_start(twe_worker_t *w, const twe_cpu_plan_t *plan) {
+  double share = w->opts.activity_cpu_group_share;
+  const char *e = share ? NULL : getenv("TWE_ACTIVITY_CPU_GROUP");
+  if (e && *e) {
+    char *end;
+    share = strcmp(e, "off") == 0 ? -1 : strtod(e, &end);
+    if (share >= 0 && (*end || !(share > 0 && share < 1))) {
+      twe__log(w, TWE_LOG_ERROR, -1, NULL, NULL, NULL,
+               "TWE_ACTIVITY_CPU_GROUP is not valid (\"off\", or a share in (0, 1))");
+      return -EINVAL;
+    }
+  }
+  if (share >= 1) {
+    twe__log(w, TWE_LOG_ERROR, -1, NULL, NULL, NULL,
+             "activity_cpu_group_share is %.2f: a share in (0, 1), or < 0 for off", share);
+    return -EINVAL;
+  }
+  if (share < 0) {
+    twe__log(w, TWE_LOG_INFO, -1, NULL, NULL, NULL, "activity cpu group: off");
+    return 0;
+  }
+  if (!share) share = TWE_CPU_GROUP_SHARE;
+  int rc = twe__cpu_group_create(&plan->cgroup, share, &w->act_group);
+  if (rc == 0)
+    twe__log(w, TWE_LOG_INFO, -1, NULL, NULL, NULL,
+             "activity cpu group: %s, %lld/%lld us (%.2f of the worker's quota)",
+             twe__cpu_group_dir(w->act_group), (long long)twe__cpu_group_quota_us(w->act_group),
+             (long long)twe__cpu_group_period_us(w->act_group), share);
+  else
+    twe__log(w, TWE_LOG_INFO, -1, NULL, NULL, NULL,
+             "activity cpu group: none (%s); activity threads share the worker's CPU group",
+             rc == -ENOTSUP ? "no cgroup v1 CPU quota" : strerror(-rc));
+  return 0;
+}
+
 int twe__worker_slots_start(twe_worker_t *w, const twe_cpu_plan_t *plan) {
   const twe_worker_options_t *o = &w->opts;
   if (w->slots) twe__worker_slots_destroy(w); /* a start that failed before */
@@ -77,8 +120,13 @@ int twe__worker_slots_start(twe_worker_t *w, const twe_cpu_plan_t *plan) {
     if (!max) max = DEFAULT_MAX_THREADS;
     if (max < floor) max = floor;
   }
+  /* The group first: its throttling is what saturated activities show. */
+  int rc = cpu_group_start(w, plan);
+  if (rc < 0) return rc;
   twe_resource_options_t ro = {.cpu_target = cpu, .memory_target = mem, .cgroup = &plan->cgroup,
-                               .tick_ns = elastic ? 0 : -1};
+                               .tick_ns = elastic ? 0 : -1,
+                               .throttle_dir = w->act_group ? twe__cpu_group_dir(w->act_group)
+                                                            : NULL};
   const twe_slot_kind_t kinds[] = {TWE_SLOT_ACTIVITY, TWE_SLOT_LOCAL_ACTIVITY};
   for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
     ro.min[kinds[i]] = elastic ? floor : max;
@@ -98,12 +146,14 @@ int twe__worker_slots_start(twe_worker_t *w, const twe_cpu_plan_t *plan) {
              "max_concurrent_workflow_tasks is %lld: at least 2 with the workflow cache on "
              "(a sticky poll and a normal one)",
              (long long)wft);
+    twe__worker_slots_destroy(w);
     return -EINVAL;
   }
   ro.min[TWE_SLOT_WORKFLOW_TASK] = ro.max[TWE_SLOT_WORKFLOW_TASK] = wft;
-  int rc = twe__slots_create_resource(&ro, &w->slots, &w->resource);
+  rc = twe__slots_create_resource(&ro, &w->slots, &w->resource);
   if (rc < 0) {
     twe__log(w, TWE_LOG_ERROR, -1, NULL, NULL, NULL, "activity slots: %s", twe_strerror(rc));
+    twe__worker_slots_destroy(w);
     return rc;
   }
   w->act_slots_max = max;
@@ -123,6 +173,9 @@ int twe__worker_slots_start(twe_worker_t *w, const twe_cpu_plan_t *plan) {
 }
 
 void twe__worker_slots_destroy(twe_worker_t *w) {
+  /* After the shards: the pools' threads have left it or are abandoned. */
+  twe__cpu_group_destroy(w->act_group);
+  w->act_group = NULL;
   twe__slots_destroy(w->slots);
   w->slots = NULL;
   w->resource = NULL;

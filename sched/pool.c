@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sched/cpu_group.h"
 #include "sched/mailbox.h"
 #include "sched/pool.h"
 
@@ -53,7 +54,7 @@ struct twe_pool {
    * twe__pool_priority_applied), and whether the one line about a refusal
    * was printed. Relaxed: reports, they order nothing. */
   _Atomic int priority_applied;
-  _Atomic bool priority_warned;
+  _Atomic bool priority_warned, group_warned;
   twe_waiter_t *owner;
   twe_pool_options_t opt;
   /* Room for opt.threads workers; slots are filled as threads start and
@@ -134,11 +135,24 @@ static void apply_priority(twe_pool_t *pool) {
             pool->opt.id, what, strerror(err));
 }
 
+/* Moves the calling pool thread into the pool's CPU group, if it has one. */
+static void join_cpu_group(twe_pool_t *pool) {
+  if (!pool->opt.cpu_group) return;
+  int rc = twe__cpu_group_join(pool->opt.cpu_group);
+  if (rc < 0 && !atomic_exchange_explicit(&pool->group_warned, true, memory_order_relaxed))
+    fprintf(stderr,
+            "twe: activity pool %u: cannot move its threads into %s (%s); they share the "
+            "worker's CPU quota with the shard threads\n",
+            pool->opt.id, twe__cpu_group_dir(pool->opt.cpu_group), strerror(-rc));
+}
+
 static void *worker_main(void *arg) {
   struct worker *w = arg;
   twe_pool_t *pool = w->pool;
   char name[16];
   snprintf(name, sizeof name, "twe-act-%u-%u", pool->opt.id, w->index);
+  /* The group first: until then the thread uses the shard's share. */
+  join_cpu_group(pool);
   pthread_setname_np(pthread_self(), name);
   apply_priority(pool);
   for (;;) {
@@ -311,6 +325,7 @@ int twe__pool_create(const twe_pool_options_t *options, twe_waiter_t *owner, twe
   atomic_init(&pool->closing, false);
   atomic_init(&pool->priority_applied, options->priority);
   atomic_init(&pool->priority_warned, false);
+  atomic_init(&pool->group_warned, false);
   pool->owner = owner;
   pool->opt = *options;
   pool->n = options->threads;

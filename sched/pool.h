@@ -101,6 +101,11 @@ typedef struct twe_pool_options {
    * over it. */
   int priority;
   int nice; /* 1..19 with TWE_POOL_PRIORITY_NICE (0: 10); ignored otherwise */
+  /* A CPU group each pool thread moves into as it starts
+   * (sched/cpu_group.h), or NULL. A refusal is treated as the priority's:
+   * one line to stderr per pool, and the thread runs where it is. It must
+   * outlive the pool's threads. */
+  struct twe_cpu_group *cpu_group;
 } twe_pool_options_t;
 
 /* Creates the pool and starts its threads. owner: the owner thread's waiter

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -311,6 +312,9 @@ int twe__slots_create_resource(const twe_resource_options_t *o, twe_slots_t **ou
   else
     twe__cgroup_discover(o->root, &r->cg);
   r->o.cgroup = NULL;
+  if (o->throttle_dir)
+    snprintf(r->cg.cpu_limit_dir, sizeof r->cg.cpu_limit_dir, "%s", o->throttle_dir);
+  r->o.throttle_dir = NULL;
   if (r->cg.cpu_quota_us > 0 && r->cg.cpu_period_us > 0)
     r->quota_cpus = (double)r->cg.cpu_quota_us / (double)r->cg.cpu_period_us;
   r->cgroup_usage = r->cg.cpu_version == 2

@@ -72,6 +72,11 @@ typedef struct twe_resource_options {
    * (NULL: the real ones; tests: a fixture). */
   const twe_cgroup_t *cgroup;
   const char *root;
+  /* The cpu group whose throttled periods count (its cpu.stat), where not
+   * the quota's own: the activity threads' group (sched/cpu_group.h), which
+   * is stopped when they saturate their share while the quota's group is
+   * not. NULL: the quota's. */
+  const char *throttle_dir;
 } twe_resource_options_t;
 
 /* A sample; fractions are in [0, 1] (usage may pass 1 briefly), -1 where

@@ -79,6 +79,15 @@ typedef struct twe_worker_options {
   unsigned activity_threads_max;
   double activity_cpu_target;
   double activity_memory_target;
+  /* Activity threads in a CPU group of their own, where the worker's
+   * cgroup v1 cpu group has a quota and the worker may write it (README,
+   * "Activity CPU group"): its child "twe-activities" with this share of the
+   * quota (0: TWE_ACTIVITY_CPU_GROUP, "off" or a share in (0, 1), else
+   * 0.9; < 0: off). Activities that saturate the quota are then stopped in
+   * their group at the end of its share, and the shard threads keep the rest
+   * of each period instead of being stopped with them. Elsewhere the
+   * threads stay in the worker's group, and the start-up line says why. */
+  double activity_cpu_group_share;
   /* Concurrent polls per shard on the normal workflow queue (0: 2) and on
    * the activity queue (0: 2). The sticky queue gets one, and up to 3 more
    * while the server reports a backlog on it. A workflow poll that brings a

@@ -153,5 +153,9 @@ cgroup_remove() {
     while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$cg/cgroup.procs"
     sleep 0.1
   done
+  # A worker killed before its stop leaves its activity CPU group behind
+  # (empty once its threads are gone).
+  local child
+  for child in "$cg"/*/; do if [ -d "$child" ]; then rmdir "$child" 2>/dev/null || true; fi; done
   rmdir "$cg" 2>/dev/null || echo "warning: could not remove $cg" >&2
 }

@@ -1,7 +1,11 @@
 /* tests/sched/test_cgroup.c — cgroup discovery against fixture trees laid out
  * like /proc/self and /sys/fs/cgroup in a temporary directory (v1, v2,
  * nested, "max", missing, unreadable and garbled files), the cpu.stat
- * counters, and one run on the real machine. */
+ * counters, one run on the real machine, and the activity threads' CPU
+ * group (sched/cpu_group.h) on fixture directories: when it is refused, its
+ * quota from the share, a thread joining it, and what a failed create
+ * leaves (tests/integration/test_activity_cpu_group.sh runs it in a real
+ * cgroup). */
 #define _GNU_SOURCE /* mkdtemp, nftw */
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +23,7 @@
 #include <cmocka.h>
 
 #include "sched/cgroup.h"
+#include "sched/cpu_group.h"
 
 /* --- fixture helpers --------------------------------------------------------- */
 
@@ -509,6 +514,94 @@ static void test_counter_files(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
+/* --- the activity threads' CPU group ------------------------------------------ */
+
+static twe_cgroup_t v1_group(const char *rel, int64_t quota, int64_t period) {
+  twe_cgroup_t cg;
+  memset(&cg, 0, sizeof cg);
+  cg.cpu_version = 1;
+  snprintf(cg.cpu_dir, sizeof cg.cpu_dir, "%s/%s", root, rel);
+  cg.cpu_quota_us = quota;
+  cg.cpu_period_us = period;
+  return cg;
+}
+
+static void test_cpu_group_refused(void **state) {
+  (void)state;
+  twe_cpu_group_t *g = (void *)1;
+  twe_cgroup_t cg = v1_group("sys/fs/cgroup/cpu/app", 50000, 100000);
+  assert_int_equal(twe__cpu_group_create(&cg, 0, &g), -EINVAL);
+  assert_null(g);
+  assert_int_equal(twe__cpu_group_create(&cg, 1, &g), -EINVAL);
+  cg.cpu_quota_us = -1; /* no quota: nothing to keep a share of */
+  assert_int_equal(twe__cpu_group_create(&cg, 0.9, &g), -ENOTSUP);
+  cg = v1_group("sys/fs/cgroup/app", 50000, 100000);
+  cg.cpu_version = 2; /* not done for v2 */
+  assert_int_equal(twe__cpu_group_create(&cg, 0.9, &g), -ENOTSUP);
+  cg.cpu_version = 0;
+  assert_int_equal(twe__cpu_group_create(&cg, 0.9, &g), -ENOTSUP);
+}
+
+/* A child left by an earlier worker, with a period of its own: the quota is
+ * the share of the effective rate (1.5 CPUs) in that period, and a thread
+ * that joins writes its id to tasks. */
+static void test_cpu_group_quota_and_join(void **state) {
+  (void)state;
+  put("sys/fs/cgroup/cpu/app/twe-activities/cpu.cfs_period_us", "50000\n");
+  put("sys/fs/cgroup/cpu/app/twe-activities/cpu.cfs_quota_us", "-1\n");
+  put("sys/fs/cgroup/cpu/app/twe-activities/tasks", "");
+  twe_cgroup_t cg = v1_group("sys/fs/cgroup/cpu/app", 150000, 100000);
+  twe_cpu_group_t *g = NULL;
+  assert_int_equal(twe__cpu_group_create(&cg, 0.5, &g), 0);
+  assert_int_equal(twe__cpu_group_quota_us(g), 37500);
+  assert_int_equal(twe__cpu_group_period_us(g), 50000);
+  char path[PATH_MAX], buf[64] = "";
+  snprintf(path, sizeof path, "%s/sys/fs/cgroup/cpu/app/twe-activities", root);
+  assert_string_equal(twe__cpu_group_dir(g), path);
+  snprintf(path, sizeof path, "%s/sys/fs/cgroup/cpu/app/twe-activities/cpu.cfs_quota_us", root);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  assert_non_null(fgets(buf, sizeof buf, f));
+  fclose(f);
+  assert_string_equal(buf, "37500");
+  assert_int_equal(twe__cpu_group_join(g), 0);
+  snprintf(path, sizeof path, "%s/sys/fs/cgroup/cpu/app/twe-activities/tasks", root);
+  f = fopen(path, "r");
+  assert_non_null(f);
+  assert_non_null(fgets(buf, sizeof buf, f));
+  fclose(f);
+  assert_int_equal(atoi(buf), (int)gettid());
+  /* Its files keep it (a real cgroup's go with it): destroy leaves it. */
+  twe__cpu_group_destroy(g);
+  snprintf(path, sizeof path, "%s/sys/fs/cgroup/cpu/app/twe-activities", root);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  /* A tiny share still gets the kernel's least quota, 1 ms. */
+  cg.cpu_quota_us = 1000;
+  assert_int_equal(twe__cpu_group_create(&cg, 0.01, &g), 0);
+  assert_int_equal(twe__cpu_group_quota_us(g), 1000);
+  twe__cpu_group_destroy(g);
+}
+
+/* A directory that takes a mkdir but is no cgroup (no quota file): the
+ * write is refused, and the child the call made is removed again. */
+static void test_cpu_group_failed_create_leaves_nothing(void **state) {
+  (void)state;
+  put_dir("sys/fs/cgroup/cpu/app");
+  twe_cgroup_t cg = v1_group("sys/fs/cgroup/cpu/app", 50000, 100000);
+  twe_cpu_group_t *g = (void *)1;
+  assert_int_equal(twe__cpu_group_create(&cg, 0.9, &g), -ENOENT);
+  assert_null(g);
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/sys/fs/cgroup/cpu/app/twe-activities", root);
+  struct stat st;
+  assert_int_equal(stat(path, &st), -1);
+  /* No parent directory at all: the mkdir's error. */
+  cg = v1_group("sys/fs/cgroup/cpu/gone", 50000, 100000);
+  assert_int_equal(twe__cpu_group_create(&cg, 0.9, &g), -ENOENT);
+  twe__cpu_group_destroy(NULL);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -536,6 +629,9 @@ int main(void) {
     T(test_cgroup_cpu_stat_v1),
     T(test_cgroup_cpu_stat_missing),
     cmocka_unit_test(test_cgroup_discover_real_machine),
+    T(test_cpu_group_refused),
+    T(test_cpu_group_quota_and_join),
+    T(test_cpu_group_failed_create_leaves_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

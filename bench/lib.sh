@@ -102,7 +102,7 @@ bench_stop_worker() {
 # warnings (the Python SDK's core logs to stdout). Stdout's first.
 bench_worker_other_lines() {
   { grep -v '^ready$\|^stats ' "$1" || true
-    grep -v '^twe: io backend\|^twe: cpu plan\|^twe: watchdog: workflow task budgets\|^twe: worker on task queue\|^twe: activity slots: \|^twe: workflow task slots: \|^twe: metrics endpoint on port\|^fanout: stopping the worker$\|^fanout_worker: temporalio' "$2" || true
+    grep -v '^twe: io backend\|^twe: cpu plan\|^twe: watchdog: workflow task budgets\|^twe: worker on task queue\|^twe: activity slots: \|^twe: activity cpu group: \|^twe: workflow task slots: \|^twe: metrics endpoint on port\|^fanout: stopping the worker$\|^fanout_worker: temporalio' "$2" || true
   }
 }
 

@@ -40,7 +40,7 @@
 # and peak RSS (VmHWM); the cgroup's cpu.stat deltas over the same window
 # (nr_periods, nr_throttled, throttled_time); the worker's own "stats"
 # JSON line (printed at SIGTERM; kept whole in the raw rows) and, for twe,
-# its "cpu plan" and "activity slots" start-up lines.
+# its "cpu plan", "activity slots" and "activity cpu group" start-up lines.
 #
 # Defaults: W=5, N=30 (about 2 minutes on 2 CPUs, after bootstrap and
 # build; twe at 4 threads needs W*N*(2*500+2*50)/4 ms, 41 s, a row; the CPU
@@ -198,10 +198,12 @@ run_row() {
   local stop=$bench_stop status=$bench_exit_status
   if [ "$stop" = killed ]; then log "[$nrun] the worker did not stop within 30 s of SIGTERM; killed"; fi
   worker_pid=""
-  local stats plan slots nlog
+  local stats plan slots grp nlog
   stats=$(sed -n 's/^stats //p' "$wout" | tail -1)
   plan=$(sed -n 's/^twe: cpu plan: //p' "$werr" | head -1)
   slots=$(sed -n 's/^twe: activity slots: //p' "$werr" | head -1)
+  grp=$(sed -n 's/^twe: activity cpu group: //p' "$werr" | head -1)
+  if [ -n "$grp" ]; then slots="$slots; activity cpu group: $grp"; fi
   log "[$nrun] worker stats: ${stats:-none}"
   nlog=$(bench_worker_other_lines "$wout" "$werr" | wc -l)
   if [ "$nlog" -gt 0 ]; then

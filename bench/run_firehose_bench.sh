@@ -96,7 +96,7 @@ rows=$state/rows.jsonl
 
 # The lines a worker writes on stderr at start and stop; the others go in
 # the row (warnings, errors).
-startup='^twe: io backend\|^twe: cpu plan\|^twe: activity slots: \|^twe: workflow task slots: \|^twe: watchdog: workflow task budgets\|^twe: worker on task queue\|^bench_worker: task queue'
+startup='^twe: io backend\|^twe: cpu plan\|^twe: activity slots: \|^twe: activity cpu group: \|^twe: workflow task slots: \|^twe: watchdog: workflow task budgets\|^twe: worker on task queue\|^bench_worker: task queue'
 
 # cell RUN WORKLOAD WORKER — one measurement; appends its row.
 cell() {

@@ -61,9 +61,9 @@ static int cpu_group_start(twe_worker_t *w, const twe_cpu_plan_t *plan) {
   double share = w->opts.activity_cpu_group_share;
   const char *e = share ? NULL : getenv("TWE_ACTIVITY_CPU_GROUP");
   if (e && *e) {
-    char *end;
+    char *end = (char *)"";
     share = strcmp(e, "off") == 0 ? -1 : strtod(e, &end);
-    if (share >= 0 && (*end || !(share > 0 && share < 1))) {
+    if (strcmp(e, "off") != 0 && (*end || !(share > 0 && share < 1))) {
       twe__log(w, TWE_LOG_ERROR, -1, NULL, NULL, NULL,
                "TWE_ACTIVITY_CPU_GROUP is not valid (\"off\", or a share in (0, 1))");
       return -EINVAL;

@@ -8,16 +8,21 @@
  *
  * Each queue keeps its number of polls outstanding (normal: workflow_pollers,
  * or with poller autoscaling what engine/poll_scaler.h makes of the server's
- * decisions; sticky: one) while any poller is free: a poller that
- * gets a task is replaced at once by an idle one, so a shard works on up to
- * MAX_POLLERS minus the polls tasks at once. While the sticky queue has a
- * backlog (the backlog_count_hint of its last poll), it gets up to
- * STICKY_BURST_POLLS more: with one sticky poll, each sticky task waited a
- * whole poll round trip behind the one before, so under load the runs
+ * decisions; sticky: STICKY_BASE_POLLS, 2) while any poller is free: a
+ * poller that gets a task is replaced at once by an idle one, so a shard
+ * works on up to MAX_POLLERS minus the polls tasks at once. While the sticky
+ * queue has a backlog (the backlog_count_hint of its last poll), it gets up
+ * to STICKY_BURST_POLLS more: with one sticky poll, each sticky task waited
+ * a whole poll round trip behind the one before, so under load the runs
  * already under way queued behind one another on the sticky queue (bench
  * OneActivity: sticky schedule-to-start p50 482 ms, against 54 ms on the Go
  * SDK, which sends all its polls to the sticky queue while it has a
- * backlog). The extra polls are not replaced once the backlog is gone.
+ * backlog). The extra polls are not replaced once the backlog is gone. The
+ * backlog hint comes late (the server reports it once tasks wait in its
+ * backlog), so a second sticky poll is kept out all along: with one,
+ * TenSequential's later tasks waited 171 ms at p50 on a saturated dev
+ * server (a task that comes while the only poll is being renewed cannot be
+ * matched at once), with two 9.4 ms.
  * Tasks that arrive while others run (a long task in its slices, a burst on
  * the sticky queue) wait in the ready list rather than in the server's
  * queue for a poll to come back. The first tasks of eager starts
@@ -118,19 +123,20 @@ static bool fill(struct twe__wf_side *w, bool sticky, unsigned want) {
 
 /* Starts polls, each with a workflow task slot: the sticky queue's first
  * (its tasks have a short schedule-to-start), then the normal queue's, then
- * the sticky queue's extra ones while it has a backlog, so that a burst on
- * the sticky queue never takes the last slots from the normal queue (new
- * workflows would wait for the backlog to end). */
+ * the sticky queue's others (its second, and extra ones while it has a
+ * backlog), so that the sticky queue never takes the last slots from the
+ * normal queue (new workflows would wait for the backlog to end). */
 static void refill(struct twe__wf_side *w) {
   /* Eager starts' tasks waiting for a poller get the next idle one
    * (twe__wfp_eager_adopt, next round), not a poll. */
   if (w->stopping || w->eager_head) return;
   w->slot_refused = false;
-  if (!fill(w, true, w->want[1]) || !fill(w, false, w->want[0])) return;
-  if (w->want[1] && w->sticky_backlog > 0)
-    fill(w, true,
-         w->want[1] + (w->sticky_backlog < STICKY_BURST_POLLS ? (unsigned)w->sticky_backlog
-                                                              : STICKY_BURST_POLLS));
+  if (!fill(w, true, w->want[1] ? 1 : 0) || !fill(w, false, w->want[0])) return;
+  unsigned sticky = w->want[1];
+  if (sticky && w->sticky_backlog > 0)
+    sticky += w->sticky_backlog < STICKY_BURST_POLLS ? (unsigned)w->sticky_backlog
+                                                     : STICKY_BURST_POLLS;
+  if (sticky > 1) fill(w, true, sticky);
 }
 
 /* p is done with its task (or its poll came back empty): it polls again
@@ -325,7 +331,7 @@ int twe__wf_side_start(twe_wshard_t *s) {
                         scale ? most : normal);
   w->want[0] = w->normal_scaler.target;
   /* Without a cache there is no sticky queue to poll. */
-  w->want[1] = s->cache_capacity > 0 ? 1 : 0;
+  w->want[1] = s->cache_capacity > 0 ? STICKY_BASE_POLLS : 0;
   w->n_pollers = MAX_POLLERS;
   for (unsigned i = 0; i < w->n_pollers; i++) {
     wf_poller_t *p = &w->pollers[i];

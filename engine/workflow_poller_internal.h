@@ -29,6 +29,9 @@
  * (A task's answer is retried while it matters: workflow_respond.c.) */
 #define CALL_TIMEOUT_NS (10ull * 1000000000ull)
 #define MAX_POLLERS TWE__WFT_SLOTS_PER_SHARD /* engine/worker_internal.h */
+/* Sticky polls kept out while any poller is free, and up to how many more
+ * while the sticky queue has a backlog (engine/workflow_poller.c). */
+#define STICKY_BASE_POLLS 2
 #define STICKY_BURST_POLLS 3
 #define CAUSE_UNHANDLED \
   TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE

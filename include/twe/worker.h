@@ -89,7 +89,7 @@ typedef struct twe_worker_options {
    * threads stay in the worker's group, and the start-up line says why. */
   double activity_cpu_group_share;
   /* Concurrent polls per shard on the normal workflow queue (0: 2) and on
-   * the activity queue (0: 2). The sticky queue gets one, and up to 3 more
+   * the activity queue (0: 2). The sticky queue gets two, and up to 3 more
    * while the server reports a backlog on it. A workflow poll that brings a
    * task is replaced at once while the shard has fewer than 16 workflow
    * tasks in flight. */

@@ -151,9 +151,11 @@ static void *worker_main(void *arg) {
   twe_pool_t *pool = w->pool;
   char name[16];
   snprintf(name, sizeof name, "twe-act-%u-%u", pool->opt.id, w->index);
-  /* The group first: until then the thread uses the shard's share. */
-  join_cpu_group(pool);
+  /* Named before it joins its CPU group (a thread in the group is known by
+   * its name there), and in the group before anything else: until then it
+   * uses the shard's share. */
   pthread_setname_np(pthread_self(), name);
+  join_cpu_group(pool);
   apply_priority(pool);
   for (;;) {
     twe__waiter_begin(&w->waiter);

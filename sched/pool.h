@@ -104,8 +104,9 @@ typedef struct twe_pool_options {
   /* A CPU group each pool thread moves into as it starts
    * (sched/cpu_group.h), or NULL. A refusal is treated as the priority's:
    * one line to stderr per pool, and the thread runs where it is. It must
-   * stay valid until every pool thread has moved (each does so first thing
-   * as it starts; a refusal also reads its directory for the line). */
+   * stay valid until every pool thread has moved (each does so as it
+   * starts, right after naming itself; a refusal also reads its directory
+   * for the line). */
   struct twe_cpu_group *cpu_group;
 } twe_pool_options_t;
 

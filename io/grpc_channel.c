@@ -422,6 +422,12 @@ void twe__grpc_channel_cancel(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
 /* --- links: one connection each --------------------------------------------- */
 
 static void link_unlink(twe_grpc_channel_t *ch, struct twe__grpc_link *l) {
+  if (l->grpc) {
+    uint64_t received, answered;
+    twe__grpc_conn_ping_counts(l->grpc, &received, &answered);
+    ch->stats.pings_received += received;
+    ch->stats.pings_answered += answered;
+  }
   for (struct twe__grpc_link **p = &ch->links; *p; p = &(*p)->next)
     if (*p == l) {
       *p = l->next;
@@ -744,7 +750,11 @@ static void recv_done(struct twe__grpc_link *l, int n) {
     l->ch->stats.goaways++;
     link_retire(l);
   }
-  link_flush(l);
+  /* A held PING answer gets its due time (and the timer) now. */
+  if (l->grpc && twe__grpc_conn_wants_tick(l->grpc))
+    link_tick(l);
+  else
+    link_flush(l);
   if (l->state == LINK_CLOSING) return;
   link_close_if_idle(l);
   if (l->state == LINK_CLOSING) return;
@@ -977,6 +987,13 @@ int twe__grpc_channel_call_blocking(twe_grpc_channel_t *ch, twe_grpc_request_t *
 void twe__grpc_channel_stats(const twe_grpc_channel_t *ch, twe_grpc_channel_stats_t *out) {
   *out = ch->stats;
   out->up = ch->up;
+  for (const struct twe__grpc_link *l = ch->links; l; l = l->next) {
+    if (!l->grpc) continue;
+    uint64_t received, answered;
+    twe__grpc_conn_ping_counts(l->grpc, &received, &answered);
+    out->pings_received += received;
+    out->pings_answered += answered;
+  }
 }
 
 const char *twe__grpc_channel_address(const twe_grpc_channel_t *ch) {

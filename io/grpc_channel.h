@@ -92,6 +92,10 @@ typedef struct twe_grpc_channel_stats {
   uint64_t retries;        /* attempts after the first */
   size_t requests_live;    /* started, callback not yet run */
   size_t connections_open; /* current plus draining, connecting included */
+  /* PINGs the server sent, and the answers sent (each 50 ms later: see
+   * hold_ping_ack in io/grpc_conn.c), over every connection so far. */
+  uint64_t pings_received;
+  uint64_t pings_answered;
   /* A connection is up: the server answered on it (its HTTP/2 SETTINGS),
    * and none failed since (what the state callback last said). */
   bool up;

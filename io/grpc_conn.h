@@ -56,6 +56,10 @@ typedef struct twe_grpc_conn_options {
    * Never less than 10 s apart: servers GOAWAY clients that ping more. */
   uint64_t ping_interval_ns;
   uint64_t ping_timeout_ns;
+  /* How long a PING from the server waits for its answer (0 = 50 ms,
+   * UINT64_MAX = answered as it arrives): see hold_ping_ack in
+   * grpc_conn.c. */
+  uint64_t ping_ack_delay_ns;
   /* Sent on every call (client-name, client-version, authorization, ...);
    * copied at create. */
   const twe_grpc_metadata_t *metadata;
@@ -137,9 +141,18 @@ int twe__grpc_conn_pending(twe_grpc_conn_t *conn, size_t max_bytes, const uint8_
 void twe__grpc_conn_consume(twe_grpc_conn_t *conn, size_t n);
 
 /* Time passes: expires call deadlines (DEADLINE_EXCEEDED), sends keepalive
- * PINGs and fails the connection when one goes unanswered. Returns the next
- * time (same clock) it wants to be ticked, or UINT64_MAX. */
+ * PINGs and fails the connection when one goes unanswered, answers the
+ * server's PING once its delay is up. Returns the next time (same clock) it
+ * wants to be ticked, or UINT64_MAX. */
 uint64_t twe__grpc_conn_tick(twe_grpc_conn_t *conn, uint64_t now_ns);
+
+/* True when fed bytes brought something that needs the clock: a PING from
+ * the server whose answer is not yet timed. Tick before waiting. */
+bool twe__grpc_conn_wants_tick(const twe_grpc_conn_t *conn);
+
+/* PINGs the server sent, and the answers queued for it so far. */
+void twe__grpc_conn_ping_counts(const twe_grpc_conn_t *conn, uint64_t *received,
+                                uint64_t *answered);
 
 /* The transport is gone or broken: every live call completes with
  * UNAVAILABLE and message (copied). Later submits return -ENOTCONN. */

@@ -2,7 +2,8 @@
  * Temporal dev server (TEMPORAL_ADDRESS, from the ctest fixture), on the
  * io backend TWE_IO_BACKEND names: system info, namespaces, workflow start /
  * describe / terminate, ALREADY_EXISTS with its decoded details, an empty
- * long poll re-issued, and 1,000 concurrent calls on one connection. */
+ * long poll re-issued, 1,000 concurrent calls on one connection, and the
+ * server's PINGs (Go gRPC's bandwidth probes) answered late but all. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -338,6 +339,63 @@ static void test_channel_1000_concurrent_calls_one_connection(void **state) {
   free(reqs);
 }
 
+static void one_done(twe_grpc_request_t *req) {
+  *(bool *)req->data = true;
+}
+
+/* Calls one after another, for 0.6 s or 2,000 calls (past about 3,000
+ * the dev server stalls a call for a second, however PINGs are answered).
+ * The dev server (gRPC in Go) probes the bandwidth with a PING on a
+ * request's DATA once its last probe was answered; answered at once, that
+ * is a PING per call. Each is answered 50 ms later here (io/grpc_conn.c):
+ * a second PING shows the late answer reached the server, there is at most
+ * one per 50 ms, and the connection stays (no GOAWAY, no reconnect). */
+static void test_channel_server_pings_answered(void **state) {
+  fixture_t *f = *state;
+  Temporal__Api__Workflowservice__V1__GetSystemInfoRequest in =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__GET_SYSTEM_INFO_REQUEST__INIT;
+  twe_grpc_channel_stats_t before, after;
+  twe__grpc_channel_stats(f->ch, &before);
+  twe__reactor_run_once(f->reactor, 0); /* the reactor's clock, fresh */
+  uint64_t start = twe__reactor_now(f->reactor);
+  int calls = 0;
+  while (twe__reactor_now(f->reactor) - start < 6 * SEC / 10 && calls < 2000) {
+    bool done = false;
+    twe_grpc_request_t req = {.path = WS "GetSystemInfo",
+                              .request = &in.base,
+                              .response_type =
+                                  &temporal__api__workflowservice__v1__get_system_info_response__descriptor,
+                              .arena = &f->arena,
+                              .timeout_ns = 10 * SEC,
+                              .done = one_done,
+                              .data = &done};
+    assert_int_equal(twe__grpc_channel_start(f->ch, &req), 0);
+    while (!done) assert_true(twe__reactor_run_once(f->reactor, -1) >= 0);
+    assert_int_equal(req.status.code, TWE_GRPC_OK);
+    twe__arena_reset(&f->arena);
+    calls++;
+  }
+  uint64_t elapsed_ms = (twe__reactor_now(f->reactor) - start) / 1000000;
+  twe__grpc_channel_stats(f->ch, &after);
+  uint64_t received = after.pings_received - before.pings_received;
+  uint64_t answered = after.pings_answered - before.pings_answered;
+  printf("%d sequential calls in %llu ms: %llu PINGs from the server, %llu answered by the last "
+         "call\n",
+         calls, (unsigned long long)elapsed_ms, (unsigned long long)received,
+         (unsigned long long)answered);
+  assert_true(received >= 2);
+  assert_true(received <= elapsed_ms / 50 + 2);
+  assert_true(answered + 1 >= received); /* at most one held */
+  /* The held one goes out within 50 ms. */
+  uint64_t until = twe__reactor_now(f->reactor) + SEC / 5;
+  while (twe__reactor_now(f->reactor) < until) twe__reactor_run_once(f->reactor, SEC / 20);
+  twe__grpc_channel_stats(f->ch, &after);
+  assert_int_equal(after.pings_answered, after.pings_received);
+  assert_int_equal(after.goaways, before.goaways);
+  assert_int_equal(after.connects_started, before.connects_started);
+  assert_int_equal(after.connections_open, 1);
+}
+
 int main(void) {
   if (!getenv("TEMPORAL_ADDRESS")) {
     fprintf(stderr, "TEMPORAL_ADDRESS is not set (run through ctest's dev server fixture)\n");
@@ -350,6 +408,7 @@ int main(void) {
     cmocka_unit_test(test_channel_cancel_long_poll),
     cmocka_unit_test(test_channel_destroy_from_callback),
     cmocka_unit_test(test_channel_1000_concurrent_calls_one_connection),
+    cmocka_unit_test(test_channel_server_pings_answered),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

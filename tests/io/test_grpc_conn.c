@@ -1,7 +1,8 @@
 /* tests/io/test_grpc_conn.c — gRPC unary calls over a real nghttp2 client
  * session talking to an in-process nghttp2 server session (memory to memory,
  * no sockets): responses, trailers-only errors, non-gRPC answers, deadlines,
- * cancel, REFUSED_STREAM, GOAWAY, keepalive, broken frames, lying lengths,
+ * cancel, REFUSED_STREAM, GOAWAY, keepalive, the server's PINGs answered late,
+ * broken frames, lying lengths,
  * response metadata that decodes to far more than arrived.
  * Every test counts callbacks: each submitted call completes exactly once. */
 #include <errno.h>
@@ -51,6 +52,8 @@ typedef struct server {
   server_stream_t streams[2048];
   size_t n_streams;
   bool auto_reply;
+  int ping_acks; /* PING ACKs the client sent */
+  uint8_t last_ack[8];
 } server_t;
 
 static server_stream_t *find_stream(server_t *srv, int32_t id) {
@@ -172,6 +175,10 @@ static void srv_respond(server_t *srv, server_stream_t *st) {
 static int srv_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   (void)s;
   server_t *srv = ud;
+  if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) {
+    srv->ping_acks++;
+    memcpy(srv->last_ack, f->ping.opaque_data, 8);
+  }
   if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
       (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && srv->auto_reply) {
     server_stream_t *st = find_stream(srv, f->hd.stream_id);
@@ -702,6 +709,83 @@ static void test_grpc_conn_keepalive(void **state) {
   server_free(srv);
 }
 
+/* The server's PINGs are answered 50 ms later (one held at a time), at
+ * once when a second comes or the server says GOAWAY, and at once when the
+ * delay is set to UINT64_MAX. */
+static void test_grpc_conn_ping_ack_held(void **state) {
+  (void)state;
+  server_t *srv = server_new(SILENT);
+  twe_grpc_conn_t *conn = client_new(0);
+  pump(conn, srv);
+  assert_false(twe__grpc_conn_wants_tick(conn));
+  assert_int_equal(twe__grpc_conn_tick(conn, 1 * SEC), 30 * SEC);
+
+  /* One PING: held, timed at the next tick, answered when due. */
+  assert_int_equal(nghttp2_submit_ping(srv->session, NGHTTP2_FLAG_NONE, (const uint8_t *)"bdp-ping"), 0);
+  pump(conn, srv);
+  assert_int_equal(srv->ping_acks, 0);
+  assert_true(twe__grpc_conn_wants_tick(conn));
+  assert_int_equal(twe__grpc_conn_tick(conn, 2 * SEC), 2 * SEC + 50 * MS);
+  assert_false(twe__grpc_conn_wants_tick(conn));
+  pump(conn, srv);
+  assert_int_equal(srv->ping_acks, 0);
+  assert_int_equal(twe__grpc_conn_tick(conn, 2 * SEC + 49 * MS), 2 * SEC + 50 * MS);
+  pump(conn, srv);
+  assert_int_equal(srv->ping_acks, 0);
+  assert_int_equal(twe__grpc_conn_tick(conn, 2 * SEC + 50 * MS), 30 * SEC);
+  pump(conn, srv);
+  assert_int_equal(srv->ping_acks, 1);
+  assert_memory_equal(srv->last_ack, "bdp-ping", 8);
+
+  /* Two PINGs in one read: the first is answered at once, the second held. */
+  assert_int_equal(nghttp2_submit_ping(srv->session, NGHTTP2_FLAG_NONE, (const uint8_t *)"first..."), 0);
+  assert_int_equal(nghttp2_submit_ping(srv->session, NGHTTP2_FLAG_NONE, (const uint8_t *)"second.."), 0);
+  pump(conn, srv);
+  assert_int_equal(srv->ping_acks, 2);
+  assert_memory_equal(srv->last_ack, "first...", 8);
+  assert_int_equal(twe__grpc_conn_tick(conn, 3 * SEC), 3 * SEC + 50 * MS);
+  twe__grpc_conn_tick(conn, 3 * SEC + 50 * MS);
+  pump(conn, srv);
+  assert_int_equal(srv->ping_acks, 3);
+  assert_memory_equal(srv->last_ack, "second..", 8);
+  uint64_t received, answered;
+  twe__grpc_conn_ping_counts(conn, &received, &answered);
+  assert_int_equal(received, 3);
+  assert_int_equal(answered, 3);
+
+  /* A held PING, then GOAWAY: answered with it; a PING after GOAWAY at once.
+   * (A call stays open: a server session with none left reads nothing.) */
+  call_box_t a;
+  submit(conn, &a, "x", 0, 3 * SEC);
+  assert_int_equal(nghttp2_submit_ping(srv->session, NGHTTP2_FLAG_NONE, (const uint8_t *)"held...."), 0);
+  pump(conn, srv);
+  assert_int_equal(srv->ping_acks, 3);
+  assert_int_equal(nghttp2_submit_goaway(srv->session, NGHTTP2_FLAG_NONE, 1, NGHTTP2_NO_ERROR, NULL, 0), 0);
+  pump(conn, srv);
+  assert_int_equal(srv->ping_acks, 4);
+  assert_memory_equal(srv->last_ack, "held....", 8);
+  assert_int_equal(nghttp2_submit_ping(srv->session, NGHTTP2_FLAG_NONE, (const uint8_t *)"drain..."), 0);
+  pump(conn, srv);
+  assert_int_equal(srv->ping_acks, 5);
+  assert_false(twe__grpc_conn_wants_tick(conn));
+  twe__grpc_conn_destroy(conn);
+  assert_int_equal(a.done_count, 1);
+  twe__arena_destroy(&a.arena);
+  server_free(srv);
+
+  /* UINT64_MAX: every PING answered as it comes. */
+  srv = server_new(SILENT);
+  twe_grpc_conn_options_t o = {.authority = "127.0.0.1:7233", .ping_ack_delay_ns = UINT64_MAX};
+  assert_int_equal(twe__grpc_conn_create(&o, 0, &conn), 0);
+  pump(conn, srv);
+  assert_int_equal(nghttp2_submit_ping(srv->session, NGHTTP2_FLAG_NONE, (const uint8_t *)"at once."), 0);
+  pump(conn, srv);
+  assert_int_equal(srv->ping_acks, 1);
+  assert_false(twe__grpc_conn_wants_tick(conn));
+  twe__grpc_conn_destroy(conn);
+  server_free(srv);
+}
+
 static void test_grpc_conn_destroy_completes_live_calls(void **state) {
   (void)state;
   server_t *srv = server_new(SILENT);
@@ -736,6 +820,7 @@ int main(void) {
     T(test_grpc_conn_metadata_bomb),
     T(test_grpc_conn_empty_frame_floods),
     T(test_grpc_conn_keepalive),
+    T(test_grpc_conn_ping_ack_held),
     T(test_grpc_conn_destroy_completes_live_calls),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

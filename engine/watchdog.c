@@ -361,12 +361,19 @@ static void wake_dozing(twe__watchdog_t *wd) {
   pthread_mutex_unlock(&wd->lock);
 }
 
+/* name (NULL: "") into dst, cut to fit: once per task, so no snprintf. */
+static void copy_name(char *dst, size_t size, const char *name) {
+  size_t n = name ? strnlen(name, size - 1) : 0;
+  memcpy(dst, name ? name : "", n);
+  dst[n] = 0;
+}
+
 void twe__watch_task_begin(twe__watched_t *rec, const char *workflow_type, const char *run_id,
                            const twe__watch_task_t *task) {
   if (!rec) return;
   pthread_mutex_lock(&rec->names_lock);
-  snprintf(rec->workflow_type, sizeof rec->workflow_type, "%s", workflow_type ? workflow_type : "");
-  snprintf(rec->run_id, sizeof rec->run_id, "%s", run_id ? run_id : "");
+  copy_name(rec->workflow_type, sizeof rec->workflow_type, workflow_type);
+  copy_name(rec->run_id, sizeof rec->run_id, run_id);
   pthread_mutex_unlock(&rec->names_lock);
   int64_t now = clock_ns(CLOCK_THREAD_CPUTIME_ID);
   atomic_store_explicit(&rec->task_cpu_start_ns, now - (task ? task->cpu_ns : 0),

@@ -550,14 +550,27 @@ void twe__grpc_conn_destroy(twe_grpc_conn_t *conn) {
 
 /* --- calls -------------------------------------------------------------- */
 
-/* grpc-timeout: at most 8 digits and a unit (gRPC over HTTP/2). */
-static void format_timeout(uint64_t ns, char *buf, size_t size) {
+/* grpc-timeout: at most 8 digits and a unit (gRPC over HTTP/2). Once per
+ * call, so digits by hand rather than snprintf. buf: at least 10 bytes. */
+static void format_timeout(uint64_t ns, char *buf) {
   uint64_t ms = ns / MS + (ns % MS != 0);
   if (ms == 0) ms = 1;
-  if (ms <= 99999999)
-    snprintf(buf, size, "%" PRIu64 "m", ms);
-  else
-    snprintf(buf, size, "%" PRIu64 "S", ms / 1000 > 99999999 ? 99999999 : ms / 1000);
+  uint64_t v = ms;
+  char unit = 'm';
+  if (ms > 99999999) {
+    v = ms / 1000 > 99999999 ? 99999999 : ms / 1000;
+    unit = 'S';
+  }
+  char digits[8];
+  size_t n = 0;
+  do {
+    digits[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  size_t i = 0;
+  while (n) buf[i++] = digits[--n];
+  buf[i++] = unit;
+  buf[i] = 0;
 }
 
 static nghttp2_nv make_nv(const char *name, const char *value) {
@@ -588,8 +601,7 @@ int twe__grpc_conn_submit(twe_grpc_conn_t *conn, twe_grpc_call_t *call, const ui
   nva[n++] = make_nv("te", "trailers");
   char timeout[24];
   if (call->deadline_ns) {
-    format_timeout(call->deadline_ns > now_ns ? call->deadline_ns - now_ns : 0, timeout,
-                   sizeof timeout);
+    format_timeout(call->deadline_ns > now_ns ? call->deadline_ns - now_ns : 0, timeout);
     nva[n++] = make_nv("grpc-timeout", timeout);
   }
   for (size_t i = 0; i < conn->n_metadata; i++)

@@ -168,8 +168,10 @@ int64_t twe__resource_refused(const twe_resource_t *r, twe_slot_kind_t kind) {
 
 static void read_snap(twe_resource_t *r, struct snap *s) {
   s->t_ns = mono_ns();
-  twe_cpu_stat_t cs;
-  if (twe__cgroup_cpu_stat(&r->cg, r->files, &cs) != 0) cs.usage_ns = cs.nr_periods = cs.nr_throttled = -1;
+  /* cpu.stat serves a quota only (compute): without one it is not read. */
+  twe_cpu_stat_t cs = {.usage_ns = -1, .nr_periods = -1, .nr_throttled = -1};
+  if (r->quota_cpus > 0 && twe__cgroup_cpu_stat(&r->cg, r->files, &cs) != 0)
+    cs.usage_ns = cs.nr_periods = cs.nr_throttled = -1;
   s->usage_ns = cs.usage_ns;
   if (r->quota_cpus > 0 && !r->cgroup_usage) {
     struct timespec ts;

@@ -305,6 +305,20 @@ static void test_grpc_conn_unary_echo(void **state) {
   assert_string_equal(st->namespace_md, "default");
   assert_int_equal(st->body_len, 19); /* 5-byte prefix + message */
   assert_int_equal(twe__grpc_conn_live_calls(conn), 0);
+  /* grpc-timeout: milliseconds rounded up, seconds past 8 digits of them. */
+  const struct {
+    uint64_t ns;
+    const char *want;
+  } timeouts[] = {{1, "1m"}, {1500 * 1000, "2m"}, {99999999 * MS, "99999999m"},
+                  {30ull * 3600 * SEC, "108000S"}, {UINT64_MAX / 2, "99999999S"}};
+  for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
+    call_box_t t;
+    submit(conn, &t, "t", timeouts[i].ns, 0);
+    pump(conn, srv);
+    assert_int_equal(t.done_count, 1);
+    assert_string_equal(srv->streams[srv->n_streams - 1].timeout, timeouts[i].want);
+    twe__arena_destroy(&t.arena);
+  }
   twe__grpc_conn_destroy(conn);
   assert_int_equal(box.done_count, 1); /* destroy does not complete it again */
   twe__arena_destroy(&box.arena);

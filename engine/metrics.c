@@ -469,7 +469,7 @@ int twe__metrics_render(twe_worker_t *w, char **out, size_t *len) {
   /* The cgroup's CPU accounting, read now: throttling says the CPU quota
    * is too tight for the load. */
   twe_cpu_stat_t cs;
-  if (w->cgroup && twe__cgroup_cpu_stat(w->cgroup, NULL, &cs) == 0) {
+  if (w->cgroup && twe__cgroup_cpu_stat(w->cgroup, NULL, NULL, &cs) == 0) {
     simple_t cg[3];
     size_t n = 0;
     if (cs.nr_throttled >= 0)

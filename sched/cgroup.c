@@ -493,10 +493,13 @@ static int stat_value(const char *text, const char *key, int64_t *out) {
   return -ENOENT;
 }
 
-int twe__cgroup_cpu_stat(const twe_cgroup_t *cg, twe_counter_files_t *cf, twe_cpu_stat_t *out) {
+int twe__cgroup_cpu_stat(const twe_cgroup_t *cg, twe_counter_files_t *cf, const char *throttle_dir,
+                         twe_cpu_stat_t *out) {
   out->nr_periods = out->nr_throttled = out->throttled_ns = out->usage_ns = -1;
   if (!cg->cpu_version) return -ENOENT;
-  const char *dir = cg->cpu_limit_dir[0] ? cg->cpu_limit_dir : cg->cpu_dir;
+  const char *dir = throttle_dir && throttle_dir[0] ? throttle_dir
+                    : cg->cpu_limit_dir[0]          ? cg->cpu_limit_dir
+                                                    : cg->cpu_dir;
   char path[PATH_MAX];
   if (snprintf(path, sizeof path, "%s/cpu.stat", dir) >= (int)sizeof path) return -ENAMETOOLONG;
   char *buf;

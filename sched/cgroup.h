@@ -80,11 +80,14 @@ typedef struct twe_cpu_stat {
   int64_t usage_ns;     /* CPU time used by the process's cgroup */
 } twe_cpu_stat_t;
 
-/* Reads the counters now. Throttling comes from the cgroup whose quota
- * binds (cpu_limit_dir), or the process's own when there is no quota; usage
- * from the process's own cgroup. Returns 0, -ENOENT when there is no cpu
- * controller, or the error of reading cpu.stat. Thread: any (for metrics). */
-int twe__cgroup_cpu_stat(const twe_cgroup_t *cg, twe_counter_files_t *cf, twe_cpu_stat_t *out);
+/* Reads the counters now. Throttling comes from throttle_dir's cpu.stat
+ * when given (a child group of the quota's: sched/cpu_group.h), else from
+ * the cgroup whose quota binds (cpu_limit_dir), or the process's own when
+ * there is no quota; usage from the process's own cgroup. Returns 0,
+ * -ENOENT when there is no cpu controller, or the error of reading
+ * cpu.stat. Thread: any (for metrics). */
+int twe__cgroup_cpu_stat(const twe_cgroup_t *cg, twe_counter_files_t *cf, const char *throttle_dir,
+                         twe_cpu_stat_t *out);
 
 /* Memory the cgroup uses now, in bytes (v2 memory.current, v1
  * memory.usage_in_bytes, less inactive file pages, which the kernel

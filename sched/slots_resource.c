@@ -27,6 +27,7 @@ struct twe_resource {
   twe_slots_t *slots;
   twe_resource_options_t o;
   twe_cgroup_t cg;
+  char throttle_dir[PATH_MAX]; /* o.throttle_dir, or "" */
   double quota_cpus; /* 0: no quota */
   /* The usage the cgroup reports is the quota's cgroup's own (v2: the
    * process's cgroup holds the quota; v1: cpu and cpuacct mounted together
@@ -170,7 +171,7 @@ static void read_snap(twe_resource_t *r, struct snap *s) {
   s->t_ns = mono_ns();
   /* cpu.stat serves a quota only (compute): without one it is not read. */
   twe_cpu_stat_t cs = {.usage_ns = -1, .nr_periods = -1, .nr_throttled = -1};
-  if (r->quota_cpus > 0 && twe__cgroup_cpu_stat(&r->cg, r->files, &cs) != 0)
+  if (r->quota_cpus > 0 && twe__cgroup_cpu_stat(&r->cg, r->files, r->throttle_dir, &cs) != 0)
     cs.usage_ns = cs.nr_periods = cs.nr_throttled = -1;
   s->usage_ns = cs.usage_ns;
   if (r->quota_cpus > 0 && !r->cgroup_usage) {
@@ -314,8 +315,7 @@ int twe__slots_create_resource(const twe_resource_options_t *o, twe_slots_t **ou
   else
     twe__cgroup_discover(o->root, &r->cg);
   r->o.cgroup = NULL;
-  if (o->throttle_dir)
-    snprintf(r->cg.cpu_limit_dir, sizeof r->cg.cpu_limit_dir, "%s", o->throttle_dir);
+  if (o->throttle_dir) snprintf(r->throttle_dir, sizeof r->throttle_dir, "%s", o->throttle_dir);
   r->o.throttle_dir = NULL;
   if (r->cg.cpu_quota_us > 0 && r->cg.cpu_period_us > 0)
     r->quota_cpus = (double)r->cg.cpu_quota_us / (double)r->cg.cpu_period_us;

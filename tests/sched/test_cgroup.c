@@ -398,7 +398,7 @@ static void test_cgroup_cpu_stat_v2(void **state) {
   twe_cgroup_t cg;
   twe__cgroup_discover(root, &cg);
   twe_cpu_stat_t st;
-  assert_int_equal(twe__cgroup_cpu_stat(&cg, NULL, &st), 0);
+  assert_int_equal(twe__cgroup_cpu_stat(&cg, NULL, NULL, &st), 0);
   /* Throttling where the quota binds, usage of our own cgroup. */
   assert_int_equal(st.nr_periods, 10);
   assert_int_equal(st.nr_throttled, 3);
@@ -416,7 +416,7 @@ static void test_cgroup_cpu_stat_v1(void **state) {
   twe_cgroup_t cg;
   twe__cgroup_discover(root, &cg);
   twe_cpu_stat_t st;
-  assert_int_equal(twe__cgroup_cpu_stat(&cg, NULL, &st), 0);
+  assert_int_equal(twe__cgroup_cpu_stat(&cg, NULL, NULL, &st), 0);
   assert_int_equal(st.nr_periods, 7);
   assert_int_equal(st.nr_throttled, 2);
   assert_int_equal(st.throttled_ns, 123456);
@@ -431,10 +431,10 @@ static void test_cgroup_cpu_stat_missing(void **state) {
   twe_cgroup_t cg;
   twe__cgroup_discover(root, &cg);
   twe_cpu_stat_t st;
-  assert_int_equal(twe__cgroup_cpu_stat(&cg, NULL, &st), -ENOENT);
+  assert_int_equal(twe__cgroup_cpu_stat(&cg, NULL, NULL, &st), -ENOENT);
   assert_int_equal(st.nr_throttled, -1);
   cg.cpu_version = 0;
-  assert_int_equal(twe__cgroup_cpu_stat(&cg, NULL, &st), -ENOENT);
+  assert_int_equal(twe__cgroup_cpu_stat(&cg, NULL, NULL, &st), -ENOENT);
 }
 
 /* --- the real machine ---------------------------------------------------------- */
@@ -457,7 +457,7 @@ static void test_cgroup_discover_real_machine(void **state) {
   assert_true(S_ISDIR(st.st_mode));
   assert_true(cg.cpu_quota_us == -1 || cg.cpu_quota_us > 0);
   twe_cpu_stat_t cs;
-  int r = twe__cgroup_cpu_stat(&cg, NULL, &cs);
+  int r = twe__cgroup_cpu_stat(&cg, NULL, NULL, &cs);
   /* The root cgroup of v2 has a cpu.stat; a v1 cpu directory always has. */
   assert_true(r == 0 || r == -ENOENT);
   if (r == 0) {

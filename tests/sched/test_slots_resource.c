@@ -283,6 +283,72 @@ static void test_sampler_reads_quota_usage_and_memory(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* With throttle_dir (the activity CPU group, a child of the quota's group),
+ * throttled periods come from the child's cpu.stat, and usage still from
+ * the quota's group (its cpuacct.usage), not from this process's CPU time
+ * (near 0 here: the test mostly sleeps). */
+static void test_sampler_throttle_dir(void **state) {
+  (void)state;
+  snprintf(root, sizeof root, "/tmp/twe-slots-res-XXXXXX");
+  assert_non_null(mkdtemp(root));
+  char dir[300], child[300];
+  const char *subs[] = {"cpu", "cpu/child", "mem", "proc", "proc/pressure"};
+  for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+    snprintf(dir, sizeof dir, "%s/%s", root, subs[i]);
+    assert_int_equal(mkdir(dir, 0755), 0);
+  }
+  put("cpu/cpu.stat", "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n");
+  put("cpu/child/cpu.stat", "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n");
+  put("cpu/cpuacct.usage", "0\n");
+  put("mem/memory.usage_in_bytes", "%d\n", 300);
+  put("mem/memory.stat", "total_inactive_file 100\n");
+  put("proc/pressure/cpu", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+  twe_cgroup_t cg = {.cpu_version = 1, .cpu_quota_us = 100000, .cpu_period_us = 100000,
+                     .memory_version = 1, .memory_limit = 1000};
+  snprintf(cg.cpu_dir, sizeof cg.cpu_dir, "%s/cpu", root);
+  snprintf(cg.cpu_limit_dir, sizeof cg.cpu_limit_dir, "%s/cpu", root);
+  snprintf(cg.cpuacct_dir, sizeof cg.cpuacct_dir, "%s/cpu", root);
+  snprintf(cg.memory_dir, sizeof cg.memory_dir, "%s/mem", root);
+  snprintf(child, sizeof child, "%s/cpu/child", root);
+  twe_resource_options_t o = {.min = {0, 1, 0}, .max = {0, 100, 0}, .elastic = {false, true, false},
+                              .tick_ns = 5 * MS, .idle_tick_ns = 5 * MS, .window_ns = 100 * MS,
+                              .cgroup = &cg, .root = root, .throttle_dir = child};
+  twe_slots_t *slots;
+  twe_resource_t *res;
+  assert_int_equal(twe__slots_create_resource(&o, &slots, &res), 0);
+  /* 0.6 CPU used in the quota's group; a period every 10 ms, the child
+   * throttled in every other one, the quota's group in none. Up to 3 s,
+   * until the sample shows both (a loaded machine runs the writer late). */
+  int64_t usage = 0, periods = 0, t = mono_ns(), next_period = t;
+  twe_resource_sample_t smp = {0};
+  for (int i = 0; i < 1500; i++) {
+    sleep_ms(2);
+    int64_t now = mono_ns();
+    usage += (int64_t)((double)(now - t) * 0.6);
+    t = now;
+    put("cpu/cpuacct.usage", "%lld\n", (long long)usage);
+    if (now >= next_period) {
+      periods++;
+      next_period = now + 10 * MS;
+      put("cpu/cpu.stat", "nr_periods %lld\nnr_throttled 0\nthrottled_time 0\n", (long long)periods);
+      put("cpu/child/cpu.stat", "nr_periods %lld\nnr_throttled %lld\nthrottled_time 0\n",
+          (long long)periods, (long long)(periods / 2));
+    }
+    if (i < 100 || i % 10) continue;
+    twe__resource_last(res, &smp);
+    if (smp.cpu_usage > 0.4 && smp.cpu_usage < 0.8 && smp.throttled > 0.3 && smp.throttled < 0.7)
+      break;
+  }
+  printf("# child throttled half the periods, 0.6 CPU used: usage %.3f throttled %.3f cpu %.3f\n",
+         smp.cpu_usage, smp.throttled, smp.cpu);
+  assert_true(smp.cpu_usage > 0.4 && smp.cpu_usage < 0.8);
+  assert_true(smp.throttled > 0.3 && smp.throttled < 0.7);
+  twe__slots_destroy(slots);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+  assert_int_equal(system(cmd), 0);
+}
+
 /* Distinct samples seen while polling the last one every ms for ms. */
 static int samples_during(twe_resource_t *res, int ms) {
   int64_t last = -1;
@@ -331,6 +397,7 @@ int main(void) {
     cmocka_unit_test(test_refused_watcher_notified_by_sample),
     cmocka_unit_test(test_invalid_options),
     cmocka_unit_test(test_sampler_reads_quota_usage_and_memory),
+      cmocka_unit_test(test_sampler_throttle_dir),
     cmocka_unit_test(test_sampler_idles_until_asked_above_min),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

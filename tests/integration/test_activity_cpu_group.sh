@@ -3,7 +3,8 @@
 # threads' own CPU group (sched/cpu_group.h), on a worker in a cgroup (v1 cpu
 # controller) with a quota of half a CPU:
 #   1. at start the worker makes the child twe-activities with 0.9 of the
-#      quota (45000 of 100000 us) and says so;
+#      quota (45000 of 100000 us) and says so, and its activity threads are
+#      in it (read again 0.5 s later if one has not moved yet);
 #   2. under a burning load (4 Fanout workflows x 6 inputs, two 50 ms burns
 #      and two 100 ms sleeps each) every activity thread (twe-act-*) is in
 #      the child (one seen outside as it starts is in it 0.5 s later), and
@@ -35,6 +36,20 @@ in_child() {
   echo "$a $o"
 }
 act_threads() { grep -l '^twe-act-' /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
+# settled PID: "N A O" — activity threads, those in the child, other threads
+# in the child; read again 0.5 s later when some activity thread was not in
+# it yet (a thread moves itself as it starts, after "ready" may be).
+settled() {
+  local a o n
+  read -r a o < <(in_child "$1")
+  n=$(act_threads "$1")
+  if [ "$a" != "$n" ]; then
+    sleep 0.5
+    read -r a o < <(in_child "$1")
+    n=$(act_threads "$1")
+  fi
+  echo "$n $a $o"
+}
 
 # 1. The group at start.
 TWE_SHARD_THREADS=1 start_worker w "${launcher[@]}" "$fanout" --worker-only --task-queue "$q"
@@ -44,8 +59,7 @@ grep -q "activity cpu group: $child, 45000/100000 us (0.90 of the worker's quota
   fail "the worker did not make $child with 45000 us"
 [ -d "$child" ] || fail "$child does not exist"
 [ "$(cat "$child/cpu.cfs_quota_us")" = 45000 ] || fail "$child's quota is $(cat "$child/cpu.cfs_quota_us")"
-read -r a o < <(in_child "$pid")
-n=$(act_threads "$pid")
+read -r n a o < <(settled "$pid")
 echo "at start: $n activity threads, $a of them in the child; $o other threads in it"
 [ "$n" -ge 1 ] && [ "$a" = "$n" ] && [ "$o" = 0 ] ||
   fail "at start: $a of $n activity threads in the child, $o others"
@@ -108,8 +122,9 @@ wait "$WORKER_PID" 2>/dev/null || true
 TWE_SHARD_THREADS=1 start_worker k2 "${launcher[@]}" "$fanout" --worker-only --task-queue "$q"
 grep -q "activity cpu group: $child, 45000/100000 us" "$TWE_IT_TMP/k2.err" ||
   fail "the next worker did not take the child over: $(grep 'activity cpu group' "$TWE_IT_TMP/k2.err")"
-read -r a o < <(in_child "$WORKER_PID")
-[ "$a" -ge 1 ] && [ "$o" = 0 ] || fail "after the takeover: $a activity threads in the child, $o others"
+read -r n a o < <(settled "$WORKER_PID")
+[ "$a" -ge 1 ] && [ "$a" = "$n" ] && [ "$o" = 0 ] ||
+  fail "after the takeover: $a of $n activity threads in the child, $o others"
 stop_worker k2 "$WORKER_PID"
 [ ! -d "$child" ] || fail "$child is still there after the second worker stopped"
 ok "a killed worker's child was taken over by the next worker and removed at its stop"

@@ -197,18 +197,19 @@ static void burn_counters(int64_t *usage, double rate, int ms) {
   }
 }
 
-static void test_sampler_reads_quota_usage_and_memory(void **state) {
-  (void)state;
+/* A fixture under a new root: the directories subs, the quota's group's
+ * counters at 0 (cpu and cpuacct mounted together at cpu/), 200 of 1000
+ * bytes of memory used, no CPU pressure; its cgroup (a 1-CPU v1 quota). */
+static twe_cgroup_t fixture_make(const char *const *subs, size_t n) {
   snprintf(root, sizeof root, "/tmp/twe-slots-res-XXXXXX");
   assert_non_null(mkdtemp(root));
   char dir[300];
-  const char *subs[] = {"cpu", "acct", "mem", "proc", "proc/pressure"};
-  for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+  for (size_t i = 0; i < n; i++) {
     snprintf(dir, sizeof dir, "%s/%s", root, subs[i]);
     assert_int_equal(mkdir(dir, 0755), 0);
   }
   put("cpu/cpu.stat", "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n");
-  put("cpu/cpuacct.usage", "0\n"); /* cpu and cpuacct mounted together */
+  put("cpu/cpuacct.usage", "0\n");
   put("mem/memory.usage_in_bytes", "%d\n", 300);
   put("mem/memory.stat", "total_inactive_file 100\n");
   put("proc/pressure/cpu", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
@@ -219,6 +220,19 @@ static void test_sampler_reads_quota_usage_and_memory(void **state) {
   snprintf(cg.cpu_limit_dir, sizeof cg.cpu_limit_dir, "%s/cpu", root);
   snprintf(cg.cpuacct_dir, sizeof cg.cpuacct_dir, "%s/cpu", root);
   snprintf(cg.memory_dir, sizeof cg.memory_dir, "%s/mem", root);
+  return cg;
+}
+
+static void fixture_remove(void) {
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+  assert_int_equal(system(cmd), 0);
+}
+
+static void test_sampler_reads_quota_usage_and_memory(void **state) {
+  (void)state;
+  const char *const subs[] = {"cpu", "mem", "proc", "proc/pressure"};
+  twe_cgroup_t cg = fixture_make(subs, sizeof subs / sizeof *subs);
   twe_resource_options_t o = {.min = {0, 1, 0}, .max = {0, 100, 0}, .elastic = {false, true, false},
                               .tick_ns = 5 * MS, .idle_tick_ns = 5 * MS, .window_ns = 100 * MS,
                               .cgroup = &cg,
@@ -278,9 +292,7 @@ static void test_sampler_reads_quota_usage_and_memory(void **state) {
   assert_true(s.cpu >= s.pressure);
   assert_int_equal(twe__slots_available(slots, TWE_SLOT_ACTIVITY), 1);
   twe__slots_destroy(slots);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-  assert_int_equal(system(cmd), 0);
+  fixture_remove();
 }
 
 /* With throttle_dir (the activity CPU group, a child of the quota's group),
@@ -289,26 +301,10 @@ static void test_sampler_reads_quota_usage_and_memory(void **state) {
  * (near 0 here: the test mostly sleeps). */
 static void test_sampler_throttle_dir(void **state) {
   (void)state;
-  snprintf(root, sizeof root, "/tmp/twe-slots-res-XXXXXX");
-  assert_non_null(mkdtemp(root));
-  char dir[300], child[300];
-  const char *subs[] = {"cpu", "cpu/child", "mem", "proc", "proc/pressure"};
-  for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
-    snprintf(dir, sizeof dir, "%s/%s", root, subs[i]);
-    assert_int_equal(mkdir(dir, 0755), 0);
-  }
-  put("cpu/cpu.stat", "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n");
+  const char *const subs[] = {"cpu", "cpu/child", "mem", "proc", "proc/pressure"};
+  twe_cgroup_t cg = fixture_make(subs, sizeof subs / sizeof *subs);
   put("cpu/child/cpu.stat", "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n");
-  put("cpu/cpuacct.usage", "0\n");
-  put("mem/memory.usage_in_bytes", "%d\n", 300);
-  put("mem/memory.stat", "total_inactive_file 100\n");
-  put("proc/pressure/cpu", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
-  twe_cgroup_t cg = {.cpu_version = 1, .cpu_quota_us = 100000, .cpu_period_us = 100000,
-                     .memory_version = 1, .memory_limit = 1000};
-  snprintf(cg.cpu_dir, sizeof cg.cpu_dir, "%s/cpu", root);
-  snprintf(cg.cpu_limit_dir, sizeof cg.cpu_limit_dir, "%s/cpu", root);
-  snprintf(cg.cpuacct_dir, sizeof cg.cpuacct_dir, "%s/cpu", root);
-  snprintf(cg.memory_dir, sizeof cg.memory_dir, "%s/mem", root);
+  char child[300];
   snprintf(child, sizeof child, "%s/cpu/child", root);
   twe_resource_options_t o = {.min = {0, 1, 0}, .max = {0, 100, 0}, .elastic = {false, true, false},
                               .tick_ns = 5 * MS, .idle_tick_ns = 5 * MS, .window_ns = 100 * MS,
@@ -344,9 +340,7 @@ static void test_sampler_throttle_dir(void **state) {
   assert_true(smp.cpu_usage > 0.4 && smp.cpu_usage < 0.8);
   assert_true(smp.throttled > 0.3 && smp.throttled < 0.7);
   twe__slots_destroy(slots);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-  assert_int_equal(system(cmd), 0);
+  fixture_remove();
 }
 
 /* Distinct samples seen while polling the last one every ms for ms. */

@@ -2,6 +2,8 @@
 # run_fanout_bench.sh, run_blocking_bench.sh) share. Sourced after
 # scripts/lib/common.sh and scripts/lib/devserver.sh, never run. Bash.
 
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/cgroup.sh"
+
 # bench_server_start STATE_DIR [extra start-dev flags...] — a fresh dev
 # server in STATE_DIR (any server there is stopped first), TEMPORAL_ADDRESS
 # exported; dies if it does not start. Its frontend rate-limits
@@ -131,16 +133,6 @@ bench_cgroup_quota() {
 # when there is none.
 bench_cgroup_remove() {
   [ -n "${bench_cg:-}" ] && [ -d "$bench_cg" ] || return 0
-  local i p
-  # Not `[ -s ]`: cgroupfs files have size 0 whatever they hold.
-  for ((i = 0; i < 50; i++)); do
-    [ -n "$(cat "$bench_cg/cgroup.procs" 2>/dev/null)" ] || break
-    while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$bench_cg/cgroup.procs"
-    sleep 0.1
-  done
-  # A twe worker killed before its stop leaves its activity CPU group.
-  local child
-  for child in "$bench_cg"/*/; do if [ -d "$child" ]; then rmdir "$child" 2>/dev/null || true; fi; done
-  rmdir "$bench_cg" 2>/dev/null || echo "bench: warning: could not remove $bench_cg" >&2
+  twe_cgroup_remove "$bench_cg" || echo "bench: warning: could not remove $bench_cg" >&2
   bench_cg=""
 }

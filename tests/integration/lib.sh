@@ -19,6 +19,7 @@ py() { "$TWE_TEST_PYTHON" "$(dirname "${BASH_SOURCE[0]}")/py_client.py" "$@"; }
 # The tests' Go SDK worker (tests/support/go_worker; scripts/bootstrap builds it).
 TWE_CACHE_DIR=${TWE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/twe}
 source "$(dirname "${BASH_SOURCE[0]}")/../support/go_worker/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/cgroup.sh"
 TWE_GO_WORKER=${TWE_GO_WORKER:-$(goworker_dir)/worker}
 
 TWE_IT_TMP=$(mktemp -d)
@@ -147,15 +148,5 @@ cgroup_quota() {
 }
 cgroup_remove() {
   cleanup
-  for _ in $(seq 1 50); do
-    # cgroupfs files report size 0: read it, [ -s ] is always false.
-    [ -n "$(cat "$cg/cgroup.procs" 2>/dev/null)" ] || break
-    while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$cg/cgroup.procs"
-    sleep 0.1
-  done
-  # A worker killed before its stop leaves its activity CPU group behind
-  # (empty once its threads are gone).
-  local child
-  for child in "$cg"/*/; do if [ -d "$child" ]; then rmdir "$child" 2>/dev/null || true; fi; done
-  rmdir "$cg" 2>/dev/null || echo "warning: could not remove $cg" >&2
+  twe_cgroup_remove "$cg" || echo "warning: could not remove $cg" >&2
 }

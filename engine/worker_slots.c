@@ -60,10 +60,12 @@ static int env_share(const char *name, double opt, double *out) {
 static int cpu_group_start(twe_worker_t *w, const twe_cpu_plan_t *plan) {
   double share = w->opts.activity_cpu_group_share;
   const char *e = share ? NULL : getenv("TWE_ACTIVITY_CPU_GROUP");
-  if (e && *e) {
-    char *end = (char *)"";
-    share = strcmp(e, "off") == 0 ? -1 : strtod(e, &end);
-    if (strcmp(e, "off") != 0 && (*end || !(share > 0 && share < 1))) {
+  if (e && *e && strcmp(e, "off") == 0) {
+    share = -1;
+  } else if (e && *e) {
+    char *end;
+    share = strtod(e, &end);
+    if (*end || !(share > 0 && share < 1)) {
       twe__log(w, TWE_LOG_ERROR, -1, NULL, NULL, NULL,
                "TWE_ACTIVITY_CPU_GROUP is not valid (\"off\", or a share in (0, 1))");
       return -EINVAL;

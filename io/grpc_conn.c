@@ -352,12 +352,15 @@ static int on_begin_frame(nghttp2_session *session, const nghttp2_frame_hd *hd, 
   return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
-/* Answers the held PING now. */
-static void send_held_ack(twe_grpc_conn_t *conn) {
-  if (!conn->ack_held) return;
+/* Answers the held PING now. Returns 0, or nghttp2's error: NGHTTP2_ERR_FLOODED
+ * when its queue of answers not yet sent is full (a peer that sends PINGs
+ * and does not read: nghttp2 fails the session itself when it answers). */
+static int send_held_ack(twe_grpc_conn_t *conn) {
+  if (!conn->ack_held) return 0;
   conn->ack_held = false;
-  if (nghttp2_submit_ping(conn->session, NGHTTP2_FLAG_ACK, conn->ack_payload) == 0)
-    conn->ping_acks_sent++;
+  int rv = nghttp2_submit_ping(conn->session, NGHTTP2_FLAG_ACK, conn->ack_payload);
+  if (rv == 0) conn->ping_acks_sent++;
+  return rv;
 }
 
 /* A PING from the server is answered ping_ack_delay later, not at once.
@@ -369,14 +372,23 @@ static void send_held_ack(twe_grpc_conn_t *conn) {
  * at most once per delay. The answer goes out as the delay ends, with
  * whatever else is sent then. One answer is held at a time: a second PING
  * has the first answered at once, and so does GOAWAY (a server that is
- * shutting down gracefully waits for the answer). */
-static void hold_ping_ack(twe_grpc_conn_t *conn, const uint8_t payload[8]) {
+ * shutting down gracefully waits for the answer). A peer that floods PINGs
+ * and does not read fails the connection as nghttp2's own answering would:
+ * its queue of answers not yet sent is full (ack_failed). */
+static int hold_ping_ack(twe_grpc_conn_t *conn, const uint8_t payload[8]) {
   conn->pings_received++;
-  send_held_ack(conn);
+  int rv = send_held_ack(conn);
   memcpy(conn->ack_payload, payload, sizeof conn->ack_payload);
   conn->ack_held = true;
   conn->ack_due_ns = 0;
-  if (conn->goaway || conn->ping_ack_delay_ns == 0) send_held_ack(conn);
+  if (rv == 0 && (conn->goaway || conn->ping_ack_delay_ns == 0)) rv = send_held_ack(conn);
+  return rv;
+}
+
+/* An answer could not be queued: the session is given up, saying why. */
+static int ack_failed(twe_grpc_conn_t *conn, int rv) {
+  snprintf(conn->h2_error, sizeof conn->h2_error, "%s", nghttp2_strerror(rv));
+  return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data) {
@@ -386,11 +398,13 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
     /* nghttp2 closes the streams above last_stream_id with REFUSED_STREAM;
      * the ones below may still finish. No new calls here. */
     conn->goaway = true;
-    send_held_ack(conn);
+    int rv = send_held_ack(conn);
+    if (rv != 0) return ack_failed(conn, rv);
   } else if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
     conn->ping_outstanding = false;
   } else if (frame->hd.type == NGHTTP2_PING) {
-    hold_ping_ack(conn, frame->ping.opaque_data);
+    int rv = hold_ping_ack(conn, frame->ping.opaque_data);
+    if (rv != 0) return ack_failed(conn, rv);
   } else if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
     conn->peer_settings = true;
   }
@@ -764,9 +778,15 @@ uint64_t twe__grpc_conn_tick(twe_grpc_conn_t *conn, uint64_t now_ns) {
   }
   if (conn->ack_held) {
     if (conn->ack_due_ns == 0) conn->ack_due_ns = now_ns + conn->ping_ack_delay_ns;
-    if (now_ns >= conn->ack_due_ns)
-      send_held_ack(conn);
-    else if (conn->ack_due_ns < next)
+    if (now_ns >= conn->ack_due_ns) {
+      int rv = send_held_ack(conn);
+      if (rv != 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "HTTP/2 error answering a PING: %s", nghttp2_strerror(rv));
+        twe__grpc_conn_fail(conn, msg);
+        return UINT64_MAX;
+      }
+    } else if (conn->ack_due_ns < next)
       next = conn->ack_due_ns;
   }
   deliver_done(conn);

@@ -1,8 +1,8 @@
 /* tests/io/test_grpc_conn.c — gRPC unary calls over a real nghttp2 client
  * session talking to an in-process nghttp2 server session (memory to memory,
  * no sockets): responses, trailers-only errors, non-gRPC answers, deadlines,
- * cancel, REFUSED_STREAM, GOAWAY, keepalive, the server's PINGs answered late,
- * broken frames, lying lengths,
+ * cancel, REFUSED_STREAM, GOAWAY, keepalive, the server's PINGs answered late
+ * (and a flood of them), broken frames, lying lengths,
  * response metadata that decodes to far more than arrived.
  * Every test counts callbacks: each submitted call completes exactly once. */
 #include <errno.h>
@@ -800,6 +800,40 @@ static void test_grpc_conn_ping_ack_held(void **state) {
   server_free(srv);
 }
 
+/* A peer that sends PINGs and never reads our answers: once nghttp2's queue
+ * of answers not yet sent is full (1,000), the connection fails as nghttp2
+ * fails it when it answers itself ("Flooding was detected"), and the live
+ * call with it. */
+static void test_grpc_conn_ping_flood(void **state) {
+  (void)state;
+  twe_grpc_conn_t *conn = client_new(0);
+  call_box_t a;
+  submit(conn, &a, "x", 0, 0);
+  const uint8_t *out;
+  size_t out_len;
+  twe__grpc_conn_pending(conn, 1 << 20, &out, &out_len);
+  twe__grpc_conn_consume(conn, out_len);
+  const uint8_t settings[9] = {0, 0, 0, 0x04, 0, 0, 0, 0, 0};
+  assert_int_equal(twe__grpc_conn_feed(conn, settings, sizeof settings), 0);
+  enum { PINGS = 1100 };
+  static uint8_t wire[PINGS * 17];
+  for (int i = 0; i < PINGS; i++) {
+    const uint8_t f[17] = {0, 0, 8, 0x06, 0, 0, 0, 0, 0, 'p', 'i', 'n', 'g', 0, 0, 0, (uint8_t)i};
+    memcpy(wire + i * 17, f, sizeof f);
+  }
+  assert_int_equal(twe__grpc_conn_feed(conn, wire, sizeof wire), TWE_EPROTOCOL);
+  assert_non_null(twe__grpc_conn_error(conn));
+  assert_non_null(strstr(twe__grpc_conn_error(conn), "Flooding was detected"));
+  assert_int_equal(a.done_count, 1);
+  assert_int_equal(a.call.status.code, TWE_GRPC_UNAVAILABLE);
+  uint64_t received, answered;
+  twe__grpc_conn_ping_counts(conn, &received, &answered);
+  assert_true(received > 1000 && received < PINGS);
+  assert_int_equal(answered, 999); /* the SETTINGS answer is the queue's 1,000th */
+  twe__grpc_conn_destroy(conn);
+  twe__arena_destroy(&a.arena);
+}
+
 static void test_grpc_conn_destroy_completes_live_calls(void **state) {
   (void)state;
   server_t *srv = server_new(SILENT);
@@ -835,6 +869,7 @@ int main(void) {
     T(test_grpc_conn_empty_frame_floods),
     T(test_grpc_conn_keepalive),
     T(test_grpc_conn_ping_ack_held),
+    T(test_grpc_conn_ping_flood),
     T(test_grpc_conn_destroy_completes_live_calls),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -126,7 +126,19 @@ ok "twe_connection_losses_total and twe_reconnects_total count the outage"
 # A graceful stop with an activity in its grace period.
 id=$(unique stop)
 t workflow start --type Cancellable --task-queue "$q" --workflow-id "$id" >/dev/null
-sleep 2
+# Its activity started: after the outage a poll may still be in its backoff
+# (up to 10 s) when the workflow comes, and a stop with no activity running
+# ends at once.
+started=""
+for _ in $(seq 1 200); do
+  started=$(t workflow describe --workflow-id "$id" -o json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print("".join("started" for a in d.get("pendingActivities", []) if a.get("state") == "PENDING_ACTIVITY_STATE_STARTED"))' || true)
+  [ -n "$started" ] && break
+  sleep 0.1
+done
+[ -n "$started" ] || fail "the Cancellable workflow's activity did not start within 20 s"
 kill -TERM "$pid"
 wait_code readyz 503 5
 why=$(curl -s --max-time 2 "http://127.0.0.1:$mport/readyz")

@@ -639,16 +639,23 @@ static void test_grpc_conn_metadata_bomb(void **state) {
  * stream. A run below the limit with a frame that carries something in
  * between is fine; past the limit the connection fails, saying so, and the
  * call ends UNAVAILABLE. */
-static void flood(uint8_t type, bool reset_midway) {
+/* A connection with call a on stream 1, its request taken by the peer, and
+ * the peer's (empty) SETTINGS fed: the start of a hand-made peer's frames. */
+static twe_grpc_conn_t *conn_with_call(call_box_t *a) {
   twe_grpc_conn_t *conn = client_new(0);
-  call_box_t a;
-  submit(conn, &a, "x", 0, 0);
+  submit(conn, a, "x", 0, 0);
   const uint8_t *out;
   size_t out_len;
   twe__grpc_conn_pending(conn, 1 << 20, &out, &out_len);
   twe__grpc_conn_consume(conn, out_len);
   const uint8_t settings[9] = {0, 0, 0, 0x04, 0, 0, 0, 0, 0};
   assert_int_equal(twe__grpc_conn_feed(conn, settings, sizeof settings), 0);
+  return conn;
+}
+
+static void flood(uint8_t type, bool reset_midway) {
+  call_box_t a;
+  twe_grpc_conn_t *conn = conn_with_call(&a);
   /* The response's headers first, so that empty DATA is legal on stream 1. */
   const uint8_t headers[9 + 20] = {0, 0, 20, 0x01, 0x04, 0, 0, 0, 1, 0x88, 0x0f, 0x10, 16,
                                    'a', 'p', 'p', 'l', 'i', 'c', 'a', 't', 'i', 'o', 'n',
@@ -806,15 +813,8 @@ static void test_grpc_conn_ping_ack_held(void **state) {
  * call with it. */
 static void test_grpc_conn_ping_flood(void **state) {
   (void)state;
-  twe_grpc_conn_t *conn = client_new(0);
   call_box_t a;
-  submit(conn, &a, "x", 0, 0);
-  const uint8_t *out;
-  size_t out_len;
-  twe__grpc_conn_pending(conn, 1 << 20, &out, &out_len);
-  twe__grpc_conn_consume(conn, out_len);
-  const uint8_t settings[9] = {0, 0, 0, 0x04, 0, 0, 0, 0, 0};
-  assert_int_equal(twe__grpc_conn_feed(conn, settings, sizeof settings), 0);
+  twe_grpc_conn_t *conn = conn_with_call(&a);
   enum { PINGS = 1100 };
   static uint8_t wire[PINGS * 17];
   for (int i = 0; i < PINGS; i++) {

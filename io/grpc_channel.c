@@ -158,15 +158,16 @@ static void on_call_done(twe_grpc_call_t *call, void *arg) {
   /* A call the server never saw is always safe to try again. */
   bool under = policy->max_attempts == 0 || req->attempts < policy->max_attempts;
   /* An attempt that ran out its own time limit, before the overall one. */
-  bool attempt_timed_out = call->status.code == TWE_GRPC_DEADLINE_EXCEEDED &&
-                           req->call.deadline_ns < req->deadline_ns;
-  bool retry = call->not_processed || attempt_timed_out
-                   ? under
-                   : twe__retry_should(policy, call->status.code, call->status.message,
-                                       req->attempts);
+  bool attempt_timed_out =
+      call->status.code == TWE_GRPC_DEADLINE_EXCEEDED && req->call.deadline_ns < req->deadline_ns;
+  bool retry =
+      call->not_processed || attempt_timed_out
+          ? under
+          : twe__retry_should(policy, call->status.code, call->status.message, req->attempts);
   if (retry) {
     uint64_t now = twe__reactor_now(ch->reactor);
-    uint64_t wait = twe__retry_backoff_ns(policy, call->status.code, req->attempts, twe__grpc_channel_random(ch));
+    uint64_t wait = twe__retry_backoff_ns(policy, call->status.code, req->attempts,
+                                          twe__grpc_channel_random(ch));
     if (now + wait < req->deadline_ns && twe__timer_start(&req->timer, wait) == 0) {
       req->state = REQ_BACKOFF;
       ch->stats.retries++;
@@ -253,7 +254,7 @@ int twe__grpc_channel_start(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {
   req->call_md[0].value = ch->namespace_name;
   req->started_ns = twe__reactor_now(ch->reactor);
   req->deadline_ns = twe__grpc_add_ns(twe__reactor_now(ch->reactor),
-                                    req->timeout_ns ? req->timeout_ns : DEFAULT_TIMEOUT);
+                                      req->timeout_ns ? req->timeout_ns : DEFAULT_TIMEOUT);
   twe__timer_init(ch->reactor, &req->timer, on_request_timer);
   req->timer.data = req;
   req->live_prev = NULL;
@@ -337,7 +338,8 @@ int twe__grpc_channel_create(twe_reactor_t *reactor, const twe_connection_option
     return TWE_ECONFIG;
   }
   ch->tls = opts->tls;
-  ch->connect_timeout_ns = opts->connect_timeout_ns ? opts->connect_timeout_ns : DEFAULT_CONNECT_TIMEOUT;
+  ch->connect_timeout_ns =
+      opts->connect_timeout_ns ? opts->connect_timeout_ns : DEFAULT_CONNECT_TIMEOUT;
   ch->max_recv = opts->max_recv_message_bytes;
   ch->keepalive_interval_ns = opts->keepalive_interval_ns;
   ch->keepalive_timeout_ns = opts->keepalive_timeout_ns;
@@ -361,11 +363,14 @@ int twe__grpc_channel_create(twe_reactor_t *reactor, const twe_connection_option
   }
   if (opts->tls) {
     twe_tls_options_t t = {
-      .ca_file = opts->tls_ca_path, .ca_pem = opts->tls_ca_pem,
-      .cert_file = opts->tls_cert_path, .cert_pem = opts->tls_cert_pem,
-      .key_file = opts->tls_key_path, .key_pem = opts->tls_key_pem,
-      .server_name = opts->tls_server_name,
-      .disable_host_verification = opts->tls_disable_host_verification,
+        .ca_file = opts->tls_ca_path,
+        .ca_pem = opts->tls_ca_pem,
+        .cert_file = opts->tls_cert_path,
+        .cert_pem = opts->tls_cert_pem,
+        .key_file = opts->tls_key_path,
+        .key_pem = opts->tls_key_pem,
+        .server_name = opts->tls_server_name,
+        .disable_host_verification = opts->tls_disable_host_verification,
     };
     int rc = twe__tls_config_create(&ch->tls_config, &t, err, err_len);
     if (rc < 0) {

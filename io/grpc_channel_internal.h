@@ -29,14 +29,14 @@ struct twe__grpc_link {
   twe_tls_t *tls;
   twe_grpc_conn_t *grpc;
   uint64_t created_ns;
-  bool answered; /* the server's SETTINGS arrived */
+  bool answered;          /* the server's SETTINGS arrived */
   twe_timer_t tick_timer; /* grpc deadlines and keepalive; also the maximum age */
   uint64_t tick_due_ns;   /* when tick_timer fires; UINT64_MAX when it is not active */
   uint8_t recv_buf[TWE__GRPC_RECV_BUFFER];
   uint8_t plain_buf[TWE__GRPC_RECV_BUFFER]; /* decrypted bytes, with TLS */
-  uint8_t *send_buf;              /* copy of plaintext being sent (no TLS) */
+  uint8_t *send_buf;                        /* copy of plaintext being sent (no TLS) */
   size_t send_cap;
-  size_t send_len; /* bytes of the send in flight; 0 when none */
+  size_t send_len;             /* bytes of the send in flight; 0 when none */
   struct twe__grpc_link *next; /* the channel's list */
 };
 

@@ -115,7 +115,8 @@ void twe__grpc_link_close(struct twe__grpc_link *l, const char *why, bool is_err
     if (is_error) twe__grpc_channel_set_error(ch, why);
     if (ch->current == l) ch->current = NULL;
     if (is_error && !ch->current && !ch->destroying) twe__grpc_channel_set_up(ch, false, why);
-    if (!ch->destroying && ch->waiting_head && !ch->current) twe__grpc_channel_schedule_reconnect(ch);
+    if (!ch->destroying && ch->waiting_head && !ch->current)
+      twe__grpc_channel_schedule_reconnect(ch);
   }
   /* Its calls end UNAVAILABLE now; their requests back off and retry
    * (their callbacks run here: nothing below may touch the channel). */
@@ -227,7 +228,8 @@ void twe__grpc_link_flush(struct twe__grpc_link *l) {
       if (len == 0) break;
       int rc = twe__tls_write(l->tls, data, len);
       if (rc < 0) {
-        twe__grpc_link_fail(l, twe__tls_last_error(l->tls)[0] ? twe__tls_last_error(l->tls) : twe_strerror(rc));
+        twe__grpc_link_fail(
+            l, twe__tls_last_error(l->tls)[0] ? twe__tls_last_error(l->tls) : twe_strerror(rc));
         return;
       }
       twe__grpc_conn_consume(l->grpc, len);
@@ -271,13 +273,13 @@ void twe__grpc_link_flush(struct twe__grpc_link *l) {
 static void link_ready(struct twe__grpc_link *l) {
   twe_grpc_channel_t *ch = l->ch;
   twe_grpc_conn_options_t o = {
-    .authority = ch->address,
-    .tls = ch->tls,
-    .max_recv_message = ch->max_recv,
-    .ping_interval_ns = ch->keepalive_interval_ns,
-    .ping_timeout_ns = ch->keepalive_timeout_ns,
-    .metadata = ch->conn_md,
-    .n_metadata = ch->n_conn_md,
+      .authority = ch->address,
+      .tls = ch->tls,
+      .max_recv_message = ch->max_recv,
+      .ping_interval_ns = ch->keepalive_interval_ns,
+      .ping_timeout_ns = ch->keepalive_timeout_ns,
+      .metadata = ch->conn_md,
+      .n_metadata = ch->n_conn_md,
   };
   uint64_t now = twe__reactor_now(ch->reactor);
   int rc = twe__grpc_conn_create(&o, now, &l->grpc);
@@ -310,7 +312,8 @@ static void link_answered(struct twe__grpc_link *l) {
 
 static void link_received(struct twe__grpc_link *l, const uint8_t *data, size_t len) {
   if (!l->tls) {
-    if (twe__grpc_conn_feed(l->grpc, data, len) < 0) twe__grpc_link_fail(l, twe__grpc_conn_error(l->grpc));
+    if (twe__grpc_conn_feed(l->grpc, data, len) < 0)
+      twe__grpc_link_fail(l, twe__grpc_conn_error(l->grpc));
     return;
   }
   if (twe__tls_feed(l->tls, data, len) < 0) {
@@ -335,7 +338,8 @@ static void link_received(struct twe__grpc_link *l, const uint8_t *data, size_t 
       return;
     }
     if (n < 0) {
-      twe__grpc_link_fail(l, twe__tls_last_error(l->tls)[0] ? twe__tls_last_error(l->tls) : twe_strerror(n));
+      twe__grpc_link_fail(
+          l, twe__tls_last_error(l->tls)[0] ? twe__tls_last_error(l->tls) : twe_strerror(n));
       return;
     }
     if (twe__grpc_conn_feed(l->grpc, l->plain_buf, (size_t)n) < 0) {
@@ -422,7 +426,8 @@ static void connected(struct twe__grpc_link *l, int status, int fd, const char *
     l->state = LINK_HANDSHAKING;
     /* connect_timeout covers the handshake too: a peer that accepts TCP and
      * never answers must not hold the channel. */
-    twe__grpc_link_arm_tick(l, twe__grpc_add_ns(twe__reactor_now(ch->reactor), ch->connect_timeout_ns));
+    twe__grpc_link_arm_tick(
+        l, twe__grpc_add_ns(twe__reactor_now(ch->reactor), ch->connect_timeout_ns));
     if (twe__tls_handshake(l->tls) < 0) { /* queues the ClientHello */
       twe__grpc_link_fail(l, twe__tls_last_error(l->tls));
       return;

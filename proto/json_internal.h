@@ -25,7 +25,7 @@
 #include "proto/arena.h"
 #include "temporal/api/history/v1/message.pb-c.h"
 
-/* ---- mapping rules (proto/json.c) ---------------------------------------- */
+/* ---- mapping rules (proto/json_rules.c) ------------------------------------- */
 
 /* The field a JSON key names: its lowerCamelCase json_name or its .proto
  * name; NULL when desc has none. */

@@ -95,20 +95,8 @@ static const char *camel(const char *name) {
 /* rest ("WORKFLOW_EXECUTION_STARTED") in PascalCase, as
  * twe__json_pascal_equal reads it ("WorkflowExecutionStarted"). */
 static const char *pascal(const char *rest) {
-  char *out = twe__arena_alloc(&ix.names, strlen(rest) + 1), *o = out;
-  if (!out) return NULL;
-  bool word_start = true;
-  for (; *rest; rest++) {
-    char ch = *rest;
-    if (ch == '_') {
-      word_start = true;
-      continue;
-    }
-    if (!word_start && ch >= 'A' && ch <= 'Z') ch = (char)(ch - 'A' + 'a');
-    word_start = false;
-    *o++ = ch;
-  }
-  *o = '\0';
+  char *out = twe__arena_alloc(&ix.names, strlen(rest) + 1);
+  if (out) twe__json_pascal(rest, out);
   return out;
 }
 

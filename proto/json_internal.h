@@ -1,4 +1,5 @@
-/* proto/json_internal.h — what the two proto3 JSON readers share.
+/* proto/json_internal.h — what the two proto3 JSON readers share (and the
+ * writer, proto/json_write.c, an element size).
  *
  * proto/json.c reads a parsed jansson tree (the reference: every rule of
  * json.h, with error messages that name the bad value's path);
@@ -47,6 +48,9 @@ bool twe__json_enum_prefix(const char *type, char *buf, size_t size);
 /* Does s spell rest ("WORKFLOW_EXECUTION_STARTED") in PascalCase
  * ("WorkflowExecutionStarted")? */
 bool twe__json_pascal_equal(const char *rest, const char *s);
+
+/* rest in that PascalCase into out (room for strlen(rest) + 1); its length. */
+size_t twe__json_pascal(const char *rest, char *out);
 
 /* RFC 3339 text into ts; false when s is not one (ts then undefined). */
 bool twe__json_timestamp(const char *s, Google__Protobuf__Timestamp *ts);

@@ -79,21 +79,36 @@ bool twe__json_enum_prefix(const char *type, char *buf, size_t size) {
   return true;
 }
 
+/* The next character of rest's PascalCase spelling ("WORKFLOW_EXECUTION"
+ * -> "WorkflowExecution"), or '\0' at its end; advances *rest. */
+static char pascal_next(const char **rest, bool *word_start) {
+  while (**rest == '_') {
+    *word_start = true;
+    (*rest)++;
+  }
+  char ch = **rest;
+  if (!ch) return '\0';
+  (*rest)++;
+  if (!*word_start && ch >= 'A' && ch <= 'Z') ch = (char)(ch - 'A' + 'a');
+  *word_start = false;
+  return ch;
+}
+
 /* Does s spell rest ("WORKFLOW_EXECUTION_STARTED") in PascalCase
  * ("WorkflowExecutionStarted")? */
 bool twe__json_pascal_equal(const char *rest, const char *s) {
   bool word_start = true;
-  for (; *rest; rest++) {
-    char ch = *rest;
-    if (ch == '_') {
-      word_start = true;
-      continue;
-    }
-    if (!word_start && ch >= 'A' && ch <= 'Z') ch = (char)(ch - 'A' + 'a');
-    word_start = false;
+  for (char ch; (ch = pascal_next(&rest, &word_start));)
     if (*s++ != ch) return false;
-  }
   return *s == '\0';
+}
+
+size_t twe__json_pascal(const char *rest, char *out) {
+  bool word_start = true;
+  size_t n = 0;
+  for (char ch; (ch = pascal_next(&rest, &word_start));) out[n++] = ch;
+  out[n] = '\0';
+  return n;
 }
 
 bool twe__json_enum_by_name(const ProtobufCEnumDescriptor *ed, const char *s, int32_t *out) {

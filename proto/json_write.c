@@ -14,6 +14,7 @@
 
 #include "google/protobuf/duration.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
+#include "proto/json_internal.h"
 
 /* lowerCamelCase of a .proto field name ("event_time" -> "eventTime"). */
 static void json_name(const char *name, char *out, size_t len) {
@@ -169,28 +170,6 @@ static bool is_map(const ProtobufCFieldDescriptor *f) {
          strcmp(d->fields[0].name, "key") == 0 && strcmp(d->fields[1].name, "value") == 0;
 }
 
-static size_t elem_size(const ProtobufCFieldDescriptor *f) {
-  switch (f->type) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-      return 8;
-    case PROTOBUF_C_TYPE_DOUBLE:
-      return sizeof(double);
-    case PROTOBUF_C_TYPE_BOOL:
-      return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE:
-      return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES:
-      return sizeof(ProtobufCBinaryData);
-    default:
-      return 4;
-  }
-}
-
 static json_t *message(const ProtobufCMessage *m) {
   const ProtobufCMessageDescriptor *d = m->descriptor;
   if (strcmp(d->name, "google.protobuf.Timestamp") == 0) return timestamp(m);
@@ -218,7 +197,7 @@ static json_t *message(const ProtobufCMessage *m) {
         }
       } else {
         v = json_array();
-        size_t size = elem_size(f);
+        size_t size = twe__json_element_size(f->type);
         for (size_t k = 0; v && k < n; k++) json_array_append_new(v, value(f, items + k * size));
       }
     } else if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {

@@ -57,7 +57,8 @@ static void print_stats(const char *event) {
          "\"cache_evictions\":%llu,\"cached_workflows\":%llu,\"history_pages_fetched\":%llu,"
          "\"activities_completed\":%llu,\"activities_failed\":%llu,"
          "\"activities_running\":%llu,\"heartbeats_sent\":%llu,\"cached_bytes\":%llu,"
-         "\"cached_runs_stowed\":%llu,\"cache_stows\":%llu,\"cache_forced_evictions\":%llu}\n",
+         "\"cached_runs_stowed\":%llu,\"cache_stows\":%llu,\"cache_forced_evictions\":%llu,"
+         "\"normal_polls_held\":%llu}\n",
          event, (unsigned long long)s.workflow_tasks_completed,
          (unsigned long long)s.workflow_tasks_failed, (unsigned long long)s.nondeterminism_errors,
          (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses,
@@ -66,7 +67,7 @@ static void print_stats(const char *event) {
          (unsigned long long)s.activities_failed, (unsigned long long)s.activities_running,
          (unsigned long long)s.heartbeats_sent, (unsigned long long)s.cached_bytes,
          (unsigned long long)s.cached_runs_stowed, (unsigned long long)s.cache_stows,
-         (unsigned long long)s.cache_forced_evictions);
+         (unsigned long long)s.cache_forced_evictions, (unsigned long long)s.normal_polls_held);
   fflush(stdout);
 }
 

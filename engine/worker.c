@@ -620,6 +620,7 @@ void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out) {
     SUM(cached_bytes);
     SUM(cached_runs_stowed);
     SUM(cache_stows);
+    SUM(normal_polls_held);
 #undef SUM
   }
   if (w->watchdog) {

@@ -45,6 +45,7 @@ typedef struct twe__shard_counters {
   _Atomic uint64_t local_activity_attempts, workflow_task_heartbeats;
   _Atomic uint64_t connection_losses, reconnects, calls_failed, polls_failed;
   _Atomic uint64_t cache_forced_evictions, cached_bytes, cached_runs_stowed, cache_stows;
+  _Atomic uint64_t normal_polls_held;
 } twe__shard_counters_t;
 
 /* engine/shard_health.c: the shard's tick (alive for /healthz, connected

@@ -33,6 +33,9 @@
  * while the sticky queue has a backlog (engine/workflow_poller.c). */
 #define STICKY_BASE_POLLS 2
 #define STICKY_BURST_POLLS 3
+/* How long a sticky task that reported a backlog keeps the normal queue's
+ * polls from being renewed, unless another sticky task says more. */
+#define STICKY_BACKLOG_FRESH_NS (100ll * 1000000ll)
 #define CAUSE_UNHANDLED \
   TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE
 
@@ -133,8 +136,14 @@ struct twe__wf_side {
   twe__poll_scaler_t normal_scaler;
   /* The sticky queue's backlog as its last poll saw it (the server's
    * backlog_count_hint; 0 after a poll that came back empty): while it is
-   * not 0, the sticky queue gets up to STICKY_BURST_POLLS more polls. */
+   * not 0, the sticky queue gets up to STICKY_BURST_POLLS more polls, and
+   * the normal queue's polls are not renewed until STICKY_BACKLOG_FRESH_NS
+   * after sticky_backlog_ns (when a sticky task last reported one);
+   * backlog_timer refills then. */
   int64_t sticky_backlog;
+  int64_t sticky_backlog_ns;
+  twe_timer_t backlog_timer;
+  bool normal_held; /* counted once per backlog in normal_polls_held */
   /* A poll did not start for want of a workflow task slot: the shard is
    * told when one is free, and the next round fills the polls again. */
   bool slot_refused;

@@ -293,6 +293,9 @@ typedef struct twe_worker_stats {
   uint64_t cached_runs_stowed;        /* cached runs whose fibers are stowed now */
   uint64_t cache_stows;               /* idle cached runs stowed so far
                                          (cache_stow_after_ms) */
+  uint64_t normal_polls_held;         /* times the normal queue's polls were held back
+                                         while the sticky queue had a backlog (runs under
+                                         way go first) */
 } twe_worker_stats_t;
 TWE_EXPORT void twe_worker_stats(twe_worker_t *w, twe_worker_stats_t *out);
 /* The port the metrics endpoint listens on (after twe_worker_start), or

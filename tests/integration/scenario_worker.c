@@ -20,7 +20,8 @@
  * Workflows: RetryOnce, NonRetryable, HeartbeatResume, Sequential, Timer,
  * Approval and Collect (signals, condition waits and queries), Counter
  * (updates), Cancellable (cancellation), Chain (continue-as-new), Locals
- * (local activities), Fields (memo and search attributes) ...: see below.
+ * (local activities), Fields (memo and search attributes), Busy (a shard
+ * kept busy) ...: see below.
  * Activities: FailFirstAttempt, FailHard, CountWithHeartbeat, Echo,
  * EchoChanged, WaitForCancel, Inc, Slow, Flaky. */
 #define _POSIX_C_SOURCE 200809L
@@ -804,6 +805,33 @@ static void chatty(twe_workflow_t *wf, void *user) {
   complete_text(wf, "\"chatted\"");
 }
 
+/* Busy {"steps": n, "burn_ms": m}: n times, burns m ms of its thread's CPU
+ * in workflow code, then runs Echo; completes with n. Many at once keep
+ * the shard busier than the server: its sticky queue gets a backlog. */
+static void busy(twe_workflow_t *wf, void *user) {
+  (void)user;
+  int steps = 5, burn_ms = 10;
+  twe_workflow_unpack_arg(wf, 0, NULL, "{s?i s?i}", "steps", &steps, "burn_ms", &burn_ms);
+  twe_activity_options_t o = {.start_to_close_timeout_ns = 10 * SEC};
+  for (int i = 0; i < steps; i++) {
+    struct timespec t0, t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+    do
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000ll + (t.tv_nsec - t0.tv_nsec) <
+           (long long)burn_ms * 1000000ll);
+    twe_payload_t arg = twe_payload_json("1"), r;
+    twe_error_info_t e;
+    if (twe_workflow_execute_activity(wf, "Echo", &o, &arg, 1, &r, &e) != 0) {
+      fail_with(wf, &e);
+      return;
+    }
+  }
+  char text[32];
+  snprintf(text, sizeof text, "%d", steps);
+  complete_text(wf, text);
+}
+
 /* --- the Go SDK's twins (tests/support/go_worker) ------------------------------------ */
 
 /* Versioned: get_version("step", -1, 1); version 1 sleeps 100 ms and
@@ -934,6 +962,7 @@ static int register_all(twe_worker_t *w) {
       (rc = twe_worker_register_workflow(w, "Versioned", versioned, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Wedge", wedge, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "Chatty", chatty, NULL)) < 0 ||
+      (rc = twe_worker_register_workflow(w, "Busy", busy, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "GoSided", go_sided, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "GoMutable", go_mutable, NULL)) < 0 ||
       (rc = twe_worker_register_workflow(w, "PyParent", py_parent, NULL)) < 0 ||
@@ -1020,7 +1049,7 @@ static int run_worker(int argc, char **argv) {
          "\"activities_eager\":%llu,\"activity_slots_in_use\":%llu,"
          "\"activity_slots_peak\":%llu,\"activity_threads_peak\":%llu,"
          "\"workflow_task_slots_in_use\":%llu,\"cache_forced_evictions\":%llu,"
-         "\"cache_stows\":%llu}\n",
+         "\"cache_stows\":%llu,\"normal_polls_held\":%llu}\n",
          (unsigned long long)s.workflow_tasks_completed,
          (unsigned long long)s.workflow_tasks_failed, (unsigned long long)s.nondeterminism_errors,
          (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses,
@@ -1035,7 +1064,8 @@ static int run_worker(int argc, char **argv) {
          (unsigned long long)s.activities_eager, (unsigned long long)s.activity_slots_in_use,
          (unsigned long long)s.activity_slots_peak, (unsigned long long)s.activity_threads_peak,
          (unsigned long long)s.workflow_task_slots_in_use,
-         (unsigned long long)s.cache_forced_evictions, (unsigned long long)s.cache_stows);
+         (unsigned long long)s.cache_forced_evictions, (unsigned long long)s.cache_stows,
+         (unsigned long long)s.normal_polls_held);
   fflush(stdout);
   twe_worker_destroy(g_worker);
   twe_client_close(client);

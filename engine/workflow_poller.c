@@ -136,12 +136,12 @@ static bool sticky_backlog_fresh(const struct twe__wf_side *w, int64_t *left_ns)
  * the sticky queue's others (its second, and extra ones while it has a
  * backlog). While the sticky queue has a backlog, the normal queue's polls
  * that end are not renewed: runs under way finish before new ones start,
- * as the Go SDK does. Otherwise, at saturation, every workflow the server
- * has is started at once and they share the worker, each slower: the bench
- * measured TenSequential's later tasks at 22 ms p50 against the Go SDK's
- * 12, and its e2e p99 at 5.4 s against 3.5. The backlog counts only while
- * sticky tasks keep reporting it (a hint that stays above 0 after the
- * queue drained held new workflows back for a whole long poll, 20 s). */
+ * as the Go SDK does. Otherwise, at saturation, every workflow waiting in
+ * the server is started at once and they share the worker and the server,
+ * each slower: TenSequential's e2e p99 was 5.2-5.9 s against 3.6-5.0 with
+ * the hold (cells by hand, 100 in flight). The backlog counts only while
+ * sticky tasks keep reporting it: a hint left above 0 once the queue had
+ * drained kept a new workflow waiting 20 s in one such cell. */
 static void refill(struct twe__wf_side *w) {
   /* Eager starts' tasks waiting for a poller get the next idle one
    * (twe__wfp_eager_adopt, next round), not a poll. */

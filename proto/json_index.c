@@ -108,11 +108,9 @@ static void add_enum(const ProtobufCEnumDescriptor *ed) {
         .desc = ed, .key = name, .len = (uint32_t)strlen(name), .value = ed->values[i].value});
   }
   char prefix[160];
-  bool have_prefix = twe__json_enum_prefix(ed->short_name, prefix, sizeof prefix);
-  size_t plen = have_prefix ? strlen(prefix) : 0;
+  size_t plen = twe__json_enum_prefix_len(ed, prefix, sizeof prefix);
   for (unsigned i = 0; i < ed->n_values; i++) {
-    const char *name = ed->values[i].name;
-    const char *rest = have_prefix && !strncmp(name, prefix, plen) ? name + plen : name;
+    const char *rest = twe__json_enum_rest(ed->values[i].name, prefix, plen);
     const char *p = pascal(rest);
     if (p && twe__json_pascal_equal(rest, p))
       add(&(twe__json_key_t){

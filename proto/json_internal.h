@@ -45,6 +45,18 @@ bool twe__json_enum_by_name(const ProtobufCEnumDescriptor *ed, const char *s, in
  * buf; false when it does not fit. */
 bool twe__json_enum_prefix(const char *type, char *buf, size_t size);
 
+/* That prefix of ed's value names in buf, and its length; 0 when it does
+ * not fit (value names are then taken whole). */
+size_t twe__json_enum_prefix_len(const ProtobufCEnumDescriptor *ed, char *buf, size_t size);
+
+/* A value name without its type's prefix (from twe__json_enum_prefix_len):
+ * "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED" -> "WORKFLOW_EXECUTION_STARTED";
+ * the name itself when it lacks the prefix. */
+static inline const char *twe__json_enum_rest(const char *name, const char *prefix,
+                                              size_t plen) {
+  return plen && !strncmp(name, prefix, plen) ? name + plen : name;
+}
+
 /* Does s spell rest ("WORKFLOW_EXECUTION_STARTED") in PascalCase
  * ("WorkflowExecutionStarted")? */
 bool twe__json_pascal_equal(const char *rest, const char *s);

@@ -111,6 +111,10 @@ size_t twe__json_pascal(const char *rest, char *out) {
   return n;
 }
 
+size_t twe__json_enum_prefix_len(const ProtobufCEnumDescriptor *ed, char *buf, size_t size) {
+  return twe__json_enum_prefix(ed->short_name, buf, size) ? strlen(buf) : 0;
+}
+
 bool twe__json_enum_by_name(const ProtobufCEnumDescriptor *ed, const char *s, int32_t *out) {
   const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(ed, s);
   if (v) {
@@ -118,12 +122,9 @@ bool twe__json_enum_by_name(const ProtobufCEnumDescriptor *ed, const char *s, in
     return true;
   }
   char prefix[160];
-  bool have_prefix = twe__json_enum_prefix(ed->short_name, prefix, sizeof prefix);
-  size_t plen = have_prefix ? strlen(prefix) : 0;
+  size_t plen = twe__json_enum_prefix_len(ed, prefix, sizeof prefix);
   for (unsigned i = 0; i < ed->n_values; i++) {
-    const char *name = ed->values[i].name;
-    const char *rest = have_prefix && !strncmp(name, prefix, plen) ? name + plen : name;
-    if (twe__json_pascal_equal(rest, s)) {
+    if (twe__json_pascal_equal(twe__json_enum_rest(ed->values[i].name, prefix, plen), s)) {
       *out = ed->values[i].value;
       return true;
     }

@@ -102,9 +102,9 @@ high=$(awk '{ if ($1 > m) m = $1 } END { print m + 0 }' "$TWE_IT_TMP/cpu.txt")
 # slots at the floor (4, or a little over: a poll's slot passing to its
 # task). The load has gaps (all eight workflows between inputs at once): a
 # sample under the target rightly lets the slots grow again for the next
-# wave, which then drains, in about 1.6 s from 25 slots in one run under
-# the parallel suite's load (that run counted every saturated sample, and
-# 7 of its 20 were still draining). Settled samples must be at the floor
+# wave, which then drains: from 25 slots over 7 saturated samples in one
+# run under the parallel suite's load (that run counted every saturated
+# sample, and 7 of its 20 were still draining). Settled samples must be at the floor
 # (with no supplier, as with 40 fixed threads, none would be).
 read -r sat settled atfloor < <(awk '
   $3 >= 0.9 { n++; run++; if (run > 10) { s++; if ($1 <= 6) f++ } next }

@@ -634,11 +634,6 @@ static void test_grpc_conn_metadata_bomb(void **state) {
   twe__arena_destroy(&a.arena);
 }
 
-/* Frames that carry nothing, as fast as they come: a WINDOW_UPDATE flood
- * (an increment of 1 on the connection), then empty DATA on the call's
- * stream. A run below the limit with a frame that carries something in
- * between is fine; past the limit the connection fails, saying so, and the
- * call ends UNAVAILABLE. */
 /* A connection with call a on stream 1, its request taken by the peer, and
  * the peer's (empty) SETTINGS fed: the start of a hand-made peer's frames. */
 static twe_grpc_conn_t *conn_with_call(call_box_t *a) {
@@ -653,6 +648,11 @@ static twe_grpc_conn_t *conn_with_call(call_box_t *a) {
   return conn;
 }
 
+/* Frames that carry nothing, as fast as they come: a WINDOW_UPDATE flood
+ * (an increment of 1 on the connection), then empty DATA on the call's
+ * stream. A run below the limit with a frame that carries something in
+ * between is fine; past the limit the connection fails, saying so, and the
+ * call ends UNAVAILABLE. */
 static void flood(uint8_t type, bool reset_midway) {
   call_box_t a;
   twe_grpc_conn_t *conn = conn_with_call(&a);

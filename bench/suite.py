@@ -157,6 +157,15 @@ def metrics(c):
         "rss_per_wf_kib": dig(d, "park", "rss_per_wf_kb"),
         "startup_s": c.get("startup_s") if c.get("ready") else None,
         "stop_s": c.get("stop_s"),
+        # bench/run --wire: bench/wire_split.py's reading of the cell's capture.
+        "wire_wft_p50": dig(c, "wire", "worker_wft_ms", "p50"),
+        "wire_wft_p99": dig(c, "wire", "worker_wft_ms", "p99"),
+        "wire_act_p50": dig(c, "wire", "worker_act_ms", "p50"),
+        "wire_act_p99": dig(c, "wire", "worker_act_ms", "p99"),
+        "wire_server_wft_p50": dig(c, "wire", "server_wft_ms", "p50"),
+        "wire_server_act_p50": dig(c, "wire", "server_act_ms", "p50"),
+        "wire_share_pct": dig(c, "wire", "worker_share") * 100 if dig(c, "wire", "worker_share") is not None else None,
+        "wire_irregular": dig(c, "wire", "irregular"),
     }
 
 
@@ -251,6 +260,31 @@ def wft_split_table(cells, out):
                "later WFTs schedule-to-start p50 ms | later WFTs exec p50 ms | later WFTs p50 ms | "
                "later WFTs p99 ms | e2e p50 ms |")
     out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out += rows
+    return True
+
+
+def wire_table(cells, out):
+    """bench/run --wire: each workflow's time on the wire, the worker's part and the server's."""
+    rows = []
+    for wl in cells.workloads:
+        for wk in cells.workers:
+            if not cells.runs(wl, wk) or cells.get(wl, wk, "wire_wft_p50") is None:
+                continue
+            g = lambda k: cells.get(wl, wk, k)
+            irregular = sum(metrics(c)["wire_irregular"] or 0 for c in cells.by.get((wl, wk), []))
+            rows.append("| " + " | ".join([
+                f"{wl} ({cells.count(wl)})", WORKER_LABEL.get(wk, wk), show(g("wf_per_s")),
+                show(g("wire_wft_p50")), show(g("wire_wft_p99")),
+                show(g("wire_act_p50")), show(g("wire_act_p99")),
+                show(g("wire_server_wft_p50")), show(g("wire_server_act_p50")),
+                show(g("wire_share_pct"), 2), str(irregular)]) + " |")
+    if not rows:
+        return False
+    out.append("| workload | worker | wf/s | worker: WFT p50 ms | WFT p99 ms | worker: activity p50 ms | "
+               "activity p99 ms | server: WFT answer → next task p50 ms | server: activity result → "
+               "next WFT p50 ms | worker's share % | workflows left out |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     out += rows
     return True
 
@@ -420,6 +454,20 @@ def report(args):
                     "of workflows in flight) the backlog sits in the first tasks' queue, so the "
                     "median over all tasks above falls between the two groups.", ""]
             out += split
+            out.append("")
+        wire = []
+        if wire_table(cells, wire):
+            out += ["### On the wire: the worker's part and the server's (--wire)", "",
+                    "Each cell captured with tcpdump on the loopback and read by "
+                    "`bench/wire_split.py`: the gRPC messages of the worker's connection, each "
+                    "workflow's tasks in and answers out, timed where they cross the wire. Worker: "
+                    "a task's last byte in → the answer's last byte out (for an activity, a no-op "
+                    "here: the hand-off and back). Server: an answer out → the workflow's next task "
+                    "in. Worker's share: the time the worker held each workflow's tasks ÷ its span "
+                    "on the wire (first task in → last answer out). Sequential workloads only; "
+                    "workflows whose messages do not alternate are left out and counted. The "
+                    "capture runs beside every worker alike.", ""]
+            out += wire
             out.append("")
     if "Park" in cells.workloads:
         out += [f"## Memory per cached workflow: {cells.count('Park'):,} open workflows parked on a 1-hour timer", "",

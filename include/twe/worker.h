@@ -66,7 +66,8 @@ typedef struct twe_worker_options {
   /* Activity slots: how many activities (and local activities) run at
    * once, each on a thread of its own. Set (or TWE_ACTIVITY_THREADS):
    * exactly that many. 0: resource-based, as the SDKs' resource-based
-   * tuner: the CPU plan's activity threads always, and more, up to
+   * tuner: the CPU plan's activity threads, and a slot for each activity
+   * poll of every shard, always; more up to
    * activity_threads_max (0: TWE_ACTIVITY_THREADS_MAX, else 500), one every
    * 20 ms while the CPU the worker may use (its cgroup quota, or the host)
    * stays under activity_cpu_target (0: TWE_ACTIVITY_CPU_TARGET, else 0.9;

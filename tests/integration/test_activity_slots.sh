@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # tests/integration/test_activity_slots.sh FANOUT_BIN — the resource-based
 # activity slots, on a worker in a cgroup (v1 cpu controller) with a CPU
-# quota of half a CPU, whose CPU plan gives it 4 activity threads:
+# quota of half a CPU, whose CPU plan gives it 4 activity threads (a floor
+# of 6 slots: the 4, and one for each of the shard's 2 activity polls):
 #   1. blocking load (8 Fanout workflows x 2 inputs, the two blocking
 #      activities of each input sleeping 1.5 s, no CPU burnt): the slots
-#      and the pool grow well past the 4 (at least 12 at once), as the CPU
-#      stays idle;
+#      and the pool grow well past the floor (at least 12 at once), as the
+#      CPU stays idle;
 #   2. CPU load (8 Fanout workflows x 10 inputs, each input's two burning
 #      activities burning 50 ms of CPU, nothing blocking): the quota
 #      saturates, and once it has stayed saturated for 10 samples (2-3 s:
 #      the burns granted before, in a gap of the load, are done; a slot is
-#      never taken back), the slots in use are at the floor of 4 in most
+#      never taken back), the slots in use are at the floor of 6 in most
 #      samples while burns still wait; threads idle for 5 s exit, so the
 #      pool shrinks too (the test runs alone: other tests' CPU would change
 #      what the samples see);
@@ -36,8 +37,8 @@ for _ in $(seq 1 50); do
 done
 [ -n "$port" ] || fail "no metrics port in the worker's log: $(cat "$TWE_IT_TMP/w.err")"
 grep 'activity slots:' "$TWE_IT_TMP/w.err" || fail "no activity slots line in the worker's log"
-grep -q 'activity slots: resource-based, 4 to ' "$TWE_IT_TMP/w.err" ||
-  fail "the worker's activity slots are not resource-based from 4"
+grep -q 'activity slots: resource-based, 6 to ' "$TWE_IT_TMP/w.err" ||
+  fail "the worker's activity slots are not resource-based from 6 (4 threads, 2 polls)"
 
 # gauge NAME: the metric's value now.
 gauge() {
@@ -77,10 +78,10 @@ if [ "$peak" -lt 12 ]; then
   tail -20 "$TWE_IT_TMP/w.err" >&2
   t workflow describe --workflow-id "$q-block-0" >&2 || true
   kill -USR1 "$pid"; sleep 0.5; tail -1 "$TWE_IT_TMP/w.out" >&2
-  fail "the slots did not grow under blocking load: at most $peak in use (the floor is 4)"
+  fail "the slots did not grow under blocking load: at most $peak in use (the floor is 6)"
 fi
 [ "$tpeak" -ge 12 ] || fail "the pool did not grow under blocking load: at most $tpeak threads"
-ok "blocking load: up to $peak slots and $tpeak threads at once, from a floor of 4"
+ok "blocking load: up to $peak slots and $tpeak threads at once, from a floor of 6"
 
 # 2. CPU: 8 x 10 x 2 burns of 50 ms, up to 16 at once wanted, half a CPU to
 # burn them on (16 s of it at least).
@@ -99,7 +100,7 @@ wait_batch "$q-cpu"
 high=$(awk '{ if ($1 > m) m = $1 } END { print m + 0 }' "$TWE_IT_TMP/cpu.txt")
 # Samples with the CPU saturated; of those, the settled ones (at least 10
 # saturated samples in a row before them), and how many of these had the
-# slots at the floor (4, or a little over: a poll's slot passing to its
+# slots at the floor (6, or a little over: a poll's slot passing to its
 # task). The load has gaps (all eight workflows between inputs at once): a
 # sample under the target rightly lets the slots grow again for the next
 # wave, which then drains: from 25 slots over 7 saturated samples in one
@@ -107,7 +108,7 @@ high=$(awk '{ if ($1 > m) m = $1 } END { print m + 0 }' "$TWE_IT_TMP/cpu.txt")
 # sample, and 7 of its 20 were still draining). Settled samples must be at the floor
 # (with no supplier, as with 40 fixed threads, none would be).
 read -r sat settled atfloor < <(awk '
-  $3 >= 0.9 { n++; run++; if (run > 10) { s++; if ($1 <= 6) f++ } next }
+  $3 >= 0.9 { n++; run++; if (run > 10) { s++; if ($1 <= 8) f++ } next }
   { run = 0 }
   END { print n + 0, s + 0, f + 0 }' "$TWE_IT_TMP/cpu.txt")
 # The fewest threads in the window: idle ones exit 5 s after the slots fell

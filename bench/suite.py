@@ -166,7 +166,19 @@ def metrics(c):
         "wire_server_act_p50": dig(c, "wire", "server_act_ms", "p50"),
         "wire_share_pct": dig(c, "wire", "worker_share") * 100 if dig(c, "wire", "worker_share") is not None else None,
         "wire_irregular": dig(c, "wire", "irregular"),
+        "eager_pct": eager_pct(c),
     }
+
+
+# Activities each workflow of a workload runs (the share handed out eagerly).
+ACTIVITIES_PER_WF = {"OneActivity": 1, "TenSequential": 10, "FanOut100": 100}
+
+
+def eager_pct(c):
+    """Activities the server handed out in completions' answers, % of all."""
+    n, done = c.get("server_eager_activities"), dig(c, "driver", "completed")
+    per = ACTIVITIES_PER_WF.get(c.get("workload"))
+    return n * 100.0 / (done * per) if n is not None and done and per else None
 
 
 class Cells:
@@ -253,13 +265,14 @@ def wft_split_table(cells, out):
                 f"{wl} ({cells.count(wl)})", WORKER_LABEL.get(wk, wk), show(g("wf_per_s")),
                 show(g("first_s2s_p50")), show(g("first_exec_p50")),
                 show(g("later_s2s_p50")), show(g("later_exec_p50")),
-                show(g("later_total_p50")), show(g("later_total_p99")), show(g("e2e_p50"))]) + " |")
+                show(g("later_total_p50")), show(g("later_total_p99")), show(g("e2e_p50")),
+                show(g("eager_pct"), 2)]) + " |")
     if not rows:
         return False
     out.append("| workload | worker | wf/s | first WFT schedule-to-start p50 ms | first WFT exec p50 ms | "
                "later WFTs schedule-to-start p50 ms | later WFTs exec p50 ms | later WFTs p50 ms | "
-               "later WFTs p99 ms | e2e p50 ms |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+               "later WFTs p99 ms | e2e p50 ms | activities eager % |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     out += rows
     return True
 
@@ -452,7 +465,9 @@ def report(args):
                     "task queue, where new workflows wait while the server is saturated) and the "
                     "later ones (from the worker's sticky queue). In a closed loop (a fixed number "
                     "of workflows in flight) the backlog sits in the first tasks' queue, so the "
-                    "median over all tasks above falls between the two groups.", ""]
+                    "median over all tasks above falls between the two groups. Activities eager: "
+                    "those the server handed out in workflow-task completions' answers (its "
+                    "activity_eager_execution metric), of all the cell's activities.", ""]
             out += split
             out.append("")
         wire = []

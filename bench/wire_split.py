@@ -20,7 +20,8 @@ How it reads:
     inflated when it is gzip or deflate, else counted as unreadable;
   - the workflow ids of the run: protobuf strings beginning with the
     driver's --id-prefix (the byte before the string must be its length,
-    so one id is never taken for a longer one).
+    so one id is never taken for a longer one; ids under 128 bytes, whose
+    length is one byte).
 Each message that names a workflow is an event of that workflow: "in" from
 the server (a poll's task, or a completion's answer carrying the next task),
 "out" from the worker (its answer: a task completion, an activity result).
@@ -30,7 +31,7 @@ in, out, in, out ...: the 1st, 3rd, 5th ... in-out pairs are workflow tasks,
 the 2nd, 4th ... activities. Workflows whose events do not alternate, or
 whose pair count is even, are left out and counted ("irregular").
 
-Measures (milliseconds; p50/p90/p99 over the pairs):
+Measures (milliseconds; n, p50, p90, p99 and max over the pairs):
   worker_wft   a workflow task's bytes on the wire -> the worker's answer on
                the wire (what the worker costs a workflow task);
   worker_act   an activity task on the wire -> its result on the wire (the
@@ -196,6 +197,8 @@ def main():
     ap.add_argument("--server-port", type=int, required=True)
     ap.add_argument("--worker-ports", required=True, help="the worker's local ports, space-separated")
     ap.add_argument("--id-prefix", required=True)
+    ap.add_argument("--events", action="store_true",
+                    help="also each workflow's messages (ms from its first, i/o) on stderr")
     a = ap.parse_args()
     worker_ports = {int(p) for p in a.worker_ports.split()}
     if not worker_ports:
@@ -232,6 +235,11 @@ def main():
         counts["segments"] += 1
         d.segment(t, seq, payload)
 
+    if a.events:
+        for wid, ev in sorted(events.items()):
+            ev.sort()
+            print(wid, " ".join(f"{'i' if d == 'in' else 'o'}{(t - ev[0][0]) / 1e6:.2f}" for t, d in ev),
+                  file=sys.stderr)
     worker_wft, worker_act, server_wft, server_act = [], [], [], []
     held = span = 0
     irregular = 0

@@ -136,3 +136,43 @@ bench_cgroup_remove() {
   twe_cgroup_remove "$bench_cg" || echo "bench: warning: could not remove $bench_cg" >&2
   bench_cg=""
 }
+
+# bench_wire_start PCAP PORT — tcpdump on the loopback for PORT, into PCAP
+# (its messages in PCAP.err); sets BENCH_WIRE_PID. Fails if it does not
+# listen within 5 s (no tcpdump, or no right to capture).
+BENCH_WIRE_PID=""
+bench_wire_start() {
+  tcpdump -i lo -s 0 -B 65536 -w "$1" "tcp port $2" 2>"$1.err" &
+  BENCH_WIRE_PID=$!
+  local i
+  for ((i = 0; i < 100; i++)); do
+    grep -qs 'listening on' "$1.err" && return 0
+    kill -0 "$BENCH_WIRE_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  bench_wire_stop now
+  return 1
+}
+# bench_wire_stop [now] — stops the capture, 2 s after the work unless
+# "now": tcpdump hands the kernel's buffer over a block at a time (a block
+# not yet full within 1 s), and stopped at once it loses the last packets.
+bench_wire_stop() {
+  [ -n "$BENCH_WIRE_PID" ] || return 0
+  [ "${1:-}" = now ] || sleep 2
+  kill -INT "$BENCH_WIRE_PID" 2>/dev/null || true
+  wait "$BENCH_WIRE_PID" 2>/dev/null || true
+  BENCH_WIRE_PID=""
+}
+# bench_wire_ports PID PORT — the local ports of the connections to PORT
+# that PID or its children (a peer's run-worker may not exec) hold.
+bench_wire_ports() {
+  local pids=" $1 " next=$1 p
+  for _ in 1 2 3; do
+    next=$(for p in $next; do pgrep -P "$p" || true; done)
+    [ -n "$next" ] || break
+    pids+="$(echo $next) "
+  done
+  ss -Htnp state established "( dport = :$2 )" |
+    awk -v pids="$pids" '{ if (match($0, /pid=[0-9]+/)) { p = substr($0, RSTART + 4, RLENGTH - 4);
+      if (index(pids, " " p " ")) { n = split($3, a, ":"); print a[n] } } }' | sort -u | tr '\n' ' '
+}

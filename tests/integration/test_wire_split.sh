@@ -6,33 +6,28 @@
 # workflow's messages must alternate (task in, answer out) and give exactly
 # its workflow tasks and activities: 4 x 2 + 4 x 11 workflow tasks, 4 x 1 +
 # 4 x 10 activities, and as many server hops after each kind. The same
-# capture read for a port the worker does not use gives no workflow. Skipped
+# capture read for a port the worker does not use gives no workflow. The
+# capture is bench/run's (bench/lib.sh: bench_wire_start, _stop, _ports). Skipped
 # (77) without tcpdump or the right to capture (scripts/bootstrap installs
 # it; capturing needs root or CAP_NET_RAW).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 bw=${1:?usage: test_wire_split.sh BENCH_WORKER}
 root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$root/scripts/lib/common.sh"
+source "$root/bench/lib.sh"
 command -v tcpdump >/dev/null || { echo "SKIP: no tcpdump"; exit 77; }
 port=${TEMPORAL_ADDRESS##*:}
 cap=$TWE_IT_TMP/wire.pcap
 
 # From before the worker connects: the connection is read from its first byte.
-tcpdump -i lo -s 0 -B 65536 -w "$cap" "tcp port $port" 2>"$cap.err" &
-tp=$!
-TWE_IT_PIDS+=("$tp")
-for _ in $(seq 1 100); do
-  grep -qs 'listening on' "$cap.err" && break
-  kill -0 "$tp" 2>/dev/null || { echo "SKIP: tcpdump cannot capture here: $(tail -1 "$cap.err")"; exit 77; }
-  sleep 0.05
-done
-grep -qs 'listening on' "$cap.err" || fail "tcpdump did not start listening: $(cat "$cap.err")"
+bench_wire_start "$cap" "$port" || { echo "SKIP: tcpdump cannot capture here: $(tail -1 "$cap.err")"; exit 77; }
+TWE_IT_PIDS+=("$BENCH_WIRE_PID")
 
 q=$(unique wire)
 start_worker w "$bw" --task-queue "$q"
 pid=$WORKER_PID
-ports=$(ss -Htnp state established "( dport = :$port )" |
-  awk -v p="pid=$pid," 'index($0, p) { n = split($3, a, ":"); print a[n] }' | sort -u | tr '\n' ' ')
+ports=$(bench_wire_ports "$pid" "$port")
 [ -n "$ports" ] || fail "no connection of the worker to the server"
 
 for i in 0 1 2 3; do
@@ -42,11 +37,7 @@ done
 for i in 0 1 2 3 10 11 12 13; do
   t workflow result --workflow-id "$q-wf-$i" >/dev/null || fail "workflow $q-wf-$i"
 done
-# tcpdump hands the kernel's capture buffer over a block at a time (a block
-# not yet full within 1 s); stopped at once, it loses the last packets.
-sleep 2
-kill -INT "$tp"
-wait "$tp" || true
+bench_wire_stop
 
 out=$(python3 "$root/bench/wire_split.py" --pcap "$cap" --server-port "$port" --worker-ports "$ports" \
         --id-prefix "$q-wf-" --events)

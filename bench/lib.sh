@@ -1,6 +1,7 @@
 # bench/lib.sh — what the bench scripts (bench/run, run_worker_bench.sh,
-# run_fanout_bench.sh, run_blocking_bench.sh) share. Sourced after
-# scripts/lib/common.sh and scripts/lib/devserver.sh, never run. Bash.
+# run_fanout_bench.sh, run_blocking_bench.sh) share; test_wire_split.sh uses
+# the capture's. Sourced after scripts/lib/common.sh and
+# scripts/lib/devserver.sh, never run. Bash.
 
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/cgroup.sh"
 

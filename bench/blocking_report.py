@@ -3,7 +3,9 @@
 rows (one JSON object a line: the driver's JSON from bench/fanout_driver.py
 run, the worker's CPU, peak RSS, cgroup cpu.stat deltas and its own stats
 line) as a markdown table and a PNG (completion time and worker CPU per
-row, bars). Runs in the bench venv (matplotlib).
+row, bars), and the rows' schedule-to-start readings on the wire when they
+have them (run_blocking_bench.sh --wire). Runs in the bench venv
+(matplotlib).
 
     blocking_report.py ROWS.jsonl --md OUT.md [--png OUT.png]
                        [--title T] [--note TEXT]...
@@ -66,6 +68,46 @@ def row_line(r):
             + f"| {cell(pool_fields(st), 160)} | {stop} |")
 
 
+def wire_lines(rows):
+    """The rows' wire readings (run_blocking_bench.sh --wire: bench/wire_polls.py),
+    a line per row and task kind; nothing when no row has one."""
+    if not any(r.get("wire") for r in rows):
+        return []
+    first = next(r["wire"] for r in rows if r.get("wire"))
+    slow, lead = first.get("slow_ms", 5), first.get("lead_ms", 1)
+    lines = [f"Schedule-to-start on the wire (`--wire`: bench/wire_polls.py): the server's "
+             f"scheduled and started times of each task a poll brought, and the worker's polls "
+             f"on the wire. \"Over {fmt(slow)} ms, a poll waiting\": of the tasks whose "
+             f"schedule-to-start went over {fmt(slow)} ms, those for which a poll of the worker "
+             f"on that queue had reached the server at least {fmt(lead)} ms before the task was "
+             f"scheduled and was matched to no other task before it (that wait is the "
+             f"server's). \"Started -> wire\": the server's started time to the answer on the "
+             f"wire. The capture (tcpdump) costs the machine some CPU: the captured rows' "
+             f"times carry it.", "",
+             "| worker | config | inputs | tasks | n | schedule-to-start p50 ms | p99 ms | max ms "
+             f"| over {fmt(slow)} ms | over {fmt(slow)} ms, a poll waiting | started -> wire p50 ms "
+             "| p99 ms |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    names = {"workflow_sticky": "workflow, sticky queue", "workflow_normal": "workflow, normal queue",
+             "activity": "activity (polled)"}
+    for r in rows:
+        w = r.get("wire")
+        if not w:
+            lines.append(f"| {r['worker']} | {r['config']} | {r.get('inputs', '-')} | no reading "
+                         "| | | | | | | | |")
+            continue
+        for g in ("workflow_sticky", "workflow_normal", "activity"):
+            x = w.get(g)
+            if not x:
+                continue
+            q, t = x.get("schedule_to_start_ms") or {}, x.get("started_to_wire_ms") or {}
+            lines.append(f"| {r['worker']} | {r['config']} | {r.get('inputs', '-')} | {names[g]} "
+                         f"| {x['tasks']} | {fmt(q.get('p50'), 2)} | {fmt(q.get('p99'), 2)} "
+                         f"| {fmt(q.get('max'), 2)} | {x['slow']} | {x['slow_poll_waiting']} "
+                         f"| {fmt(t.get('p50'), 2)} | {fmt(t.get('p99'), 2)} |")
+    return lines + [""]
+
+
 def report(args) -> int:
     rows = [json.loads(line) for line in open(args.rows) if line.strip()]
     lines = []
@@ -95,6 +137,7 @@ def report(args) -> int:
                      f"| {fmt(r.get('loadavg_before'), 2)} "
                      f"| {r.get('worker_log_lines', '-')} | {stats} |")
     lines.append("")
+    lines += wire_lines(rows)
     text = "\n".join(lines)
     with open(args.md, "w") as f:
         f.write(text + "\n")

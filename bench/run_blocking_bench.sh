@@ -9,7 +9,7 @@
 #   bench/run_blocking_bench.sh [--quick] [--workflows W] [--inputs N]
 #       [--sizes "N1 N2 ..."] [--block MS] [--burn MS] [--deadline S]
 #       [--twe-args "..."] [--only twe|python] [--peers "TAG-pyX.Y ..."]
-#       [--out DIR] [--logs DIR]
+#       [--wire] [--out DIR] [--logs DIR]
 #
 # Rows, for each N in --sizes (default: --inputs), each on a fresh dev
 # server and its own task queue:
@@ -42,6 +42,13 @@
 # JSON line (printed at SIGTERM; kept whole in the raw rows) and, for twe,
 # its "cpu plan", "activity slots" and "activity cpu group" start-up lines.
 #
+# --wire: each row is also captured (tcpdump on the loopback, the server's
+# port, from before the worker starts to the driver's end) and read by
+# bench/wire_polls.py: each task's schedule-to-start as the server reports
+# it, and whether the worker had a poll waiting at the server all along (a
+# table of its own). Needs tcpdump and the right to capture, as
+# bench/run --wire does; a row whose capture fails says so.
+#
 # Defaults: W=5, N=30 (about 2 minutes on 2 CPUs, after bootstrap and
 # build; twe at 4 threads needs W*N*(2*500+2*50)/4 ms, 41 s, a row; the CPU
 # alone, W*N*2*50 ms, 15 s);
@@ -63,9 +70,9 @@ source "$root/scripts/lib/devserver.sh"
 source "$root/bench/lib.sh"
 
 command_line="bench/run_blocking_bench.sh${*:+ $*}"
-usage="usage: $0 [--quick] [--workflows W] [--inputs N] [--sizes \"N1 N2 ...\"] [--block MS] [--burn MS] [--deadline S] [--twe-args \"...\"] [--only twe|python] [--peers \"latest-py3.12 ...\"] [--out DIR] [--logs DIR]"
+usage="usage: $0 [--quick] [--workflows W] [--inputs N] [--sizes \"N1 N2 ...\"] [--block MS] [--burn MS] [--deadline S] [--twe-args \"...\"] [--only twe|python] [--peers \"latest-py3.12 ...\"] [--wire] [--out DIR] [--logs DIR]"
 quick=0 workflows=5 inputs=30 sizes="" block=500 burn=50 deadline="" twe_args=""
-only="" peers="" out="" logs=""
+only="" peers="" out="" logs="" wire=0
 set_quick() { quick=1; workflows=2 inputs=10; }
 # --quick first, so explicit sizes given with it win.
 for a in "$@"; do [ "$a" = --quick ] && set_quick; done
@@ -81,6 +88,7 @@ while [ $# -gt 0 ]; do
     --twe-args) twe_args=$2; shift ;;
     --only) only=$2; shift ;;
     --peers) peers=$2; shift ;;
+    --wire) wire=1 ;;
     --out) out=$2; shift ;;
     --logs) logs=$2; shift ;;
     -h | --help) echo "$usage"; exit 0 ;;
@@ -108,6 +116,7 @@ worker_pid=""
 bench_cg=""
 cleanup() {
   if [ -n "$worker_pid" ]; then kill -KILL "$worker_pid" 2>/dev/null || true; fi
+  bench_wire_stop now
   devserver_stop "$state/server"
   bench_cgroup_remove
   rm -rf "$state"
@@ -168,6 +177,10 @@ run_row() {
   local load
   load=$(cut -d' ' -f1 /proc/loadavg)
   bench_server_start "$state/server"
+  local port=${TEMPORAL_ADDRESS##*:} pcap=$state/wire-$nrun.pcap wire_out="" wire_ports=""
+  if [ $wire -eq 1 ] && ! bench_wire_start "$pcap" "$port"; then
+    log "[$nrun] no capture: $(tail -1 "$pcap.err" 2>/dev/null)"
+  fi
   "${bench_cg_launcher[@]}" "$@" --task-queue "$tq" >"$wout" 2>"$werr" &
   worker_pid=$!
   if ! bench_wait_ready "$worker_pid" "$wout"; then
@@ -176,12 +189,14 @@ run_row() {
     kill -KILL "$worker_pid" 2>/dev/null || true
     wait "$worker_pid" 2>/dev/null || true
     worker_pid=""
+    bench_wire_stop now
     devserver_stop "$state/server"
     return 0
   fi
   local in_cg=false
   grep -qx "$worker_pid" "$bench_cg/cgroup.procs" && in_cg=true
   [ $in_cg = true ] || log "[$nrun] warning: the worker ($worker_pid) is not in $bench_cg"
+  if [ -n "$BENCH_WIRE_PID" ]; then wire_ports=$(bench_wire_ports "$worker_pid" "$port"); fi
   local c0 c1 s0 s1 hwm dout
   c0=$(bench_proc_ticks "$worker_pid"); s0=$(cg_stat)
   log "[$nrun] $workflows workflows x $n inputs, blocking $block ms, burn $burn ms, deadline $dl s"
@@ -193,6 +208,16 @@ run_row() {
     c1=$(bench_proc_ticks "$worker_pid"); hwm=$(bench_hwm_kib "$worker_pid"); s1=$(cg_stat)
   else
     log "[$nrun] the worker died during the run"; c1=$c0; hwm=0; s1=$s0
+  fi
+  if [ -n "$BENCH_WIRE_PID" ]; then
+    bench_wire_stop
+    if [ -z "$wire_ports" ]; then
+      log "[$nrun] no connection of the worker to the server found: no wire reading"
+    elif ! wire_out=$(python3 bench/wire_polls.py --pcap "$pcap" --server-port "$port" \
+                        --worker-ports "$wire_ports"); then
+      log "[$nrun] bench/wire_polls.py failed: no wire reading"; wire_out=""
+    fi
+    rm -f "$pcap"
   fi
   bench_stop_worker "$worker_pid"
   local stop=$bench_stop status=$bench_exit_status
@@ -211,10 +236,10 @@ run_row() {
     bench_worker_other_lines "$wout" "$werr" | head -6 | cut -c1-240 | sed 's/^/bench:   /' >&2 || true
   fi
   python3 - "$label" "$config" "$n" "$dout" "$stats" "$c0" "$c1" "$tick" "$hwm" "$s0" "$s1" \
-    "$nlog" "$stop" "$status" "$load" "$plan" "$slots" "$in_cg" "$*" >>"$rows" <<'EOF' || log "[$nrun] could not record the row (see above): left out"
+    "$nlog" "$stop" "$status" "$load" "$plan" "$slots" "$in_cg" "$*" "$wire_out" >>"$rows" <<'EOF' || log "[$nrun] could not record the row (see above): left out"
 import json, sys
 (label, config, n, dout, stats, c0, c1, tick, hwm, s0, s1, nlog, stop, status, load, plan,
- slots, in_cg, cmd) = sys.argv[1:]
+ slots, in_cg, cmd, wire) = sys.argv[1:]
 def parse(s):
     try:
         return json.loads(s)
@@ -230,7 +255,8 @@ print(json.dumps({"worker": label, "config": config, "inputs": int(n), "driver":
                              "worker_in_cgroup": in_cg == "true"},
                   "cpu_plan": plan or None, "activity_slots": slots or None,
                   "worker_log_lines": int(nlog), "stop": stop,
-                  "exit_status": int(status), "loadavg_before": float(load), "command": cmd}))
+                  "exit_status": int(status), "loadavg_before": float(load), "command": cmd,
+                  "wire": parse(wire) if wire else None}))
 EOF
   if [ -n "$logs" ]; then
     mkdir -p "$logs"

@@ -104,7 +104,7 @@ def packets(path):
 
 class Direction:
     """One direction of one connection: TCP bytes -> HTTP/2 frames -> gRPC
-    messages, each handed to on_message(time_ns, bytes)."""
+    messages, each handed to on_message(time_ns, bytes, stream_id)."""
 
     def __init__(self, client, on_message, counts):
         self.next_seq = None
@@ -169,7 +169,7 @@ class Direction:
                     self.counts["unreadable"] += 1
                     continue
             self.counts["messages"] += 1
-            self.on_message(t, msg)
+            self.on_message(t, msg, sid)
         self.streams[sid] = pend
 
 
@@ -208,7 +208,7 @@ def main():
     counts = {"messages": 0, "unreadable": 0, "segments": 0}
 
     def handler(direction):
-        def on_message(t, msg):
+        def on_message(t, msg, _sid):
             seen = set()
             for m in ids.finditer(msg):
                 s = m.start()

@@ -63,3 +63,26 @@ none=$(python3 "$root/bench/wire_split.py" --pcap "$cap" --server-port "$port" -
          --id-prefix "$q-wf-" --events)
 [ "$(json_get <(echo "$none") 'd["workflows"]')" = 0 ] || fail "a port with no traffic gave workflows: $none"
 ok "a port the worker does not use gives none"
+
+# bench/wire_polls.py on the same capture: every workflow task came on a
+# poll (no eager workflow start here): each workflow's first on the normal
+# queue, the later ones on twe's sticky queue; each with the server's
+# scheduled and started times, read against the capture's clock.
+polls=$(python3 "$root/bench/wire_polls.py" --pcap "$cap" --server-port "$port" --worker-ports "$ports")
+echo "wire_polls: $polls"
+python3 - "$polls" <<'PY' || fail "the polls' reading does not match the workflows that ran"
+import json, sys
+d = json.loads(sys.argv[1])
+tasks = lambda g: (d.get(g) or {}).get("tasks", 0)
+assert tasks("workflow_normal") == 8, f"normal-queue workflow tasks {tasks('workflow_normal')}, expected 8"
+assert tasks("workflow_sticky") == 4 * 1 + 4 * 10, f"sticky workflow tasks {tasks('workflow_sticky')}, expected 44"
+assert tasks("activity") <= 44, f"activity tasks on polls {tasks('activity')}, more than ran"
+assert d["polls"]["sticky"]["polls"] >= 44, f"sticky polls {d['polls']['sticky']}"
+for g in ("workflow_normal", "workflow_sticky"):
+    s2s, wire = d[g]["schedule_to_start_ms"], d[g]["started_to_wire_ms"]
+    # Both clocks are the host's: a misread field gives years, or less than 0.
+    assert 0 <= s2s["p50"] <= s2s["max"] < 60_000, f"{g} schedule-to-start {s2s}"
+    assert 0 <= wire["p50"] <= wire["max"] < 60_000, f"{g} started -> on the wire {wire}"
+    assert d[g]["slow_poll_waiting"] <= d[g]["slow"]
+PY
+ok "polls read: 8 workflow tasks on the normal queue, 44 on the sticky one, sticky schedule-to-start p99 $(json_get <(echo "$polls") 'd["workflow_sticky"]["schedule_to_start_ms"]["p99"]') ms"

@@ -82,8 +82,10 @@ def wire_lines(rows):
              f"on that queue had reached the server at least {fmt(lead)} ms before the task was "
              f"scheduled and was matched to no other task before it (that wait is the "
              f"server's). \"Started -> wire\": the server's started time to the answer on the "
-             f"wire. The capture (tcpdump) costs the machine some CPU: the captured rows' "
-             f"times carry it.", "",
+             f"wire. On the normal queue, which workflow and activity polls share, a poll that "
+             f"brought no task cannot be told apart, so it is not counted there: that column "
+             f"may count too few on the normal queue. The capture (tcpdump) costs the machine "
+             f"some CPU: the captured rows' times carry it.", "",
              "| worker | config | inputs | tasks | n | schedule-to-start p50 ms | p99 ms | max ms "
              f"| over {fmt(slow)} ms | over {fmt(slow)} ms, a poll waiting | started -> wire p50 ms "
              "| p99 ms |",

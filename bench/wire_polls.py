@@ -15,8 +15,9 @@ How it reads, per HTTP/2 stream of a worker connection:
   - a poll: a request whose field 1 is text (the namespace) and whose field
     2 is a TaskQueue (field 1 its name, field 2 its kind: 1 normal, 2
     sticky). Workflow and activity polls have that shape (and their
-    answers tell them apart); no other call the worker makes does: the
-    completions and heartbeats begin with a binary task token;
+    answers tell them apart); the other calls a worker makes do not: the
+    completions and heartbeats begin with a binary task token, and the
+    rest carry no TaskQueue message in field 2;
   - its answer: empty (the long poll ended with no task), a workflow task
     (field 13, started_time, is a Timestamp; field 12 scheduled_time) or an
     activity task (field 13 is the attempt, a number; field 11 the current
@@ -161,7 +162,6 @@ def main():
         raise SystemExit("wire_polls: no worker port")
     counts = {"messages": 0, "unreadable": 0, "segments": 0}
     polls = {}  # (port, stream) -> {"queue", "kind", "sent", "answered", "task"}
-    last_t = 0
 
     def handler(port, direction):
         def on_message(t, msg, sid):
@@ -189,7 +189,6 @@ def main():
         if d is None:
             d = dirs[key] = Direction(client, handler(key[0], key[1]), counts)
         counts["segments"] += 1
-        last_t = max(last_t, t)
         d.segment(t, seq, payload)
 
     # Polls by queue and by what they poll for. Workflow and activity polls
@@ -215,6 +214,7 @@ def main():
         if o["task"] is not None and o["task"][2] is not None:
             return o["task"][2]
         return o["answered"] if o["answered"] is not None else float("inf")
+
     groups = {}
     poll_counts = {}
     for p in polls.values():

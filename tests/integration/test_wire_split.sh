@@ -7,7 +7,11 @@
 # its workflow tasks and activities: 4 x 2 + 4 x 11 workflow tasks, 4 x 1 +
 # 4 x 10 activities, and as many server hops after each kind. The same
 # capture read for a port the worker does not use gives no workflow. The
-# capture is bench/run's (bench/lib.sh: bench_wire_start, _stop, _ports). Skipped
+# capture is bench/run's (bench/lib.sh: bench_wire_start, _stop, _ports).
+# bench/wire_polls.py (run_blocking_bench.sh --wire) must find each workflow
+# task on the poll that brought it: the 8 first ones on the normal queue,
+# the 44 later ones on the sticky queue, with the server's scheduled and
+# started times in a sane span of the capture's clock. Skipped
 # (77) without tcpdump or the right to capture (scripts/bootstrap installs
 # it; capturing needs root or CAP_NET_RAW).
 set -euo pipefail

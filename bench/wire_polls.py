@@ -12,12 +12,14 @@ Prints one JSON object. It uses wire_split.py's reader (TCP reassembly,
 HTTP/2 DATA frames, gRPC messages, gzip inflated), so it serves any worker.
 
 How it reads, per HTTP/2 stream of a worker connection:
-  - a poll: a request whose field 1 is text (the namespace) and whose field
-    2 is a TaskQueue (field 1 its name, field 2 its kind: 1 normal, 2
-    sticky). Workflow and activity polls have that shape (and their
-    answers tell them apart); the other calls a worker makes do not: the
-    completions and heartbeats begin with a binary task token, and the
-    rest carry no TaskQueue message in field 2;
+  - a poll: a request whose field 1 is text (the namespace), field 3 text
+    (the identity) and field 2 a TaskQueue (field 1 its name, field 2 its
+    kind, a number: 1 normal, 2 sticky; no field past 3). Workflow and
+    activity polls have that shape (and their answers tell them apart); the
+    other calls a worker makes do not: the completions and heartbeats begin
+    with a binary task token, and a history fetch carries a
+    WorkflowExecution (its field 2, the run id, is text) and a page size
+    (field 3, a number);
   - its answer: empty (the long poll ended with no task), a workflow task
     (field 13, started_time, is a Timestamp; field 12 scheduled_time) or an
     activity task (field 13 is the attempt, a number; field 11 the current
@@ -128,12 +130,12 @@ def timestamp_ns(b):
 def poll_queue(msg):
     """(queue name, kind) if msg is a poll request, else None."""
     fs = fields(msg)
-    if not fs or text(one(fs, 1, 2)) is None:
+    if not fs or text(one(fs, 1, 2)) is None or text(one(fs, 3, 2)) is None:
         return None
     tq = one(fs, 2, 2)
     tfs = fields(tq) if tq is not None else None
     name = text(one(tfs, 1, 2)) if tfs else None
-    if name is None:
+    if name is None or set(tfs) - {1, 2, 3} or any(wt != 0 for wt, _ in tfs.get(2, [])):
         return None
     return name, one(tfs, 2, 0) or 1
 

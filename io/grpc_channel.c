@@ -236,7 +236,7 @@ void twe__grpc_request_attempt(twe_grpc_channel_t *ch, twe_grpc_request_t *req) 
   /* The tick timer must fire by this call's deadline; a full tick (a scan
    * of every call) is not needed for that. */
   if (req->call.deadline_ns < l->tick_due_ns) twe__grpc_link_arm_tick(l, req->call.deadline_ns);
-  twe__grpc_link_flush(l);
+  twe__grpc_link_flush_soon(l);
 }
 
 int twe__grpc_channel_start(twe_grpc_channel_t *ch, twe_grpc_request_t *req) {

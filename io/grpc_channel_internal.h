@@ -37,6 +37,7 @@ struct twe__grpc_link {
   uint8_t *send_buf;                        /* copy of plaintext being sent (no TLS) */
   size_t send_cap;
   size_t send_len;             /* bytes of the send in flight; 0 when none */
+  twe_prepare_t flush_prep;    /* queued: a flush before the loop waits */
   struct twe__grpc_link *next; /* the channel's list */
 };
 
@@ -117,6 +118,11 @@ void twe__grpc_link_close(struct twe__grpc_link *l, const char *why, bool is_err
 void twe__grpc_link_fail(struct twe__grpc_link *l, const char *why);
 /* Sends what is ready, one send in flight at a time. */
 void twe__grpc_link_flush(struct twe__grpc_link *l);
+/* Flushes before the loop next waits (a prepare handle), so that what a
+ * stretch of work adds goes in one send: used when a request starts and
+ * after bytes arrive. While it is queued, a send's end does not flush
+ * either. */
+void twe__grpc_link_flush_soon(struct twe__grpc_link *l);
 /* Runs the connection's clock: deadlines, keepalive, maximum age. */
 void twe__grpc_link_tick(struct twe__grpc_link *l);
 /* (Re)arms the link's tick timer to fire at due_ns on the loop's clock. */

@@ -66,6 +66,7 @@ static void link_unlink(twe_grpc_channel_t *ch, struct twe__grpc_link *l) {
 static void link_free(struct twe__grpc_link *l) {
   if (l->ch) link_unlink(l->ch, l);
   link_disarm_tick(l);
+  twe__prepare_cancel(l->reactor, &l->flush_prep);
   twe__grpc_conn_destroy(l->grpc);
   twe__tls_destroy(l->tls);
   free(l->send_buf);
@@ -100,7 +101,8 @@ void twe__grpc_link_retire(struct twe__grpc_link *l) {
 }
 
 static void link_close_if_idle(struct twe__grpc_link *l) {
-  if (l->state == LINK_RETIRED && twe__grpc_conn_live_calls(l->grpc) == 0 && l->send_len == 0)
+  if (l->state == LINK_RETIRED && twe__grpc_conn_live_calls(l->grpc) == 0 && l->send_len == 0 &&
+      !l->flush_prep.queued)
     twe__grpc_link_close(l, "connection retired", false);
 }
 
@@ -200,7 +202,9 @@ static void sent_done(struct twe__grpc_link *l, int status) {
     return;
   }
   if (l->tls) twe__tls_output_consume(l->tls, sent);
-  twe__grpc_link_flush(l);
+  /* What came meanwhile goes now, unless a flush is queued before the loop
+   * waits: then it goes with what the rest of this stretch adds. */
+  if (!l->flush_prep.queued) twe__grpc_link_flush(l);
   if (l->state != LINK_CLOSING) link_close_if_idle(l);
 }
 
@@ -268,6 +272,23 @@ void twe__grpc_link_flush(struct twe__grpc_link *l) {
     l->send_len = 0;
     twe__grpc_link_fail(l, "socket send could not start");
   }
+}
+
+/* The queued flush (twe__grpc_link_flush_soon); a retired link whose last
+ * bytes it sent may close once they are out. */
+static void on_flush_prep(twe_prepare_t *p) {
+  struct twe__grpc_link *l = p->data;
+  twe_grpc_channel_t *ch = l->ch;
+  twe__grpc_channel_enter(ch);
+  twe__grpc_link_flush(l);
+  if (l->state != LINK_CLOSING) link_close_if_idle(l);
+  twe__grpc_channel_leave(ch);
+}
+
+void twe__grpc_link_flush_soon(struct twe__grpc_link *l) {
+  if (l->state == LINK_CLOSING || !l->sock_open) return;
+  l->flush_prep.data = l;
+  twe__prepare_queue(l->reactor, &l->flush_prep, on_flush_prep);
 }
 
 static void link_ready(struct twe__grpc_link *l) {
@@ -378,7 +399,7 @@ static void recv_done(struct twe__grpc_link *l, int n) {
   if (l->grpc && twe__grpc_conn_wants_tick(l->grpc))
     twe__grpc_link_tick(l);
   else
-    twe__grpc_link_flush(l);
+    twe__grpc_link_flush_soon(l);
   if (l->state == LINK_CLOSING) return;
   link_close_if_idle(l);
   if (l->state == LINK_CLOSING) return;

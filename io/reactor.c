@@ -92,6 +92,7 @@ static int create(twe_reactor_t **out, const twe_reactor_options_t *opts, bool q
   if (!r) return -ENOMEM;
   r->wake_fd = -1;
   r->ready_tail = &r->ready_head;
+  r->prepare_tail = &r->prepare_head;
   atomic_init(&r->wake_armed, false);
   atomic_init(&r->wake_writes, 0);
   twe__reactor_update_time(r);
@@ -241,6 +242,55 @@ static int run_timers(twe_reactor_t *r) {
     if (t->due_ns > r->now_ns || t->seq >= limit) break;
     heap_remove(r, t);
     t->cb(t);
+    n++;
+  }
+  return n;
+}
+
+/* --- prepare handles --------------------------------------------------------- */
+
+void twe__prepare_queue(twe_reactor_t *r, twe_prepare_t *p, twe_prepare_cb cb) {
+  if (p->queued || r->destroying) return;
+  p->cb = cb;
+  p->next = NULL;
+  p->queued = true;
+  *r->prepare_tail = p;
+  r->prepare_tail = &p->next;
+}
+
+void twe__prepare_cancel(twe_reactor_t *r, twe_prepare_t *p) {
+  if (!p->queued) return;
+  bool found = false;
+  /* In the pass under way (run_prepares), or queued for a later one. */
+  for (twe_prepare_t **pp = &r->prepare_running; *pp && !found; pp = &(*pp)->next)
+    if (*pp == p) {
+      *pp = p->next;
+      found = true;
+    }
+  for (twe_prepare_t **pp = &r->prepare_head; *pp && !found; pp = &(*pp)->next)
+    if (*pp == p) {
+      *pp = p->next;
+      if (r->prepare_tail == &p->next) r->prepare_tail = pp;
+      found = true;
+    }
+  p->next = NULL;
+  p->queued = false;
+}
+
+/* Runs the handles queued when it began, each unlinked before its callback
+ * (which may queue it again, for a later pass, or cancel others). Returns
+ * how many ran. */
+static int run_prepares(twe_reactor_t *r) {
+  int n = 0;
+  r->prepare_put_off = false;
+  r->prepare_running = r->prepare_head;
+  r->prepare_head = NULL;
+  r->prepare_tail = &r->prepare_head;
+  for (twe_prepare_t *p; (p = r->prepare_running) != NULL;) {
+    r->prepare_running = p->next;
+    p->next = NULL;
+    p->queued = false;
+    p->cb(p);
     n++;
   }
   return n;
@@ -553,21 +603,38 @@ int twe__reactor_run_once(twe_reactor_t *r, int64_t timeout_ns) {
   return n;
 }
 
-static int run_iteration(twe_reactor_t *r, int64_t timeout_ns) {
-  twe__reactor_update_time(r);
+/* How long an iteration may wait: timeout_ns, 0 while an operation's
+ * callback or a wake-up is due, less when a timer is due sooner. */
+static int64_t iteration_timeout(const twe_reactor_t *r, int64_t timeout_ns) {
   int64_t t = timeout_ns;
-  if (r->ready_head || r->wake_signaled) {
-    t = 0;
-  } else if (r->heap_len > 0) {
+  if (r->ready_head || r->wake_signaled) return 0;
+  if (r->heap_len > 0) {
     uint64_t due = r->heap[0]->due_ns;
     uint64_t d = due <= r->now_ns ? 0 : due - r->now_ns;
     if (d > INT64_MAX) d = INT64_MAX;
     if (t < 0 || (int64_t)d < t) t = (int64_t)d;
   }
+  return t;
+}
+
+static int run_iteration(twe_reactor_t *r, int64_t timeout_ns) {
+  twe__reactor_update_time(r);
+  int prepared = 0;
+  int64_t t = iteration_timeout(r, timeout_ns);
+  /* Prepare handles: before a wait, or when an iteration that did not wait
+   * put them off already (see twe_prepare). */
+  if (r->prepare_head) {
+    if (t != 0 || r->prepare_put_off) {
+      prepared = run_prepares(r);
+      t = r->prepare_head ? 0 : iteration_timeout(r, t);
+    } else {
+      r->prepare_put_off = true;
+    }
+  }
   int rc = r->backend->poll(r, t);
   if (rc < 0) return rc;
   twe__reactor_update_time(r);
-  int n = dispatch_ready(r);
+  int n = prepared + dispatch_ready(r);
   n += run_wakes(r);
   n += run_timers(r);
   r->iterations++;
@@ -604,6 +671,7 @@ void twe__reactor_destroy(twe_reactor_t *r) {
   r->destroying = true;
   for (size_t i = 0; i < r->heap_len; i++) r->heap[i]->heap_index = SIZE_MAX;
   r->heap_len = 0;
+  while (r->prepare_head) twe__prepare_cancel(r, r->prepare_head);
   for (twe_sock_t *s = r->socks, *next; s; s = next) {
     next = s->next;
     twe__sock_cancel(s, TWE_SOCK_OP_ALL);

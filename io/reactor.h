@@ -21,10 +21,11 @@
  *   it in the callback, not before. (On io_uring the kernel holds the
  *   address until the completion is reaped; the reactor never reports an
  *   operation before that.)
- * - Handles (twe_timer_t, twe_wake_t, twe_sock_t) are caller memory the
- *   reactor links to. Their fields are private. A timer may be freed when it
- *   is not active, a wake handle after twe__wake_close(), a socket after its
- *   close callback has run (or after twe__sock_detach()).
+ * - Handles (twe_timer_t, twe_prepare_t, twe_wake_t, twe_sock_t) are caller
+ *   memory the reactor links to. Their fields are private. A timer may be
+ *   freed when it is not active, a prepare handle when it is not queued
+ *   (twe__prepare_cancel), a wake handle after twe__wake_close(), a socket
+ *   after its close callback has run (or after twe__sock_detach()).
  *
  * Thread: every function here may be called only on the reactor's owner
  * thread (the thread that runs it), except twe__wake_send,
@@ -43,6 +44,7 @@
 
 typedef struct twe_reactor twe_reactor_t;
 typedef struct twe_timer twe_timer_t;
+typedef struct twe_prepare twe_prepare_t;
 typedef struct twe_wake twe_wake_t;
 typedef struct twe_sock twe_sock_t;
 
@@ -107,9 +109,10 @@ const char *twe__io_backend_name(twe_io_backend_t backend);
  * reactor needs is missing). AUTO probes io_uring. Thread: any. */
 int twe__reactor_probe(twe_io_backend_t b);
 
-/* One loop iteration: submits queued work, waits up to timeout_ns (< 0:
- * until something happens; 0: not at all) or until the next timer is due,
- * then runs the callbacks of what completed, woke or expired.
+/* One loop iteration: runs the prepare handles due (see twe_prepare),
+ * submits queued work, waits up to timeout_ns (< 0: until something
+ * happens; 0: not at all) or until the next timer is due, then runs the
+ * callbacks of what completed, woke or expired.
  * Returns the number of callbacks run (>= 0), a negative errno when the
  * kernel interface itself failed, -EDEADLK when called from a callback,
  * -ESHUTDOWN during destroy. Thread: owner. */
@@ -143,6 +146,37 @@ void twe__reactor_update_time(twe_reactor_t *r);
 
 /* Fills *out. Thread: owner. */
 void twe__reactor_stats(const twe_reactor_t *r, twe_reactor_stats_t *out);
+
+/* --- before the wait ------------------------------------------------------ */
+
+typedef void (*twe_prepare_cb)(twe_prepare_t *p);
+
+/* Work put off until the loop is about to wait: what the callbacks of an
+ * iteration, and the owner's code between iterations, pile up, done once.
+ * The gRPC link sends all the requests of such a stretch in one write: a
+ * workflow task's completion and the poll that replaces it went in two, each
+ * a send and a wake-up of the server. Queued handles run, in the order they
+ * were queued, at the start of the next iteration that may wait (nothing
+ * ready or due, timeout not 0), or of the one after an iteration that could
+ * not wait put them off: a loop that never waits still runs them every
+ * other iteration. One queued again from its own callback runs in a later
+ * iteration, which does not wait. */
+struct twe_prepare {
+  void *data; /* the caller's, untouched by the reactor */
+  /* private */
+  twe_prepare_cb cb;
+  twe_prepare_t *next;
+  bool queued;
+};
+
+/* Queues p to have cb run before the loop next waits; nothing if it is
+ * queued already, or during destroy (queued handles are dropped then,
+ * silently, like active timers). Zero p before its first use. Thread: owner. */
+void twe__prepare_queue(twe_reactor_t *r, twe_prepare_t *p, twe_prepare_cb cb);
+
+/* Unqueues p, which may then be freed; nothing if it is not queued.
+ * Thread: owner. */
+void twe__prepare_cancel(twe_reactor_t *r, twe_prepare_t *p);
 
 /* --- timers -------------------------------------------------------------- */
 

@@ -57,6 +57,14 @@ struct twe_reactor {
   twe__op_t *ready_head;
   twe__op_t **ready_tail;
 
+  /* Prepare handles queued, FIFO; those of the pass under way (taken from
+   * the queue when it began); prepare_put_off: an iteration that did not
+   * wait left them queued (the next one runs them). */
+  twe_prepare_t *prepare_head;
+  twe_prepare_t **prepare_tail;
+  twe_prepare_t *prepare_running;
+  bool prepare_put_off;
+
   /* Every open socket, for destroy's drain. */
   twe_sock_t *socks;
   size_t open_socks;

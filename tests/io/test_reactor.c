@@ -289,6 +289,107 @@ static void test_timer_zero_delay_next_iteration(void **state) {
   reactor_end(r);
 }
 
+/* --- prepare handles ----------------------------------------------------------- */
+
+static int prepared[16];
+static int n_prepared;
+static twe_prepare_t *prep_cancel_victim; /* cancelled by the next callback */
+static bool prep_again;                    /* the callback queues itself again */
+
+static twe_prepare_t preps[4];
+static twe_reactor_t *prep_reactor;
+
+static void on_prepare_record(twe_prepare_t *p) {
+  prepared[n_prepared++] = (int)(p - preps);
+  if (prep_cancel_victim) {
+    twe__prepare_cancel(prep_reactor, prep_cancel_victim);
+    prep_cancel_victim = NULL;
+  }
+  if (prep_again) {
+    prep_again = false;
+    twe__prepare_queue(prep_reactor, p, on_prepare_record);
+  }
+}
+
+/* Handles run in the order queued, once however often queued, before an
+ * iteration that may wait; never inside queue. */
+static void test_prepare_runs_before_wait_in_order(void **state) {
+  (void)state;
+  twe_reactor_t *r = prep_reactor = reactor_new();
+  memset(preps, 0, sizeof preps);
+  n_prepared = 0;
+  twe__prepare_queue(r, &preps[2], on_prepare_record);
+  twe__prepare_queue(r, &preps[0], on_prepare_record);
+  twe__prepare_queue(r, &preps[2], on_prepare_record); /* queued already: nothing */
+  twe__prepare_queue(r, &preps[1], on_prepare_record);
+  assert_int_equal(n_prepared, 0);
+  assert_int_equal(twe__reactor_run_once(r, MS), 3);
+  assert_int_equal(n_prepared, 3);
+  assert_int_equal(prepared[0], 2);
+  assert_int_equal(prepared[1], 0);
+  assert_int_equal(prepared[2], 1);
+  for (int i = 0; i < 3; i++) assert_false(preps[i].queued);
+  assert_int_equal(twe__reactor_run_once(r, 0), 0);
+  reactor_end(r);
+}
+
+/* An iteration that cannot wait (timeout 0, or a timer due) puts them off
+ * once; the next one runs them whatever its timeout. */
+static void test_prepare_put_off_once_when_not_waiting(void **state) {
+  (void)state;
+  twe_reactor_t *r = prep_reactor = reactor_new();
+  memset(preps, 0, sizeof preps);
+  n_prepared = 0;
+  twe__prepare_queue(r, &preps[0], on_prepare_record);
+  assert_int_equal(twe__reactor_run_once(r, 0), 0);
+  assert_int_equal(n_prepared, 0);
+  assert_true(preps[0].queued);
+  assert_int_equal(twe__reactor_run_once(r, 0), 1);
+  assert_int_equal(n_prepared, 1);
+
+  /* A timer due now: the iteration will not wait, so it puts them off too. */
+  twe_timer_t t;
+  n_fired = 0;
+  t.data = (void *)(intptr_t)7;
+  twe__timer_init(r, &t, on_timer_record);
+  assert_int_equal(twe__timer_start(&t, 0), 0);
+  twe__prepare_queue(r, &preps[1], on_prepare_record);
+  assert_int_equal(twe__reactor_run_once(r, -1), 1); /* the timer only */
+  assert_int_equal(n_fired, 1);
+  assert_int_equal(n_prepared, 1);
+  assert_int_equal(twe__reactor_run_once(r, MS), 1);
+  assert_int_equal(n_prepared, 2);
+  assert_int_equal(prepared[1], 1);
+  reactor_end(r);
+}
+
+/* A callback may cancel a handle still queued (it does not run) and queue
+ * itself again (it runs in a later iteration, which does not wait). A
+ * cancelled handle may be queued again; one queued at destroy never runs. */
+static void test_prepare_cancel_requeue_destroy(void **state) {
+  (void)state;
+  twe_reactor_t *r = prep_reactor = reactor_new();
+  memset(preps, 0, sizeof preps);
+  n_prepared = 0;
+  for (int i = 0; i < 4; i++) twe__prepare_queue(r, &preps[i], on_prepare_record);
+  twe__prepare_cancel(r, &preps[1]);
+  assert_false(preps[1].queued);
+  twe__prepare_cancel(r, &preps[1]); /* not queued: nothing */
+  prep_cancel_victim = &preps[3];
+  prep_again = true;
+  assert_int_equal(twe__reactor_run_once(r, 1000 * MS), 2); /* 0, then 2; 3 cancelled */
+  assert_int_equal(n_prepared, 2);
+  assert_int_equal(prepared[0], 0);
+  assert_int_equal(prepared[1], 2);
+  assert_true(preps[0].queued); /* queued itself again */
+  assert_false(preps[3].queued);
+  assert_int_equal(twe__reactor_run_once(r, MS), 1);
+  assert_int_equal(prepared[2], 0);
+  twe__prepare_queue(r, &preps[1], on_prepare_record);
+  reactor_end(r); /* preps[1] dropped: no callback after this */
+  assert_int_equal(n_prepared, 3);
+}
+
 static void on_timer_stop_loop(twe_timer_t *t) {
   n_fired++;
   /* The loop is not re-entrant: a nested run_once is refused. */
@@ -943,6 +1044,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_timer_stop_never_fires),
       cmocka_unit_test(test_timer_restart_fires_once),
       cmocka_unit_test(test_timer_zero_delay_next_iteration),
+      cmocka_unit_test(test_prepare_runs_before_wait_in_order),
+      cmocka_unit_test(test_prepare_put_off_once_when_not_waiting),
+      cmocka_unit_test(test_prepare_cancel_requeue_destroy),
       cmocka_unit_test(test_reactor_run_until_stopped),
       cmocka_unit_test(test_reactor_now_cached_per_iteration),
       cmocka_unit_test(test_wake_coalesced_from_thread),

@@ -311,13 +311,21 @@ static void on_prepare_record(twe_prepare_t *p) {
   }
 }
 
+/* A fresh reactor for these tests, the handles zeroed, nothing recorded. */
+static twe_reactor_t *prep_start(void) {
+  prep_reactor = reactor_new();
+  memset(preps, 0, sizeof preps);
+  n_prepared = 0;
+  prep_cancel_victim = NULL;
+  prep_again = false;
+  return prep_reactor;
+}
+
 /* Handles run in the order queued, once however often queued, before an
  * iteration that may wait; never inside queue. */
 static void test_prepare_runs_before_wait_in_order(void **state) {
   (void)state;
-  twe_reactor_t *r = prep_reactor = reactor_new();
-  memset(preps, 0, sizeof preps);
-  n_prepared = 0;
+  twe_reactor_t *r = prep_start();
   twe__prepare_queue(r, &preps[2], on_prepare_record);
   twe__prepare_queue(r, &preps[0], on_prepare_record);
   twe__prepare_queue(r, &preps[2], on_prepare_record); /* queued already: nothing */
@@ -337,9 +345,7 @@ static void test_prepare_runs_before_wait_in_order(void **state) {
  * once; the next one runs them whatever its timeout. */
 static void test_prepare_put_off_once_when_not_waiting(void **state) {
   (void)state;
-  twe_reactor_t *r = prep_reactor = reactor_new();
-  memset(preps, 0, sizeof preps);
-  n_prepared = 0;
+  twe_reactor_t *r = prep_start();
   twe__prepare_queue(r, &preps[0], on_prepare_record);
   assert_int_equal(twe__reactor_run_once(r, 0), 0);
   assert_int_equal(n_prepared, 0);
@@ -368,9 +374,7 @@ static void test_prepare_put_off_once_when_not_waiting(void **state) {
  * cancelled handle may be queued again; one queued at destroy never runs. */
 static void test_prepare_cancel_requeue_destroy(void **state) {
   (void)state;
-  twe_reactor_t *r = prep_reactor = reactor_new();
-  memset(preps, 0, sizeof preps);
-  n_prepared = 0;
+  twe_reactor_t *r = prep_start();
   for (int i = 0; i < 4; i++) twe__prepare_queue(r, &preps[i], on_prepare_record);
   twe__prepare_cancel(r, &preps[1]);
   assert_false(preps[1].queued);

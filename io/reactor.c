@@ -258,21 +258,23 @@ void twe__prepare_queue(twe_reactor_t *r, twe_prepare_t *p, twe_prepare_cb cb) {
   r->prepare_tail = &p->next;
 }
 
+/* Unlinks p from the list at *pp; true if it was there. *tail (if not NULL)
+ * is the list's tail pointer, kept right. */
+static bool prepare_unlink(twe_prepare_t **pp, twe_prepare_t ***tail, twe_prepare_t *p) {
+  for (; *pp; pp = &(*pp)->next) {
+    if (*pp != p) continue;
+    *pp = p->next;
+    if (tail && *tail == &p->next) *tail = pp;
+    return true;
+  }
+  return false;
+}
+
 void twe__prepare_cancel(twe_reactor_t *r, twe_prepare_t *p) {
   if (!p->queued) return;
-  bool found = false;
   /* In the pass under way (run_prepares), or queued for a later one. */
-  for (twe_prepare_t **pp = &r->prepare_running; *pp && !found; pp = &(*pp)->next)
-    if (*pp == p) {
-      *pp = p->next;
-      found = true;
-    }
-  for (twe_prepare_t **pp = &r->prepare_head; *pp && !found; pp = &(*pp)->next)
-    if (*pp == p) {
-      *pp = p->next;
-      if (r->prepare_tail == &p->next) r->prepare_tail = pp;
-      found = true;
-    }
+  if (!prepare_unlink(&r->prepare_running, NULL, p))
+    prepare_unlink(&r->prepare_head, &r->prepare_tail, p);
   p->next = NULL;
   p->queued = false;
 }

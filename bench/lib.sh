@@ -71,17 +71,20 @@ bench_worker_stats() {
 # bench_hwm_kib PID — its peak resident set (VmHWM), KiB.
 bench_hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
-# bench_wait_ready PID OUT — 0 once OUT (the worker's stdout) has a line
-# "ready"; 1 if PID exited first or 60 s passed.
-bench_wait_ready() {
-  local pid=$1 out=$2 i
-  for ((i = 0; i < 600; i++)); do
-    grep -q '^ready$' "$out" && return 0
+# bench_wait_line PID FILE REGEX TENTHS — 0 once FILE has a line matching
+# REGEX (grep -E); 1 if PID exited first or TENTHS tenths of a second passed.
+bench_wait_line() {
+  local pid=$1 file=$2 re=$3 i
+  for ((i = 0; i < $4; i++)); do
+    grep -qsE "$re" "$file" && return 0
     kill -0 "$pid" 2>/dev/null || return 1
     sleep 0.1
   done
   return 1
 }
+# bench_wait_ready PID OUT — 0 once OUT (the worker's stdout) has a line
+# "ready"; 1 if PID exited first or 60 s passed.
+bench_wait_ready() { bench_wait_line "$1" "$2" '^ready$' 600; }
 
 # bench_stop_worker PID — SIGTERM, up to 30 s (a Python worker whose loop is
 # blocked takes a while), then SIGKILL; reaps it (it must be a child of this
@@ -145,12 +148,7 @@ BENCH_WIRE_PID=""
 bench_wire_start() {
   tcpdump -i lo -s 0 -B 65536 -w "$1" "tcp port $2" 2>"$1.err" &
   BENCH_WIRE_PID=$!
-  local i
-  for ((i = 0; i < 100; i++)); do
-    grep -qs 'listening on' "$1.err" && return 0
-    kill -0 "$BENCH_WIRE_PID" 2>/dev/null || break
-    sleep 0.05
-  done
+  bench_wait_line "$BENCH_WIRE_PID" "$1.err" 'listening on' 50 && return 0
   bench_wire_stop now
   return 1
 }

@@ -217,7 +217,7 @@ run_row() {
                         --worker-ports "$wire_ports"); then
       log "[$nrun] bench/wire_polls.py failed: no wire reading"; wire_out=""
     fi
-    rm -f "$pcap"
+    rm -f "$pcap" "$pcap.err"
   fi
   bench_stop_worker "$worker_pid"
   local stop=$bench_stop status=$bench_exit_status

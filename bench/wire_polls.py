@@ -8,8 +8,9 @@ server's own (history's transfer queue, matching), not the worker's.
     wire_polls.py --pcap F --server-port P --worker-ports "A B ..."
                   [--slow-ms 5] [--lead-ms 1]
 
-Prints one JSON object. It uses wire_split.py's reader (TCP reassembly,
-HTTP/2 DATA frames, gRPC messages, gzip inflated), so it serves any worker.
+Prints one JSON object. It uses wire_split.py's reader (read_connections:
+TCP reassembly, HTTP/2 DATA frames, gRPC messages, gzip inflated), so it
+serves any worker.
 
 How it reads, per HTTP/2 stream of a worker connection:
   - a poll: a request whose field 1 is text (the namespace), field 3 text
@@ -49,7 +50,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wire_split import Direction, packets, quantiles  # noqa: E402
+from wire_split import quantiles, read_connections  # noqa: E402
 
 
 def fields(msg):
@@ -162,7 +163,6 @@ def main():
     worker_ports = {int(p) for p in a.worker_ports.split()}
     if not worker_ports:
         raise SystemExit("wire_polls: no worker port")
-    counts = {"messages": 0, "unreadable": 0, "segments": 0}
     polls = {}  # (port, stream) -> {"queue", "kind", "sent", "answered", "task"}
 
     def handler(port, direction):
@@ -179,19 +179,7 @@ def main():
                     p["task"] = task(msg)
         return on_message
 
-    dirs = {}
-    for t, sport, dport, seq, payload in packets(a.pcap):
-        if sport == a.server_port and dport in worker_ports:
-            key, client = (dport, "in"), False
-        elif dport == a.server_port and sport in worker_ports:
-            key, client = (sport, "out"), True
-        else:
-            continue
-        d = dirs.get(key)
-        if d is None:
-            d = dirs[key] = Direction(client, handler(key[0], key[1]), counts)
-        counts["segments"] += 1
-        d.segment(t, seq, payload)
+    connections, counts = read_connections(a.pcap, a.server_port, worker_ports, handler)
 
     # Polls by queue and by what they poll for. Workflow and activity polls
     # share the normal queue's name, and only an answer with a task says which
@@ -243,7 +231,7 @@ def main():
                           for o in by_queue[(p["queue"], kind)])
             if waiting:
                 r["slow_waiting"].append(s2s)
-    out = {"worker_connections": len({k[0] for k in dirs}), **counts, "polls": poll_counts,
+    out = {"worker_connections": connections, **counts, "polls": poll_counts,
            "slow_ms": a.slow_ms, "lead_ms": a.lead_ms}
     for g, r in sorted(groups.items()):
         out[g] = {"tasks": len(r["s2s"]), "schedule_to_start_ms": quantiles(r["s2s"]),

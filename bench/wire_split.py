@@ -173,6 +173,27 @@ class Direction:
         self.streams[sid] = pend
 
 
+def read_connections(pcap, server_port, worker_ports, make_handler):
+    """Feeds every segment between the server's port and the worker's ports
+    to its direction's reader; make_handler(worker_port, "in" | "out") gives
+    each direction's on_message. Returns (connections seen, counts)."""
+    counts = {"messages": 0, "unreadable": 0, "segments": 0}
+    dirs = {}
+    for t, sport, dport, seq, payload in packets(pcap):
+        if sport == server_port and dport in worker_ports:
+            key, client = (dport, "in"), False
+        elif dport == server_port and sport in worker_ports:
+            key, client = (sport, "out"), True
+        else:
+            continue
+        d = dirs.get(key)
+        if d is None:
+            d = dirs[key] = Direction(client, make_handler(*key), counts)
+        counts["segments"] += 1
+        d.segment(t, seq, payload)
+    return len({k[0] for k in dirs}), counts
+
+
 def inflate(msg):
     try:
         if msg[:2] == b"\x1f\x8b":
@@ -205,9 +226,8 @@ def main():
         raise SystemExit("wire_split: no worker port")
     ids = re.compile(re.escape(a.id_prefix.encode()) + rb"[0-9]+")
     events = {}  # workflow id -> [(time, "in" | "out")]
-    counts = {"messages": 0, "unreadable": 0, "segments": 0}
 
-    def handler(direction):
+    def handler(_port, direction):
         def on_message(t, msg, _sid):
             seen = set()
             for m in ids.finditer(msg):
@@ -221,19 +241,7 @@ def main():
                 events.setdefault(wid, []).append((t, direction))
         return on_message
 
-    dirs = {}
-    for t, sport, dport, seq, payload in packets(a.pcap):
-        if sport == a.server_port and dport in worker_ports:
-            key, client, direction = (dport, "in"), False, "in"
-        elif dport == a.server_port and sport in worker_ports:
-            key, client, direction = (sport, "out"), True, "out"
-        else:
-            continue
-        d = dirs.get(key)
-        if d is None:
-            d = dirs[key] = Direction(client, handler(direction), counts)
-        counts["segments"] += 1
-        d.segment(t, seq, payload)
+    connections, counts = read_connections(a.pcap, a.server_port, worker_ports, handler)
 
     if a.events:
         for wid, ev in sorted(events.items()):
@@ -260,7 +268,7 @@ def main():
     out = {
         "workflows": len(events) - irregular,
         "irregular": irregular,
-        "worker_connections": len({k[0] for k in dirs}),
+        "worker_connections": connections,
         **counts,
         "worker_wft_ms": quantiles(worker_wft),
         "worker_act_ms": quantiles(worker_act),
